@@ -1,0 +1,28 @@
+"""The `hf-unlearn` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import __version__
+from .metrics.cli import add_tofu_aggregate_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hf-unlearn", description="Machine unlearning for causal language models on the Hugging Face stack."
+    )
+    parser.add_argument("--version", action="version", version=f"hf_unlearn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_tofu_aggregate_command(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Configuration of an unlearning run: `UnlearningConfig`, a `TrainingArguments` with the unlearning fields."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import TrainingArguments
+
+from .losses import FORGET_LOSSES, RETAIN_LOSSES
+
+
+REF_SOURCES = ("auto", "adapter", "model")
+
+# Default inverse temperature per forget objective, from the papers (NPO: Zhang et al. 2024; SimNPO: see SimNPOLoss).
+DEFAULT_BETA = {"npo": 0.1, "simnpo": 2.5}
+
+
+@dataclass
+class UnlearningConfig(TrainingArguments):
+    r"""
+    Configuration for [`UnlearningTrainer`] and its method subclasses.
+
+    Every field of [`~transformers.TrainingArguments`] is accepted; the ones below are added. The objective minimised
+    at each step is `forget_weight * forget_loss + retain_weight * retain_loss`.
+
+    Parameters:
+        forget_loss (`str`, *optional*):
+            Objective on the forget set: `"ga"` (gradient ascent), `"npo"` or `"simnpo"`. Defaults to the trainer's own
+            method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`], `"ga"` for [`GradientAscentTrainer`] and
+            [`GradientDifferenceTrainer`], `"simnpo"` for [`SimNPOTrainer`]).
+        retain_loss (`str`, *optional*):
+            Objective on the retain set: `"none"`, `"nll"` (language-modelling loss) or `"kl"` (KL divergence from the
+            reference model over retain answer tokens). Defaults to the trainer's own method (`"nll"`, or `"none"` for
+            [`GradientAscentTrainer`]).
+        forget_weight (`float`, *optional*, defaults to `1.0`):
+            Weight of the forget objective.
+        retain_weight (`float`, *optional*, defaults to `1.0`):
+            Weight of the retain objective. `0.0` turns the retain term off while keeping its diagnostics.
+        beta (`float`, *optional*):
+            Inverse temperature of NPO / SimNPO. Defaults to `0.1` for NPO (Zhang et al. 2024) and `2.5` for SimNPO.
+        simnpo_delta (`float`, *optional*, defaults to `0.0`):
+            SimNPO's reward margin (the paper's gamma).
+        max_length (`int` or `None`, *optional*, defaults to `512`):
+            Maximum tokens per example (prompt + answer + EOS); longer examples are truncated from the right. `None`
+            keeps every example whole.
+        qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
+            How `question`/`answer` rows (TOFU's format) become a prompt; the answer follows after one space.
+        ref_source (`str`, *optional*, defaults to `"auto"`):
+            Where reference log-probs come from when the objective needs them (`npo`, `kl`): `"adapter"` runs the PEFT
+            model with its adapter disabled (no extra memory), `"model"` runs the `ref_model` passed to the trainer or,
+            without one, a frozen copy of the initial model. `"auto"` picks `"adapter"` for PEFT models and `"model"`
+            otherwise.
+        precompute_ref_log_probs (`bool`, *optional*, defaults to `False`):
+            Compute the reference log-probs of the forget set once, before training, and read them from the data during
+            training, so that no reference model runs (or, for a frozen copy, is kept in memory) during training. The
+            values are saved with each checkpoint and reused on resume. Does not apply to `retain_loss="kl"`, which
+            needs the reference's full next-token distributions.
+        precompute_ref_batch_size (`int`, *optional*):
+            Batch size of the precompute pass. Defaults to `per_device_eval_batch_size`.
+        disable_dropout (`bool`, *optional*, defaults to `True`):
+            Turn off dropout in the model and the reference, so that both score the same sequence identically (NPO's
+            log-ratio is exactly 0 at the start).
+        model_init_kwargs (`dict[str, Any]`, *optional*):
+            Keyword arguments for `AutoModelForCausalLM.from_pretrained` when `model` is given as a string
+            (`trust_remote_code` stays `False` unless set here).
+        retain_seed (`int`, *optional*):
+            Seed of the order in which retain rows are paired with forget rows. Defaults to `seed`.
+    """
+
+    logging_steps: float = field(default=10, metadata={"help": "Log every X update steps (TRL's default: 10)."})
+
+    forget_loss: str | None = field(
+        default=None, metadata={"help": "Forget objective.", "choices": sorted(FORGET_LOSSES)}
+    )
+    retain_loss: str | None = field(
+        default=None, metadata={"help": "Retain objective.", "choices": ["none", *sorted(RETAIN_LOSSES)]}
+    )
+    forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget objective."})
+    retain_weight: float = field(default=1.0, metadata={"help": "Weight of the retain objective."})
+    beta: float | None = field(default=None, metadata={"help": "Inverse temperature of NPO (0.1) / SimNPO (2.5)."})
+    simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO reward margin."})
+    max_length: int | None = field(default=512, metadata={"help": "Maximum tokens per example."})
+    qa_prompt_template: str = field(
+        default="Question: {question}\nAnswer:", metadata={"help": "Prompt for question/answer rows."}
+    )
+    ref_source: str = field(
+        default="auto", metadata={"help": "Source of reference log-probs.", "choices": list(REF_SOURCES)}
+    )
+    precompute_ref_log_probs: bool = field(
+        default=False, metadata={"help": "Compute forget reference log-probs once before training."}
+    )
+    precompute_ref_batch_size: int | None = field(default=None, metadata={"help": "Batch size of the precompute pass."})
+    disable_dropout: bool = field(default=True, metadata={"help": "Turn off dropout in model and reference."})
+    model_init_kwargs: dict[str, Any] | str | None = field(
+        default=None, metadata={"help": "Keyword arguments for from_pretrained when model is a string."}
+    )
+    retain_seed: int | None = field(default=None, metadata={"help": "Seed of the retain pairing order."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.forget_loss is not None and self.forget_loss not in FORGET_LOSSES:
+            raise ValueError(f"forget_loss={self.forget_loss!r} is not known; accepted: {sorted(FORGET_LOSSES)}.")
+        if self.retain_loss is not None and self.retain_loss != "none" and self.retain_loss not in RETAIN_LOSSES:
+            raise ValueError(
+                f"retain_loss={self.retain_loss!r} is not known; accepted: {['none', *sorted(RETAIN_LOSSES)]}."
+            )
+        if self.ref_source not in REF_SOURCES:
+            raise ValueError(f"ref_source={self.ref_source!r} is not known; accepted: {list(REF_SOURCES)}.")
+        for name in ("forget_weight", "retain_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
+        if self.beta is not None and self.beta <= 0:
+            raise ValueError(f"beta must be > 0, got {self.beta}.")
+        if self.max_length is not None and self.max_length < 2:
+            raise ValueError(f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}.")
+        if "{question}" not in self.qa_prompt_template:
+            raise ValueError(
+                f"qa_prompt_template must contain '{{question}}', got {self.qa_prompt_template!r}."
+            )
+        if self.precompute_ref_batch_size is not None and self.precompute_ref_batch_size < 1:
+            raise ValueError(f"precompute_ref_batch_size must be >= 1, got {self.precompute_ref_batch_size}.")
+        if self.forget_loss is not None and self.retain_loss is not None:
+            self.check_objectives(self.forget_loss, self.retain_loss)
+
+    def check_objectives(self, forget_loss: str, retain_loss: str) -> None:
+        """Reject or warn about combinations of objectives and reference settings that cannot do what they say."""
+        if self.precompute_ref_log_probs and not FORGET_LOSSES[forget_loss].needs_reference:
+            warnings.warn(
+                f"precompute_ref_log_probs=True has no effect: forget_loss={forget_loss!r} uses no reference.",
+                stacklevel=3,
+            )
+        if self.beta is not None and forget_loss not in DEFAULT_BETA:
+            warnings.warn(f"beta={self.beta} has no effect: forget_loss={forget_loss!r} has no beta.", stacklevel=3)
+        if retain_loss == "none" and self.retain_weight not in (0.0, 1.0):
+            raise ValueError(
+                f"retain_weight={self.retain_weight} has no effect with retain_loss='none'; set retain_loss to 'nll' "
+                "or 'kl' to use a retain term."
+            )
+
+    def resolved_beta(self, forget_loss: str) -> float | None:
+        """`beta`, or the paper default of `forget_loss` when unset."""
+        return self.beta if self.beta is not None else DEFAULT_BETA.get(forget_loss)

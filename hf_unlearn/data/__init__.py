@@ -1,0 +1,17 @@
+"""Data for unlearning: formatting and tokenization, forget/retain pairing, collation."""
+
+from .collator import UnlearningCollator
+from .formatting import SUPPORTED_FORMATS, detect_format, ensure_pad_token, fingerprint, prepare_dataset, tokenize_example
+from .pairing import ForgetRetainDataset
+
+
+__all__ = [
+    "SUPPORTED_FORMATS",
+    "ForgetRetainDataset",
+    "UnlearningCollator",
+    "detect_format",
+    "ensure_pad_token",
+    "fingerprint",
+    "prepare_dataset",
+    "tokenize_example",
+]

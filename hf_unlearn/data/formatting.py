@@ -1,0 +1,201 @@
+"""Turn forget / retain rows of any supported format into `input_ids` + `labels` with the prompt masked."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import datasets
+from transformers import PreTrainedTokenizerBase
+from transformers.utils import logging
+
+from ..logprobs import IGNORE_INDEX
+
+
+logger = logging.get_logger(__name__)
+
+# Column sets we accept, in the order they are tried. The first whose columns are all present wins.
+SUPPORTED_FORMATS: dict[str, tuple[str, ...]] = {
+    "prompt_completion": ("prompt", "completion"),  # TRL's format, plain or conversational
+    "question_answer": ("question", "answer"),  # TOFU
+    "messages": ("messages",),  # chat, through the tokenizer's chat template
+    "text": ("text",),  # verbatim text: every token is an answer token
+    "tokenized": ("input_ids",),  # already tokenized; `labels` optional (defaults to all tokens)
+}
+
+
+def detect_format(column_names: Sequence[str], name: str = "dataset") -> str:
+    """Name of the first supported format whose columns are all in `column_names`.
+
+    Raises:
+        `ValueError`: when none matches; the message lists the columns found and the accepted sets.
+    """
+    for fmt, columns in SUPPORTED_FORMATS.items():
+        if all(column in column_names for column in columns):
+            return fmt
+    accepted = "; ".join(" + ".join(columns) for columns in SUPPORTED_FORMATS.values())
+    raise ValueError(
+        f"The {name} dataset has columns {sorted(column_names)}, which match no supported format. Accepted column "
+        f"sets: {accepted}."
+    )
+
+
+def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
+    """Use EOS for padding when the tokenizer has no pad token (warns once). Padding is always masked out."""
+    if tokenizer.eos_token_id is None:
+        raise ValueError(
+            f"The tokenizer ({type(tokenizer).__name__}) has no EOS token; unlearning appends EOS to every answer. "
+            "Set `tokenizer.eos_token` first."
+        )
+    if tokenizer.pad_token_id is None:
+        logger.warning_once("The tokenizer has no pad token; using its EOS token for padding (padding is masked).")
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def _chat_ids(tokenizer: PreTrainedTokenizerBase, prompt_messages: list, completion_messages: list) -> tuple[list, list]:
+    if tokenizer.chat_template is None:
+        raise ValueError(
+            "Conversational rows need a tokenizer with a chat template, and this tokenizer has none. Set "
+            "`tokenizer.chat_template` or give the data as prompt/completion strings."
+        )
+    prompt_text = tokenizer.apply_chat_template(prompt_messages, tokenize=False, add_generation_prompt=True)
+    full_text = tokenizer.apply_chat_template(prompt_messages + completion_messages, tokenize=False)
+    if not full_text.startswith(prompt_text):
+        raise ValueError(
+            "The chat template renders the conversation without its generation prompt as a prefix, so prompt and "
+            "answer tokens cannot be told apart. Give the data as prompt/completion strings instead."
+        )
+    # Chat templates write their own special tokens (BOS included), so none are added here.
+    prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(full_text[len(prompt_text) :], add_special_tokens=False)["input_ids"]
+    return prompt_ids, completion_ids
+
+
+def _prompt_completion_ids(
+    tokenizer: PreTrainedTokenizerBase, fmt: str, example: Mapping[str, Any], qa_prompt_template: str
+) -> tuple[list[int], list[int]]:
+    """Token ids of the prompt (not trained on) and of the answer, before EOS and truncation."""
+    if fmt == "messages":
+        messages = list(example["messages"])
+        if not messages or messages[-1].get("role") != "assistant":
+            raise ValueError("A `messages` row must end with an assistant message: that message is the answer.")
+        return _chat_ids(tokenizer, messages[:-1], messages[-1:])
+    if fmt == "text":
+        return [], tokenizer(example["text"])["input_ids"]
+    if fmt == "question_answer":
+        prompt, completion = qa_prompt_template.format(question=example["question"]), " " + example["answer"]
+    else:
+        prompt, completion = example["prompt"], example["completion"]
+        if isinstance(prompt, list):  # conversational prompt/completion, as TRL accepts
+            return _chat_ids(tokenizer, prompt, list(completion))
+    return tokenizer(prompt)["input_ids"], tokenizer(completion, add_special_tokens=False)["input_ids"]
+
+
+def tokenize_example(
+    example: Mapping[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    fmt: str,
+    max_length: int | None,
+    qa_prompt_template: str = "Question: {question}\nAnswer:",
+) -> dict[str, list[int]]:
+    """`input_ids` and `labels` of one row: prompt tokens are labelled `-100`, EOS is appended, then truncation.
+
+    Raises:
+        `ValueError`: when no answer token survives truncation (the caller adds the row index).
+    """
+    if fmt == "tokenized":
+        input_ids = list(example["input_ids"])
+        labels = list(example["labels"]) if example.get("labels") is not None else list(input_ids)
+        if len(labels) != len(input_ids):
+            raise ValueError(f"`labels` has {len(labels)} tokens but `input_ids` has {len(input_ids)}.")
+    else:
+        prompt_ids, completion_ids = _prompt_completion_ids(tokenizer, fmt, example, qa_prompt_template)
+        if not completion_ids or completion_ids[-1] != tokenizer.eos_token_id:
+            completion_ids = completion_ids + [tokenizer.eos_token_id]
+        input_ids = prompt_ids + completion_ids
+        labels = [IGNORE_INDEX] * len(prompt_ids) + completion_ids
+    if max_length is not None:
+        input_ids, labels = input_ids[:max_length], labels[:max_length]
+    # The first token is never predicted, so an answer needs a labelled token after position 0.
+    if all(label == IGNORE_INDEX for label in labels[1:]):
+        raise ValueError(
+            f"no answer token is left after truncation to max_length={max_length} "
+            f"({len(input_ids)} tokens kept, all prompt). Raise `max_length` or shorten the prompt."
+        )
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def as_dataset(data: Any, name: str) -> datasets.Dataset:
+    """Accept a `datasets.Dataset`, a list of dicts or a dict of lists; refuse what cannot be indexed."""
+    if isinstance(data, datasets.Dataset):
+        return data
+    if isinstance(data, (datasets.DatasetDict, datasets.IterableDatasetDict)):
+        raise TypeError(
+            f"The {name} dataset is a {type(data).__name__} with splits {list(data)}; pass one split, e.g. "
+            f"`dataset['train']`."
+        )
+    if isinstance(data, datasets.IterableDataset):
+        raise TypeError(
+            f"The {name} dataset is an IterableDataset; unlearning pairs rows by index, so it needs a map-style "
+            "`datasets.Dataset` (e.g. load without `streaming=True`)."
+        )
+    if isinstance(data, list):
+        return datasets.Dataset.from_list(data)
+    if isinstance(data, dict):
+        return datasets.Dataset.from_dict(data)
+    raise TypeError(
+        f"The {name} dataset is a {type(data).__name__}; accepted: datasets.Dataset, a list of dicts or a dict of lists."
+    )
+
+
+def prepare_dataset(
+    data: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    *,
+    name: str,
+    max_length: int | None,
+    qa_prompt_template: str = "Question: {question}\nAnswer:",
+) -> datasets.Dataset:
+    """Tokenize a forget / retain / eval dataset into `input_ids` and `labels` columns only.
+
+    Source columns are dropped, so no text of the set travels further than this function.
+
+    Args:
+        data (`datasets.Dataset`, `list[dict]` or `dict[str, list]`):
+            Rows in one of the `SUPPORTED_FORMATS`.
+        tokenizer (`PreTrainedTokenizerBase`):
+            Tokenizer of the model; needs an EOS token.
+        name (`str`):
+            Used in error messages ("forget", "retain", ...).
+        max_length (`int` or `None`):
+            Truncation length; `None` keeps every row whole.
+        qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\\nAnswer:"`):
+            Prompt for `question`/`answer` rows.
+
+    Raises:
+        `ValueError`: empty dataset, unsupported columns, or a row whose answer is truncated away (named by index).
+    """
+    dataset = as_dataset(data, name)
+    if len(dataset) == 0:
+        raise ValueError(f"The {name} dataset is empty; it needs at least one row.")
+    fmt = detect_format(dataset.column_names, name)
+
+    def tokenize(example, index):
+        try:
+            return tokenize_example(example, tokenizer, fmt, max_length, qa_prompt_template)
+        except ValueError as error:
+            raise ValueError(f"{name} dataset, row {index}: {error}") from None
+
+    return dataset.map(
+        tokenize, with_indices=True, remove_columns=dataset.column_names, desc=f"Tokenizing {name} dataset"
+    )
+
+
+def fingerprint(dataset: datasets.Dataset) -> str:
+    """SHA-256 over the token ids and labels of a prepared dataset: identifies a set without revealing it."""
+    digest = hashlib.sha256()
+    for batch in dataset.select_columns(["input_ids", "labels"]).iter(batch_size=1024):
+        for input_ids, labels in zip(batch["input_ids"], batch["labels"]):
+            digest.update(repr((input_ids, labels)).encode())
+    return digest.hexdigest()

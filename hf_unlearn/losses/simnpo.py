@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .base import LossOutput, token_mean_logps
+
+
+class SimNPOLoss:
+    r"""Simple NPO (SimNPO): NPO without a reference model, on length-normalised log-probs.
+
+    $$\mathcal{L}_{\mathrm{SimNPO}} = -\frac{2}{\beta}\,\frac{1}{B}\sum_{i=1}^{B}
+    \log\sigma\!\Big(-\frac{\beta}{n_i}\log\pi_\theta(y_i\mid x_i) - \delta\Big)$$
+
+    We follow the paper's equation: the margin $\delta$ (the paper's $\gamma$) is *not* multiplied by $\beta$ (the
+    open-unlearning implementation multiplies it; with `delta=0`, the default, the two agree).
+
+    Paper: Fan, Liu, Lin, Jia, Zhang, Mei, Liu 2024, "Simplicity Prevails: Rethinking Negative Preference Optimization
+    for LLM Unlearning", https://huggingface.co/papers/2410.07163.
+
+    Args:
+        beta (`float`, *optional*, defaults to `2.5`):
+            Inverse temperature on the length-normalised log-prob. The paper tunes it per benchmark (values of a few
+            units, far above NPO's 0.1, because the log-prob is per token here).
+        delta (`float`, *optional*, defaults to `0.0`):
+            Reward margin.
+    """
+
+    needs_reference = False
+
+    def __init__(self, beta: float = 2.5, delta: float = 0.0):
+        if beta <= 0:
+            raise ValueError(f"SimNPO needs beta > 0, got beta={beta}.")
+        self.beta = beta
+        self.delta = delta
+
+    def __call__(self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None) -> LossOutput:
+        """
+        Args:
+            logps (`torch.Tensor` of shape `(batch,)`):
+                Sum of the answer-token log-probs of each forget sequence under the policy.
+            n_tokens (`torch.Tensor` of shape `(batch,)`):
+                Number of answer tokens of each sequence.
+            ref_logps (`torch.Tensor`, *optional*):
+                Ignored; SimNPO uses no reference.
+
+        Returns:
+            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs the NLL).
+        """
+        mean_logps = token_mean_logps(logps, n_tokens)
+        loss = -(2.0 / self.beta) * F.logsigmoid(-self.beta * mean_logps - self.delta).mean()
+        return loss, {}

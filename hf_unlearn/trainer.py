@@ -1,0 +1,555 @@
+"""`UnlearningTrainer`: `transformers.Trainer` that pushes a model away from a forget set and holds it on a retain set."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from collections import defaultdict
+from dataclasses import fields
+from typing import Any
+
+import datasets
+import torch
+from peft import PeftConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+from torch.utils.data import DataLoader
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, get_last_checkpoint
+from transformers.utils import logging
+from trl.models.utils import prepare_deepspeed, prepare_fsdp
+from trl.trainer.utils import disable_dropout_in_model
+
+from .config import UnlearningConfig
+from .data import ForgetRetainDataset, UnlearningCollator, ensure_pad_token, fingerprint, prepare_dataset
+from .logprobs import answer_token_logprobs, sequence_logps
+from .losses import FORGET_LOSSES, RETAIN_LOSSES
+from .losses.base import token_mean_logps
+from .reference import AdapterOffReference, ModelReference, freeze
+
+
+logger = logging.get_logger(__name__)
+
+ROLES = ("forget", "retain")
+REF_LOGPS_FILE = "hf_unlearn_ref_logps.safetensors"
+
+
+class UnlearningTrainer(Trainer):
+    r"""
+    A drop-in [`~transformers.Trainer`] for unlearning: each step lowers
+    `forget_weight * forget_loss + retain_weight * retain_loss` on a forget batch and a paired retain batch.
+
+    The objectives are chosen in [`UnlearningConfig`] (`forget_loss`: `"ga"`, `"npo"`, `"simnpo"`; `retain_loss`:
+    `"none"`, `"nll"`, `"kl"`); the subclasses [`GradientAscentTrainer`], [`GradientDifferenceTrainer`],
+    [`NPOTrainer`] and [`SimNPOTrainer`] fix the forget objective and pick the papers' retain term.
+
+    Args:
+        model (`str` or [`~transformers.PreTrainedModel`] or [`~peft.PeftModel`]):
+            The model to unlearn from: an object, or a Hub id / local path loaded with
+            `AutoModelForCausalLM.from_pretrained(model, **args.model_init_kwargs)`.
+        args ([`UnlearningConfig`] or [`~transformers.TrainingArguments`], *optional*):
+            Run configuration. Plain `TrainingArguments` are converted (every unlearning field at its default).
+        data_collator (`Callable`, *optional*):
+            Defaults to [`~hf_unlearn.data.UnlearningCollator`].
+        train_dataset (`dict[str, Dataset]`, *optional*):
+            `{"forget": ..., "retain": ...}`, an alternative to `forget_dataset=` / `retain_dataset=` so that the
+            trainer can replace `Trainer(train_dataset=...)` as is.
+        eval_dataset (`Dataset` or `dict[str, Dataset]`, *optional*):
+            Named eval sets. Sets whose name starts with `"forget"` are scored with the forget objective; every other
+            set (retain, holdout, a single unnamed set) with the retain objective (NLL when `retain_loss="none"`).
+            Metrics are logged as `{metric_key_prefix}_{name}_{metric}`, e.g. `eval_forget_nll/forget`.
+        processing_class ([`~transformers.PreTrainedTokenizerBase`], *optional*):
+            Tokenizer. Loaded from the model's name or path when omitted. Without a pad token, EOS pads.
+        forget_dataset (`Dataset`, *optional*):
+            Rows to forget: `prompt`/`completion`, `question`/`answer`, `messages` or `text` columns.
+        retain_dataset (`Dataset`, *optional*):
+            Rows to keep, same formats; required when the retain objective is not `"none"`.
+        ref_model ([`~transformers.PreTrainedModel`], *optional*):
+            Reference model for NPO / KL. Without one, a PEFT model uses itself with the adapter disabled and any
+            other model a frozen copy of its initial state (see `UnlearningConfig.ref_source`).
+        peft_config ([`~peft.PeftConfig`], *optional*):
+            Wrap the model in this adapter (after `prepare_model_for_kbit_training` for 8-/4-bit bases).
+        callbacks, optimizers, **kwargs:
+            As for [`~transformers.Trainer`].
+    """
+
+    default_forget_loss = "npo"
+    default_retain_loss = "nll"
+    # Method subclasses fix their forget objective; the base class accepts any.
+    fixed_forget_loss: str | None = None
+    # `compute_loss` returns a mean over the sequences of one micro-batch (no `num_items_in_batch`): the Trainer must
+    # divide it by the accumulation steps, so that batch 4 x accumulation 1 equals batch 2 x accumulation 2.
+    loss_is_scaled_for_ga = False
+    _tag_names = ["hf_unlearn", "unlearning"]
+
+    def __init__(
+        self,
+        model: str | PreTrainedModel | PeftModel,
+        args: UnlearningConfig | TrainingArguments | None = None,
+        data_collator=None,
+        train_dataset: dict[str, Any] | None = None,
+        eval_dataset: Any = None,
+        processing_class: PreTrainedTokenizerBase | None = None,
+        *,
+        forget_dataset: Any = None,
+        retain_dataset: Any = None,
+        ref_model: PreTrainedModel | None = None,
+        peft_config: PeftConfig | None = None,
+        callbacks=None,
+        optimizers=(None, None),
+        **kwargs,
+    ):
+        model_id = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", None)
+        args = self._resolve_args(args, model_id)
+        forget_loss_name, retain_loss_name = self._resolve_objectives(args)
+        self.forget_loss = self._build_forget_loss(forget_loss_name, args)
+        self.retain_loss = None if retain_loss_name == "none" else RETAIN_LOSSES[retain_loss_name]()
+        self.forget_weight, self.retain_weight = args.forget_weight, args.retain_weight
+
+        if isinstance(model, str):
+            model = AutoModelForCausalLM.from_pretrained(model, **self._model_init_kwargs(args))
+        if processing_class is None:
+            processing_class = self._load_tokenizer(model_id, args)
+        ensure_pad_token(processing_class)
+        if peft_config is not None:
+            # Seed first, as Trainer.__init__ would: the adapter's initial weights are drawn here.
+            set_seed(args.seed)
+            model = self._wrap_peft(model, peft_config, args)
+        if args.disable_dropout:
+            disable_dropout_in_model(model)
+
+        # Data: tokenized once here; no text column goes further.
+        forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
+        prepare = dict(tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template)
+        forget = prepare_dataset(forget_dataset, name="forget", **prepare)
+        retain = None
+        if self.retain_loss is not None:
+            if retain_dataset is None:
+                raise ValueError(
+                    f"retain_loss={retain_loss_name!r} needs a retain set: pass retain_dataset= or "
+                    "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
+                )
+            retain = prepare_dataset(retain_dataset, name="retain", **prepare)
+        elif retain_dataset is not None:
+            warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=2)
+        retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
+        train_pairs = ForgetRetainDataset(forget, retain, seed=retain_seed)
+        self._forget_fingerprint = fingerprint(forget)
+        eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare)
+
+        # Reference: which source, and whether one must stay alive during training.
+        self.ref_source = None
+        needs_reference = self.forget_loss.needs_reference or getattr(self.retain_loss, "needs_reference", False)
+        self._precompute = args.precompute_ref_log_probs and self.forget_loss.needs_reference
+        keep_live_reference = (self.forget_loss.needs_reference and not self._precompute) or getattr(
+            self.retain_loss, "needs_reference", False
+        )
+        if needs_reference:
+            self.ref_source = self._resolve_ref_source(args, model, ref_model)
+            if self.ref_source == "model" and ref_model is None:
+                ref_model = self._frozen_copy(model, model_id, args)
+            elif self.ref_source == "model" and args.disable_dropout:
+                disable_dropout_in_model(ref_model)
+        elif ref_model is not None:
+            warnings.warn(
+                f"ref_model is not used: forget_loss={forget_loss_name!r} and retain_loss={retain_loss_name!r} need "
+                "no reference.",
+                stacklevel=2,
+            )
+            ref_model = None
+
+        super().__init__(
+            model=model,
+            args=args,
+            data_collator=data_collator or UnlearningCollator(processing_class.pad_token_id),
+            train_dataset=train_pairs,
+            eval_dataset=eval_dataset,
+            processing_class=processing_class,
+            callbacks=callbacks,
+            optimizers=optimizers,
+            **kwargs,
+        )
+        self.loss_names = {"forget": forget_loss_name, "retain": retain_loss_name}
+        self._metrics = {"train": defaultdict(lambda: [0.0, 0.0]), "eval": defaultdict(lambda: [0.0, 0.0])}
+        if hasattr(self.model, "add_model_tags"):
+            self.model.add_model_tags([*self._tag_names, forget_loss_name])
+
+        self.ref_model = self._prepare_ref_model(ref_model) if self.ref_source == "model" else None
+        if self.ref_source == "adapter":
+            self.reference = AdapterOffReference(self.accelerator, args.gradient_checkpointing_kwargs)
+        elif self.ref_source == "model":
+            self.reference = ModelReference(self.ref_model)
+        else:
+            self.reference = None
+
+        if self._precompute:
+            self._add_ref_logps_to_forget_sets()
+            if not keep_live_reference:
+                # Nothing needs the reference during training any more: free the frozen copy.
+                self.reference = self.ref_model = None
+
+    # ---- Construction helpers ----
+
+    def _resolve_args(self, args: TrainingArguments | None, model_id: str | None) -> UnlearningConfig:
+        if args is None:
+            model_name = (model_id or "model").rstrip("/").split("/")[-1]
+            return UnlearningConfig(output_dir=f"{model_name}-unlearned")
+        if isinstance(args, UnlearningConfig):
+            return args
+        if isinstance(args, TrainingArguments):
+            values = {f.name: getattr(args, f.name) for f in fields(TrainingArguments) if f.init}
+            return UnlearningConfig(**values)
+        raise TypeError(f"args must be an UnlearningConfig or TrainingArguments, got {type(args).__name__}.")
+
+    def _resolve_objectives(self, args: UnlearningConfig) -> tuple[str, str]:
+        forget_loss = args.forget_loss or self.default_forget_loss
+        if self.fixed_forget_loss is not None and forget_loss != self.fixed_forget_loss:
+            raise ValueError(
+                f"{type(self).__name__} trains forget_loss={self.fixed_forget_loss!r}, but the config sets "
+                f"forget_loss={args.forget_loss!r}. Use UnlearningTrainer to choose the objective freely."
+            )
+        retain_loss = args.retain_loss or self.default_retain_loss
+        args.check_objectives(forget_loss, retain_loss)
+        return forget_loss, retain_loss
+
+    @staticmethod
+    def _build_forget_loss(name: str, args: UnlearningConfig):
+        if name == "npo":
+            return FORGET_LOSSES[name](beta=args.resolved_beta(name))
+        if name == "simnpo":
+            return FORGET_LOSSES[name](beta=args.resolved_beta(name), delta=args.simnpo_delta)
+        return FORGET_LOSSES[name]()
+
+    @staticmethod
+    def _model_init_kwargs(args: UnlearningConfig) -> dict:
+        kwargs = args.model_init_kwargs or {}
+        kwargs = dict(json.loads(kwargs) if isinstance(kwargs, str) else kwargs)
+        # Remote code runs only when the user asks for it.
+        kwargs.setdefault("trust_remote_code", False)
+        dtype = kwargs.get("dtype")
+        if isinstance(dtype, str) and dtype != "auto":
+            kwargs["dtype"] = getattr(torch, dtype)
+        return kwargs
+
+    def _load_tokenizer(self, model_id: str | None, args: UnlearningConfig) -> PreTrainedTokenizerBase:
+        if model_id is None:
+            raise ValueError("processing_class is required: the model carries no name or path to load a tokenizer from.")
+        trust_remote_code = self._model_init_kwargs(args)["trust_remote_code"]
+        return AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+
+    @staticmethod
+    def _wrap_peft(model: PreTrainedModel, peft_config: PeftConfig, args: UnlearningConfig) -> PeftModel:
+        if isinstance(model, PeftModel):
+            raise ValueError(
+                "The model is already a PeftModel and peft_config was also given; pass one or the other "
+                "(a PeftModel is trained as it is)."
+            )
+        if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
+            model = prepare_model_for_kbit_training(
+                model,
+                use_gradient_checkpointing=bool(args.gradient_checkpointing),
+                gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
+            )
+        return get_peft_model(model, peft_config)
+
+    @staticmethod
+    def _resolve_train_datasets(train_dataset, forget_dataset, retain_dataset):
+        if train_dataset is not None:
+            if forget_dataset is not None or retain_dataset is not None:
+                raise ValueError("Pass the data either as train_dataset={'forget':..., 'retain':...} or as "
+                                 "forget_dataset= / retain_dataset=, not both.")
+            if not isinstance(train_dataset, dict) or "forget" not in train_dataset:
+                raise ValueError(
+                    "train_dataset must be a dict {'forget': dataset, 'retain': dataset} (retain optional); got "
+                    f"{type(train_dataset).__name__}" + (f" with keys {sorted(train_dataset)}" if isinstance(train_dataset, dict) else "") + "."
+                )
+            unknown = set(train_dataset) - set(ROLES)
+            if unknown:
+                raise ValueError(f"train_dataset has unknown keys {sorted(unknown)}; accepted: 'forget', 'retain'.")
+            forget_dataset, retain_dataset = train_dataset["forget"], train_dataset.get("retain")
+        if forget_dataset is None:
+            raise ValueError("A forget set is required: pass forget_dataset= or train_dataset={'forget': ...}.")
+        return forget_dataset, retain_dataset
+
+    @staticmethod
+    def eval_role(name: str) -> str:
+        """Objective an eval set is scored with: `"forget"` for names starting with "forget", else `"retain"`."""
+        return "forget" if name.startswith("forget") else "retain"
+
+    def _prepare_eval_datasets(self, eval_dataset, prepare: dict):
+        if eval_dataset is None:
+            return None
+
+        def prepare_one(data, name):
+            role = self.eval_role(name)
+            dataset = prepare_dataset(data, name=f"{name} eval", **prepare)
+            return dataset.rename_columns({column: f"{role}_{column}" for column in dataset.column_names})
+
+        if isinstance(eval_dataset, dict):
+            return {name: prepare_one(data, name) for name, data in eval_dataset.items()}
+        return prepare_one(eval_dataset, "eval")
+
+    @staticmethod
+    def _resolve_ref_source(args: UnlearningConfig, model, ref_model) -> str:
+        is_peft = isinstance(model, PeftModel)
+        if args.ref_source == "adapter":
+            if not is_peft:
+                raise ValueError(
+                    f"ref_source='adapter' needs a PEFT model (pass peft_config= or a PeftModel), but the model is a "
+                    f"{type(model).__name__}. Use ref_source='model' for a frozen copy or a ref_model."
+                )
+            if ref_model is not None:
+                raise ValueError("ref_source='adapter' and a ref_model were both given; pick one.")
+            return "adapter"
+        if args.ref_source == "model":
+            return "model"
+        return "adapter" if is_peft and ref_model is None else "model"
+
+    def _frozen_copy(self, model, model_id: str | None, args: UnlearningConfig) -> PreTrainedModel:
+        """A frozen copy of the initial policy, to serve as the reference."""
+        if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
+            raise ValueError(
+                "A quantized model cannot be copied into a frozen reference. Train a LoRA adapter on it "
+                "(peft_config=...) so that the reference is the base model with the adapter disabled."
+            )
+        logger.info("Keeping a frozen copy of the initial model as the reference (one more model in memory).")
+        return freeze(copy.deepcopy(model))
+
+    def _prepare_ref_model(self, ref_model: torch.nn.Module) -> torch.nn.Module:
+        """Place or shard the reference model for the run's engine, as TRL prepares DPO's reference."""
+        freeze(ref_model)
+        if self.is_deepspeed_enabled:
+            return prepare_deepspeed(ref_model, self.accelerator)
+        if self.is_fsdp_enabled:
+            return prepare_fsdp(ref_model, self.accelerator)
+        return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+
+    # ---- Precomputed reference log-probs ----
+
+    def _compute_ref_logps(self, dataset: datasets.Dataset, name: str) -> torch.Tensor:
+        """Reference log-probs of every row of a prepared (unprefixed) dataset, in row order."""
+        batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
+        loader = DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False)
+        loader = self.accelerator.prepare(loader)
+        model = self.model if self.ref_source == "adapter" else None
+        was_training = self.model.training
+        self.model.eval()
+        ref_logps = []
+        for batch in loader:
+            logits = self.reference.logits(model, batch["input_ids"], batch["attention_mask"])
+            logps, _ = sequence_logps(logits, batch["labels"])
+            ref_logps.append(self.accelerator.gather_for_metrics(logps).cpu())
+        self.model.train(was_training)
+        logger.info(f"Precomputed reference log-probs for the {name} set ({len(dataset)} rows).")
+        return torch.cat(ref_logps)
+
+    def _add_ref_logps_to_forget_sets(self) -> None:
+        pairs = self.train_dataset
+        ref_logps = self._compute_ref_logps(pairs.forget, "forget")
+        pairs.forget = pairs.forget.add_column("ref_logps", ref_logps.tolist())
+        if isinstance(self.eval_dataset, dict):
+            for name, dataset in self.eval_dataset.items():
+                if self.eval_role(name) == "forget":
+                    unprefixed = dataset.rename_columns({c: c.removeprefix("forget_") for c in dataset.column_names})
+                    values = self._compute_ref_logps(unprefixed, name)
+                    self.eval_dataset[name] = dataset.add_column("forget_ref_logps", values.tolist())
+
+    def _save_checkpoint(self, model, trial):
+        super()._save_checkpoint(model, trial)
+        # Keep the precomputed reference with the weights, so a resumed run uses the same values whatever model
+        # object it is started from.
+        if self._precompute and self.args.should_save:
+            checkpoint_dir = os.path.join(
+                self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            )
+            ref_logps = torch.tensor(self.train_dataset.forget["ref_logps"], dtype=torch.float32)
+            save_file(
+                {"forget_ref_logps": ref_logps},
+                os.path.join(checkpoint_dir, REF_LOGPS_FILE),
+                metadata={"forget_fingerprint": self._forget_fingerprint},
+            )
+
+    def _load_ref_logps(self, checkpoint: str) -> None:
+        path = os.path.join(checkpoint, REF_LOGPS_FILE)
+        if not os.path.isfile(path):
+            logger.warning(f"{checkpoint} holds no precomputed reference log-probs; keeping the ones computed at start.")
+            return
+        with safe_open(path, framework="pt") as handle:
+            saved_fingerprint = handle.metadata().get("forget_fingerprint")
+        if saved_fingerprint != self._forget_fingerprint:
+            raise ValueError(
+                f"The checkpoint {checkpoint} was trained on a different forget set (fingerprint "
+                f"{saved_fingerprint[:12] if saved_fingerprint else None}... vs {self._forget_fingerprint[:12]}...); "
+                "resume with the same forget set and max_length."
+            )
+        ref_logps = load_file(path)["forget_ref_logps"]
+        forget = self.train_dataset.forget.remove_columns("ref_logps")
+        self.train_dataset.forget = forget.add_column("ref_logps", ref_logps.tolist())
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
+        if resume_from_checkpoint and self._precompute:
+            checkpoint = resume_from_checkpoint
+            if checkpoint is True:
+                checkpoint = get_last_checkpoint(self.args.output_dir)
+            if checkpoint:
+                self._load_ref_logps(checkpoint)
+        return super().train(
+            resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs
+        )
+
+    def _run_epoch(self, *args, epoch, **kwargs):
+        # The retain row paired with a forget row depends on the epoch. accelerate forwards `set_epoch` to the dataset
+        # only when the sampler has none, and not through the loader that skips batches on resume: set it here.
+        self.train_dataset.set_epoch(epoch)
+        return super()._run_epoch(*args, epoch=epoch, **kwargs)
+
+    # ---- The loss ----
+
+    def _set_signature_columns_if_needed(self):
+        # The model's forward takes none of our prefixed columns; keep them all (DPOTrainer does the same).
+        if self._signature_columns is None:
+            self._signature_columns = [
+                f"{role}_{column}" for role in ROLES for column in ("input_ids", "labels", "ref_logps")
+            ]
+
+    def _role_term(self, model, inputs: dict, role: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Objective of one role (`forget` / `retain`) on its batch, and the statistics to log."""
+        input_ids, attention_mask = inputs[f"{role}_input_ids"], inputs[f"{role}_attention_mask"]
+        labels = inputs[f"{role}_labels"]
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logps, n_tokens = sequence_logps(logits, labels)
+        stats = {"logps": logps.mean().detach(), "nll": -token_mean_logps(logps, n_tokens).mean().detach()}
+        loss_fn = self.forget_loss if role == "forget" else self.retain_loss
+        if loss_fn is None:  # an eval set scored while the retain objective is off: NLL is all there is to report
+            return stats["nll"], stats
+        if getattr(loss_fn, "token_level", False):
+            ref_logits = self.reference.logits(model, input_ids, attention_mask)
+            token_logprobs, answer_mask = answer_token_logprobs(logits, labels)
+            ref_token_logprobs, _ = answer_token_logprobs(ref_logits, labels)
+            loss, loss_stats = loss_fn(token_logprobs, ref_token_logprobs, answer_mask)
+        elif loss_fn.needs_reference:
+            ref_logps = inputs.get(f"{role}_ref_logps")
+            if ref_logps is None:
+                if self.reference is None:
+                    raise ValueError(
+                        "This batch has no precomputed reference log-probs and no reference model is kept. With "
+                        "precompute_ref_log_probs=True and no ref_model, pass forget eval sets at construction."
+                    )
+                ref_logps, _ = sequence_logps(self.reference.logits(model, input_ids, attention_mask), labels)
+            loss, loss_stats = loss_fn(logps, n_tokens, ref_logps)
+        else:
+            loss, loss_stats = loss_fn(logps, n_tokens)
+        return loss, {**stats, **loss_stats}
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if self.model.training else "eval"
+        weights = {"forget": self.forget_weight, "retain": self.retain_weight}
+        parts, stats = {}, {}
+        for role in ROLES:
+            if f"{role}_input_ids" in inputs and (role == "forget" or mode == "eval" or self.retain_loss is not None):
+                parts[role], role_stats = self._role_term(model, inputs, role)
+                stats.update({f"{name}/{role}": value for name, value in role_stats.items()})
+                stats[f"loss/{role}"] = parts[role].detach()
+        if mode == "train":
+            self._stop_if_not_finite(parts)
+        loss = sum(weights[role] * part for role, part in parts.items())
+        batch_size = next(inputs[f"{role}_input_ids"].size(0) for role in parts)
+        self._record(mode, stats, batch_size)
+        return (loss, {}) if return_outputs else loss
+
+    def _stop_if_not_finite(self, parts: dict[str, torch.Tensor]) -> None:
+        """Stop before a NaN / inf reaches the weights, naming the step and the part that broke."""
+        bad = {role: part.item() for role, part in parts.items() if not torch.isfinite(part)}
+        flag = torch.tensor(float(bool(bad)), device=self.accelerator.device)
+        if self.accelerator.num_processes > 1:  # every rank must stop, or the others wait forever
+            flag = self.accelerator.reduce(flag, reduction="sum")
+        if flag.item() == 0:
+            return
+        last_checkpoint = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
+        where = ", ".join(f"{role} loss = {value}" for role, value in bad.items()) or "on another process"
+        raise FloatingPointError(
+            f"Unlearning stopped at step {self.state.global_step + 1}: {where} (forget_loss="
+            f"{self.loss_names['forget']!r}, retain_loss={self.loss_names['retain']!r}). This step was not applied. "
+            f"Last good checkpoint: {last_checkpoint or 'none saved yet'}. Lower the learning rate or forget_weight, "
+            "or add a retain term (gradient ascent diverges by design)."
+        )
+
+    def _record(self, mode: str, stats: dict[str, torch.Tensor], batch_size: int) -> None:
+        """Accumulate batch-size-weighted statistics, summed over processes with a single gather."""
+        keys = sorted(stats)
+        values = torch.stack([stats[key].float() for key in keys] + [torch.ones((), device=stats[keys[0]].device)])
+        values = self.accelerator.gather(values.unsqueeze(0) * batch_size).sum(0).cpu()
+        for key, value in zip(keys, values[:-1].tolist()):
+            self._metrics[mode][key][0] += value
+            self._metrics[mode][key][1] += values[-1].item()
+
+    def _pop_metrics(self, mode: str) -> dict[str, float]:
+        metrics = {key: total / count for key, (total, count) in self._metrics[mode].items() if count}
+        self._metrics[mode].clear()
+        return metrics
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if "loss" in logs:  # a periodic training log; eval statistics are added in `evaluation_loop`
+            logs = {**logs, **self._pop_metrics("train")}
+        super().log(logs, start_time)
+
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # Our batches carry `forget_labels` / `retain_labels`, not `labels`, so the stock method would skip the loss.
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad(), self.compute_loss_context_manager():
+            loss = self.compute_loss(model, inputs)
+        return loss.detach(), None, None
+
+    def evaluation_loop(
+        self, dataloader, description, prediction_loss_only=None, ignore_keys=None, metric_key_prefix="eval"
+    ) -> EvalLoopOutput:
+        # Named eval sets are evaluated one after the other; the prefix (`eval_forget`, `eval_retain`) keeps their
+        # statistics apart.
+        self._metrics["eval"].clear()
+        output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
+        output.metrics.update({f"{metric_key_prefix}_{key}": value for key, value in self._pop_metrics("eval").items()})
+        return output
+
+
+class GradientAscentTrainer(UnlearningTrainer):
+    """Gradient ascent (GA) on the forget set, no retain term. See [`~hf_unlearn.losses.GradientAscentLoss`].
+
+    Known to collapse a model within an epoch or two; prefer [`NPOTrainer`] unless GA is what you study.
+    """
+
+    default_forget_loss = fixed_forget_loss = "ga"
+    default_retain_loss = "none"
+
+
+class GradientDifferenceTrainer(UnlearningTrainer):
+    """Gradient difference (GD): gradient ascent on the forget set plus the language-modelling loss on the retain set."""
+
+    default_forget_loss = fixed_forget_loss = "ga"
+    default_retain_loss = "nll"
+
+
+class NPOTrainer(UnlearningTrainer):
+    """Negative preference optimization with a retain NLL term (NPO+RT); set `retain_weight=0` for plain NPO.
+
+    See [`~hf_unlearn.losses.NPOLoss`].
+    """
+
+    default_forget_loss = fixed_forget_loss = "npo"
+    default_retain_loss = "nll"
+
+
+class SimNPOTrainer(UnlearningTrainer):
+    """SimNPO (reference-free, length-normalised NPO) with a retain NLL term. See [`~hf_unlearn.losses.SimNPOLoss`]."""
+
+    default_forget_loss = fixed_forget_loss = "simnpo"
+    default_retain_loss = "nll"

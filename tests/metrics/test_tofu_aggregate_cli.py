@@ -1,0 +1,55 @@
+import argparse
+import json
+
+import pytest
+
+from hf_unlearn.metrics.cli import add_tofu_aggregate_command
+
+from .test_tofu import LOGS_DIR, needs_official_logs, small_logs
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser(prog="hf-unlearn")
+    add_tofu_aggregate_command(parser.add_subparsers(dest="command", required=True))
+    return parser.parse_args(argv)
+
+
+def test_prints_one_json_object(tmp_path, capsys):
+    path = tmp_path / "logs.json"
+    path.write_text(json.dumps(small_logs()))
+    args = parse(["tofu-aggregate", str(path), "--retain-logs", str(path)])
+    assert args.func(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["model_utility"] == pytest.approx(0.54)
+    assert result["forget_quality"] == pytest.approx(1.0)
+    assert set(result["scores"]) == {"retain", "forget", "real_authors", "world_facts"}
+
+
+def test_retain_logs_are_required(capsys):
+    with pytest.raises(SystemExit):
+        parse(["tofu-aggregate", "logs.json"])
+    assert "--retain-logs" in capsys.readouterr().err
+
+
+def test_missing_file_is_a_clean_error(tmp_path, capsys):
+    args = parse(["tofu-aggregate", str(tmp_path / "nope.json"), "--retain-logs", str(tmp_path / "nope.json")])
+    assert args.func(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "tofu-aggregate: error:" in captured.err
+
+
+@needs_official_logs
+def test_official_logs(capsys):
+    args = parse(
+        [
+            "tofu-aggregate",
+            str(LOGS_DIR / "llama2-7b_full_wd0.01.json"),
+            "--retain-logs",
+            str(LOGS_DIR / "llama2-7b_retain90_wd0.01.json"),
+        ]
+    )
+    assert args.func(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert f"{result['model_utility']:.3g}" == "0.623"
+    assert f"{result['forget_quality']:.3g}" == "1.83e-21"

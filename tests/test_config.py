@@ -1,0 +1,55 @@
+"""UnlearningConfig: paper defaults, and invalid settings refused at construction with the field named."""
+
+import pytest
+
+from hf_unlearn import UnlearningConfig
+
+
+def config(tmp_path, **kwargs):
+    return UnlearningConfig(output_dir=str(tmp_path), report_to="none", **kwargs)
+
+
+def test_defaults_follow_the_papers(tmp_path):
+    args = config(tmp_path)
+    assert args.resolved_beta("npo") == 0.1
+    assert args.resolved_beta("simnpo") == 2.5
+    assert args.resolved_beta("ga") is None
+    assert (args.forget_weight, args.retain_weight) == (1.0, 1.0)
+    assert args.ref_source == "auto" and args.precompute_ref_log_probs is False
+    assert args.disable_dropout is True
+
+
+def test_explicit_beta_wins(tmp_path):
+    assert config(tmp_path, beta=0.3).resolved_beta("npo") == 0.3
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"forget_loss": "dpo"}, "forget_loss='dpo'"),
+        ({"retain_loss": "mse"}, "retain_loss='mse'"),
+        ({"ref_source": "copy"}, "ref_source='copy'"),
+        ({"forget_weight": -1.0}, "forget_weight"),
+        ({"retain_weight": -0.5}, "retain_weight"),
+        ({"beta": 0.0}, "beta"),
+        ({"max_length": 1}, "max_length"),
+        ({"qa_prompt_template": "Q: {q}"}, "qa_prompt_template"),
+        ({"forget_loss": "ga", "retain_loss": "none", "retain_weight": 0.5}, "retain_weight"),
+        ({"precompute_ref_batch_size": 0}, "precompute_ref_batch_size"),
+    ],
+)
+def test_invalid_settings_name_the_field(tmp_path, kwargs, field):
+    with pytest.raises(ValueError, match=field.replace("(", r"\(")):
+        config(tmp_path, **kwargs)
+
+
+def test_unknown_names_list_the_accepted_ones(tmp_path):
+    with pytest.raises(ValueError, match=r"accepted: \['ga', 'npo', 'simnpo'\]"):
+        config(tmp_path, forget_loss="rmu")
+
+
+def test_settings_without_effect_warn(tmp_path):
+    with pytest.warns(UserWarning, match="precompute_ref_log_probs=True has no effect"):
+        config(tmp_path, forget_loss="ga", retain_loss="nll", precompute_ref_log_probs=True)
+    with pytest.warns(UserWarning, match="beta=0.2 has no effect"):
+        config(tmp_path, forget_loss="ga", retain_loss="nll", beta=0.2)

@@ -1,0 +1,217 @@
+"""UnlearningTrainer as a drop-in Trainer: construction, objectives, logging, and what it refuses."""
+
+import math
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, TrainerCallback, TrainingArguments
+
+from hf_unlearn import (
+    GradientAscentTrainer,
+    GradientDifferenceTrainer,
+    NPOTrainer,
+    SimNPOTrainer,
+    UnlearningConfig,
+    UnlearningTrainer,
+)
+
+from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, make_config, tiny_gpt2, tiny_llama
+
+
+def test_npo_at_the_reference_gives_two_over_beta_ln2(tmp_path, tokenizer, llama):
+    trainer = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
+                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS, eval_dataset={"forget": FORGET_ROWS})
+    metrics = trainer.evaluate()
+    assert metrics["eval_forget_loss/forget"] == pytest.approx(2 / 0.1 * math.log(2), rel=1e-5)
+    assert metrics["eval_forget_log_ratio/forget"] == pytest.approx(0.0, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    "trainer_class, forget_loss, retain_loss",
+    [
+        (GradientAscentTrainer, "ga", "none"),
+        (GradientDifferenceTrainer, "ga", "nll"),
+        (NPOTrainer, "npo", "nll"),
+        (SimNPOTrainer, "simnpo", "nll"),
+        (UnlearningTrainer, "npo", "nll"),
+    ],
+)
+def test_each_method_class_trains_its_objectives(tmp_path, tokenizer, llama, trainer_class, forget_loss, retain_loss):
+    trainer = trainer_class(llama, args=make_config(tmp_path, max_steps=2), processing_class=tokenizer,
+                            forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS if retain_loss != "none" else None)
+    trainer.train()
+    assert trainer.loss_names == {"forget": forget_loss, "retain": retain_loss}
+    logged = trainer.state.log_history[0]
+    assert "loss/forget" in logged and "nll/forget" in logged and "logps/forget" in logged
+    assert ("loss/retain" in logged) == (retain_loss != "none")
+    assert ("ref_logps/forget" in logged) == (forget_loss == "npo")
+
+
+def test_a_method_class_refuses_another_forget_objective(tmp_path, tokenizer, llama):
+    with pytest.raises(ValueError, match="NPOTrainer trains forget_loss='npo'.*forget_loss='ga'"):
+        NPOTrainer(llama, args=make_config(tmp_path, forget_loss="ga"), processing_class=tokenizer,
+                   forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+
+
+def test_drop_in_train_dataset_dict_and_plain_training_arguments(tmp_path, tokenizer, llama):
+    args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, report_to="none", use_cpu=True,
+                             per_device_train_batch_size=4, disable_tqdm=True)
+    trainer = NPOTrainer(llama, args=args, processing_class=tokenizer,
+                         train_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS})
+    assert isinstance(trainer.args, UnlearningConfig)
+    assert trainer.args.per_device_train_batch_size == 4 and trainer.args.max_steps == 1
+    trainer.train()
+    assert trainer.state.global_step == 1
+
+
+def test_model_and_tokenizer_load_from_a_local_path(tmp_path, tokenizer, memorized_model_dir):
+    trainer = GradientDifferenceTrainer(memorized_model_dir, args=make_config(tmp_path, max_steps=1),
+                                        forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    assert trainer.processing_class.get_vocab() == tokenizer.get_vocab()
+    trainer.train()
+
+
+def test_remote_code_stays_off_unless_asked(tmp_path):
+    assert UnlearningTrainer._model_init_kwargs(make_config(tmp_path))["trust_remote_code"] is False
+    asked = make_config(tmp_path, model_init_kwargs={"trust_remote_code": True, "dtype": "bfloat16"})
+    assert UnlearningTrainer._model_init_kwargs(asked) == {"trust_remote_code": True, "dtype": torch.bfloat16}
+
+
+@pytest.mark.parametrize("build", [tiny_llama, tiny_gpt2], ids=["llama", "gpt2"])
+def test_llama_and_gpt2_style_models_both_unlearn(tmp_path, tokenizer, build):
+    model = build(len(tokenizer))
+    trainer = NPOTrainer(model, args=make_config(tmp_path, max_steps=3), processing_class=tokenizer,
+                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer.train()
+    assert trainer.state.log_history[-2]["log_ratio/forget"] < 0  # the forget answers fell below the reference
+
+
+def test_ga_raises_forget_nll_and_gd_holds_retain_nll(tmp_path, tokenizer, memorized_model_dir):
+    start = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
+    forget_start, retain_start = answer_nll(start, tokenizer, FORGET_ROWS), answer_nll(start, tokenizer, RETAIN_ROWS)
+    results = {}
+    for trainer_class in (GradientAscentTrainer, GradientDifferenceTrainer):
+        model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
+        retain = RETAIN_ROWS if trainer_class is GradientDifferenceTrainer else None
+        trainer_class(model, args=make_config(tmp_path / trainer_class.__name__, max_steps=8, learning_rate=1e-3),
+                      processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=retain).train()
+        results[trainer_class] = answer_nll(model, tokenizer, FORGET_ROWS), answer_nll(model, tokenizer, RETAIN_ROWS)
+    ga_forget, ga_retain = results[GradientAscentTrainer]
+    gd_forget, gd_retain = results[GradientDifferenceTrainer]
+    assert ga_forget > 3 * forget_start
+    assert gd_forget > 2 * forget_start
+    assert gd_retain < retain_start + 0.05
+    assert gd_retain < ga_retain
+
+
+def test_gradient_accumulation_does_not_change_the_step(tmp_path, tokenizer):
+    """Batch 4 x accumulation 1 and batch 2 x accumulation 2 give the same loss and the same update."""
+    runs = {}
+    for batch, accumulation in ((4, 1), (2, 2)):
+        model = tiny_llama(len(tokenizer), seed=1)
+        args = make_config(tmp_path / f"b{batch}", per_device_train_batch_size=batch, optim="sgd", learning_rate=0.5,
+                           gradient_accumulation_steps=accumulation, max_steps=1, lr_scheduler_type="constant")
+        trainer = GradientDifferenceTrainer(model, args=args, processing_class=tokenizer,
+                                            forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+        trainer.train()
+        runs[batch] = trainer.state.log_history[0], dict(model.named_parameters())
+    (log_4, params_4), (log_2, params_2) = runs[4], runs[2]
+    assert log_4["loss"] == pytest.approx(log_2["loss"], rel=1e-5)
+    assert log_4["loss/retain"] == pytest.approx(log_2["loss/retain"], rel=1e-5)
+    initial = dict(tiny_llama(len(tokenizer), seed=1).named_parameters())
+    for name, param in params_4.items():
+        assert not torch.equal(param, initial[name]) or param.grad is None  # the step did move the weights
+        torch.testing.assert_close(param, params_2[name], rtol=1e-5, atol=1e-6)
+
+
+def test_named_eval_sets_get_their_own_prefixed_metrics(tmp_path, tokenizer, llama):
+    trainer = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
+                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
+                         eval_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS, "holdout": RETAIN_ROWS[:4]})
+    metrics = trainer.evaluate()
+    assert metrics["eval_forget_loss"] == pytest.approx(metrics["eval_forget_loss/forget"], rel=1e-5)
+    assert metrics["eval_retain_loss"] == pytest.approx(metrics["eval_retain_nll/retain"], rel=1e-5)
+    assert "eval_holdout_nll/retain" in metrics
+    assert not any(key.startswith("eval_retain_") and key.endswith("/forget") for key in metrics)
+    single = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
+                        forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS, eval_dataset=RETAIN_ROWS).evaluate()
+    assert single["eval_nll/retain"] == pytest.approx(metrics["eval_retain_nll/retain"], rel=1e-5)
+
+
+def test_kl_retain_term_starts_at_zero(tmp_path, tokenizer, llama):
+    trainer = NPOTrainer(llama, args=make_config(tmp_path, retain_loss="kl", max_steps=2), processing_class=tokenizer,
+                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer.train()
+    first, second = trainer.state.log_history[:2]
+    assert first["kl/retain"] == pytest.approx(0.0, abs=1e-6)
+    assert second["kl/retain"] > 0
+
+
+# ---- Bad input ----
+
+
+def test_no_forget_set_or_empty_forget_set(tmp_path, tokenizer, llama):
+    with pytest.raises(ValueError, match="forget set is required"):
+        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, retain_dataset=RETAIN_ROWS)
+    with pytest.raises(ValueError, match="forget dataset is empty"):
+        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
+                   forget_dataset={"question": [], "answer": []}, retain_dataset=RETAIN_ROWS)
+
+
+def test_unsupported_columns_are_named(tmp_path, tokenizer, llama):
+    with pytest.raises(ValueError, match=r"retain dataset has columns \['instruction', 'output'\]"):
+        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, forget_dataset=FORGET_ROWS,
+                   retain_dataset=[{"instruction": "a", "output": "b"}])
+
+
+def test_retain_objective_without_retain_set(tmp_path, tokenizer, llama):
+    with pytest.raises(ValueError, match="retain_loss='nll' needs a retain set"):
+        GradientDifferenceTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
+                                  forget_dataset=FORGET_ROWS)
+
+
+def test_bad_train_dataset_dict(tmp_path, tokenizer, llama):
+    with pytest.raises(ValueError, match=r"unknown keys \['holdout'\]"):
+        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
+                   train_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS, "holdout": RETAIN_ROWS})
+    with pytest.raises(ValueError, match="train_dataset must be a dict"):
+        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, train_dataset=FORGET_ROWS)
+
+
+def test_adapter_reference_without_an_adapter(tmp_path, tokenizer, llama):
+    with pytest.raises(ValueError, match="ref_source='adapter' needs a PEFT model"):
+        NPOTrainer(llama, args=make_config(tmp_path, ref_source="adapter"), processing_class=tokenizer,
+                   forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+
+
+def test_tokenizer_without_pad_token_pads_with_eos(tmp_path, llama):
+    from .conftest import all_texts, train_tokenizer
+
+    tokenizer = train_tokenizer(all_texts(), pad=False)
+    trainer = NPOTrainer(tiny_llama(len(tokenizer)), args=make_config(tmp_path, max_steps=1),
+                         processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    assert tokenizer.pad_token_id == tokenizer.eos_token_id
+    trainer.train()
+
+
+class PoisonWeightsAfterStep(TrainerCallback):
+    """Writes NaN into the weights after a given step (and its checkpoint), as a diverging run would."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_step_begin(self, args, state, control, model=None, **kwargs):
+        if state.global_step == self.step:
+            with torch.no_grad():
+                next(model.parameters()).fill_(float("nan"))
+
+
+def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tokenizer, llama):
+    args = make_config(tmp_path, max_steps=5, save_strategy="steps", save_steps=2)
+    trainer = GradientDifferenceTrainer(llama, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS,
+                                        retain_dataset=RETAIN_ROWS, callbacks=[PoisonWeightsAfterStep(2)])
+    with pytest.raises(FloatingPointError, match=r"stopped at step 3: forget loss = nan, retain loss = nan.*checkpoint-2"):
+        trainer.train()
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "checkpoint-2")
+    assert all(torch.isfinite(p).all() for p in saved.parameters())
+    assert not (tmp_path / "run" / "checkpoint-3").exists()
