@@ -67,6 +67,9 @@ class UnlearningConfig(TrainingArguments):
             (`trust_remote_code` stays `False` unless set here).
         retain_seed (`int`, *optional*):
             Seed of the order in which retain rows are paired with forget rows. Defaults to `seed`.
+        base_model_id (`str`, *optional*):
+            Hub id of the base model, written as `base_model` in the model card. Defaults to the id the model was
+            loaded from; set it when the model was loaded from a local copy.
     """
 
     logging_steps: float = field(default=10, metadata={"help": "Log every X update steps (TRL's default: 10)."})
@@ -97,6 +100,7 @@ class UnlearningConfig(TrainingArguments):
         default=None, metadata={"help": "Keyword arguments for from_pretrained when model is a string."}
     )
     retain_seed: int | None = field(default=None, metadata={"help": "Seed of the retain pairing order."})
+    base_model_id: str | None = field(default=None, metadata={"help": "Hub id of the base model for the model card."})
 
     def __post_init__(self):
         super().__post_init__()

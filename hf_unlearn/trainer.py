@@ -31,7 +31,15 @@ from trl.models.utils import prepare_deepspeed, prepare_fsdp
 from trl.trainer.utils import disable_dropout_in_model
 
 from .config import UnlearningConfig
-from .data import ForgetRetainDataset, UnlearningCollator, ensure_pad_token, fingerprint, prepare_dataset
+from .data import (
+    ForgetRetainDataset,
+    UnlearningCollator,
+    content_fingerprint,
+    ensure_pad_token,
+    fingerprint,
+    prepare_dataset,
+)
+from .hub import library_versions, save_card_and_record
 from .logprobs import answer_token_logprobs, sequence_logps
 from .losses import FORGET_LOSSES, RETAIN_LOSSES
 from .losses.base import token_mean_logps
@@ -128,8 +136,9 @@ class UnlearningTrainer(Trainer):
         if args.disable_dropout:
             disable_dropout_in_model(model)
 
-        # Data: tokenized once here; no text column goes further.
+        # Data: tokenized once here; no text column goes further. The record keeps fingerprints, never content.
         forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
+        self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
         prepare = dict(tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template)
         forget = prepare_dataset(forget_dataset, name="forget", **prepare)
         retain = None
@@ -140,11 +149,12 @@ class UnlearningTrainer(Trainer):
                     "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
                 )
             retain = prepare_dataset(retain_dataset, name="retain", **prepare)
+            self.set_fingerprints["retain"] = content_fingerprint(retain_dataset, "retain")
         elif retain_dataset is not None:
             warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=2)
         retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
         train_pairs = ForgetRetainDataset(forget, retain, seed=retain_seed)
-        self._forget_fingerprint = fingerprint(forget)
+        self._forget_fingerprint = fingerprint(forget, ["input_ids", "labels"])
         eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare)
 
         # Reference: which source, and whether one must stay alive during training.
@@ -179,7 +189,12 @@ class UnlearningTrainer(Trainer):
             optimizers=optimizers,
             **kwargs,
         )
+        self._check_process_group()
         self.loss_names = {"forget": forget_loss_name, "retain": retain_loss_name}
+        # The id the user gave, for the card's `base_model` (a local path is no use to readers of the card).
+        self.base_model_id = args.base_model_id or (model_id if model_id and not os.path.isdir(model_id) else None)
+        # Scores before / after unlearning for the card; filled by the evaluator, else taken from eval logs.
+        self.unlearning_metrics: dict[str, dict[str, float]] = {"before": {}, "after": {}}
         self._metrics = {"train": defaultdict(lambda: [0.0, 0.0]), "eval": defaultdict(lambda: [0.0, 0.0])}
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags([*self._tag_names, forget_loss_name])
@@ -199,6 +214,17 @@ class UnlearningTrainer(Trainer):
                 self.reference = self.ref_model = None
 
     # ---- Construction helpers ----
+
+    def _check_process_group(self) -> None:
+        """Refuse a multi-process launch that accelerate set up as one process per run (each would unlearn alone)."""
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size > 1 and self.accelerator.num_processes == 1:
+            raise RuntimeError(
+                f"This run was launched as {world_size} processes, but accelerate set up a single-process run "
+                f"({self.accelerator.distributed_type}), so every process would unlearn on its own. On a machine "
+                "without GPUs, launch with `accelerate launch --multi_gpu --num_processes N` and set `use_cpu=True` "
+                "(DDP over gloo); accelerate enables FSDP and DeepSpeed only on GPUs and other accelerators."
+            )
 
     def _resolve_args(self, args: TrainingArguments | None, model_id: str | None) -> UnlearningConfig:
         if args is None:
@@ -413,6 +439,85 @@ class UnlearningTrainer(Trainer):
         self.train_dataset.set_epoch(epoch)
         return super()._run_epoch(*args, epoch=epoch, **kwargs)
 
+    # ---- Model card ----
+
+    def _metrics_from_eval_logs(self) -> dict[str, dict[str, float]]:
+        """Eval metrics logged at step 0 (before) and at the last evaluated step (after)."""
+        by_step: dict[int, dict[str, float]] = defaultdict(dict)
+        for entry in self.state.log_history:
+            for key, value in entry.items():
+                if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")):
+                    by_step[entry.get("step", 0)][key] = value
+        if not by_step:
+            return {"before": {}, "after": {}}
+        last = max(by_step)
+        return {"before": by_step.get(0, {}) if last > 0 else {}, "after": by_step[last]}
+
+    def unlearning_record(self, model_name: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
+        """What this run did, as written into the model card and `unlearning_record.json`.
+
+        Method and hyperparameters, forget / retain set fingerprints (row count and SHA-256, no content), metrics
+        before and after, library versions. Nothing in it comes from the text of the sets.
+        """
+        args = self.args
+        hyperparameters = {
+            "learning_rate": args.learning_rate,
+            "num_train_epochs": args.num_train_epochs,
+            "max_steps": args.max_steps,
+            "per_device_train_batch_size": args.per_device_train_batch_size,
+            "gradient_accumulation_steps": args.gradient_accumulation_steps,
+            "num_processes": self.accelerator.num_processes,
+            "beta": args.resolved_beta(self.loss_names["forget"]),
+            "simnpo_delta": args.simnpo_delta if self.loss_names["forget"] == "simnpo" else None,
+            "max_length": args.max_length,
+            "precompute_ref_log_probs": self._precompute,
+            "seed": args.seed,
+        }
+        if isinstance(self.model, PeftModel):
+            peft_config = self.model.peft_config[self.model.active_adapter]
+            for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
+                value = getattr(peft_config, name, None)
+                if isinstance(value, (set, list, tuple)):
+                    value = sorted(value)
+                elif value is not None and not isinstance(value, (int, float)):
+                    value = str(value)  # enums such as PeftType
+                hyperparameters[f"peft_{name}"] = value
+        metrics = self.unlearning_metrics if any(self.unlearning_metrics.values()) else self._metrics_from_eval_logs()
+        return {
+            "model_name": model_name or os.path.basename(os.path.abspath(args.output_dir)),
+            "base_model": self.base_model_id,
+            "adapter": isinstance(self.model, PeftModel),
+            "tags": sorted(set(tags or [])),
+            "method": {
+                "trainer": type(self).__name__,
+                "forget_loss": self.loss_names["forget"],
+                "retain_loss": self.loss_names["retain"],
+                "forget_weight": self.forget_weight,
+                "retain_weight": self.retain_weight,
+                "reference": self.ref_source,
+            },
+            "hyperparameters": hyperparameters,
+            "forget_set": self.set_fingerprints["forget"],
+            "retain_set": self.set_fingerprints["retain"],
+            "training": {"global_step": self.state.global_step, "epoch": self.state.epoch},
+            "metrics": {"before": dict(metrics["before"]), "after": dict(metrics["after"])},
+            "library_versions": library_versions(),
+        }
+
+    def create_model_card(self, model_name: str | None = None, tags: str | list[str] | None = None, **kwargs) -> None:
+        """Write `README.md` (model card with the unlearning record) and `unlearning_record.json` to `output_dir`.
+
+        Called by `push_to_hub`; call it yourself after `save_model` to keep a card with a local copy. Our own card,
+        not TRL's: it keeps `library_name: peft` for adapters and the `base_model` id the user gave.
+        """
+        if not self.is_world_process_zero():
+            return
+        if self.base_model_id is None:
+            logger.warning("The model card has no base_model: the model came from a local path. Set `base_model_id`.")
+        tags = [tags] if isinstance(tags, str) else list(tags or [])
+        record = self.unlearning_record(model_name, tags)
+        save_card_and_record(record, self.args.output_dir, repo_id=self.hub_model_id)
+
     # ---- The loss ----
 
     def _set_signature_columns_if_needed(self):
@@ -422,21 +527,21 @@ class UnlearningTrainer(Trainer):
                 f"{role}_{column}" for role in ROLES for column in ("input_ids", "labels", "ref_logps")
             ]
 
-    def _role_term(self, model, inputs: dict, role: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Objective of one role (`forget` / `retain`) on its batch, and the statistics to log."""
+    def _role_term(self, model, inputs: dict, role: str, mode: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Objective of one role (`forget` / `retain`) on its batch, and per-sequence statistics to log."""
         input_ids, attention_mask = inputs[f"{role}_input_ids"], inputs[f"{role}_attention_mask"]
         labels = inputs[f"{role}_labels"]
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         logps, n_tokens = sequence_logps(logits, labels)
-        stats = {"logps": logps.mean().detach(), "nll": -token_mean_logps(logps, n_tokens).mean().detach()}
+        stats = {"logps": logps.detach(), "nll": -token_mean_logps(logps, n_tokens).detach()}
         loss_fn = self.forget_loss if role == "forget" else self.retain_loss
         if loss_fn is None:  # an eval set scored while the retain objective is off: NLL is all there is to report
-            return stats["nll"], stats
+            return stats["nll"].mean(), {**stats, "loss": stats["nll"]}
         if getattr(loss_fn, "token_level", False):
             ref_logits = self.reference.logits(model, input_ids, attention_mask)
             token_logprobs, answer_mask = answer_token_logprobs(logits, labels)
             ref_token_logprobs, _ = answer_token_logprobs(ref_logits, labels)
-            loss, loss_stats = loss_fn(token_logprobs, ref_token_logprobs, answer_mask)
+            loss_inputs = (token_logprobs, ref_token_logprobs, answer_mask)
         elif loss_fn.needs_reference:
             ref_logps = inputs.get(f"{role}_ref_logps")
             if ref_logps is None:
@@ -446,9 +551,17 @@ class UnlearningTrainer(Trainer):
                         "precompute_ref_log_probs=True and no ref_model, pass forget eval sets at construction."
                     )
                 ref_logps, _ = sequence_logps(self.reference.logits(model, input_ids, attention_mask), labels)
-            loss, loss_stats = loss_fn(logps, n_tokens, ref_logps)
+            loss_inputs = (logps, n_tokens, ref_logps)
         else:
-            loss, loss_stats = loss_fn(logps, n_tokens)
+            loss_inputs = (logps, n_tokens)
+        loss, loss_stats = loss_fn(*loss_inputs)
+        if mode == "eval":
+            # Each objective is a mean over sequences, so a sequence's own loss is the loss of a batch of one; per-
+            # sequence values let the evaluation average drop the samples accelerate repeats to even out processes.
+            per_sequence = [loss_fn(*(x[i : i + 1] for x in loss_inputs))[0] for i in range(input_ids.size(0))]
+            loss_stats["loss"] = torch.stack(per_sequence).detach()
+        else:
+            loss_stats["loss"] = loss.detach().expand(input_ids.size(0))
         return loss, {**stats, **loss_stats}
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -457,14 +570,12 @@ class UnlearningTrainer(Trainer):
         parts, stats = {}, {}
         for role in ROLES:
             if f"{role}_input_ids" in inputs and (role == "forget" or mode == "eval" or self.retain_loss is not None):
-                parts[role], role_stats = self._role_term(model, inputs, role)
+                parts[role], role_stats = self._role_term(model, inputs, role, mode)
                 stats.update({f"{name}/{role}": value for name, value in role_stats.items()})
-                stats[f"loss/{role}"] = parts[role].detach()
         if mode == "train":
             self._stop_if_not_finite(parts)
         loss = sum(weights[role] * part for role, part in parts.items())
-        batch_size = next(inputs[f"{role}_input_ids"].size(0) for role in parts)
-        self._record(mode, stats, batch_size)
+        self._record(mode, stats)
         return (loss, {}) if return_outputs else loss
 
     def _stop_if_not_finite(self, parts: dict[str, torch.Tensor]) -> None:
@@ -484,14 +595,20 @@ class UnlearningTrainer(Trainer):
             "or add a retain term (gradient ascent diverges by design)."
         )
 
-    def _record(self, mode: str, stats: dict[str, torch.Tensor], batch_size: int) -> None:
-        """Accumulate batch-size-weighted statistics, summed over processes with a single gather."""
+    def _record(self, mode: str, stats: dict[str, torch.Tensor]) -> None:
+        """Accumulate per-sequence statistics over all processes, with one gather per batch.
+
+        In evaluation, `gather_for_metrics` drops the samples accelerate repeats to give every process a full last
+        batch, so the averages are exactly those of a single-process run.
+        """
         keys = sorted(stats)
-        values = torch.stack([stats[key].float() for key in keys] + [torch.ones((), device=stats[keys[0]].device)])
-        values = self.accelerator.gather(values.unsqueeze(0) * batch_size).sum(0).cpu()
-        for key, value in zip(keys, values[:-1].tolist()):
-            self._metrics[mode][key][0] += value
-            self._metrics[mode][key][1] += values[-1].item()
+        values = torch.stack([stats[key].float() for key in keys], dim=1)  # (batch, statistics)
+        gather = self.accelerator.gather_for_metrics if mode == "eval" else self.accelerator.gather
+        values = gather(values)
+        totals = values.sum(0).tolist()
+        for key, total in zip(keys, totals):
+            self._metrics[mode][key][0] += total
+            self._metrics[mode][key][1] += values.size(0)
 
     def _pop_metrics(self, mode: str) -> dict[str, float]:
         metrics = {key: total / count for key, (total, count) in self._metrics[mode].items() if count}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -192,10 +194,50 @@ def prepare_dataset(
     )
 
 
-def fingerprint(dataset: datasets.Dataset) -> str:
-    """SHA-256 over the token ids and labels of a prepared dataset: identifies a set without revealing it."""
-    digest = hashlib.sha256()
-    for batch in dataset.select_columns(["input_ids", "labels"]).iter(batch_size=1024):
-        for input_ids, labels in zip(batch["input_ids"], batch["labels"]):
-            digest.update(repr((input_ids, labels)).encode())
-    return digest.hexdigest()
+def _normalize(value: Any) -> Any:
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value).strip()
+    if isinstance(value, Mapping):
+        return {key: _normalize(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_normalize(item) for item in value]
+    return value
+
+
+def fingerprint(dataset: datasets.Dataset, columns: Sequence[str] | None = None, ordered: bool = True) -> str:
+    """SHA-256 that identifies a set of rows without revealing them.
+
+    Each row is hashed as canonical JSON of `columns` (strings NFC-normalised and stripped), then the row digests
+    are hashed together, in row order when `ordered`, else sorted (the same rows in another order give the same
+    fingerprint).
+
+    Args:
+        dataset (`datasets.Dataset`):
+            The rows.
+        columns (`Sequence[str]`, *optional*):
+            Columns to include; defaults to all.
+        ordered (`bool`, *optional*, defaults to `True`):
+            Whether row order is part of the identity.
+    """
+    columns = list(columns or dataset.column_names)
+    row_digests = []
+    for batch in dataset.select_columns(columns).iter(batch_size=1024):
+        for values in zip(*(batch[column] for column in columns)):
+            row = json.dumps(_normalize(dict(zip(columns, values))), sort_keys=True, ensure_ascii=False)
+            row_digests.append(hashlib.sha256(row.encode()).hexdigest())
+    if not ordered:
+        row_digests.sort()
+    return hashlib.sha256("\n".join(row_digests).encode()).hexdigest()
+
+
+def content_fingerprint(data: Any, name: str) -> dict[str, Any]:
+    """Row count and order-independent SHA-256 of the supported-format columns of a raw dataset.
+
+    What an unlearning record says about a set: enough to check that two runs forgot the same rows, nothing that
+    reveals them.
+    """
+    dataset = as_dataset(data, name)
+    columns = SUPPORTED_FORMATS[detect_format(dataset.column_names, name)]
+    if "labels" in dataset.column_names and columns == SUPPORTED_FORMATS["tokenized"]:
+        columns = (*columns, "labels")
+    return {"rows": len(dataset), "sha256": fingerprint(dataset, columns, ordered=False), "columns": list(columns)}

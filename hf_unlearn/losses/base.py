@@ -6,7 +6,11 @@ import torch
 
 
 LossOutput = tuple[torch.Tensor, dict[str, torch.Tensor]]
-"""A scalar loss to back-propagate and a dict of detached statistics to log."""
+"""A scalar loss to back-propagate, and detached statistics to log, one value per sequence.
+
+Every objective is a mean over the sequences of a batch, so the loss of one sequence is the loss of a batch of one:
+the trainer relies on this to average statistics exactly over an evaluation set split across processes.
+"""
 
 
 def token_mean_logps(logps: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tensor:

@@ -44,10 +44,11 @@ class NPOLoss:
                 The same sums under the reference model.
 
         Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and the mean reference log-prob and log-ratio.
+            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss, and per sequence the reference log-prob and the
+            log-ratio.
         """
         if ref_logps is None:
             raise ValueError("NPOLoss needs `ref_logps`, the reference model's log-probs of the forget answers.")
         log_ratio = logps - ref_logps
         loss = -(2.0 / self.beta) * F.logsigmoid(-self.beta * log_ratio).mean()
-        return loss, {"ref_logps": ref_logps.mean().detach(), "log_ratio": log_ratio.mean().detach()}
+        return loss, {"ref_logps": ref_logps.detach(), "log_ratio": log_ratio.detach()}

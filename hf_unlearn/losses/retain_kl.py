@@ -34,10 +34,9 @@ class KLRetainLoss:
                 1 where the position predicts an answer token, 0 elsewhere.
 
         Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and `{"kl": the loss, detached}`.
+            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and `{"kl": the KL of each sequence}`.
         """
         per_position = (ref_token_logprobs.exp() * (ref_token_logprobs - token_logprobs)).sum(-1)
         mask = answer_mask.to(per_position.dtype)
         per_sequence = (per_position * mask).sum(-1) / mask.sum(-1).clamp(min=1)
-        kl = per_sequence.mean()
-        return kl, {"kl": kl.detach()}
+        return per_sequence.mean(), {"kl": per_sequence.detach()}
