@@ -7,6 +7,7 @@ import sys
 
 from . import __version__
 from .metrics.cli import add_tofu_aggregate_command
+from .unlearn_cli import add_unlearn_command
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hf_unlearn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_unlearn_command(commands)
     add_tofu_aggregate_command(commands)
     return parser
 

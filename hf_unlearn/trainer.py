@@ -441,13 +441,21 @@ class UnlearningTrainer(Trainer):
 
     # ---- Model card ----
 
+    @staticmethod
+    def score_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+        """The scores among `evaluate()` metrics: no timings, no epoch."""
+        return {
+            key: value
+            for key, value in metrics.items()
+            if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second", "_preparation_time"))
+        }
+
     def _metrics_from_eval_logs(self) -> dict[str, dict[str, float]]:
         """Eval metrics logged at step 0 (before) and at the last evaluated step (after)."""
         by_step: dict[int, dict[str, float]] = defaultdict(dict)
         for entry in self.state.log_history:
-            for key, value in entry.items():
-                if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second")):
-                    by_step[entry.get("step", 0)][key] = value
+            by_step[entry.get("step", 0)].update(self.score_metrics(entry))
+        by_step = {step: metrics for step, metrics in by_step.items() if metrics}
         if not by_step:
             return {"before": {}, "after": {}}
         last = max(by_step)

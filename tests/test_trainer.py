@@ -215,3 +215,16 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, t
     saved = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "checkpoint-2")
     assert all(torch.isfinite(p).all() for p in saved.parameters())
     assert not (tmp_path / "run" / "checkpoint-3").exists()
+
+
+def test_same_seed_same_config_same_result(tmp_path, tokenizer):
+    def run(name):
+        trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=2), args=make_config(tmp_path / name, max_steps=3),
+                             processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+        trainer.train()
+        return trainer.state.log_history, dict(trainer.model.named_parameters())
+
+    (logs_a, weights_a), (logs_b, weights_b) = run("a"), run("b")
+    assert [log.get("loss") for log in logs_a] == [log.get("loss") for log in logs_b]
+    for name, weight in weights_a.items():
+        assert torch.equal(weight, weights_b[name]), name

@@ -1,0 +1,69 @@
+"""Callbacks for unlearning runs."""
+
+from __future__ import annotations
+
+import operator
+
+from transformers import TrainerCallback
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
+
+COMPARISONS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+class UnlearningStopCallback(TrainerCallback):
+    r"""
+    Stop unlearning when utility collapses or when the forget target is reached.
+
+    Gradient ascent drives a model's utility to zero within an epoch or two on TOFU (Maini et al. 2024,
+    https://huggingface.co/papers/2401.06121); NPO slows the collapse but does not forbid it. This callback watches
+    logged metrics (the trainer's eval metrics and those of the evaluator) and ends training at the first rule that
+    holds. To come back to the best state rather than the last, pair it with `load_best_model_at_end=True`,
+    `metric_for_best_model` and a save at every evaluation: the Trainer then keeps and reloads the best checkpoint.
+
+    Args:
+        stop_if (`list[tuple[str, str, float]]`):
+            Rules `(metric, comparison, value)`, comparison one of `<`, `<=`, `>`, `>=`. E.g.
+            `("eval_retain_nll/retain", ">", 0.5)` (a utility floor) or `("eval_forget_rougeL_recall", "<=", 0.1)`
+            (a forget target).
+
+    Example:
+
+    ```python
+    trainer.add_callback(UnlearningStopCallback([("eval_retain_nll/retain", ">", 0.5)]))
+    ```
+    """
+
+    def __init__(self, stop_if: list[tuple[str, str, float]]):
+        if not stop_if:
+            raise ValueError("stop_if needs at least one rule (metric, comparison, value).")
+        for rule in stop_if:
+            if len(rule) != 3 or rule[1] not in COMPARISONS:
+                raise ValueError(
+                    f"Rule {rule!r} is not (metric, comparison, value) with a comparison in {sorted(COMPARISONS)}."
+                )
+        self.stop_if = [(metric, comparison, float(value)) for metric, comparison, value in stop_if]
+        self.triggered: tuple[str, str, float, float] | None = None
+        self._seen: set[str] = set()
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        logs = logs or {}
+        for metric, comparison, value in self.stop_if:
+            if metric not in logs:
+                continue
+            self._seen.add(metric)
+            if COMPARISONS[comparison](logs[metric], value):
+                self.triggered = (metric, comparison, value, logs[metric])
+                logger.warning(
+                    f"Stopping at step {state.global_step}: {metric} = {logs[metric]:.4g} {comparison} {value:g}."
+                )
+                control.should_training_stop = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        never_seen = sorted({metric for metric, _, _ in self.stop_if} - self._seen)
+        if never_seen and state.global_step > 0:
+            # A rule on a metric nobody logs guards nothing: say so rather than pass in silence.
+            logger.warning(f"UnlearningStopCallback never saw {never_seen}: check the names against the eval logs.")

@@ -1,0 +1,48 @@
+"""Load a dataset from a one-string SPEC, as the command line and YAML configs give it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+
+
+FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
+"""Suffix of a local data file -> the `datasets` builder that reads it."""
+
+SPEC_HELP = (
+    "a local .json/.jsonl/.csv/.parquet file, or PATH_OR_HUB_ID[:CONFIG[:SPLIT]] for datasets.load_dataset "
+    "(SPLIT defaults to train and may be sliced, e.g. ../shared/data/tofu:forget10_perturbed:train[:80])"
+)
+
+
+def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
+    """Load the rows a SPEC names (see `SPEC_HELP`).
+
+    Args:
+        spec (`str`):
+            A local data file, or `PATH_OR_HUB_ID[:CONFIG[:SPLIT]]`.
+        option (`str`, *optional*, defaults to `"dataset"`):
+            The option or config key it was given to, named in error messages.
+
+    Raises:
+        `ValueError`: naming the option, the spec, why it failed, and the accepted forms.
+    """
+    path = Path(spec)
+    if path.is_file():
+        builder = FILE_BUILDERS.get(path.suffix.lower())
+        if builder is None:
+            raise ValueError(f"{option} {spec!r}: a file ending in {path.suffix!r} cannot be read; accepted: {SPEC_HELP}.")
+        arguments, keywords = (builder,), {"data_files": str(path), "split": "train"}
+    else:
+        parts = spec.split(":", 2)  # at most three parts: a sliced split such as train[:80] keeps its colon
+        if not parts[0] or (len(parts) == 3 and not parts[2]):
+            raise ValueError(f"{option} {spec!r} is not a valid dataset spec; accepted: {SPEC_HELP}.")
+        name, config, split = (parts + [None, None])[:3]
+        arguments, keywords = (name, config or None), {"split": split or "train"}
+    try:
+        return datasets.load_dataset(*arguments, **keywords)
+    except Exception as error:  # noqa: BLE001 - load_dataset raises many types; all mean "this spec does not load"
+        raise ValueError(
+            f"{option} {spec!r} could not be loaded ({type(error).__name__}: {error}). Accepted: {SPEC_HELP}."
+        ) from error

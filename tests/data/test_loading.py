@@ -1,0 +1,33 @@
+"""Dataset SPECs: local files and PATH[:CONFIG[:SPLIT]], with errors that say what is accepted."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hf_unlearn.data.loading import load_dataset_spec
+
+
+TOFU = Path(__file__).resolve().parents[3] / "shared" / "data" / "tofu"
+
+
+def test_a_local_jsonl_file(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text(json.dumps({"text": "a"}) + "\n" + json.dumps({"text": "b"}) + "\n")
+    assert load_dataset_spec(str(path))["text"] == ["a", "b"]
+
+
+def test_unreadable_file_type_and_bad_spec(tmp_path):
+    (tmp_path / "rows.txt").write_text("a")
+    with pytest.raises(ValueError, match=r"forget_dataset .*'\.txt' cannot be read; accepted: a local \.json"):
+        load_dataset_spec(str(tmp_path / "rows.txt"), "forget_dataset")
+    with pytest.raises(ValueError, match="not a valid dataset spec"):
+        load_dataset_spec(":forget10", "retain_dataset")
+    with pytest.raises(ValueError, match=r"could not be loaded .*Accepted"):
+        load_dataset_spec(str(tmp_path / "missing_folder"), "retain_dataset")
+
+
+@pytest.mark.skipif(not TOFU.is_dir(), reason="../shared/data/tofu is not here")
+def test_config_and_sliced_split_of_a_local_dataset_repository():
+    rows = load_dataset_spec(f"{TOFU}:forget10_perturbed:train[:80]")
+    assert len(rows) == 80 and "perturbed_answer" in rows.column_names
