@@ -24,6 +24,10 @@ _EXPORTS = {
     "NPOTrainer": ".trainer",
     "SimNPOTrainer": ".trainer",
     "UnlearningTrainer": ".trainer",
+    "EvaluationResult": ".evaluation",
+    "UnlearningEvalCallback": ".evaluation",
+    "UnlearningEvaluator": ".evaluation",
+    "UnlearningStopCallback": ".callbacks",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -40,6 +44,8 @@ def __dir__():
 
 
 if TYPE_CHECKING:
+    from .callbacks import UnlearningStopCallback
+    from .evaluation import EvaluationResult, UnlearningEvalCallback, UnlearningEvaluator
     from .config import UnlearningConfig
     from .losses import GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
     from .trainer import GradientAscentTrainer, GradientDifferenceTrainer, NPOTrainer, SimNPOTrainer, UnlearningTrainer

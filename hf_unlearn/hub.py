@@ -8,12 +8,12 @@ no forget-set text, no generation on it and no access token ever reaches a card.
 from __future__ import annotations
 
 import importlib.metadata
-import json
 import os
-import tempfile
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
+
+from .utils import write_json_atomic, write_text_atomic
 
 
 RECORD_FILE = "unlearning_record.json"
@@ -119,17 +119,7 @@ The same record is in `{RECORD_FILE}` next to the weights.
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write `text` to `path` through a temporary file in the same folder, so a reader never sees half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp", encoding="utf-8") as handle:
-        handle.write(text)
-        temporary = handle.name
-    os.replace(temporary, path)
-
-
 def save_card_and_record(record: dict[str, Any], output_dir: str, repo_id: str | None = None) -> None:
     """Write `README.md` (the card) and `unlearning_record.json` into `output_dir`."""
-    write_atomically(os.path.join(output_dir, "README.md"), str(render_model_card(record, repo_id)))
-    write_atomically(os.path.join(output_dir, RECORD_FILE), json.dumps(record, indent=2, sort_keys=True))
+    write_text_atomic(os.path.join(output_dir, "README.md"), str(render_model_card(record, repo_id)))
+    write_json_atomic(os.path.join(output_dir, RECORD_FILE), record)

@@ -21,7 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from transformers.utils import logging
+
 from .config import UnlearningConfig
+
+
+logger = logging.get_logger(__name__)
 
 
 # Set for the processes `hf-unlearn unlearn` launches through accelerate, so they do not launch again.
@@ -47,6 +52,9 @@ class UnlearningDataConfig:
         column_mapping (`dict[str, str]`, *optional*):
             Columns to rename in every set before use, `{source: target}`, e.g. `{"instruction": "prompt", "output":
             "completion"}`.
+        retain_logs (`str`, *optional*):
+            TOFU-format evaluation log of a retain model (never trained on the forget set), e.g. from
+            `hf-unlearn eval`; with it the evaluation reports forget quality.
     """
 
     forget_dataset: str = field(default=None, metadata={"help": "Forget set SPEC (required)."})
@@ -57,6 +65,7 @@ class UnlearningDataConfig:
     column_mapping: dict[str, str] | str | None = field(
         default=None, metadata={"help": 'Columns to rename, {source: target}, as YAML mapping or JSON.'}
     )
+    retain_logs: str | None = field(default=None, metadata={"help": "TOFU-format log of a retain model."})
 
     def __post_init__(self):
         if not self.forget_dataset:
@@ -169,16 +178,49 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         eval_dataset=eval_sets or None,
         peft_config=get_peft_config(model_args),
     )
+    evaluator = _evaluator(trainer, eval_sets, data_args.retain_logs)
     if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
-        trainer.unlearning_metrics["before"] = trainer.score_metrics(trainer.evaluate())
+        trainer.unlearning_metrics["before"] = _scores(trainer, evaluator)
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model()
     if eval_sets:
-        trainer.unlearning_metrics["after"] = trainer.score_metrics(trainer.evaluate())
+        trainer.unlearning_metrics["after"] = _scores(trainer, evaluator, save_to=training_args.output_dir)
     trainer.create_model_card()
     if training_args.push_to_hub:
         trainer.push_to_hub()
     return trainer.unlearning_record()
+
+
+def _evaluator(trainer, eval_sets: dict, retain_logs: str | None):
+    """The evaluator over the eval sets it knows (forget, retain, holdout, ...), or `None`."""
+    from .evaluation import EVAL_SET_NAMES, UnlearningEvaluator
+
+    scored = {name: dataset for name, dataset in eval_sets.items() if name in EVAL_SET_NAMES}
+    if not scored:
+        return None
+    if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
+        logger.warning("Generation-based scores are skipped under DeepSpeed / FSDP: run `hf-unlearn eval` on the "
+                       "saved model for them.")
+        return None
+    return UnlearningEvaluator(
+        trainer.processing_class,
+        scored,
+        retain_logs=retain_logs,
+        batch_size=trainer.args.per_device_eval_batch_size,
+        max_length=trainer.args.max_length or 512,
+        qa_prompt_template=trainer.args.qa_prompt_template,
+    )
+
+
+def _scores(trainer, evaluator, save_to: str | None = None) -> dict[str, float]:
+    """The trainer's eval metrics plus, with an evaluator, ROUGE / probability / truth ratio / forget quality."""
+    scores = trainer.score_metrics(trainer.evaluate())
+    if evaluator is not None:
+        result = evaluator.evaluate(trainer.model, trainer.accelerator)
+        scores.update(result.metrics())
+        if save_to is not None and trainer.accelerator.is_main_process:
+            result.save(os.path.join(save_to, "evaluation"))  # TOFU-format log + summary.json, numbers only
+    return scores
 
 
 def launch(launch_args: list[str], script_args: list[str]) -> int:

@@ -58,6 +58,10 @@ def test_a_yaml_run_with_overrides_saves_adapter_card_and_record(run_config, tmp
     before, after = record["metrics"]["before"], record["metrics"]["after"]
     assert before["eval_forget_log_ratio/forget"] == pytest.approx(0.0, abs=1e-4)
     assert after["eval_forget_nll/forget"] > before["eval_forget_nll/forget"]
+    # the evaluator's scores too, and its TOFU-format log (numbers only) beside the adapter
+    assert before["eval_forget_rougeL_recall"] > 0.9 and "eval_forget_probability" in after
+    assert json.loads((out / "evaluation" / "summary.json").read_text())
+    assert "Aurelio" not in (out / "evaluation" / "eval_log_aggregated.json").read_text()
     assert f'"output_dir": "{out}"' in capsys.readouterr().out
 
 

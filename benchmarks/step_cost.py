@@ -1,0 +1,181 @@
+"""Protocol `step-cost` (shared BENCHMARKS.md): time per training step and peak memory of each unlearning method.
+
+    python benchmarks/step_cost.py --data ../shared/data/tofu --repetitions 5 --output docs/benchmarks/step_cost.json
+
+Same model (llama-style, 4 layers, hidden 256, intermediate 688, 4 heads, vocabulary 3000, fp32, random init) and
+batch (4 forget rows of TOFU `forget01` + 4 retain rows of `retain99`, no accumulation) for every method. Each
+(method, repetition) runs in a fresh process, methods interleaved (A B C A B C ...):
+
+- step time = (time at step 50 - time at step 10) / 40, so start-up and warm-up cancel;
+- peak memory = peak resident set size of the process minus that right after imports.
+
+Reports medians, min-max, and per-repetition ratios to GD's step time and to GA's (LoRA GA's for LoRA methods)
+memory. `--smoke` runs a 3-step, 1-repetition version for CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+METHODS = {
+    # name: (forget_loss, retain_loss, LoRA, precompute_ref_log_probs)
+    "GA": ("ga", "none", False, False),
+    "GD": ("ga", "nll", False, False),
+    "NPO (frozen copy)": ("npo", "nll", False, False),
+    "NPO (precomputed)": ("npo", "nll", False, True),
+    "LoRA GA": ("ga", "none", True, False),
+    # Not in the protocol: same batches as LoRA NPO without the reference, to isolate the reference's own cost.
+    "LoRA GD": ("ga", "nll", True, False),
+    "LoRA NPO (adapter off)": ("npo", "nll", True, False),
+}
+WARMUP_STEPS, MEASURED_STEPS = 10, 50
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def worker(method: str, data: str, tokenizer_dir: str, steps: tuple[int, int]) -> dict:
+    """One measurement, in this (fresh) process."""
+    import datasets
+    from peft import LoraConfig
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, TrainerCallback
+
+    from hf_unlearn import UnlearningConfig, UnlearningTrainer
+
+    baseline = peak_rss_mib()
+    forget_loss, retain_loss, lora, precompute = METHODS[method]
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    forget = datasets.load_dataset(data, "forget01", split="train")
+    retain = datasets.load_dataset(data, "retain99", split="train")
+    import torch
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=3000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)
+    model = LlamaForCausalLM(config)
+    first, last = steps
+    marks = {}
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step in (first, last):
+                marks[state.global_step] = time.perf_counter()
+
+    args = UnlearningConfig(
+        output_dir=tempfile.mkdtemp(), forget_loss=forget_loss, retain_loss=retain_loss,
+        precompute_ref_log_probs=precompute, per_device_train_batch_size=4, max_steps=last, learning_rate=1e-5,
+        lr_scheduler_type="constant", logging_steps=10_000, save_strategy="no", report_to="none", use_cpu=True,
+        disable_tqdm=True, max_length=512, seed=0,
+    )
+    peft_config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0) if lora else None
+    start = time.perf_counter()
+    trainer = UnlearningTrainer(model, args=args, processing_class=tokenizer, forget_dataset=forget,
+                                retain_dataset=retain if retain_loss != "none" else None, peft_config=peft_config,
+                                callbacks=[Clock()])
+    setup_seconds = time.perf_counter() - start
+    trainer.train()
+    return {
+        "method": method,
+        "step_seconds": (marks[last] - marks[first]) / (last - first),
+        "peak_rss_mib": peak_rss_mib() - baseline,
+        "setup_seconds": setup_seconds,
+    }
+
+
+def build_tokenizer(data: str, directory: str) -> None:
+    import datasets
+
+    from hf_unlearn.toy import train_bpe_tokenizer
+
+    rows = [*datasets.load_dataset(data, "forget01", split="train"), *datasets.load_dataset(data, "retain99", split="train")]
+    texts = [f"Question: {row['question']}\nAnswer: {row['answer']}" for row in rows]
+    train_bpe_tokenizer(texts, vocab_size=3000).save_pretrained(directory)
+
+
+def summarize(runs: list[dict]) -> dict:
+    by_method = {method: [run for run in runs if run["method"] == method] for method in METHODS}
+    repetitions = len(by_method["GD"])
+
+    def ratios(method: str, key: str, to: str) -> list[float]:
+        return [by_method[method][i][key] / by_method[to][i][key] for i in range(repetitions)]
+
+    table = {}
+    for method, method_runs in by_method.items():
+        memory_baseline = "LoRA GA" if method.startswith("LoRA") else "GA"
+        step, memory = [r["step_seconds"] for r in method_runs], [r["peak_rss_mib"] for r in method_runs]
+        table[method] = {
+            "step_ms_median": 1000 * statistics.median(step),
+            "step_ms_min_max": [1000 * min(step), 1000 * max(step)],
+            "step_ratio_to_GD_median": statistics.median(ratios(method, "step_seconds", "GD")),
+            "peak_rss_mib_median": statistics.median(memory),
+            "peak_rss_mib_min_max": [min(memory), max(memory)],
+            f"memory_ratio_to_{memory_baseline.replace(' ', '_')}_median": statistics.median(
+                ratios(method, "peak_rss_mib", memory_baseline)
+            ),
+            "setup_s_median": statistics.median(r["setup_seconds"] for r in method_runs),
+        }
+    lora_npo, lora_gd = by_method["LoRA NPO (adapter off)"], by_method["LoRA GD"]
+    table["LoRA NPO (adapter off)"]["memory_ratio_to_LoRA_GD_median"] = statistics.median(
+        lora_npo[i]["peak_rss_mib"] / lora_gd[i]["peak_rss_mib"] for i in range(repetitions)
+    )
+    targets = {
+        "NPO precomputed step <= 1.10 x GD": table["NPO (precomputed)"]["step_ratio_to_GD_median"] <= 1.10,
+        "LoRA NPO memory <= 1.15 x LoRA GA": table["LoRA NPO (adapter off)"]["memory_ratio_to_LoRA_GA_median"]
+        <= 1.15,
+    }
+    return {"methods": table, "targets_met": targets, "repetitions": repetitions}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default="../shared/data/tofu", help="TOFU dataset folder (or hub id)")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--output", help="write the runs and the summary as JSON here")
+    parser.add_argument("--smoke", action="store_true", help="3 steps, 1 repetition: checks the script runs")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
+    parser.add_argument("--steps", default=f"{WARMUP_STEPS},{MEASURED_STEPS}", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    steps = tuple(int(value) for value in args.steps.split(","))
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.data, args.tokenizer, steps)))
+        return
+
+    steps = (1, 3) if args.smoke else steps
+    repetitions = 1 if args.smoke else args.repetitions
+    with tempfile.TemporaryDirectory() as tokenizer_dir:
+        build_tokenizer(args.data, tokenizer_dir)
+        runs = []
+        for repetition in range(repetitions):
+            for method in METHODS:
+                command = [sys.executable, __file__, "--worker", method, "--data", args.data,
+                           "--tokenizer", tokenizer_dir, "--steps", ",".join(map(str, steps))]
+                output = subprocess.run(command, check=True, capture_output=True, text=True,
+                                        env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout
+                runs.append(json.loads(output.strip().splitlines()[-1]))
+                print(f"[{repetition + 1}/{repetitions}] {method}: {1000 * runs[-1]['step_seconds']:.1f} ms/step, "
+                      f"{runs[-1]['peak_rss_mib']:.0f} MiB", flush=True)
+    summary = summarize(runs)
+    summary["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
+    summary["date"] = time.strftime("%Y-%m-%d")
+    summary["steps"] = list(steps)
+    print(json.dumps(summary, indent=2))
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps({"summary": summary, "runs": runs}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,178 @@
+"""`hf-unlearn eval`: score a model or a PEFT adapter on forget / retain / ... sets; write a TOFU-format log."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .data.loading import SPEC_HELP, load_dataset_spec
+from .evaluation import EVAL_SET_NAMES
+
+
+SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
+"""Eval-set name -> its command-line option (`--real-authors`, ...)."""
+
+def _has_tokenizer(folder: Path) -> bool:
+    return (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file()
+
+
+def load_model_and_tokenizer(args: argparse.Namespace):
+    """The model to score (plain, adapter folder, or base + `--adapter`) and its tokenizer.
+
+    A folder holding `adapter_config.json` is a PEFT adapter: it is loaded on its base model with
+    `peft.AutoPeftModelForCausalLM`. The tokenizer comes from `--tokenizer`, else from the adapter or model folder
+    when it holds one, else from the base model.
+    """
+    import torch
+    from peft import AutoPeftModelForCausalLM, PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    kwargs = {"trust_remote_code": args.trust_remote_code}
+    if args.dtype != "auto":
+        kwargs["dtype"] = getattr(torch, args.dtype)
+    model_path = Path(args.model)
+    if args.adapter is not None:
+        if not (Path(args.adapter) / "adapter_config.json").is_file():
+            raise ValueError(
+                f"--adapter {args.adapter!r} is not a PEFT adapter folder (it has no adapter_config.json)."
+            )
+        if (model_path / "adapter_config.json").is_file():
+            raise ValueError(f"--model {args.model!r} is itself an adapter folder; give its base model with --model.")
+        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(args.model, **kwargs), args.adapter)
+        candidates = [Path(args.adapter), model_path]
+        base = args.model
+    elif (model_path / "adapter_config.json").is_file():
+        model = AutoPeftModelForCausalLM.from_pretrained(args.model, **kwargs)
+        candidates = [model_path]
+        base = PeftConfig.from_pretrained(args.model).base_model_name_or_path
+    else:
+        model = AutoModelForCausalLM.from_pretrained(args.model, **kwargs)
+        candidates, base = [], args.model
+    source = args.tokenizer or next((str(folder) for folder in candidates if _has_tokenizer(folder)), base)
+    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=args.trust_remote_code)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(device), tokenizer
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    """Runs `eval` on parsed arguments: writes the log and `summary.json`, prints the summary as JSON.
+
+    Returns:
+        `int`: exit code, 0 on success, 2 on bad input (the reason goes to stderr).
+    """
+    from .evaluation import UnlearningEvaluator
+    from .metrics.tofu import load_tofu_log
+
+    try:
+        specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
+        eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
+        retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
+        model, tokenizer = load_model_and_tokenizer(args)
+        evaluator = UnlearningEvaluator(
+            tokenizer,
+            eval_sets,
+            retain_logs=retain_logs,
+            batch_size=args.batch_size,
+            generation_batch_size=args.generation_batch_size,
+            max_new_tokens=args.max_new_tokens,
+            max_length=args.max_length,
+            qa_prompt_template=args.qa_prompt_template,
+            generate=not args.no_generation,
+        )
+    except (OSError, ValueError, TypeError) as error:
+        print(f"hf-unlearn eval: error: {error}", file=sys.stderr)
+        return 2
+    result = evaluator.evaluate(model)
+    # Where the numbers come from (paths and settings; no row text).
+    result.summary["run"] = {
+        "model": args.model,
+        "adapter": args.adapter,
+        "sets": specs,
+        "retain_logs": str(args.retain_logs) if args.retain_logs is not None else None,
+        "max_new_tokens": args.max_new_tokens,
+        "max_length": args.max_length,
+        "qa_prompt_template": args.qa_prompt_template,
+    }
+    paths = result.save(args.output_dir)
+    print(json.dumps(result.summary, indent=2))
+    print(f"hf-unlearn eval: wrote {paths['logs']} and {paths['summary']}", file=sys.stderr)
+    return 0
+
+
+def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
+    """Adds `--name`, with the `--name-with-dashes` spelling too (both are common in the HF ecosystem)."""
+    flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
+    parser.add_argument(*flags, dest=name, **kwargs)
+
+
+def add_eval_command(subparsers) -> argparse.ArgumentParser:
+    """Registers the `eval` subcommand on an `argparse` subparsers object.
+
+    Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] --forget SPEC --retain SPEC [--holdout SPEC]
+    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] --output_dir DIR`. The parsed
+    namespace carries `func`, a callable taking it and returning the exit code.
+
+    Args:
+        subparsers (`argparse._SubParsersAction`):
+            The object returned by `ArgumentParser.add_subparsers()`.
+
+    Returns:
+        `argparse.ArgumentParser`: the subcommand's parser.
+    """
+    parser = subparsers.add_parser(
+        "eval",
+        help="score a model or adapter on forget / retain sets; write a TOFU-format log and a summary",
+        description=(
+            "Scores a causal LM (a local folder, a Hub id, or a PEFT adapter folder) on the given sets: answer "
+            "probability, greedy-generation ROUGE, truth ratio, memorization and membership-inference scores. "
+            "Writes OUTPUT_DIR/eval_log_aggregated.json (TOFU's per-sample log format, numbers only: no text of "
+            "any set, so TOFU's generated_text field is left out) and OUTPUT_DIR/summary.json, and prints the "
+            "summary. With --retain-logs, also forget quality (TOFU) and PrivLeak (MUSE)."
+        ),
+    )
+    _add(
+        parser, "model", required=True, metavar="PATH_OR_HUB_ID", help="model folder or Hub id, or PEFT adapter folder"
+    )
+    _add(parser, "adapter", metavar="DIR", help="PEFT adapter folder to load on top of --model")
+    _add(parser, "tokenizer", metavar="PATH_OR_HUB_ID", help="tokenizer (default: the adapter's or model's own)")
+    for name, option in SET_OPTIONS.items():
+        required = name in ("forget", "retain")
+        parser.add_argument(
+            f"--{option}",
+            *([f"--{name}"] if option != name else []),
+            dest=name,
+            required=required,
+            metavar="SPEC",
+            help=f"{name.replace('_', ' ')} set{'' if required else ' (optional)'}: {SPEC_HELP}",
+        )
+    _add(
+        parser,
+        "retain_logs",
+        type=Path,
+        metavar="RETAIN_LOGS.json",
+        help="TOFU-format log of the retain model on the same forget set (enables forget quality)",
+    )
+    _add(parser, "output_dir", required=True, type=Path, metavar="DIR", help="where the log and summary.json go")
+    _add(parser, "batch_size", type=int, default=16, help="sequences per teacher-forced forward pass (default: 16)")
+    _add(parser, "generation_batch_size", type=int, help="prompts per generate call (default: --batch_size)")
+    _add(parser, "max_new_tokens", type=int, default=60, help="most tokens generated per answer (default: 60)")
+    _add(parser, "max_length", type=int, default=512, help="truncation length of scored sequences (default: 512)")
+    _add(
+        parser,
+        "qa_prompt_template",
+        default="Question: {question}\nAnswer:",
+        help="prompt of question/answer rows; use the training run's (default: 'Question: {question}\\nAnswer:')",
+    )
+    _add(parser, "no_generation", action="store_true", help="skip generation and ROUGE (faster; no TOFU aggregate)")
+    _add(parser, "dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="model dtype")
+    _add(parser, "device", help="device to run on (default: cuda when available, else cpu)")
+    _add(
+        parser,
+        "trust_remote_code",
+        action="store_true",
+        help="allow model / tokenizer code from the model repository to run (off by default)",
+    )
+    parser.set_defaults(func=run_eval)
+    return parser

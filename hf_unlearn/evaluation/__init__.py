@@ -1,0 +1,50 @@
+"""Evaluation of unlearning: per-sample scoring on forget / retain / holdout sets, TOFU-format logs, aggregates.
+
+- [`UnlearningEvaluator`]: scores a model on named eval sets and returns an [`EvaluationResult`] (TOFU-format
+  per-sample log + summary).
+- [`UnlearningEvalCallback`]: the same during training, on the Trainer's evaluation schedule, multi-process.
+- `hf-unlearn eval` (`hf_unlearn.eval_cli`): the same from the command line, for a model or an adapter folder.
+
+The classes are imported on first use, so that the command line can read the set names below without paying
+for the torch / transformers imports.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ..metrics.tofu import TOFU_LOG_KEYS
+
+
+EVAL_LOG_KEYS = {**TOFU_LOG_KEYS, "holdout": "eval_log_holdout.json"}
+"""Eval-set name -> key of that set in a TOFU-format log. `holdout` is ours (TOFU has no holdout set)."""
+
+EVAL_SET_NAMES = tuple(EVAL_LOG_KEYS)
+"""Accepted eval-set names."""
+
+_EXPORTS = {
+    "EvaluationResult": ".evaluator",
+    "UnlearningEvaluator": ".evaluator",
+    "summarize_logs": ".evaluator",
+    "UnlearningEvalCallback": ".callback",
+    "prepare_eval_set": ".sets",
+}
+
+__all__ = sorted([*_EXPORTS, "EVAL_LOG_KEYS", "EVAL_SET_NAMES"])
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    raise AttributeError(f"module 'hf_unlearn.evaluation' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
+
+
+if TYPE_CHECKING:
+    from .callback import UnlearningEvalCallback
+    from .evaluator import EvaluationResult, UnlearningEvaluator, summarize_logs
+    from .sets import prepare_eval_set

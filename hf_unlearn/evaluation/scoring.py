@@ -1,0 +1,235 @@
+"""Batched model passes of the evaluator: teacher-forced scoring and greedy generation.
+
+Both sort their inputs by length before batching, so that a batch holds sequences of similar length (little
+padding) and the number of model calls is about `number of sequences / batch size`, whatever the rows they
+come from. Results are returned in input order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import GenerationConfig
+from trl.trainer.utils import pad
+
+from ..logprobs import IGNORE_INDEX, next_token_view, sequence_logps
+
+
+# Upper bound on the floats of one `(tokens, vocab)` temporary of the token statistics (256 MiB in float32):
+# answer positions are processed in chunks of this many values, whatever the vocabulary size.
+_TOKEN_CHUNK_VALUES = 2**26
+
+
+@dataclass
+class TokenStats:
+    """Per answer token of one sequence: what membership-inference and memorization metrics need.
+
+    Args:
+        log_probs (`np.ndarray`):
+            Log-probability of each answer token.
+        predictions (`np.ndarray`):
+            Teacher-forced argmax token id at each answer position.
+        labels (`np.ndarray`):
+            The answer token ids.
+        mean (`np.ndarray` or `None`):
+            Mean of the log-probability under the model's next-token distribution (Min-K%++), when asked for.
+        variance (`np.ndarray` or `None`):
+            Its variance, when asked for.
+    """
+
+    log_probs: np.ndarray
+    predictions: np.ndarray
+    labels: np.ndarray
+    mean: np.ndarray | None = None
+    variance: np.ndarray | None = None
+
+
+@dataclass
+class SequenceScores:
+    """Teacher-forced results of [`score_sequences`], in input order.
+
+    Args:
+        nll (`np.ndarray`):
+            Sum of the answer-token NLLs of each sequence.
+        num_tokens (`np.ndarray`):
+            Number of answer tokens of each sequence.
+        token_stats (`dict[int, TokenStats]`):
+            Token-level statistics of the sequences they were asked for, by input position.
+        forward_passes (`int`):
+            Number of model calls made.
+    """
+
+    nll: np.ndarray
+    num_tokens: np.ndarray
+    token_stats: dict[int, TokenStats]
+    forward_passes: int
+
+
+def model_device(model: torch.nn.Module) -> torch.device:
+    """Device of the model's inputs (its first parameter's, for models spread over devices)."""
+    device = getattr(model, "device", None)
+    return device if isinstance(device, torch.device) else next(model.parameters()).device
+
+
+def _token_statistics(
+    logits: torch.Tensor, targets: torch.Tensor, with_moments: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """Token log-probs, argmax and (optionally) log-probability moments of `(tokens, vocab)` logits, in chunks."""
+    chunk = max(1, _TOKEN_CHUNK_VALUES // logits.size(-1))
+    log_probs, predictions, means, variances = [], [], [], []
+    for start in range(0, logits.size(0), chunk):
+        vocab_log_probs = logits[start : start + chunk].float().log_softmax(-1)
+        log_probs.append(vocab_log_probs.gather(-1, targets[start : start + chunk, None]).squeeze(-1))
+        predictions.append(vocab_log_probs.argmax(-1))
+        if with_moments:
+            # Min-K%++'s mu_t = E_p[log p] and sigma_t^2 = Var_p[log p]. The centred form of the variance avoids the
+            # cancellation of E[x^2] - mu^2 in float32.
+            probs = vocab_log_probs.exp()
+            mean = (probs * vocab_log_probs).sum(-1)
+            means.append(mean)
+            variances.append((probs * (vocab_log_probs - mean[:, None]).square()).sum(-1))
+    if not with_moments:
+        return torch.cat(log_probs), torch.cat(predictions), None, None
+    return torch.cat(log_probs), torch.cat(predictions), torch.cat(means), torch.cat(variances)
+
+
+@torch.no_grad()
+def score_sequences(
+    model: torch.nn.Module,
+    sequences: list[tuple[list[int], list[int]]],
+    *,
+    batch_size: int,
+    pad_token_id: int,
+    token_stats: set[int] | frozenset[int] = frozenset(),
+    moments: set[int] | frozenset[int] = frozenset(),
+) -> SequenceScores:
+    """Teacher-forced answer NLL of every sequence, in batches of similar length.
+
+    Sequence sums come from [`~hf_unlearn.logprobs.sequence_logps`], the helper the trainer's losses use. For
+    the sequences in `token_stats`, the per-token log-probs, argmax predictions and (for those in `moments`)
+    the mean and variance of the log-probability under the model's next-token distribution are computed from
+    the logits of the same forward pass.
+
+    Args:
+        model (`torch.nn.Module`):
+            Causal LM, already in eval mode.
+        sequences (`list[tuple[list[int], list[int]]]`):
+            `input_ids` and `labels` (`-100` on non-answer tokens) of each sequence.
+        batch_size (`int`):
+            Sequences per forward pass.
+        pad_token_id (`int`):
+            Id used to right-pad `input_ids` (masked out by the attention mask and the labels).
+        token_stats (`set[int]`, *optional*, defaults to `frozenset()`):
+            Positions in `sequences` to compute token-level statistics for.
+        moments (`set[int]`, *optional*, defaults to `frozenset()`):
+            Positions (a subset of `token_stats`) that also need the log-probability moments (Min-K%++).
+
+    Returns:
+        [`SequenceScores`]: results in input order.
+    """
+    device = model_device(model)
+    nll = np.zeros(len(sequences))
+    num_tokens = np.zeros(len(sequences), dtype=np.int64)
+    stats: dict[int, TokenStats] = {}
+    # Longest first: a batch that does not fit in memory fails at once, not at the end.
+    order = sorted(range(len(sequences)), key=lambda index: len(sequences[index][0]), reverse=True)
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    for batch in batches:
+        input_ids = pad([torch.tensor(sequences[i][0]) for i in batch], padding_value=pad_token_id).to(device)
+        labels = pad([torch.tensor(sequences[i][1]) for i in batch], padding_value=IGNORE_INDEX).to(device)
+        attention_mask = pad([torch.ones(len(sequences[i][0]), dtype=torch.long) for i in batch]).to(device)
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+        logps, counts = sequence_logps(logits, labels)
+        nll[batch] = (-logps).cpu().numpy()
+        num_tokens[batch] = counts.cpu().numpy()
+
+        wanted = [row for row, index in enumerate(batch) if index in token_stats]
+        if not wanted:
+            continue
+        shifted, targets, answer_mask = next_token_view(logits[wanted], labels[wanted])
+        with_moments = any(batch[row] in moments for row in wanted)
+        # Answer positions of the wanted rows, row after row: (tokens, vocab), split back per row below.
+        results = _token_statistics(shifted[answer_mask], targets[answer_mask], with_moments)
+        lengths = answer_mask.sum(-1).tolist()
+        per_row = [None if r is None else r.cpu().numpy() for r in results]
+        splits = [None if r is None else np.split(r, np.cumsum(lengths)[:-1]) for r in per_row]
+        label_splits = np.split(targets[answer_mask].cpu().numpy(), np.cumsum(lengths)[:-1])
+        for position, row in enumerate(wanted):
+            index = batch[row]
+            keep_moments = index in moments
+            stats[index] = TokenStats(
+                log_probs=splits[0][position],
+                predictions=splits[1][position],
+                labels=label_splits[position],
+                mean=splits[2][position] if keep_moments else None,
+                variance=splits[3][position] if keep_moments else None,
+            )
+    return SequenceScores(nll=nll, num_tokens=num_tokens, token_stats=stats, forward_passes=len(batches))
+
+
+def _eos_token_ids(model: torch.nn.Module, eos_token_id: int) -> list[int]:
+    """The tokenizer's EOS and any the model's generation config declares (chat models often have several)."""
+    configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
+    return sorted({eos_token_id, *configured})
+
+
+@torch.no_grad()
+def greedy_generate(
+    model: torch.nn.Module,
+    prompts: list[list[int]],
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    eos_token_id: int,
+    pad_token_id: int,
+) -> tuple[list[list[int]], int]:
+    """Greedy continuation of every prompt, in left-padded batches of similar length.
+
+    Prompts are left-padded here from their token ids, so the tokenizer's `padding_side` is never touched.
+    Each continuation is cut at its first EOS (the EOS itself dropped).
+
+    Args:
+        model (`torch.nn.Module`):
+            Causal LM (or PEFT model), already in eval mode.
+        prompts (`list[list[int]]`):
+            Prompt token ids, each non-empty.
+        batch_size (`int`):
+            Prompts per `generate` call.
+        max_new_tokens (`int`):
+            Most tokens generated per prompt.
+        eos_token_id (`int`):
+            The tokenizer's EOS id; generation also stops at the EOS ids of the model's generation config.
+        pad_token_id (`int`):
+            Id used for left padding (masked out).
+
+    Returns:
+        `tuple[list[list[int]], int]`: the generated token ids of each prompt (input order), and the number of
+        `generate` calls.
+    """
+    device = model_device(model)
+    eos_ids = _eos_token_ids(model, eos_token_id)
+    # A fresh config, so that a sampling setup saved with the model (temperature, top_p, ...) cannot leak in.
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        num_beams=1,
+        eos_token_id=eos_ids,
+        pad_token_id=pad_token_id,
+        use_cache=True,
+    )
+    outputs: list[list[int]] = [[] for _ in prompts]
+    order = sorted(range(len(prompts)), key=lambda index: len(prompts[index]), reverse=True)
+    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    for batch in batches:
+        input_ids = pad([torch.tensor(prompts[i]) for i in batch], padding_value=pad_token_id, padding_side="left")
+        attention_mask = pad([torch.ones(len(prompts[i]), dtype=torch.long) for i in batch], padding_side="left")
+        generated = model.generate(
+            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), generation_config=config
+        )
+        for index, tokens in zip(batch, generated[:, input_ids.size(1) :].tolist()):
+            stop = next((position for position, token in enumerate(tokens) if token in eos_ids), len(tokens))
+            outputs[index] = tokens[:stop]
+    return outputs, len(batches)
