@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import __version__
+from .demo import add_demo_command
 from .eval_cli import add_eval_command
 from .metrics.cli import add_tofu_aggregate_command
 from .unlearn_cli import add_unlearn_command
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hf_unlearn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    add_demo_command(commands)
     add_unlearn_command(commands)
     add_eval_command(commands)
     add_tofu_aggregate_command(commands)
