@@ -104,7 +104,7 @@ class EvaluationResult:
 
         Returns:
             `dict[str, float]`: `{prefix}_{set}_{score}` per set score, plus `{prefix}_model_utility`,
-            `{prefix}_forget_quality`, `{prefix}_mia_auc_{attack}` and `{prefix}_privleak_{attack}` when defined.
+            `{prefix}_forget_quality`, `{prefix}_mia_auc_{attack}` and `{prefix}_mia_privleak_{attack}` when defined.
         """
         flat = {}
         for set_name, scores in self.summary["sets"].items():
