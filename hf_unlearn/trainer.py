@@ -167,7 +167,7 @@ class UnlearningTrainer(Trainer):
         if needs_reference:
             self.ref_source = self._resolve_ref_source(args, model, ref_model)
             if self.ref_source == "model" and ref_model is None:
-                ref_model = self._frozen_copy(model, model_id, args)
+                ref_model = self._frozen_copy(model)
             elif self.ref_source == "model" and args.disable_dropout:
                 disable_dropout_in_model(ref_model)
         elif ref_model is not None:
@@ -210,7 +210,7 @@ class UnlearningTrainer(Trainer):
         if self._precompute:
             self._add_ref_logps_to_forget_sets()
             if not keep_live_reference:
-                # Nothing needs the reference during training any more: free the frozen copy.
+                # Nothing needs the reference during training any more: free it.
                 self.reference = self.ref_model = None
 
     # ---- Construction helpers ----
@@ -341,15 +341,16 @@ class UnlearningTrainer(Trainer):
             return "model"
         return "adapter" if is_peft and ref_model is None else "model"
 
-    def _frozen_copy(self, model, model_id: str | None, args: UnlearningConfig) -> PreTrainedModel:
-        """A frozen copy of the initial policy, to serve as the reference."""
+    @staticmethod
+    def _frozen_copy(model) -> PreTrainedModel:
+        """A copy of the initial policy, to serve as the reference (frozen by `_prepare_ref_model`)."""
         if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
             raise ValueError(
                 "A quantized model cannot be copied into a frozen reference. Train a LoRA adapter on it "
                 "(peft_config=...) so that the reference is the base model with the adapter disabled."
             )
         logger.info("Keeping a frozen copy of the initial model as the reference (one more model in memory).")
-        return freeze(copy.deepcopy(model))
+        return copy.deepcopy(model)
 
     def _prepare_ref_model(self, ref_model: torch.nn.Module) -> torch.nn.Module:
         """Place or shard the reference model for the run's engine, as TRL prepares DPO's reference."""
