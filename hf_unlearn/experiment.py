@@ -150,6 +150,9 @@ def cached_model(directory: Path, name: str, rows, tokenizer, recipe: ModelRecip
     model = tiny_causal_lm(len(tokenizer), hidden_size=recipe.hidden_size, num_layers=recipe.num_layers,
                            num_heads=recipe.num_heads, intermediate_size=recipe.intermediate_size,
                            max_positions=recipe.max_length, seed=recipe.seed)
+    # Saved with the tokenizer's special tokens, so that later trainers and `generate` agree with it.
+    for config in (model.config, model.generation_config):
+        config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
     stop = _StopAtLoss(recipe.target_loss)
     args = TrainingArguments(
         output_dir=str(temporary / "run"), per_device_train_batch_size=recipe.batch_size,

@@ -29,6 +29,8 @@ _EXPORTS = {
     "summarize_logs": ".evaluator",
     "UnlearningEvalCallback": ".callback",
     "prepare_eval_set": ".sets",
+    "greedy_generate": ".scoring",
+    "score_sequences": ".scoring",
 }
 
 __all__ = sorted([*_EXPORTS, "EVAL_LOG_KEYS", "EVAL_SET_NAMES"])
@@ -47,4 +49,5 @@ def __dir__():
 if TYPE_CHECKING:
     from .callback import UnlearningEvalCallback
     from .evaluator import EvaluationResult, UnlearningEvaluator, summarize_logs
+    from .scoring import greedy_generate, score_sequences
     from .sets import prepare_eval_set
