@@ -39,7 +39,6 @@ With `--corpus` / `--retain_corpus` nothing of their text is printed or saved: o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import shutil
@@ -63,6 +62,7 @@ from hf_unlearn.evaluation import greedy_generate, score_sequences  # noqa: E402
 from hf_unlearn.experiment import ModelRecipe, cached_model, cached_tokenizer, set_threads  # noqa: E402
 from hf_unlearn.logprobs import IGNORE_INDEX  # noqa: E402
 from hf_unlearn.metrics import rouge_scores  # noqa: E402
+from hf_unlearn.utils import write_json_atomic  # noqa: E402
 
 
 TOY_BOOK, TOY_GENERAL = 16, 24  # passages of the generated book and general corpus
@@ -394,8 +394,7 @@ def main() -> None:
                                                                    ("after", after))},
         "seconds": round(seconds, 1),
     }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2))
+    write_json_atomic(output_dir / "report.json", report)  # never a half-written report
     print(f"[5/5] Saved the unlearning adapter to {config.output_dir} and the scores to {output_dir / 'report.json'} "
           f"({seconds:.0f} s in all).")
 

@@ -35,7 +35,6 @@ learning rates and steps were chosen on the toy data; a real model needs its own
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys
@@ -57,6 +56,7 @@ from hf_unlearn.data.loading import SPEC_HELP, load_dataset_spec  # noqa: E402
 from hf_unlearn.evaluation import greedy_generate, score_sequences  # noqa: E402
 from hf_unlearn.experiment import ModelRecipe, cached_model, cached_tokenizer, set_threads  # noqa: E402
 from hf_unlearn.metrics import rouge_scores  # noqa: E402
+from hf_unlearn.utils import write_json_atomic  # noqa: E402
 
 
 # ---- Toy data: fictional "harmful" requests about machines that do not exist, and ordinary questions ----
@@ -413,8 +413,7 @@ def main() -> None:
                             scores.items()} for moment, scores in (("before", before), ("after", after))},
         "seconds": round(seconds, 1),
     }
-    output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "report.json").write_text(json.dumps(report, indent=2))
+    write_json_atomic(output_dir / "report.json", report)  # never a half-written report
     print(f"Saved the unlearned {'adapter' if args.lora else 'model'} to {config.output_dir} and the scores to "
           f"{output_dir / 'report.json'} ({seconds:.0f} s in all).")
 

@@ -21,7 +21,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import datasets
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
@@ -75,6 +74,11 @@ def all_texts(*row_sets) -> list[str]:
             texts += [row["question"], row["answer"], row.get("paraphrased_question") or "",
                       row.get("paraphrased_answer") or "", *(row.get("perturbed_answer") or [])]
     return [text for text in texts if text]
+
+
+def question_answer(rows) -> list[dict]:
+    """Only the `question` / `answer` columns of rows: what the models are trained and unlearned on."""
+    return [{"question": row["question"], "answer": row["answer"]} for row in rows]
 
 
 def _digest(payload: Any) -> str:
@@ -203,17 +207,12 @@ def train_baselines(cache_dir: str | os.PathLike, forget_rows, retain_rows, reci
         extra_texts (`list[str]`, *optional*): more text for the tokenizer (e.g. the holdout rows).
     """
     cache_dir = Path(cache_dir)
-    qa = [{"question": row["question"], "answer": row["answer"]} for row in forget_rows]
-    retain_qa = [{"question": row["question"], "answer": row["answer"]} for row in retain_rows]
+    qa, retain_qa = question_answer(forget_rows), question_answer(retain_rows)
     tokenizer = cached_tokenizer(cache_dir / "tokenizer", all_texts(forget_rows, retain_rows) + (extra_texts or []),
                                  recipe.vocab_size)
     original_dir, original_info = cached_model(cache_dir / "original", "original", qa + retain_qa, tokenizer, recipe)
     retain_dir, retain_info = cached_model(cache_dir / "retain", "retain", retain_qa, tokenizer, recipe)
     return Baselines(tokenizer, original_dir, retain_dir, {"original": original_info, "retain": retain_info})
-
-
-def as_rows(data) -> list[dict]:
-    return list(data) if isinstance(data, datasets.Dataset) else list(data)
 
 
 def set_threads() -> None:
@@ -301,10 +300,9 @@ def unlearn(baselines: Baselines, forget_rows, retain_rows, run: UnlearningRun, 
     peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if run.lora else None
     trainer = UnlearningTrainer(
         load_model(baselines.original_dir), args=args, processing_class=baselines.tokenizer,
-        forget_dataset=[{"question": r["question"], "answer": r["answer"]} for r in forget_rows],
-        retain_dataset=[{"question": r["question"], "answer": r["answer"]} for r in retain_rows]
-        if fields["retain_loss"] != "none" else None,
-        eval_dataset={"forget": [{"question": r["question"], "answer": r["answer"]} for r in forget_rows]},
+        forget_dataset=question_answer(forget_rows),
+        retain_dataset=question_answer(retain_rows) if fields["retain_loss"] != "none" else None,
+        eval_dataset={"forget": question_answer(forget_rows)},
         peft_config=peft_config,
     )
     trainer.add_callback(UnlearningEvalCallback(trainer, curve_sets, retain_logs=retain_logs, batch_size=32))
