@@ -116,8 +116,12 @@ def test_gradient_accumulation_does_not_change_the_step(tmp_path, tokenizer):
         trainer.train()
         runs[batch] = trainer.state.log_history[0], dict(model.named_parameters())
     (log_4, params_4), (log_2, params_2) = runs[4], runs[2]
-    assert log_4["loss"] == pytest.approx(log_2["loss"], rel=1e-5)
-    assert log_4["loss/retain"] == pytest.approx(log_2["loss/retain"], rel=1e-5)
+    # The total is a small difference of two terms of about 6 each: compare each term at its own magnitude, and the
+    # total with an absolute tolerance of that magnitude (a relative one on the small total fails from rounding alone).
+    for part in ("loss/forget", "loss/retain"):
+        assert log_4[part] == pytest.approx(log_2[part], rel=1e-5), part
+    term_scale = abs(log_4["loss/forget"]) + abs(log_4["loss/retain"])
+    assert log_4["loss"] == pytest.approx(log_2["loss"], abs=1e-5 * term_scale)
     initial = dict(tiny_llama(len(tokenizer), seed=1).named_parameters())
     for name, param in params_4.items():
         assert not torch.equal(param, initial[name]) or param.grad is None  # the step did move the weights
