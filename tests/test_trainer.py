@@ -1,6 +1,7 @@
 """UnlearningTrainer as a drop-in Trainer: construction, objectives, logging, and what it refuses."""
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import pytest
@@ -292,3 +293,13 @@ def test_persistent_workers_are_refused_because_they_would_keep_epoch_zero_pairs
     with pytest.raises(ValueError, match="dataloader_persistent_workers=True keeps each worker's copy"):
         NPOTrainer(llama, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS,
                    retain_dataset=RETAIN_ROWS)
+
+
+def test_a_cpu_run_does_not_pin_memory(tmp_path, tokenizer, llama):
+    # Pinning only speeds up copies to an accelerator; without one, torch warns at every data loader.
+    trainer = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, forget_dataset=FORGET_ROWS,
+                         retain_dataset=RETAIN_ROWS)
+    assert trainer.args.dataloader_pin_memory is False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*pin_memory.*")
+        next(iter(trainer.get_train_dataloader()))
