@@ -6,15 +6,23 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 from transformers import TrainingArguments
 
+from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .losses import FORGET_LOSSES, RETAIN_LOSSES
+from .losses.base import check_beta
 
 
 REF_SOURCES = ("auto", "adapter", "model")
 
 # Default inverse temperature per forget objective, from the papers (NPO: Zhang et al. 2024; SimNPO: see SimNPOLoss).
 DEFAULT_BETA = {"npo": 0.1, "simnpo": 2.5}
+
+
+def _accelerator_available() -> bool:
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    return accelerator.is_available() if accelerator is not None else torch.cuda.is_available()
 
 
 @dataclass
@@ -86,7 +94,7 @@ class UnlearningConfig(TrainingArguments):
     simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO reward margin."})
     max_length: int | None = field(default=512, metadata={"help": "Maximum tokens per example."})
     qa_prompt_template: str = field(
-        default="Question: {question}\nAnswer:", metadata={"help": "Prompt for question/answer rows."}
+        default=DEFAULT_QA_PROMPT_TEMPLATE, metadata={"help": "Prompt for question/answer rows."}
     )
     ref_source: str = field(
         default="auto", metadata={"help": "Source of reference log-probs.", "choices": list(REF_SOURCES)}
@@ -104,6 +112,9 @@ class UnlearningConfig(TrainingArguments):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.dataloader_pin_memory and (self.use_cpu or not _accelerator_available()):
+            # Pinned memory only speeds up copies to an accelerator; on CPU, torch warns at every data loader.
+            self.dataloader_pin_memory = False
         if self.forget_loss is not None and self.forget_loss not in FORGET_LOSSES:
             raise ValueError(f"forget_loss={self.forget_loss!r} is not known; accepted: {sorted(FORGET_LOSSES)}.")
         if self.retain_loss is not None and self.retain_loss != "none" and self.retain_loss not in RETAIN_LOSSES:
@@ -115,8 +126,8 @@ class UnlearningConfig(TrainingArguments):
         for name in ("forget_weight", "retain_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
-        if self.beta is not None and self.beta <= 0:
-            raise ValueError(f"beta must be > 0, got {self.beta}.")
+        if self.beta is not None:
+            check_beta(self.beta)
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}.")
         if "{question}" not in self.qa_prompt_template:

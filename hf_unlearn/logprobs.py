@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from trl.trainer.utils import selective_log_softmax
 
 
 IGNORE_INDEX = -100
@@ -28,6 +27,26 @@ def next_token_view(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.T
     return logits, targets.masked_fill(~answer_mask, 0), answer_mask
 
 
+def gathered_log_softmax(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`log_softmax(logits)` read at `index` only, without materialising the full log-distribution.
+
+    `log p(i) = logit_i - logsumexp(logits)`, computed one sequence at a time so that the extra memory is one
+    `(seq, vocab)` slice rather than a second `(batch, seq, vocab)` tensor.
+
+    Args:
+        logits (`torch.Tensor` of shape `(batch, seq, vocab)`):
+            Scores; use float32 or wider (the trainer upcasts before calling).
+        index (`torch.Tensor` of shape `(batch, seq)`):
+            Token id to read at each position.
+
+    Returns:
+        `torch.Tensor` of shape `(batch, seq)`: the log-probability of each indexed token.
+    """
+    picked = logits.gather(-1, index.unsqueeze(-1)).squeeze(-1)
+    normalisers = torch.stack([torch.logsumexp(row, dim=-1) for row in logits])
+    return picked - normalisers
+
+
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of answer-token log-probs and number of answer tokens of each sequence.
 
@@ -42,7 +61,7 @@ def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Te
     """
     logits, targets, answer_mask = next_token_view(logits, labels)
     # Upcast so that bf16/fp16 models do not lose the small differences NPO's log-ratio is made of.
-    token_logps = selective_log_softmax(logits.float(), targets)
+    token_logps = gathered_log_softmax(logits.float(), targets)
     return token_logps.masked_fill(~answer_mask, 0.0).sum(-1), answer_mask.sum(-1)
 
 

@@ -27,8 +27,6 @@ from transformers import (
 )
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, get_last_checkpoint
 from transformers.utils import logging
-from trl.models.utils import prepare_deepspeed, prepare_fsdp
-from trl.trainer.utils import disable_dropout_in_model
 
 from .config import UnlearningConfig
 from .data import (
@@ -39,11 +37,13 @@ from .data import (
     fingerprint,
     prepare_dataset,
 )
+from .data.pairing import RetainPairingCallback
 from .hub import library_versions, save_card_and_record
 from .logprobs import answer_token_logprobs, sequence_logps
 from .losses import FORGET_LOSSES, RETAIN_LOSSES
 from .losses.base import token_mean_logps
-from .reference import AdapterOffReference, ModelReference, freeze
+from .reference import AdapterOffReference, ModelReference, disable_dropout, prepare_reference_model
+from .utils import resolve_dtype
 
 
 logger = logging.get_logger(__name__)
@@ -134,7 +134,7 @@ class UnlearningTrainer(Trainer):
             set_seed(args.seed)
             model = self._wrap_peft(model, peft_config, args)
         if args.disable_dropout:
-            disable_dropout_in_model(model)
+            disable_dropout(model)
 
         # Data: tokenized once here; no text column goes further. The record keeps fingerprints, never content.
         forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
@@ -169,7 +169,7 @@ class UnlearningTrainer(Trainer):
             if self.ref_source == "model" and ref_model is None:
                 ref_model = self._frozen_copy(model)
             elif self.ref_source == "model" and args.disable_dropout:
-                disable_dropout_in_model(ref_model)
+                disable_dropout(ref_model)
         elif ref_model is not None:
             warnings.warn(
                 f"ref_model is not used: forget_loss={forget_loss_name!r} and retain_loss={retain_loss_name!r} need "
@@ -190,6 +190,13 @@ class UnlearningTrainer(Trainer):
             **kwargs,
         )
         self._check_process_group()
+        if retain is not None and args.dataloader_num_workers > 0 and args.dataloader_persistent_workers:
+            raise ValueError(
+                "dataloader_persistent_workers=True keeps each worker's copy of the forget/retain pairs at epoch 0, "
+                "so the retain rows paired with the forget rows would never change. Set it to False (workers are "
+                "then started with the current epoch) or dataloader_num_workers=0."
+            )
+        self.add_callback(RetainPairingCallback(train_pairs))
         self.loss_names = {"forget": forget_loss_name, "retain": retain_loss_name}
         # The id the user gave, for the card's `base_model` (a local path is no use to readers of the card).
         self.base_model_id = args.base_model_id or (model_id if model_id and not os.path.isdir(model_id) else None)
@@ -199,7 +206,7 @@ class UnlearningTrainer(Trainer):
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags([*self._tag_names, forget_loss_name])
 
-        self.ref_model = self._prepare_ref_model(ref_model) if self.ref_source == "model" else None
+        self.ref_model = prepare_reference_model(ref_model, self.accelerator) if self.ref_source == "model" else None
         if self.ref_source == "adapter":
             self.reference = AdapterOffReference(self.accelerator, args.gradient_checkpointing_kwargs)
         elif self.ref_source == "model":
@@ -208,6 +215,7 @@ class UnlearningTrainer(Trainer):
             self.reference = None
 
         if self._precompute:
+            self._check_precompute_engine()
             self._add_ref_logps_to_forget_sets()
             if not keep_live_reference:
                 # Nothing needs the reference during training any more: free it.
@@ -262,9 +270,8 @@ class UnlearningTrainer(Trainer):
         kwargs = dict(json.loads(kwargs) if isinstance(kwargs, str) else kwargs)
         # Remote code runs only when the user asks for it.
         kwargs.setdefault("trust_remote_code", False)
-        dtype = kwargs.get("dtype")
-        if isinstance(dtype, str) and dtype != "auto":
-            kwargs["dtype"] = getattr(torch, dtype)
+        if "dtype" in kwargs:
+            kwargs["dtype"] = resolve_dtype(kwargs["dtype"])
         return kwargs
 
     def _load_tokenizer(self, model_id: str | None, args: UnlearningConfig) -> PreTrainedTokenizerBase:
@@ -343,7 +350,7 @@ class UnlearningTrainer(Trainer):
 
     @staticmethod
     def _frozen_copy(model) -> PreTrainedModel:
-        """A copy of the initial policy, to serve as the reference (frozen by `_prepare_ref_model`)."""
+        """A copy of the initial policy, to serve as the reference (frozen by `prepare_reference_model`)."""
         if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
             raise ValueError(
                 "A quantized model cannot be copied into a frozen reference. Train a LoRA adapter on it "
@@ -352,16 +359,19 @@ class UnlearningTrainer(Trainer):
         logger.info("Keeping a frozen copy of the initial model as the reference (one more model in memory).")
         return copy.deepcopy(model)
 
-    def _prepare_ref_model(self, ref_model: torch.nn.Module) -> torch.nn.Module:
-        """Place or shard the reference model for the run's engine, as TRL prepares DPO's reference."""
-        freeze(ref_model)
-        if self.is_deepspeed_enabled:
-            return prepare_deepspeed(ref_model, self.accelerator)
-        if self.is_fsdp_enabled:
-            return prepare_fsdp(ref_model, self.accelerator)
-        return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
-
     # ---- Precomputed reference log-probs ----
+
+    def _check_precompute_engine(self) -> None:
+        """Refuse the adapter-off precompute under DeepSpeed / FSDP, where the policy is not placed or sharded yet."""
+        if self.ref_source == "adapter" and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            engine = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP"
+            raise ValueError(
+                f"precompute_ref_log_probs=True with the adapter-off reference is not supported under {engine}: the "
+                "reference pass runs when the trainer is built, before the engine places or shards the policy. The "
+                "adapter-off reference keeps no second model, so set precompute_ref_log_probs=False (it costs one "
+                "no-grad forward per step), or pass a ref_model (ref_source='model'), which is prepared for the "
+                "engine and can be precomputed."
+            )
 
     def _compute_ref_logps(self, dataset: datasets.Dataset, name: str) -> torch.Tensor:
         """Reference log-probs of every row of a prepared (unprefixed) dataset, in row order."""
@@ -433,12 +443,6 @@ class UnlearningTrainer(Trainer):
         return super().train(
             resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs
         )
-
-    def _run_epoch(self, *args, epoch, **kwargs):
-        # The retain row paired with a forget row depends on the epoch. accelerate forwards `set_epoch` to the dataset
-        # only when the sampler has none, and not through the loader that skips batches on resume: set it here.
-        self.train_dataset.set_epoch(epoch)
-        return super()._run_epoch(*args, epoch=epoch, **kwargs)
 
     # ---- Model card ----
 

@@ -2,7 +2,6 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,8 @@ import pytest
 
 
 SCRIPT = Path(__file__).resolve().parent / "distributed_run.py"
-ACCELERATE = shutil.which("accelerate")
-pytestmark = pytest.mark.skipif(ACCELERATE is None, reason="the accelerate launcher is not on PATH")
+# The launcher of the interpreter running the tests, not whatever `accelerate` is first on PATH (or none).
+ACCELERATE_LAUNCH = [sys.executable, "-m", "accelerate.commands.launch"]
 
 
 def run(command: list[str], tmp_path: Path, **env) -> subprocess.CompletedProcess:
@@ -32,7 +31,7 @@ SCORE_KEYS = ("loss", "loss/forget", "loss/retain", "ref_logps/forget", "log_rat
 
 def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     single = launch(tmp_path, "single", 4, [sys.executable])
-    double = launch(tmp_path, "double", 2, [ACCELERATE, "launch", "--multi_gpu", "--num_processes", "2"])
+    double = launch(tmp_path, "double", 2, [*ACCELERATE_LAUNCH, "--multi_gpu", "--num_processes", "2"])
     assert (single["processes"], double["processes"]) == (1, 2)
     assert double["reference"] == "LlamaForCausalLM"  # the frozen copy, in eval mode, not wrapped for gradients
     train_logs = [(a, b) for a, b in zip(single["logs"], double["logs"]) if "loss" in a]
@@ -49,7 +48,7 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 
 def test_a_launch_that_accelerate_would_run_as_separate_processes_is_refused(tmp_path):
     """Without GPUs, `--use_fsdp` makes accelerate set up one independent run per process: we stop it."""
-    result = run([ACCELERATE, "launch", "--use_fsdp", "--fsdp_version", "2", "--num_processes", "2", str(SCRIPT),
+    result = run([*ACCELERATE_LAUNCH, "--use_fsdp", "--fsdp_version", "2", "--num_processes", "2", str(SCRIPT),
                   str(tmp_path / "out"), "2"], tmp_path, USE_CPU="0")
     assert result.returncode != 0
     assert "every process would unlearn on its own" in result.stderr

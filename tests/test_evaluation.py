@@ -8,8 +8,8 @@ import logging
 import math
 import os
 import random
-import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -369,7 +369,6 @@ result = evaluate_with_callback(out / "run")
 """
 
 
-@pytest.mark.skipif(shutil.which("accelerate") is None, reason="the accelerate launcher is not installed")
 def test_two_processes_give_the_one_process_result(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2` on CPU (gloo): rows are split, gathered, aggregated once.
 
@@ -380,7 +379,9 @@ def test_two_processes_give_the_one_process_result(tmp_path):
     script.write_text(TWO_PROCESS_SCRIPT)
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     port = str(29500 + os.getpid() % 1000)  # not the default: another distributed test may hold it
-    command = [shutil.which("accelerate"), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+    # The launcher of the running interpreter: never skipped, never another environment's `accelerate` on PATH.
+    command = [sys.executable, "-m", "accelerate.commands.launch",
+               "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
                str(script), str(tmp_path)]
     completed = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hf_unlearn.logprobs import IGNORE_INDEX, answer_token_logprobs, sequence_logps
+from hf_unlearn.logprobs import IGNORE_INDEX, answer_token_logprobs, gathered_log_softmax, sequence_logps
 
 
 def test_sums_answer_token_log_probs_after_the_shift():
@@ -41,3 +41,11 @@ def test_answer_token_logprobs_are_normalised_distributions():
     assert logprobs.shape == (2, 3, 6)
     assert torch.allclose(logprobs.exp().sum(-1), torch.ones(2, 3))
     assert mask.tolist() == [[True, True, True], [False, True, False]]
+
+
+def test_gathered_log_softmax_reads_the_full_log_softmax_at_the_index():
+    torch.manual_seed(0)
+    logits = torch.randn(3, 5, 11) * 8  # peaked rows, where a naive exp / sum would lose precision
+    index = torch.randint(0, 11, (3, 5))
+    expected = logits.log_softmax(-1).gather(-1, index.unsqueeze(-1)).squeeze(-1)
+    torch.testing.assert_close(gathered_log_softmax(logits, index), expected, rtol=0, atol=1e-5)

@@ -2,11 +2,12 @@
 
 import pytest
 import torch
+from accelerate import Accelerator
 from peft import LoraConfig, PeftModel
 from transformers import AutoModelForCausalLM
 
 from hf_unlearn import NPOTrainer
-from hf_unlearn.reference import AdapterOffReference, ModelReference
+from hf_unlearn.reference import AdapterOffReference, ModelReference, disable_dropout
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, tiny_llama
 
@@ -123,3 +124,39 @@ def test_resume_refuses_a_checkpoint_of_another_forget_set(tmp_path, tokenizer):
                        processing_class=tokenizer, forget_dataset=FORGET_ROWS[:5], retain_dataset=RETAIN_ROWS)
     with pytest.raises(ValueError, match="different forget set"):
         other.train(resume_from_checkpoint=str(tmp_path / "first" / "run" / "checkpoint-2"))
+
+
+@pytest.mark.parametrize("engine", ["is_deepspeed_enabled", "is_fsdp_enabled"])
+def test_adapter_off_precompute_is_refused_under_sharding_engines(tmp_path, tokenizer, engine):
+    # The precompute pass runs in __init__, before DeepSpeed / FSDP place or shard the policy (GPU-only engines, so
+    # the engine flag is set by hand here; benchmarks/gpu_check.sh runs the real launch).
+    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=3), args=make_config(tmp_path, precompute_ref_log_probs=True),
+                         processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
+                         peft_config=lora())
+    trainer._check_precompute_engine()  # a plain CPU run is fine
+    setattr(trainer, engine, True)
+    with pytest.raises(ValueError, match="precompute_ref_log_probs=True with the adapter-off reference is not supp"):
+        trainer._check_precompute_engine()
+    trainer.ref_source = "model"  # a prepared ref_model can be precomputed under either engine
+    trainer._check_precompute_engine()
+
+
+def test_adapter_off_reference_runs_without_gradient_checkpointing_and_restores_it(tokenizer):
+    from peft import get_peft_model
+
+    model = get_peft_model(tiny_llama(len(tokenizer), seed=3), lora())
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    states = []
+    decoder = model.base_model.model.model
+    decoder.register_forward_pre_hook(lambda module, args: states.append(module.gradient_checkpointing))
+    reference = AdapterOffReference(Accelerator(cpu=True), {"use_reentrant": False})
+    reference.logits(model, torch.tensor([[5, 6, 7]]), torch.ones(1, 3, dtype=torch.long))
+    assert states == [False]
+    assert model.is_gradient_checkpointing
+
+
+def test_disable_dropout_zeroes_every_dropout_layer():
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(2, 2), nn.Dropout(0.3), nn.Sequential(nn.Dropout(0.1)))
+    disable_dropout(model)
+    assert [module.p for module in model.modules() if isinstance(module, torch.nn.Dropout)] == [0.0, 0.0]

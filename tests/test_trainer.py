@@ -1,6 +1,8 @@
 """UnlearningTrainer as a drop-in Trainer: construction, objectives, logging, and what it refuses."""
 
 import math
+import warnings
+from dataclasses import dataclass, field
 
 import pytest
 import torch
@@ -14,6 +16,7 @@ from hf_unlearn import (
     UnlearningConfig,
     UnlearningTrainer,
 )
+from hf_unlearn.data import UnlearningCollator
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, make_config, tiny_gpt2, tiny_llama
 
@@ -232,3 +235,71 @@ def test_same_seed_same_config_same_result(tmp_path, tokenizer):
     assert [log.get("loss") for log in logs_a] == [log.get("loss") for log in logs_b]
     for name, weight in weights_a.items():
         assert torch.equal(weight, weights_b[name]), name
+
+
+@dataclass
+class RecordingCollator(UnlearningCollator):
+    """Collates as usual and keeps, per batch, the (forget row, retain row) token pairs it saw."""
+
+    batches: list = field(default_factory=list)
+
+    def __call__(self, examples):
+        self.batches.append([(tuple(e["forget_input_ids"]), tuple(e["retain_input_ids"])) for e in examples])
+        return super().__call__(examples)
+
+
+def pairing_run(tmp_path, tokenizer, name, resume_from=None, **config):
+    collator = RecordingCollator(tokenizer.pad_token_id)
+    args = make_config(tmp_path / name, max_steps=-1, num_train_epochs=3, **config)  # 8 forget rows, batch 4: 6 steps
+    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=4), args=args, processing_class=tokenizer,
+                         data_collator=collator, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer.train(resume_from_checkpoint=resume_from)
+    return trainer, collator.batches
+
+
+def test_retain_rows_paired_with_forget_rows_change_every_epoch(tmp_path, tokenizer):
+    trainer, batches = pairing_run(tmp_path, tokenizer, "run")
+    assert len(batches) == 6
+    seen = [dict(pair for batch in batches[2 * epoch : 2 * epoch + 2] for pair in batch) for epoch in range(3)]
+    pairs = trainer.train_dataset
+    for epoch in range(3):
+        pairs.set_epoch(epoch)
+        items = [pairs[i] for i in range(len(pairs))]
+        expected = {tuple(item["forget_input_ids"]): tuple(item["retain_input_ids"]) for item in items}
+        assert seen[epoch] == expected, f"epoch {epoch}"
+    assert seen[0] != seen[1] != seen[2]
+    # 24 draws from 10 retain rows: every retain row is used
+    assert len({retain for mapping in seen for retain in mapping.values()}) == len(RETAIN_ROWS)
+
+
+def test_resuming_mid_epoch_pairs_and_trains_as_the_uninterrupted_run(tmp_path, tokenizer):
+    # checkpoint-3 is one batch into the second epoch: the resumed loader skips that batch, and the pairs after it
+    # must still be the second epoch's
+    save = dict(save_strategy="steps", save_steps=3)
+    full, full_batches = pairing_run(tmp_path, tokenizer, "full", **save)
+    checkpoint = str(tmp_path / "full" / "run" / "checkpoint-3")
+    resumed, resumed_batches = pairing_run(tmp_path, tokenizer, "resumed", checkpoint)
+    assert resumed_batches == full_batches[3:]
+    # the resumed history is the checkpoint's three logs followed by its own three
+    train_logs = [[log["loss"] for log in run.state.log_history if "loss" in log] for run in (full, resumed)]
+    assert len(train_logs[0]) == 6 and train_logs[1] == train_logs[0]
+    resumed_weights = dict(resumed.model.named_parameters())
+    for name, weight in full.model.named_parameters():
+        assert torch.equal(resumed_weights[name], weight), name
+
+
+def test_persistent_workers_are_refused_because_they_would_keep_epoch_zero_pairs(tmp_path, tokenizer, llama):
+    args = make_config(tmp_path, dataloader_num_workers=1, dataloader_persistent_workers=True)
+    with pytest.raises(ValueError, match="dataloader_persistent_workers=True keeps each worker's copy"):
+        NPOTrainer(llama, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS,
+                   retain_dataset=RETAIN_ROWS)
+
+
+def test_a_cpu_run_does_not_pin_memory(tmp_path, tokenizer, llama):
+    # Pinning only speeds up copies to an accelerator; without one, torch warns at every data loader.
+    trainer = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, forget_dataset=FORGET_ROWS,
+                         retain_dataset=RETAIN_ROWS)
+    assert trainer.args.dataloader_pin_memory is False
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*pin_memory.*")
+        next(iter(trainer.get_train_dataloader()))

@@ -5,9 +5,40 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from trl.trainer.utils import pad
 
 from ..logprobs import IGNORE_INDEX
+
+
+def pad_sequences(
+    tensors: list[torch.Tensor],
+    padding_value: int | float = 0,
+    padding_side: str = "right",
+    pad_to_multiple_of: int | None = None,
+) -> torch.Tensor:
+    """Stack 1-D tensors of different lengths into one `(batch, length)` tensor.
+
+    Args:
+        tensors (`list[torch.Tensor]`):
+            One 1-D tensor per example, all of one dtype.
+        padding_value (`int` or `float`, *optional*, defaults to `0`):
+            Value of the padded positions.
+        padding_side (`str`, *optional*, defaults to `"right"`):
+            `"right"` (training, scoring) or `"left"` (prompts for generation).
+        pad_to_multiple_of (`int`, *optional*):
+            Round `length` up to a multiple of this.
+    """
+    if padding_side not in ("left", "right"):
+        raise ValueError(f"padding_side must be 'left' or 'right', got {padding_side!r}.")
+    length = max(tensor.size(0) for tensor in tensors)
+    if pad_to_multiple_of:
+        length += -length % pad_to_multiple_of
+    batch = tensors[0].new_full((len(tensors), length), padding_value)
+    for row, tensor in enumerate(tensors):
+        if padding_side == "right":
+            batch[row, : tensor.size(0)] = tensor
+        else:
+            batch[row, length - tensor.size(0) :] = tensor
+    return batch
 
 
 @dataclass
@@ -44,4 +75,4 @@ class UnlearningCollator:
         return batch
 
     def _pad(self, tensors: list[torch.Tensor], value: int) -> torch.Tensor:
-        return pad(tensors, padding_value=value, padding_side="right", pad_to_multiple_of=self.pad_to_multiple_of)
+        return pad_sequences(tensors, value, pad_to_multiple_of=self.pad_to_multiple_of)

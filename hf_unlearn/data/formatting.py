@@ -17,6 +17,9 @@ from ..logprobs import IGNORE_INDEX
 
 logger = logging.get_logger(__name__)
 
+# How `question`/`answer` rows (TOFU's format) become a prompt; the answer follows after one space.
+DEFAULT_QA_PROMPT_TEMPLATE = "Question: {question}\nAnswer:"
+
 # Column sets we accept, in the order they are tried. The first whose columns are all present wins.
 SUPPORTED_FORMATS: dict[str, tuple[str, ...]] = {
     "prompt_completion": ("prompt", "completion"),  # TRL's format, plain or conversational
@@ -99,13 +102,26 @@ def tokenize_example(
     tokenizer: PreTrainedTokenizerBase,
     fmt: str,
     max_length: int | None,
-    qa_prompt_template: str = "Question: {question}\nAnswer:",
+    qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
 ) -> dict[str, list[int]]:
     """`input_ids` and `labels` of one row: prompt tokens are labelled `-100`, EOS is appended, then truncation.
 
     Raises:
         `ValueError`: when no answer token survives truncation (the caller adds the row index).
     """
+    tokens, _ = _tokenize_and_truncate(example, tokenizer, fmt, max_length, qa_prompt_template)
+    return tokens
+
+
+def _tokenize_and_truncate(
+    example: Mapping[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    fmt: str,
+    max_length: int | None,
+    qa_prompt_template: str,
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """`tokenize_example`, plus what truncation did to the row: its untruncated length, its answer tokens before
+    truncation and how many of them were cut."""
     if fmt == "tokenized":
         input_ids = list(example["input_ids"])
         labels = list(example["labels"]) if example.get("labels") is not None else list(input_ids)
@@ -117,15 +133,40 @@ def tokenize_example(
             completion_ids = completion_ids + [tokenizer.eos_token_id]
         input_ids = prompt_ids + completion_ids
         labels = [IGNORE_INDEX] * len(prompt_ids) + completion_ids
+    answer_tokens, full_length = sum(label != IGNORE_INDEX for label in labels), len(input_ids)
     if max_length is not None:
         input_ids, labels = input_ids[:max_length], labels[:max_length]
+    answer_cut = answer_tokens - sum(label != IGNORE_INDEX for label in labels)
     # The first token is never predicted, so an answer needs a labelled token after position 0.
     if all(label == IGNORE_INDEX for label in labels[1:]):
         raise ValueError(
             f"no answer token is left after truncation to max_length={max_length} "
             f"({len(input_ids)} tokens kept, all prompt). Raise `max_length` or shorten the prompt."
         )
-    return {"input_ids": input_ids, "labels": labels}
+    report = {"full_length": full_length, "answer_tokens": answer_tokens, "answer_cut": answer_cut}
+    return {"input_ids": input_ids, "labels": labels}, report
+
+
+def _warn_truncated_answers(
+    name: str, max_length: int | None, full_length: list[int], answer_tokens: list[int], answer_cut: list[int]
+) -> None:
+    """One warning per dataset: how many answers truncation cut, and by how much (counts only, never text)."""
+    cut_rows = [(total, cut) for total, cut in zip(answer_tokens, answer_cut) if cut > 0]
+    if not cut_rows:
+        return
+    totals, cuts = [total for total, _ in cut_rows], [cut for _, cut in cut_rows]
+    kept = [total - cut for total, cut in cut_rows]
+    logger.warning(
+        f"max_length={max_length} cut the answer of {len(cut_rows)} of {len(answer_tokens)} rows of the {name} "
+        f"dataset: they keep {_span(kept)} of their {_span(totals)} answer tokens (EOS included; "
+        f"{sum(cuts) / len(cuts):.1f} cut on average). The cut tokens take no part in training or evaluation. "
+        f"max_length={max(full_length)} keeps every row whole, as does max_length=None."
+    )
+
+
+def _span(values: list[int]) -> str:
+    low, high = min(values), max(values)
+    return str(low) if low == high else f"{low}-{high}"
 
 
 def as_dataset(data: Any, name: str) -> datasets.Dataset:
@@ -157,7 +198,7 @@ def prepare_dataset(
     *,
     name: str,
     max_length: int | None,
-    qa_prompt_template: str = "Question: {question}\nAnswer:",
+    qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
 ) -> datasets.Dataset:
     """Tokenize a forget / retain / eval dataset into `input_ids` and `labels` columns only.
 
@@ -185,13 +226,17 @@ def prepare_dataset(
 
     def tokenize(example, index):
         try:
-            return tokenize_example(example, tokenizer, fmt, max_length, qa_prompt_template)
+            tokens, report = _tokenize_and_truncate(example, tokenizer, fmt, max_length, qa_prompt_template)
         except ValueError as error:
             raise ValueError(f"{name} dataset, row {index}: {error}") from None
+        return {**tokens, **{f"_{key}": value for key, value in report.items()}}
 
-    return dataset.map(
+    dataset = dataset.map(
         tokenize, with_indices=True, remove_columns=dataset.column_names, desc=f"Tokenizing {name} dataset"
     )
+    report = ["_full_length", "_answer_tokens", "_answer_cut"]
+    _warn_truncated_answers(name, max_length, *(dataset[column] for column in report))
+    return dataset.remove_columns(report)
 
 
 def _normalize(value: Any) -> Any:

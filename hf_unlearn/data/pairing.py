@@ -7,6 +7,7 @@ from functools import lru_cache
 import datasets
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 
 class ForgetRetainDataset(torch.utils.data.Dataset):
@@ -15,7 +16,7 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
     An epoch is one pass over the forget set. Retain rows are taken in a seeded random order, continuing across
     epochs, so that every retain row is used once before any is used twice. The retain row of forget row `i` in epoch
     `e` depends only on `(i, e, seed)`: batch size, gradient accumulation, the number of processes and resuming from
-    a checkpoint do not change the pairs. The Trainer calls `set_epoch` (through accelerate's data loader).
+    a checkpoint do not change the pairs. [`RetainPairingCallback`] calls `set_epoch` at the start of every epoch.
 
     Item keys are the prepared columns with a `forget_` / `retain_` prefix, as TRL prefixes `chosen_` / `rejected_`.
 
@@ -55,3 +56,26 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
             retain_row = self.retain[self.retain_index(index)]
             item.update({f"retain_{key}": value for key, value in retain_row.items()})
         return item
+
+
+class RetainPairingCallback(TrainerCallback):
+    """Move a [`ForgetRetainDataset`] to the epoch the Trainer is about to run, so that retain pairs change per epoch.
+
+    Uses the public callback event rather than the data loader: accelerate forwards `set_epoch` to the dataset only
+    when the sampler has no `set_epoch` of its own (multi-process runs and the loader that skips batches on resume
+    do have one), and a skipped call would silently pair every epoch like epoch 0.
+
+    At `on_epoch_begin` the state holds the epochs completed so far: `0` at the start, a whole number between
+    epochs, and the fraction reached when resuming in the middle of an epoch; its integer part is the epoch to run.
+
+    Args:
+        dataset (`ForgetRetainDataset`):
+            The trainer's training dataset.
+    """
+
+    def __init__(self, dataset: ForgetRetainDataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        # `state.epoch` is `epoch + steps / steps_in_epoch`, exact at epoch ends; the margin guards float rounding.
+        self.dataset.set_epoch(int((state.epoch or 0.0) + 1e-6))

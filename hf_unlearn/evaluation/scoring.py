@@ -12,9 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from transformers import GenerationConfig
-from trl.trainer.utils import pad
 
+from ..data.collator import pad_sequences
 from ..logprobs import IGNORE_INDEX, next_token_view, sequence_logps
+from ..metrics.mia import token_log_prob_moments
 
 
 # Upper bound on the floats of one `(tokens, vocab)` temporary of the token statistics (256 MiB in float32):
@@ -84,12 +85,9 @@ def _token_statistics(
         log_probs.append(vocab_log_probs.gather(-1, targets[start : start + chunk, None]).squeeze(-1))
         predictions.append(vocab_log_probs.argmax(-1))
         if with_moments:
-            # Min-K%++'s mu_t = E_p[log p] and sigma_t^2 = Var_p[log p]. The centred form of the variance avoids the
-            # cancellation of E[x^2] - mu^2 in float32.
-            probs = vocab_log_probs.exp()
-            mean = (probs * vocab_log_probs).sum(-1)
+            mean, variance = token_log_prob_moments(vocab_log_probs)  # Min-K%++'s mu_t and sigma_t^2
             means.append(mean)
-            variances.append((probs * (vocab_log_probs - mean[:, None]).square()).sum(-1))
+            variances.append(variance)
     if not with_moments:
         return torch.cat(log_probs), torch.cat(predictions), None, None
     return torch.cat(log_probs), torch.cat(predictions), torch.cat(means), torch.cat(variances)
@@ -137,9 +135,9 @@ def score_sequences(
     order = sorted(range(len(sequences)), key=lambda index: len(sequences[index][0]), reverse=True)
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     for batch in batches:
-        input_ids = pad([torch.tensor(sequences[i][0]) for i in batch], padding_value=pad_token_id).to(device)
-        labels = pad([torch.tensor(sequences[i][1]) for i in batch], padding_value=IGNORE_INDEX).to(device)
-        attention_mask = pad([torch.ones(len(sequences[i][0]), dtype=torch.long) for i in batch]).to(device)
+        input_ids = pad_sequences([torch.tensor(sequences[i][0]) for i in batch], pad_token_id).to(device)
+        labels = pad_sequences([torch.tensor(sequences[i][1]) for i in batch], IGNORE_INDEX).to(device)
+        attention_mask = pad_sequences([torch.ones(len(sequences[i][0]), dtype=torch.long) for i in batch]).to(device)
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
         logps, counts = sequence_logps(logits, labels)
         nll[batch] = (-logps).cpu().numpy()
@@ -224,8 +222,10 @@ def greedy_generate(
     order = sorted(range(len(prompts)), key=lambda index: len(prompts[index]), reverse=True)
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
     for batch in batches:
-        input_ids = pad([torch.tensor(prompts[i]) for i in batch], padding_value=pad_token_id, padding_side="left")
-        attention_mask = pad([torch.ones(len(prompts[i]), dtype=torch.long) for i in batch], padding_side="left")
+        input_ids = pad_sequences([torch.tensor(prompts[i]) for i in batch], pad_token_id, padding_side="left")
+        attention_mask = pad_sequences(
+            [torch.ones(len(prompts[i]), dtype=torch.long) for i in batch], padding_side="left"
+        )
         generated = model.generate(
             input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), generation_config=config
         )

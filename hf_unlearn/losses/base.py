@@ -20,3 +20,10 @@ def token_mean_logps(logps: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tenso
     truncated away), but the clamp keeps a hand-built batch from dividing by zero.
     """
     return logps / n_tokens.clamp(min=1)
+
+
+def check_beta(beta: float) -> float:
+    """Refuse an inverse temperature that is not positive (NPO and SimNPO divide by it and scale log-ratios by it)."""
+    if not beta > 0:
+        raise ValueError(f"beta must be > 0 (the inverse temperature of NPO / SimNPO), got beta={beta}.")
+    return beta

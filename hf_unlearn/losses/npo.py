@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import LossOutput
+from .base import LossOutput, check_beta
 
 
 class NPOLoss:
@@ -29,9 +29,7 @@ class NPOLoss:
     needs_reference = True
 
     def __init__(self, beta: float = 0.1):
-        if beta <= 0:
-            raise ValueError(f"NPO needs beta > 0, got beta={beta}.")
-        self.beta = beta
+        self.beta = check_beta(beta)
 
     def __call__(self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None) -> LossOutput:
         """

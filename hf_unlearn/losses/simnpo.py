@@ -3,7 +3,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .base import LossOutput, token_mean_logps
+from .base import LossOutput, check_beta, token_mean_logps
 
 
 class SimNPOLoss:
@@ -29,9 +29,7 @@ class SimNPOLoss:
     needs_reference = False
 
     def __init__(self, beta: float = 2.5, delta: float = 0.0):
-        if beta <= 0:
-            raise ValueError(f"SimNPO needs beta > 0, got beta={beta}.")
-        self.beta = beta
+        self.beta = check_beta(beta)
         self.delta = delta
 
     def __call__(self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None) -> LossOutput:

@@ -109,27 +109,39 @@ def min_k_score(token_log_probs, k: float = 0.2) -> np.ndarray:
     return np.array([-_mean_of_lowest(r, k) if r.size else np.nan for r in rows])
 
 
-def token_log_prob_moments(vocab_log_probs) -> tuple[np.ndarray, np.ndarray]:
+def token_log_prob_moments(vocab_log_probs):
     r"""Mean and variance of the log-probability under the model's own next-token distribution.
 
-    $$\mu_t = \sum_v p_t(v) \log p_t(v), \qquad \sigma_t^2 = \sum_v p_t(v) \left(\log p_t(v)\right)^2 - \mu_t^2$$
+    $$\mu_t = \sum_v p_t(v) \log p_t(v), \qquad \sigma_t^2 = \sum_v p_t(v) \left(\log p_t(v) - \mu_t\right)^2$$
 
     with $p_t = p(\cdot \mid x_{<t})$: the per-position statistics Min-K%++ normalises by (Zhang et al.,
-    [arXiv 2404.02936](https://arxiv.org/abs/2404.02936)). A reference implementation on numpy arrays;
-    an evaluator computes the same on its logits in torch.
+    [arXiv 2404.02936](https://arxiv.org/abs/2404.02936): $\sigma$ is the standard deviation of
+    $\log p(z \mid x_{<t})$ for $z$ drawn from the model). The variance is the population variance under $p_t$,
+    computed in its centred form: equal to $\sum_v p_t(v) \log^2 p_t(v) - \mu_t^2$ in exact arithmetic, but
+    without that form's cancellation in float32 when the distribution is sharp.
+
+    The one definition for every caller: a torch tensor (the evaluator passes its logits' log-softmax, on their
+    device) gives torch tensors of its dtype; anything else (arrays, nested lists) is computed in float64 numpy.
+    Vocabulary entries with probability 0 contribute 0.
 
     Args:
-        vocab_log_probs (`np.ndarray` of shape `(..., vocab_size)`):
+        vocab_log_probs (`np.ndarray`, `torch.Tensor` or nested lists, of shape `(..., vocab_size)`):
             Log-softmax of the model's logits at each scored position.
 
     Returns:
-        `tuple[np.ndarray, np.ndarray]`: `(mean, variance)`, each of shape `vocab_log_probs.shape[:-1]`.
+        `tuple`: `(mean, variance)`, each of shape `vocab_log_probs.shape[:-1]`.
     """
-    log_probs = np.asarray(vocab_log_probs, dtype=np.float64)
-    probs = np.exp(log_probs)
-    mean = np.sum(probs * log_probs, axis=-1)
-    variance = np.sum(probs * np.square(log_probs), axis=-1) - np.square(mean)
-    return mean, np.maximum(variance, 0.0)
+    is_array = not hasattr(vocab_log_probs, "exp")  # torch tensors have methods for these; numpy has functions
+    if is_array:
+        vocab_log_probs = np.asarray(vocab_log_probs, dtype=np.float64)
+    probs = np.exp(vocab_log_probs) if is_array else vocab_log_probs.exp()
+    # -inf log-probs (masked vocabulary entries) have probability 0: keep 0 * inf from turning into nan.
+    finite_log_probs = (
+        np.where(probs > 0, vocab_log_probs, 0.0) if is_array else vocab_log_probs.where(probs > 0, 0.0)
+    )
+    mean = (probs * finite_log_probs).sum(-1)
+    variance = (probs * (finite_log_probs - mean[..., None]) ** 2).sum(-1)
+    return mean, variance
 
 
 def min_k_plus_plus_score(

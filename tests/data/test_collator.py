@@ -1,8 +1,10 @@
 """The collator pads each prefix group on its own and masks padding."""
 
+import pytest
 import torch
 
 from hf_unlearn.data import UnlearningCollator
+from hf_unlearn.data.collator import pad_sequences
 
 
 def test_pads_forget_and_retain_separately():
@@ -25,3 +27,13 @@ def test_pads_forget_and_retain_separately():
 def test_pad_to_multiple_of():
     batch = UnlearningCollator(pad_token_id=0, pad_to_multiple_of=4)([{"input_ids": [1, 2, 3, 4, 5], "labels": [1] * 5}])
     assert batch["input_ids"].shape == (1, 8)
+
+
+def test_pad_sequences_right_left_and_to_a_multiple():
+    rows = [torch.tensor([1, 2, 3]), torch.tensor([4])]
+    assert pad_sequences(rows, padding_value=0).tolist() == [[1, 2, 3], [4, 0, 0]]
+    assert pad_sequences(rows, padding_value=-1, padding_side="left").tolist() == [[1, 2, 3], [-1, -1, 4]]
+    assert pad_sequences(rows, padding_value=0, pad_to_multiple_of=4).tolist() == [[1, 2, 3, 0], [4, 0, 0, 0]]
+    assert pad_sequences([torch.tensor([0.5])], padding_value=0.0).dtype == torch.float32
+    with pytest.raises(ValueError, match="'left' or 'right'"):
+        pad_sequences(rows, padding_side="middle")

@@ -1,5 +1,7 @@
 """Tokenization: every supported format, prompt masking, EOS, truncation, and the errors for bad rows."""
 
+import logging
+
 import datasets
 import pytest
 
@@ -140,3 +142,32 @@ def test_missing_pad_token_falls_back_to_eos():
     assert tokenizer.pad_token is None
     ensure_pad_token(tokenizer)
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
+
+
+def test_truncation_warns_once_with_how_many_answers_were_cut_and_by_how_much(tokenizer, caplog):
+    rows = [
+        {"question": "Who?", "answer": "Her."},  # short enough to stay whole
+        {"question": "Where?", "answer": "In a cottage near Duneholm by the sea."},
+        {"question": "Where?", "answer": "In a cottage near Duneholm by the sea, facing the harbour."},
+    ]
+    whole = [tokenize_example(row, tokenizer, "question_answer", None) for row in rows]
+    answers = [sum(label != IGNORE_INDEX for label in tokens["labels"]) for tokens in whole]
+    prompt_length = len(whole[1]["input_ids"]) - answers[1]
+    max_length = prompt_length + 3
+    assert len(whole[0]["input_ids"]) <= max_length < min(len(tokens["input_ids"]) for tokens in whole[1:])
+    with caplog.at_level(logging.WARNING, logger="hf_unlearn"):
+        prepare_dataset(rows, tokenizer, name="forget", max_length=max_length)
+    warnings = [record for record in caplog.records if "cut the answer" in record.getMessage()]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert f"max_length={max_length} cut the answer of 2 of 3 rows of the forget dataset" in message
+    assert f"keep 3 of their {answers[1]}-{answers[2]} answer tokens" in message
+    assert f"max_length={len(whole[2]['input_ids'])} keeps every row whole" in message
+    assert "Duneholm" not in caplog.text  # counts only, never the text of the set
+
+
+def test_no_truncation_warning_when_every_answer_fits(tokenizer, caplog):
+    with caplog.at_level(logging.WARNING, logger="hf_unlearn"):
+        prepare_dataset([{"question": "Who?", "answer": "Her."}], tokenizer, name="forget", max_length=64)
+        prepare_dataset([{"question": "Who?", "answer": "Her."}], tokenizer, name="forget", max_length=None)
+    assert "cut the answer" not in caplog.text

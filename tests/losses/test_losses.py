@@ -57,7 +57,7 @@ def test_npo_needs_reference_log_probs():
 
 @pytest.mark.parametrize("loss_class", [NPOLoss, SimNPOLoss])
 def test_beta_must_be_positive(loss_class):
-    with pytest.raises(ValueError, match="beta > 0"):
+    with pytest.raises(ValueError, match="beta must be > 0"):
         loss_class(beta=0.0)
 
 

@@ -56,6 +56,32 @@ def test_log_prob_moments_by_hand():
     np.testing.assert_allclose(variance, [0.2263029302, 0.0], rtol=1e-8, atol=1e-12)
 
 
+def test_log_prob_moments_one_definition_for_numpy_and_torch():
+    """Min-K%++'s sigma_t^2 = E_p[(log p - mu_t)^2]: the evaluator's float32 torch pass matches the float64 reference.
+
+    The uncentred form E_p[log^2 p] - mu_t^2 loses about 5e-5 (relative) of this variance to cancellation in float32.
+    """
+    torch = pytest.importorskip("torch")
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(4, 50_000, generator=generator)
+    logits[:, 0] += 5.0  # one likely token over a long tail, as in a language model's next-token distribution
+    log_probs = logits.log_softmax(-1)
+    mean32, variance32 = token_log_prob_moments(log_probs)
+    mean64, variance64 = token_log_prob_moments(log_probs.double().numpy())
+    assert isinstance(variance32, torch.Tensor) and variance32.dtype == torch.float32
+    np.testing.assert_allclose(mean32.numpy(), mean64, rtol=1e-6)
+    np.testing.assert_allclose(variance32.numpy(), variance64, rtol=1e-6)
+    uncentred = (log_probs.exp() * log_probs.square()).sum(-1) - mean32.square()
+    assert np.max(np.abs(uncentred.double().numpy() / variance64 - 1)) > 1e-5
+
+
+def test_log_prob_moments_ignore_tokens_of_probability_zero():
+    with np.errstate(divide="ignore"):
+        mean, variance = token_log_prob_moments(np.log([[0.25, 0.75, 0.0]]))
+    np.testing.assert_allclose(mean, [-0.5623351446], rtol=1e-9)
+    np.testing.assert_allclose(variance, [0.2263029302], rtol=1e-8)
+
+
 def test_min_k_plus_plus_by_hand():
     # z = (logp - mu) / sigma = ((-1 + 2) / 1, (-3 + 2) / 2) = (1, -0.5); k = 0.5 keeps the lowest: -0.5
     score = min_k_plus_plus_score([[-1.0, -3.0]], [[-2.0, -2.0]], [[1.0, 4.0]], k=0.5)
