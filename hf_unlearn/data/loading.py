@@ -38,7 +38,7 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise ValueError(f"{option} {spec!r}: a file ending in {path.suffix!r} cannot be read; accepted: {SPEC_HELP}.")
-        if path.stat().st_size == 0:  # `datasets` would fail with a bare StopIteration
+        if path.stat().st_size < 4096 and not path.read_bytes().strip():  # `datasets` fails with a bare StopIteration
             raise ValueError(f"{option} {spec!r}: the {what} file is empty; it needs at least one row.")
         arguments, keywords = (builder,), {"data_files": str(path), "split": "train"}
     elif path.suffix.lower() in FILE_BUILDERS and ":" not in spec:
@@ -52,6 +52,8 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
     try:
         dataset = datasets.load_dataset(*arguments, **keywords)
     except Exception as error:  # noqa: BLE001 - load_dataset raises many types; all mean "this spec does not load"
+        if path.is_file() and "corresponds to no data" in str(error):  # e.g. a CSV file with a header and no row
+            raise ValueError(f"{option} {spec!r}: the {what} file is empty; it needs at least one row.") from None
         raise ValueError(
             f"{option} {spec!r} could not be loaded ({type(error).__name__}: {error}). Accepted: {SPEC_HELP}."
         ) from error
