@@ -1,5 +1,7 @@
 """The `hf-unlearn` command line: version, and user errors as one message with exit code 2 (`--debug`: traceback)."""
 
+from pathlib import Path
+
 import pytest
 
 from hf_unlearn import __version__
@@ -68,3 +70,11 @@ def test_transformers_debug_option_stays_theirs():
     )
     assert _take_debug_flag(["unlearn", "--config", "a.yaml", "--debug"]) == (["unlearn", "--config", "a.yaml"], True)
     assert _take_debug_flag(["eval", "--debug", "--model", "m"]) == (["eval", "--model", "m"], True)
+
+
+def test_no_user_facing_text_names_this_team_s_data_folder():
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *(root / "docs").rglob("*.md"), *(root / "examples").rglob("*.*"),
+             *(root / "hf_unlearn").rglob("*.py"), *(root / "hf_unlearn").rglob("*.yaml")]
+    naming = [str(path.relative_to(root)) for path in files if path.is_file() and "../shared" in path.read_text()]
+    assert naming == []

@@ -32,14 +32,17 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
         `FileNotFoundError`: a data file (by its suffix) that does not exist.
     """
     path = Path(spec)
-    # "forget_dataset" / "--forget" / "eval_datasets.forget" -> "forget", for "the forget file is empty"
+    # "forget_dataset" / "--forget" / "eval_datasets.forget" -> "the forget file is empty"
     what = option.lstrip("-").removesuffix("_dataset").removeprefix("eval_datasets.")
+    empty = ValueError(
+        f"{option} {spec!r}: the {what} {'file' if path.is_file() else 'set'} is empty; it needs at least one row."
+    )
     if path.is_file():
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise ValueError(f"{option} {spec!r}: a file ending in {path.suffix!r} cannot be read; accepted: {SPEC_HELP}.")
         if path.stat().st_size < 4096 and not path.read_bytes().strip():  # `datasets` fails with a bare StopIteration
-            raise ValueError(f"{option} {spec!r}: the {what} file is empty; it needs at least one row.")
+            raise empty
         arguments, keywords = (builder,), {"data_files": str(path), "split": "train"}
     elif path.suffix.lower() in FILE_BUILDERS and ":" not in spec:
         raise FileNotFoundError(f"{option} {spec!r}: no such file.")
@@ -53,11 +56,10 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
         dataset = datasets.load_dataset(*arguments, **keywords)
     except Exception as error:  # noqa: BLE001 - load_dataset raises many types; all mean "this spec does not load"
         if path.is_file() and "corresponds to no data" in str(error):  # e.g. a CSV file with a header and no row
-            raise ValueError(f"{option} {spec!r}: the {what} file is empty; it needs at least one row.") from None
+            raise empty from None
         raise ValueError(
             f"{option} {spec!r} could not be loaded ({type(error).__name__}: {error}). Accepted: {SPEC_HELP}."
         ) from error
     if len(dataset) == 0:
-        raise ValueError(f"{option} {spec!r}: the {what} {'file' if path.is_file() else 'set'} is empty; it needs at "
-                         "least one row.")
+        raise empty
     return dataset
