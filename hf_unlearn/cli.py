@@ -20,7 +20,7 @@ from .unlearn_cli import add_unlearn_command
 
 
 DEBUG_ENV = "HF_UNLEARN_DEBUG"
-"""Environment variable: `1` shows the traceback of a user error (as `--debug` does); inherited by launched processes."""
+"""Environment variable: `1` shows the traceback of a user error, as `--debug` does; launched processes inherit it."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -94,8 +94,8 @@ class UnlearningDataConfig:
     column_mapping: dict[str, str] | str | None = field(
         default=None,
         metadata={
-            "help": "Columns to rename in every set, {SOURCE: TARGET}, e.g. {instruction: prompt, output: completion}. "
-            "A YAML mapping, or a JSON object on the command line."
+            "help": "Columns to rename in every set, {SOURCE: TARGET}, e.g. {instruction: prompt, output: "
+            "completion}. A YAML mapping, or a JSON object on the command line."
         },
     )
     retain_logs: str | None = field(
@@ -153,9 +153,9 @@ TRAINING_OPTIONS = {
 METAVARS = {
     "forget_dataset": "SPEC", "retain_dataset": "SPEC", "eval_datasets": "{NAME: SPEC}",
     "column_mapping": "{SOURCE: TARGET}", "retain_logs": "FILE", "model_name_or_path": "PATH_OR_HUB_ID",
-    "output_dir": "DIR", "resume_from_checkpoint": "DIR", "hub_model_id": "USER/NAME", "qa_prompt_template": "TEMPLATE",
-    "report_to": "NAME", "base_model_id": "HUB_ID", "lora_target_modules": "NAME [NAME ...]",
-    "model_init_kwargs": "{KEY: VALUE}",
+    "output_dir": "DIR", "resume_from_checkpoint": "DIR", "hub_model_id": "USER/NAME",
+    "qa_prompt_template": "TEMPLATE", "report_to": "NAME", "base_model_id": "HUB_ID",
+    "lora_target_modules": "NAME [NAME ...]", "model_init_kwargs": "{KEY: VALUE}",
 }
 USAGE = (
     f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]\n"
@@ -167,11 +167,15 @@ DESCRIPTION = (
     f"{SPEC_HELP}."
 )
 LAUNCH_HELP = (
-    ("--accelerate_config NAME_OR_FILE", "Run under `accelerate launch` with this config file, or one shipped with "
-     "hf_unlearn: {shipped}."),
+    (
+        "--accelerate_config NAME_OR_FILE",
+        "Run under `accelerate launch` with this config file, or one shipped with hf_unlearn: {shipped}.",
+    ),
     ("--num_processes N", "Run under `accelerate launch` with N processes."),
-    ("--<accelerate launch option>", "Any other `accelerate launch` option (--multi_gpu, --mixed_precision, ...) "
-     "also hands the run off to accelerate."),
+    (
+        "--<accelerate launch option>",
+        "Any other `accelerate launch` option (--multi_gpu, --mixed_precision, ...) also hands the run off.",
+    ),
 )
 
 
@@ -208,8 +212,9 @@ def _parser_class():
             width = max(80, min(shutil.get_terminal_size((100, 24)).columns, 119))
             actions = {action.dest: action for action in self._actions}
             own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
+            data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
             sections = [
-                ("Data options (UnlearningDataConfig)", {f.name: None for f in dataclasses.fields(UnlearningDataConfig)}),
+                ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
                 ("Unlearning options (UnlearningConfig)", dict.fromkeys(own)),
                 ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
                 ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
@@ -239,7 +244,7 @@ def _parser_class():
                 "",
                 "Other options:",
                 *_help_lines("-h, --help", "Show this help and exit.", width),
-                *_help_lines("--help-all", f"Show every option ({hidden} more, with their full help) and exit.", width),
+                *_help_lines("--help-all", f"Show every option ({hidden} more, with their full help); exit.", width),
                 "",
                 *textwrap.wrap(
                     "A mistake in the data, the config or a path prints one message and exits with code 2; "
@@ -279,7 +284,8 @@ def _own_fields() -> set[str]:
     """`UnlearningConfig`'s fields that `TrainingArguments` does not have."""
     from transformers import TrainingArguments
 
-    return {f.name for f in dataclasses.fields(UnlearningConfig)} - {f.name for f in dataclasses.fields(TrainingArguments)}
+    inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {f.name for f in dataclasses.fields(UnlearningConfig)} - inherited
 
 
 def make_parser():
@@ -308,8 +314,8 @@ def resolve_mixed_precision(namespace: argparse.Namespace) -> None:
     flags = " and ".join(f"--{name} false" for name in asked)
     if torch.accelerator.is_available():
         raise ValueError(
-            f"{' and '.join(asked)} is on but this {torch.accelerator.current_accelerator().type} device does not support "
-            f"bfloat16: set {flags} (or --fp16 true)."
+            f"{' and '.join(asked)} is on but this {torch.accelerator.current_accelerator().type} device does not "
+            f"support bfloat16: set {flags} (or --fp16 true)."
         )
     logger.warning(f"No GPU found: running on the CPU without bf16 mixed precision ({flags} silences this).")
     for name in asked:
@@ -345,7 +351,7 @@ def split_launch_args(remaining: list[str]) -> list[str]:
             raise ValueError("--accelerate_config needs a value: a config file or a shipped config name.")
         path = accelerate_config_path(remaining[index + 1])
         remaining = remaining[:index] + ["--config_file", path] + remaining[index + 2 :]
-    launch_args, unknown = launch_command_parser().parse_known_args(remaining + ["hf_unlearn.cli"])
+    _, unknown = launch_command_parser().parse_known_args(remaining + ["hf_unlearn.cli"])
     if unknown:
         raise ValueError(
             f"Unknown argument(s) {unknown}: not a field of UnlearningConfig, ModelConfig or the data options, nor an "
@@ -358,8 +364,10 @@ def _did_you_mean(unknown: list[str]) -> str:
     """' Did you mean --x?' for the unknown options that are close to a known field, else ''."""
     from trl import ModelConfig
 
-    known = [f"--{f.name}" for dc in (UnlearningConfig, ModelConfig, UnlearningDataConfig) for f in dataclasses.fields(dc)]
-    close = [match for option in unknown if option.startswith("--") for match in difflib.get_close_matches(option, known, 1)]
+    classes = (UnlearningConfig, ModelConfig, UnlearningDataConfig)
+    known = [f"--{f.name}" for dataclass_type in classes for f in dataclasses.fields(dataclass_type)]
+    options = [option for option in unknown if option.startswith("--")]
+    close = [match for option in options for match in difflib.get_close_matches(option, known, 1)]
     return f" Did you mean {', '.join(close)}?" if close else ""
 
 

@@ -143,7 +143,9 @@ def test_an_argument_error_is_two_lines(run_config, capsys):
     assert exit_info.value.code == 2
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2, lines
-    assert lines[0] == "hf-unlearn unlearn: error: argument --learning_rate/--learning-rate: invalid float value: 'fast'"
+    assert lines[0] == (
+        "hf-unlearn unlearn: error: argument --learning_rate/--learning-rate: invalid float value: 'fast'"
+    )
     assert "--help" in lines[1]
 
 
@@ -152,8 +154,8 @@ def test_an_argument_error_is_two_lines(run_config, capsys):
     [
         ({"forget_dataset": "{empty}"}, r"forget_dataset '.*empty\.jsonl': the forget file is empty"),
         ({"forget_dataset": "{missing}"}, r"forget_dataset '.*missing\.jsonl': no such file\."),
-        ({"retain_dataset": "{bad_columns}"}, r"retain_dataset '.*bad\.jsonl': The retain dataset has columns "
-         r"\['a', 'q'\].*Accepted column sets: prompt \+ completion; question \+ answer.*column_mapping"),
+        ({"retain_dataset": "{bad_columns}"}, (r"retain_dataset '.*bad\.jsonl': The retain dataset has columns "
+         r"\['a', 'q'\].*Accepted column sets: prompt \+ completion; question \+ answer.*column_mapping")),
         ({"model_name_or_path": "{missing_model}"}, r"model_name_or_path '.*no_model': no such folder\."),
         ({"beta": -1.0}, r"beta must be > 0, got -1\.0\."),
     ],
@@ -185,8 +187,9 @@ def test_short_help_leads_with_the_unlearning_options(capsys):
     text = capsys.readouterr().out
     lines = text.splitlines()
     assert len(lines) < 130, len(lines)  # transformers' argparse help alone is ~750 lines
-    for needed in ("--config RUN.yaml", "--accelerate_config", "--num_processes", "SPEC", "PATH_OR_HUB_ID[:CONFIG[:SPLIT]]",
-                   "NPO with a retain NLL term", "--help-all", "--debug"):
+    needed_texts = ("--config RUN.yaml", "--accelerate_config", "--num_processes", "SPEC",
+                    "PATH_OR_HUB_ID[:CONFIG[:SPLIT]]", "NPO with a retain NLL term", "--help-all", "--debug")
+    for needed in needed_texts:
         assert needed in text, needed
     own = {f.name for f in dataclasses.fields(UnlearningConfig)} - {"logging_steps"} - {
         f.name for f in dataclasses.fields(UnlearningConfig.__mro__[1])
@@ -259,7 +262,7 @@ def test_bf16_on_a_gpu_without_it_fails_early_naming_the_flag(monkeypatch):
     monkeypatch.setattr(transformers.utils, "is_torch_bf16_gpu_available", lambda: False)
     monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
     monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: torch.device("cuda"))
-    with pytest.raises(ValueError, match=r"^bf16 is on but this cuda device does not support bfloat16: set --bf16 false"):
+    with pytest.raises(ValueError, match=r"^bf16 is on but this cuda device does not support bfloat16: set --bf16 f"):
         resolve_mixed_precision(argparse.Namespace(bf16=True, bf16_full_eval=False, use_cpu=False))
     namespace = argparse.Namespace(bf16=True, bf16_full_eval=False, use_cpu=True)  # asked for: transformers' CPU bf16
     resolve_mixed_precision(namespace)
@@ -277,7 +280,7 @@ def test_max_length_none_keeps_evaluated_rows_whole(tmp_path, tokenizer):
         args=training_args, processing_class=tokenizer, is_deepspeed_enabled=False, is_fsdp_enabled=False
     )
     evaluator = _evaluator(trainer, {"forget": [long_row]}, retain_logs=None)
-    input_ids, labels = evaluator.sets["forget"].rows[0].answer
+    input_ids, _ = evaluator.sets["forget"].rows[0].answer
     assert len(input_ids) == len(tokenizer("Question: Who?\nAnswer: " + long_row["answer"]).input_ids) + 1
     assert len(input_ids) > 512
 
