@@ -72,8 +72,15 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = debug or args.debug or os.environ.get(DEBUG_ENV, "") not in ("", "0")
     if debug:
+        previous = os.environ.get(DEBUG_ENV)
         os.environ[DEBUG_ENV] = "1"  # processes launched through accelerate show their tracebacks too
-        return args.func(args)
+        try:
+            return args.func(args)
+        finally:  # in-process callers of `main` keep their environment
+            if previous is None:
+                del os.environ[DEBUG_ENV]
+            else:
+                os.environ[DEBUG_ENV] = previous
     try:
         return args.func(args)
     except user_error_types() as error:

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
 
@@ -161,8 +162,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     _add(
         parser,
         "qa_prompt_template",
-        default="Question: {question}\nAnswer:",
-        help="prompt of question/answer rows; use the training run's (default: 'Question: {question}\\nAnswer:')",
+        default=DEFAULT_QA_PROMPT_TEMPLATE,
+        help=f"prompt of question/answer rows; use the training run's (default: {DEFAULT_QA_PROMPT_TEMPLATE!r})",
     )
     _add(parser, "no_generation", action="store_true", help="skip generation and ROUGE (faster; no TOFU aggregate)")
     _add(parser, "dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="model dtype")

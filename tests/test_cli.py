@@ -1,5 +1,6 @@
 """The `hf-unlearn` command line: version, and user errors as one message with exit code 2 (`--debug`: traceback)."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ from hf_unlearn.cli import DEBUG_ENV, _take_debug_flag, main
 
 @pytest.fixture(autouse=True)
 def no_debug_env(monkeypatch):
-    # `main` sets HF_UNLEARN_DEBUG for the processes it may launch; monkeypatch restores it after each test.
     monkeypatch.delenv(DEBUG_ENV, raising=False)
 
 
@@ -78,3 +78,10 @@ def test_no_user_facing_text_names_this_team_s_data_folder():
              *(root / "hf_unlearn").rglob("*.py"), *(root / "hf_unlearn").rglob("*.yaml")]
     naming = [str(path.relative_to(root)) for path in files if path.is_file() and "../shared" in path.read_text()]
     assert naming == []
+
+
+def test_debug_leaves_the_environment_as_it_was(tmp_path):
+    missing = str(tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "tofu-aggregate", missing, "--retain-logs", missing])
+    assert DEBUG_ENV not in os.environ

@@ -157,7 +157,7 @@ def test_an_argument_error_is_two_lines(run_config, capsys):
         ({"retain_dataset": "{bad_columns}"}, (r"retain_dataset '.*bad\.jsonl': The retain dataset has columns "
          r"\['a', 'q'\].*Accepted column sets: prompt \+ completion; question \+ answer.*column_mapping")),
         ({"model_name_or_path": "{missing_model}"}, r"model_name_or_path '.*no_model': no such folder\."),
-        ({"beta": -1.0}, r"beta must be > 0, got -1\.0\."),
+        ({"beta": -1.0}, r"beta must be > 0 .*got beta=-1\.0\."),
     ],
     ids=["empty-forget-file", "missing-file", "wrong-columns", "missing-model", "bad-value"],
 )
