@@ -2,7 +2,7 @@
 that never saw them.
 
     python examples/privacy_unlearning.py                                  # generated people, GA vs GD vs NPO
-    python examples/privacy_unlearning.py --tofu ../shared/data/tofu       # real TOFU rows (forget01 / retain_perturbed)
+    python examples/privacy_unlearning.py --tofu locuslab/TOFU             # real TOFU rows (forget01 / retain_perturbed)
     python examples/privacy_unlearning.py --methods npo,npo_kl,simnpo --lora
 
 A privacy request asks a model to forget a person. The gold standard is the model retrained without that person's

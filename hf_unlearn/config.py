@@ -51,7 +51,8 @@ class UnlearningConfig(TrainingArguments):
         simnpo_delta (`float`, *optional*, defaults to `0.0`):
             SimNPO's reward margin (the paper's gamma).
         max_length (`int` or `None`, *optional*, defaults to `512`):
-            Maximum tokens per example (prompt + answer + EOS); longer examples are truncated from the right. `None`
+            Maximum tokens per example (prompt + answer + EOS), in training and in the evaluation `hf-unlearn unlearn`
+            runs; longer examples are truncated from the right. `None` (`--max_length none` on the command line)
             keeps every example whole.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
             How `question`/`answer` rows (TOFU's format) become a prompt; the answer follows after one space.
@@ -83,32 +84,87 @@ class UnlearningConfig(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every X update steps (TRL's default: 10)."})
 
     forget_loss: str | None = field(
-        default=None, metadata={"help": "Forget objective.", "choices": sorted(FORGET_LOSSES)}
+        default=None,
+        metadata={
+            "help": "Objective on the forget set: ga (gradient ascent), npo or simnpo. Defaults to the trainer's own "
+            "method (npo for UnlearningTrainer and NPOTrainer, ga for GradientAscentTrainer and "
+            "GradientDifferenceTrainer, simnpo for SimNPOTrainer).",
+            "choices": sorted(FORGET_LOSSES),
+        },
     )
     retain_loss: str | None = field(
-        default=None, metadata={"help": "Retain objective.", "choices": ["none", *sorted(RETAIN_LOSSES)]}
+        default=None,
+        metadata={
+            "help": "Objective on the retain set: none, nll (language-modelling loss) or kl (KL from the reference). "
+            "kl is the KL divergence from the reference over retain answer tokens. Defaults to the trainer's own "
+            "method (nll, or none for GradientAscentTrainer).",
+            "choices": ["none", *sorted(RETAIN_LOSSES)],
+        },
     )
     forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget objective."})
-    retain_weight: float = field(default=1.0, metadata={"help": "Weight of the retain objective."})
-    beta: float | None = field(default=None, metadata={"help": "Inverse temperature of NPO (0.1) / SimNPO (2.5)."})
-    simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO reward margin."})
-    max_length: int | None = field(default=512, metadata={"help": "Maximum tokens per example."})
+    retain_weight: float = field(
+        default=1.0,
+        metadata={"help": "Weight of the retain objective. 0.0 turns the retain term off but keeps its diagnostics."},
+    )
+    beta: float | None = field(
+        default=None,
+        metadata={"help": "Inverse temperature of NPO / SimNPO. Defaults to 0.1 for NPO (Zhang et al. 2024) and 2.5 "
+                  "for SimNPO."},
+    )
+    simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO's reward margin (the paper's gamma)."})
+    max_length: int | None = field(
+        default=512,
+        metadata={
+            "help": "Maximum tokens per example (prompt + answer + EOS), or none to keep every example whole. "
+            "Applies in training and in the evaluation `hf-unlearn unlearn` runs; longer examples are cut from the "
+            "right."
+        },
+    )
     qa_prompt_template: str = field(
-        default=DEFAULT_QA_PROMPT_TEMPLATE, metadata={"help": "Prompt for question/answer rows."}
+        default=DEFAULT_QA_PROMPT_TEMPLATE,
+        metadata={"help": "How question/answer rows (TOFU's format) become a prompt; the answer follows after one "
+                  "space. Must contain {question}."},
     )
     ref_source: str = field(
-        default="auto", metadata={"help": "Source of reference log-probs.", "choices": list(REF_SOURCES)}
+        default="auto",
+        metadata={
+            "help": "Where reference log-probs come from when the objective needs them (npo, kl). adapter runs the "
+            "PEFT model with its adapter disabled (no extra memory); model runs the ref_model given to the trainer "
+            "or, without one, a frozen copy of the initial model; auto picks adapter for PEFT models, else model.",
+            "choices": list(REF_SOURCES),
+        },
     )
     precompute_ref_log_probs: bool = field(
-        default=False, metadata={"help": "Compute forget reference log-probs once before training."}
+        default=False,
+        metadata={
+            "help": "Compute the forget set's reference log-probs once, before training: no reference model runs "
+            "(or stays in memory) during training. Saved with checkpoints and reused on resume. Not for "
+            "retain_loss kl, which needs the reference's full next-token distributions."
+        },
     )
-    precompute_ref_batch_size: int | None = field(default=None, metadata={"help": "Batch size of the precompute pass."})
-    disable_dropout: bool = field(default=True, metadata={"help": "Turn off dropout in model and reference."})
+    precompute_ref_batch_size: int | None = field(
+        default=None,
+        metadata={"help": "Batch size of the precompute pass. Defaults to per_device_eval_batch_size."},
+    )
+    disable_dropout: bool = field(
+        default=True,
+        metadata={"help": "Turn off dropout in the model and the reference (NPO's log-ratio is then exactly 0 at the "
+                  "start)."},
+    )
     model_init_kwargs: dict[str, Any] | str | None = field(
-        default=None, metadata={"help": "Keyword arguments for from_pretrained when model is a string."}
+        default=None,
+        metadata={"help": "Keyword arguments for from_pretrained when the model is given by name. "
+                  "trust_remote_code stays off unless set here."},
     )
-    retain_seed: int | None = field(default=None, metadata={"help": "Seed of the retain pairing order."})
-    base_model_id: str | None = field(default=None, metadata={"help": "Hub id of the base model for the model card."})
+    retain_seed: int | None = field(
+        default=None,
+        metadata={"help": "Seed of the pairing of retain rows with forget rows. Defaults to seed."},
+    )
+    base_model_id: str | None = field(
+        default=None,
+        metadata={"help": "Hub id of the base model, the model card's base_model. Defaults to the id the model was "
+                  "loaded from; set it when the model comes from a local copy."},
+    )
 
     def __post_init__(self):
         super().__post_init__()

@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
 
@@ -59,31 +60,30 @@ def load_model_and_tokenizer(args: argparse.Namespace):
 def run_eval(args: argparse.Namespace) -> int:
     """Runs `eval` on parsed arguments: writes the log and `summary.json`, prints the summary as JSON.
 
+    Bad input (a set that does not load, a missing adapter, ...) raises `ValueError` / `OSError`; `hf-unlearn`'s
+    `main` prints it as one line with exit code 2.
+
     Returns:
-        `int`: exit code, 0 on success, 2 on bad input (the reason goes to stderr).
+        `int`: exit code, 0 on success.
     """
     from .evaluation import UnlearningEvaluator
     from .metrics.tofu import load_tofu_log
 
-    try:
-        specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
-        eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
-        retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
-        model, tokenizer = load_model_and_tokenizer(args)
-        evaluator = UnlearningEvaluator(
-            tokenizer,
-            eval_sets,
-            retain_logs=retain_logs,
-            batch_size=args.batch_size,
-            generation_batch_size=args.generation_batch_size,
-            max_new_tokens=args.max_new_tokens,
-            max_length=args.max_length,
-            qa_prompt_template=args.qa_prompt_template,
-            generate=not args.no_generation,
-        )
-    except (OSError, ValueError, TypeError) as error:
-        print(f"hf-unlearn eval: error: {error}", file=sys.stderr)
-        return 2
+    specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
+    eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
+    retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
+    model, tokenizer = load_model_and_tokenizer(args)
+    evaluator = UnlearningEvaluator(
+        tokenizer,
+        eval_sets,
+        retain_logs=retain_logs,
+        batch_size=args.batch_size,
+        generation_batch_size=args.generation_batch_size,
+        max_new_tokens=args.max_new_tokens,
+        max_length=args.max_length,
+        qa_prompt_template=args.qa_prompt_template,
+        generate=not args.no_generation,
+    )
     result = evaluator.evaluate(model)
     # Where the numbers come from (paths and settings; no row text).
     result.summary["run"] = {
@@ -162,8 +162,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     _add(
         parser,
         "qa_prompt_template",
-        default="Question: {question}\nAnswer:",
-        help="prompt of question/answer rows; use the training run's (default: 'Question: {question}\\nAnswer:')",
+        default=DEFAULT_QA_PROMPT_TEMPLATE,
+        help=f"prompt of question/answer rows; use the training run's (default: {DEFAULT_QA_PROMPT_TEMPLATE!r})",
     )
     _add(parser, "no_generation", action="store_true", help="skip generation and ROUGE (faster; no TOFU aggregate)")
     _add(parser, "dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="model dtype")

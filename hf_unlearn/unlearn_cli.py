@@ -7,16 +7,23 @@
 
 Fields come from three dataclasses, parsed by TRL's `TrlParser`: `UnlearningConfig` (training and unlearning),
 TRL's `ModelConfig` (model, dtype, attention, LoRA, 4/8-bit loading) and `UnlearningDataConfig` below. A key that
-is none of theirs and no `accelerate launch` option is an error that names it.
+is none of theirs and no `accelerate launch` option is an error that names it. `--help` lists the unlearning, data
+and most used options; `--help-all` every field.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import importlib.resources
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +31,7 @@ from typing import Any
 from transformers.utils import logging
 
 from .config import UnlearningConfig
+from .data.loading import SPEC_HELP
 
 
 logger = logging.get_logger(__name__)
@@ -31,6 +39,8 @@ logger = logging.get_logger(__name__)
 
 # Set for the processes `hf-unlearn unlearn` launches through accelerate, so they do not launch again.
 LAUNCHED_ENV = "HF_UNLEARN_LAUNCHED"
+
+PROG = "hf-unlearn unlearn"
 
 
 @dataclass
@@ -48,7 +58,11 @@ class UnlearningDataConfig:
             The retain set (needed unless `retain_loss="none"`).
         eval_datasets (`dict[str, str]`, *optional*):
             Named eval sets, e.g. `{"forget": "...", "retain": "..."}`; names starting with `forget` are scored with
-            the forget objective.
+            the forget objective. Without it, the forget and retain sets are scored (see `default_eval_rows`).
+        default_eval_rows (`int`, *optional*, defaults to `200`):
+            Without `eval_datasets`, the forget and retain sets the run trains on are scored before and after
+            unlearning, each on at most this many rows (a sample drawn with `seed` when a set is larger). `0` turns
+            this default evaluation off.
         column_mapping (`dict[str, str]`, *optional*):
             Columns to rename in every set before use, `{source: target}`, e.g. `{"instruction": "prompt", "output":
             "completion"}`.
@@ -57,19 +71,43 @@ class UnlearningDataConfig:
             `hf-unlearn eval`; with it the evaluation reports forget quality.
     """
 
-    forget_dataset: str = field(default=None, metadata={"help": "Forget set SPEC (required)."})
-    retain_dataset: str | None = field(default=None, metadata={"help": "Retain set SPEC."})
+    forget_dataset: str = field(default=None, metadata={"help": "The forget set, a SPEC (required)."})
+    retain_dataset: str | None = field(
+        default=None, metadata={"help": "The retain set, a SPEC (needed unless retain_loss is none)."}
+    )
     eval_datasets: dict[str, str] | str | None = field(
-        default=None, metadata={"help": 'Named eval set SPECs, as YAML mapping or JSON: {"forget": SPEC, ...}.'}
+        default=None,
+        metadata={
+            "help": "Named eval sets {NAME: SPEC}, NAME one of forget, retain, holdout, real_authors, world_facts. "
+            "A YAML mapping, or a JSON object on the command line. Without it: the forget and retain sets (see "
+            "default_eval_rows)."
+        },
+    )
+    default_eval_rows: int = field(
+        default=200,
+        metadata={
+            "help": "Without eval_datasets, the forget and retain sets are scored on at most this many rows each. "
+            "Scored before and after unlearning, on a sample drawn with seed when a set is larger. 0 turns this "
+            "default evaluation off."
+        },
     )
     column_mapping: dict[str, str] | str | None = field(
-        default=None, metadata={"help": 'Columns to rename, {source: target}, as YAML mapping or JSON.'}
+        default=None,
+        metadata={
+            "help": "Columns to rename in every set, {SOURCE: TARGET}, e.g. {instruction: prompt, output: "
+            "completion}. A YAML mapping, or a JSON object on the command line."
+        },
     )
-    retain_logs: str | None = field(default=None, metadata={"help": "TOFU-format log of a retain model."})
+    retain_logs: str | None = field(
+        default=None,
+        metadata={"help": "TOFU-format eval log of a retain model on the same forget set, for forget quality."},
+    )
 
     def __post_init__(self):
         if not self.forget_dataset:
             raise ValueError("forget_dataset is required: a SPEC such as `locuslab/TOFU:forget10` or a local file.")
+        if self.default_eval_rows < 0:
+            raise ValueError(f"default_eval_rows must be >= 0 (0 turns it off), got {self.default_eval_rows}.")
         for name in ("eval_datasets", "column_mapping"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -81,10 +119,212 @@ class UnlearningDataConfig:
                 raise ValueError(f"{name} must be a mapping, got {type(getattr(self, name)).__name__}.")
 
 
-def make_parser():
-    from trl import ModelConfig, TrlParser
+# `--help` shows these fields of TRL's `ModelConfig` and of `TrainingArguments`, one line each (our wording: theirs
+# runs to paragraphs); `--help-all` shows every field with its own help.
+MODEL_OPTIONS = {
+    "model_name_or_path": "The model to unlearn from: a Hub id or a local folder (required).",
+    "dtype": "dtype the model is loaded in.",
+    "use_peft": "Train a LoRA adapter instead of every weight; the reference is then the model with the adapter off.",
+    "lora_r": "LoRA rank.",
+    "lora_alpha": "LoRA alpha (scaling).",
+    "lora_target_modules": "Modules that get an adapter, e.g. all-linear or q_proj v_proj.",
+    "load_in_8bit": "Load the base model in 8 bit (bitsandbytes; with use_peft).",
+    "load_in_4bit": "Load the base model in 4 bit (bitsandbytes; with use_peft).",
+}
+TRAINING_OPTIONS = {
+    "output_dir": "Where the model or adapter, the card, unlearning_record.json and evaluation/ go.",
+    "num_train_epochs": "Passes over the forget set.",
+    "max_steps": "Optimizer steps; overrides num_train_epochs when > 0.",
+    "learning_rate": "Peak learning rate.",
+    "per_device_train_batch_size": "Forget rows per device and step (each with as many retain rows).",
+    "gradient_accumulation_steps": "Micro-batches per optimizer step.",
+    "bf16": "bfloat16 mixed precision (GPU). Without a GPU it is turned off with a warning.",
+    "use_cpu": "Run on the CPU even when a GPU is present.",
+    "activation_checkpointing": "Recompute activations in the backward pass: less memory, ~20% slower.",
+    "seed": "Seed of the run (model init, data order, default-eval sample).",
+    "logging_steps": "Log every N optimizer steps.",
+    "save_strategy": "When to save checkpoints (no, steps, epoch).",
+    "eval_strategy": "When to evaluate during training (no, steps, epoch); before / after are always scored.",
+    "report_to": "Where logs go: none, tensorboard, wandb, trackio, ...",
+    "push_to_hub": "Upload the result (model or adapter, card, record) to the Hub.",
+    "hub_model_id": "Hub repository to push to.",
+    "resume_from_checkpoint": "Checkpoint folder to resume from.",
+}
+METAVARS = {
+    "forget_dataset": "SPEC", "retain_dataset": "SPEC", "eval_datasets": "{NAME: SPEC}",
+    "column_mapping": "{SOURCE: TARGET}", "retain_logs": "FILE", "model_name_or_path": "PATH_OR_HUB_ID",
+    "output_dir": "DIR", "resume_from_checkpoint": "DIR", "hub_model_id": "USER/NAME",
+    "qa_prompt_template": "TEMPLATE", "report_to": "NAME", "base_model_id": "HUB_ID",
+    "lora_target_modules": "NAME [NAME ...]", "model_init_kwargs": "{KEY: VALUE}",
+}
+USAGE = (
+    f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]\n"
+)
+DESCRIPTION = (
+    "One unlearning run. Every key below can be set in the YAML file given to --config and overridden on the "
+    "command line (--key value); the command line wins. Without forget_loss / retain_loss the method is NPO with a "
+    "retain NLL term (forget_loss npo, retain_loss nll); ga, simnpo and kl are the other objectives. A SPEC is "
+    f"{SPEC_HELP}."
+)
+LAUNCH_HELP = (
+    (
+        "--accelerate_config NAME_OR_FILE",
+        "Run under `accelerate launch` with this config file, or one shipped with hf_unlearn: {shipped}.",
+    ),
+    ("--num_processes N", "Run under `accelerate launch` with N processes."),
+    (
+        "--<accelerate launch option>",
+        "Any other `accelerate launch` option (--multi_gpu, --mixed_precision, ...) also hands the run off.",
+    ),
+)
 
-    return TrlParser((UnlearningConfig, ModelConfig, UnlearningDataConfig), prog="hf-unlearn unlearn")
+
+def _one_line(text: str | None) -> str:
+    """The first sentence (up to a full stop or a semicolon) of a help text, on one line."""
+    text = " ".join((text or "").split())
+    return re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.;!?])\s", text, maxsplit=1)[0].rstrip(";") + ""
+
+
+def _parser_class():
+    from trl import TrlParser
+
+    class _UnlearnArgumentParser(TrlParser):
+        """`TrlParser` with a short `--help`, one-line argument errors, and mixed precision checked before use."""
+
+        def parse_known_args(self, args=None, namespace=None):
+            namespace, remaining = super().parse_known_args(args, namespace)
+            resolve_mixed_precision(namespace)
+            return namespace, remaining
+
+        def error(self, message: str):
+            # argparse prints the whole usage (about 150 lines here) before the error: one line and a pointer instead.
+            sys.stderr.write(f"{PROG}: error: {message}\nSee `{PROG} --help` (or --help-all for every option).\n")
+            sys.exit(2)
+
+        def format_usage(self) -> str:
+            return USAGE
+
+        def format_full_help(self) -> str:
+            """argparse's help: every field of the three dataclasses with its full help text."""
+            return super().format_help()
+
+        def format_help(self) -> str:
+            width = max(80, min(shutil.get_terminal_size((100, 24)).columns, 119))
+            actions = {action.dest: action for action in self._actions}
+            own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
+            data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
+            sections = [
+                ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
+                ("Unlearning options (UnlearningConfig)", dict.fromkeys(own)),
+                ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
+                ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
+            ]
+            types = {
+                f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+                for dc in self.dataclass_types
+                for f in dataclasses.fields(dc)
+            }
+            shown = {dest for _, dests in sections for dest in dests}
+            hidden = sum(1 for action in self._actions if action.option_strings and action.dest not in shown) - 1
+            lines = [USAGE.rstrip(), "", *textwrap.wrap(DESCRIPTION, width), ""]
+            for title, dests in sections:
+                lines.append(f"{title}:")
+                for dest, short_help in dests.items():
+                    action = actions[dest]
+                    help_text = short_help or _one_line(action.help).replace("%%", "%")
+                    if action.default not in (None, False, "", [], argparse.SUPPRESS) and dest != "output_dir":
+                        help_text += f" (default: {action.default!r})"
+                    lines += _help_lines(f"--{dest} {_metavar(action, types[dest])}", help_text, width)
+                lines.append("")
+            shipped = ", ".join(_shipped_accelerate_configs())
+            lines.append("Launching (hands the run off to `accelerate launch`):")
+            for left, text in LAUNCH_HELP:
+                lines += _help_lines(left, text.format(shipped=shipped), width)
+            lines += [
+                "",
+                "Other options:",
+                *_help_lines("-h, --help", "Show this help and exit.", width),
+                *_help_lines("--help-all", f"Show every option ({hidden} more, with their full help); exit.", width),
+                "",
+                *textwrap.wrap(
+                    "A mistake in the data, the config or a path prints one message and exits with code 2; "
+                    "add --debug (or set HF_UNLEARN_DEBUG=1) for the traceback.",
+                    width,
+                ),
+            ]
+            return "\n".join(lines) + "\n"
+
+    return _UnlearnArgumentParser
+
+
+def _metavar(action: argparse.Action, annotation: str) -> str:
+    """How `--help` shows an option's value, from its choices or its field's type annotation."""
+    if action.choices:
+        return "{" + ",".join(map(str, action.choices)) + "}"
+    if action.dest in METAVARS:
+        return METAVARS[action.dest]
+    if re.search(r"\bbool\b", annotation):
+        return "[BOOL]"
+    for name, metavar in (("dict", "{KEY: VALUE}"), ("int", "N"), ("float", "X")):
+        if re.search(rf"\b{name}\b", annotation):
+            return metavar + ("|none" if "None" in annotation and name != "dict" else "")
+    return "STR"
+
+
+def _help_lines(left: str, text: str, width: int, column: int = 36) -> list[str]:
+    """One option of `--help`: its flag, and its help text wrapped from `column` on."""
+    indent = " " * column
+    left = f"  {left}"
+    if len(left) + 2 > column:
+        return [left, *textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent)]
+    return textwrap.wrap(text, width, initial_indent=left.ljust(column), subsequent_indent=indent)
+
+
+def _own_fields() -> set[str]:
+    """`UnlearningConfig`'s fields that `TrainingArguments` does not have."""
+    from transformers import TrainingArguments
+
+    inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return {f.name for f in dataclasses.fields(UnlearningConfig)} - inherited
+
+
+def make_parser():
+    """The parser of `hf-unlearn unlearn`: `TrlParser` over `UnlearningConfig`, `ModelConfig` and the data options."""
+    from trl import ModelConfig
+
+    return _parser_class()((UnlearningConfig, ModelConfig, UnlearningDataConfig), prog=PROG)
+
+
+def resolve_mixed_precision(namespace: argparse.Namespace) -> None:
+    """Make a config that asks for bf16 mixed precision runnable where no device supports it, or refuse it in one line.
+
+    The shipped configs are for GPUs (`bf16: true`). With no accelerator at all, the run goes on on the CPU without
+    mixed precision, with one warning (transformers would raise deep inside `TrainingArguments`). With an accelerator
+    that lacks bfloat16 (e.g. a pre-Ampere GPU), the user has to choose: the error names `--bf16 false`. `use_cpu`
+    keeps transformers' behaviour (bfloat16 autocast on the CPU).
+    """
+    asked = [name for name in ("bf16", "bf16_full_eval") if getattr(namespace, name, False)]
+    if not asked or getattr(namespace, "use_cpu", False):
+        return
+    import torch
+    from transformers.utils import is_torch_bf16_gpu_available, is_torch_xla_available
+
+    if is_torch_bf16_gpu_available() or is_torch_xla_available():
+        return
+    flags = " and ".join(f"--{name} false" for name in asked)
+    if torch.accelerator.is_available():
+        raise ValueError(
+            f"{' and '.join(asked)} is on but this {torch.accelerator.current_accelerator().type} device does not "
+            f"support bfloat16: set {flags} (or --fp16 true)."
+        )
+    logger.warning(f"No GPU found: running on the CPU without bf16 mixed precision ({flags} silences this).")
+    for name in asked:
+        setattr(namespace, name, False)
+
+
+def _shipped_accelerate_configs() -> list[str]:
+    folder = importlib.resources.files("hf_unlearn").joinpath("accelerate_configs")
+    return sorted(p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def accelerate_config_path(name: str) -> str:
@@ -93,9 +333,10 @@ def accelerate_config_path(name: str) -> str:
         return name
     shipped = importlib.resources.files("hf_unlearn").joinpath("accelerate_configs", f"{name}.yaml")
     if not shipped.is_file():
-        known = sorted(p.name.removesuffix(".yaml") for p in importlib.resources.files("hf_unlearn").joinpath(
-            "accelerate_configs").iterdir() if p.name.endswith(".yaml"))
-        raise ValueError(f"--accelerate_config {name!r} is neither a file nor a shipped config; shipped: {known}.")
+        raise ValueError(
+            f"--accelerate_config {name!r} is neither a file nor a shipped config; shipped: "
+            f"{_shipped_accelerate_configs()}."
+        )
     return str(shipped)
 
 
@@ -110,23 +351,72 @@ def split_launch_args(remaining: list[str]) -> list[str]:
             raise ValueError("--accelerate_config needs a value: a config file or a shipped config name.")
         path = accelerate_config_path(remaining[index + 1])
         remaining = remaining[:index] + ["--config_file", path] + remaining[index + 2 :]
-    launch_args, unknown = launch_command_parser().parse_known_args(remaining + ["hf_unlearn.cli"])
+    _, unknown = launch_command_parser().parse_known_args(remaining + ["hf_unlearn.cli"])
     if unknown:
         raise ValueError(
             f"Unknown argument(s) {unknown}: not a field of UnlearningConfig, ModelConfig or the data options, nor an "
-            "`accelerate launch` option. See `hf-unlearn unlearn --help`."
+            f"`accelerate launch` option.{_did_you_mean(unknown)} See `{PROG} --help`."
         )
     return remaining
 
 
+def _did_you_mean(unknown: list[str]) -> str:
+    """' Did you mean --x?' for the unknown options that are close to a known field, else ''."""
+    from trl import ModelConfig
+
+    classes = (UnlearningConfig, ModelConfig, UnlearningDataConfig)
+    known = [f"--{f.name}" for dataclass_type in classes for f in dataclasses.fields(dataclass_type)]
+    options = [option for option in unknown if option.startswith("--")]
+    close = [match for option in options for match in difflib.get_close_matches(option, known, 1)]
+    return f" Did you mean {', '.join(close)}?" if close else ""
+
+
 def _load_set(spec: str, option: str, column_mapping: dict[str, str] | None):
+    """The rows a SPEC names, columns renamed by `column_mapping`, in a format the trainer reads."""
+    from .data.formatting import detect_format
     from .data.loading import load_dataset_spec
 
     dataset = load_dataset_spec(spec, option)
     if column_mapping:
         present = {source: target for source, target in column_mapping.items() if source in dataset.column_names}
         dataset = dataset.rename_columns(present)
+    try:
+        detect_format(dataset.column_names, option.removesuffix("_dataset"))
+    except ValueError as error:
+        raise ValueError(
+            f"{option} {spec!r}: {error} Rename yours with column_mapping, e.g. `column_mapping: {{instruction: "
+            "prompt, output: completion}` in the YAML file."
+        ) from None
     return dataset
+
+
+def default_eval_sets(sets: dict[str, Any], max_rows: int, seed: int) -> tuple[dict[str, Any], dict[str, dict]]:
+    """The sets to score when the run names no `eval_datasets`: each set given, capped at `max_rows` rows.
+
+    A larger set is replaced by a sample of `max_rows` rows drawn with `seed` (the same rows before and after).
+
+    Returns:
+        `tuple[dict, dict]`: the sets by name, and for each `{"rows": scored, "of": total}` (plus `"seed"` when
+        sampled), for the output and `evaluation/summary.json`.
+    """
+    chosen, described = {}, {}
+    for name, dataset in sets.items():
+        if dataset is None or max_rows == 0:
+            continue
+        described[name] = {"rows": min(len(dataset), max_rows), "of": len(dataset)}
+        if len(dataset) > max_rows:
+            dataset = dataset.shuffle(seed=seed).select(range(max_rows))
+            described[name]["seed"] = seed
+        chosen[name] = dataset
+    if any("seed" in value for value in described.values()):
+        logger.warning(
+            "No eval_datasets: scoring a seeded sample of the training sets before and after unlearning ("
+            + ", ".join(f"{name}: {value['rows']} of {value['of']} rows" for name, value in described.items())
+            + "; default_eval_rows sets the cap, eval_datasets the sets)."
+        )
+    elif described:
+        logger.info(f"No eval_datasets: scoring the {' and '.join(described)} sets before and after unlearning.")
+    return chosen, described
 
 
 def model_init_kwargs(model_args) -> dict[str, Any]:
@@ -161,8 +451,7 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
 
     from .trainer import UnlearningTrainer
 
-    if not model_args.model_name_or_path:
-        raise ValueError("model_name_or_path is required: a Hub id or a local folder.")
+    check_model_path(model_args.model_name_or_path)
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
     mapping = data_args.column_mapping
     forget = _load_set(data_args.forget_dataset, "forget_dataset", mapping)
@@ -170,6 +459,11 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
     eval_sets = {
         name: _load_set(spec, f"eval_datasets.{name}", mapping) for name, spec in (data_args.eval_datasets or {}).items()
     }
+    sampled = None
+    if not eval_sets:
+        eval_sets, sampled = default_eval_sets(
+            {"forget": forget, "retain": retain}, data_args.default_eval_rows, training_args.seed
+        )
     trainer = UnlearningTrainer(
         model_args.model_name_or_path,
         args=training_args,
@@ -184,11 +478,29 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model()
     if eval_sets:
-        trainer.unlearning_metrics["after"] = _scores(trainer, evaluator, save_to=training_args.output_dir)
+        trainer.unlearning_metrics["after"] = _scores(
+            trainer, evaluator, save_to=training_args.output_dir, sampled=sampled
+        )
     trainer.create_model_card()
     if training_args.push_to_hub:
         trainer.push_to_hub()
-    return trainer.unlearning_record()
+    record = trainer.unlearning_record()
+    if sampled is not None:
+        record["default_eval_sets"] = sampled
+    return record
+
+
+def check_model_path(model: str | None) -> None:
+    """Refuse a missing model, or a local path that does not exist, before anything is loaded.
+
+    A string that is clearly a path (absolute, `./`, `../`, `~`, or more than one `/`) must be a folder; anything
+    else may be a Hub id and is left to `from_pretrained`.
+    """
+    if not model:
+        raise ValueError("model_name_or_path is required: a Hub id or a local folder.")
+    looks_local = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
+    if looks_local and not Path(model).expanduser().is_dir():
+        raise FileNotFoundError(f"model_name_or_path {model!r}: no such folder.")
 
 
 def _evaluator(trainer, eval_sets: dict, retain_logs: str | None):
@@ -207,17 +519,19 @@ def _evaluator(trainer, eval_sets: dict, retain_logs: str | None):
         scored,
         retain_logs=retain_logs,
         batch_size=trainer.args.per_device_eval_batch_size,
-        max_length=trainer.args.max_length or 512,
+        max_length=trainer.args.max_length,  # as in training: `None` keeps every sequence whole
         qa_prompt_template=trainer.args.qa_prompt_template,
     )
 
 
-def _scores(trainer, evaluator, save_to: str | None = None) -> dict[str, float]:
+def _scores(trainer, evaluator, save_to: str | None = None, sampled: dict | None = None) -> dict[str, float]:
     """The trainer's eval metrics plus, with an evaluator, ROUGE / probability / truth ratio / forget quality."""
     scores = trainer.score_metrics(trainer.evaluate())
     if evaluator is not None:
         result = evaluator.evaluate(trainer.model, trainer.accelerator)
         scores.update(result.metrics())
+        if sampled is not None:  # row counts only: which sets, how many of their rows, the sampling seed
+            result.summary["default_eval_sets"] = sampled
         if save_to is not None and trainer.accelerator.is_main_process:
             result.save(os.path.join(save_to, "evaluation"))  # TOFU-format log + summary.json, numbers only
     return scores
@@ -229,7 +543,10 @@ def launch(launch_args: list[str], script_args: list[str]) -> int:
 
     accelerate_args = launch_command_parser().parse_args([*launch_args, "-m", "hf_unlearn.cli", "unlearn", *script_args])
     os.environ[LAUNCHED_ENV] = "1"  # inherited by the launched processes
-    launch_command(accelerate_args)
+    try:
+        launch_command(accelerate_args)
+    except subprocess.CalledProcessError as error:  # the processes have printed their own error
+        return error.returncode
     return 0
 
 
@@ -247,6 +564,9 @@ def _subtract(arguments: list[str], removed: list[str]) -> list[str]:
 def run_unlearn(args: argparse.Namespace) -> int:
     argv = list(args.unlearn_args)
     parser = make_parser()
+    if "--help-all" in argv:
+        print(parser.format_full_help())
+        return 0
     training_args, model_args, data_args, config_remaining, cli_remaining = parser.parse_args_and_config(
         argv, return_remaining_strings=True, separate_remaining_strings=True
     )
@@ -257,7 +577,10 @@ def run_unlearn(args: argparse.Namespace) -> int:
     elif cli_remaining:
         split_launch_args(cli_remaining)  # still refuse keys that are nobody's
     record = unlearn(training_args, model_args, data_args)
-    print(json.dumps({"output_dir": os.path.abspath(training_args.output_dir), **record["metrics"]}, indent=2))
+    output = {"output_dir": os.path.abspath(training_args.output_dir), **record["metrics"]}
+    if "default_eval_sets" in record:
+        output["default_eval_sets"] = record["default_eval_sets"]
+    print(json.dumps(output, indent=2))
     return 0
 
 

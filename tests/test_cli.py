@@ -1,9 +1,17 @@
-"""The `hf-unlearn` command line."""
+"""The `hf-unlearn` command line: version, and user errors as one message with exit code 2 (`--debug`: traceback)."""
+
+import os
+from pathlib import Path
 
 import pytest
 
 from hf_unlearn import __version__
-from hf_unlearn.cli import main
+from hf_unlearn.cli import DEBUG_ENV, _take_debug_flag, main
+
+
+@pytest.fixture(autouse=True)
+def no_debug_env(monkeypatch):
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
 
 
 def test_version(capsys):
@@ -20,7 +28,60 @@ def test_a_command_is_required(capsys):
     assert "required: COMMAND" in capsys.readouterr().err
 
 
-def test_tofu_aggregate_reports_a_missing_file(tmp_path, capsys):
+def test_a_user_error_is_one_message_and_exit_code_2(tmp_path, capsys):
     missing = str(tmp_path / "missing.json")
     assert main(["tofu-aggregate", missing, "--retain-logs", missing]) == 2
-    assert "missing.json" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert len(lines) == 2 and "Traceback" not in err
+    assert lines[0].startswith("hf-unlearn tofu-aggregate: error: ") and "missing.json" in lines[0]
+    assert "--debug" in lines[1] and DEBUG_ENV in lines[1]
+
+
+@pytest.mark.parametrize("where", ["before the command", "after the command", "environment"])
+def test_debug_shows_the_traceback(tmp_path, monkeypatch, where):
+    missing = str(tmp_path / "missing.json")
+    argv = ["tofu-aggregate", missing, "--retain-logs", missing]
+    if where == "before the command":
+        argv = ["--debug", *argv]
+    elif where == "after the command":
+        argv = [*argv, "--debug"]
+    else:
+        monkeypatch.setenv(DEBUG_ENV, "1")
+    with pytest.raises(FileNotFoundError, match="missing.json"):
+        main(argv)
+
+
+def test_a_bug_is_not_dressed_as_a_user_error(monkeypatch):
+    def crash(*args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("hf_unlearn.metrics.cli.load_tofu_log", lambda path: {})
+    monkeypatch.setattr("hf_unlearn.metrics.cli.tofu_aggregate", crash)
+    with pytest.raises(RuntimeError, match="a bug"):
+        main(["tofu-aggregate", "a.json", "--retain-logs", "b.json"])
+
+
+def test_transformers_debug_option_stays_theirs():
+    # `unlearn` has TrainingArguments' `--debug underflow_overflow`; only a bare `--debug` is ours.
+    assert _take_debug_flag(["unlearn", "--debug", "underflow_overflow"]) == (
+        ["unlearn", "--debug", "underflow_overflow"],
+        False,
+    )
+    assert _take_debug_flag(["unlearn", "--config", "a.yaml", "--debug"]) == (["unlearn", "--config", "a.yaml"], True)
+    assert _take_debug_flag(["eval", "--debug", "--model", "m"]) == (["eval", "--model", "m"], True)
+
+
+def test_no_user_facing_text_names_this_team_s_data_folder():
+    root = Path(__file__).resolve().parents[1]
+    files = [root / "README.md", *(root / "docs").rglob("*.md"), *(root / "examples").rglob("*.*"),
+             *(root / "hf_unlearn").rglob("*.py"), *(root / "hf_unlearn").rglob("*.yaml")]
+    naming = [str(path.relative_to(root)) for path in files if path.is_file() and "../shared" in path.read_text()]
+    assert naming == []
+
+
+def test_debug_leaves_the_environment_as_it_was(tmp_path):
+    missing = str(tmp_path / "missing.json")
+    with pytest.raises(FileNotFoundError):
+        main(["--debug", "tofu-aggregate", missing, "--retain-logs", missing])
+    assert DEBUG_ENV not in os.environ

@@ -53,3 +53,20 @@ def test_settings_without_effect_warn(tmp_path):
         config(tmp_path, forget_loss="ga", retain_loss="nll", precompute_ref_log_probs=True)
     with pytest.warns(UserWarning, match="beta=0.2 has no effect"):
         config(tmp_path, forget_loss="ga", retain_loss="nll", beta=0.2)
+
+
+def test_max_length_none_keeps_every_example_whole(tmp_path):
+    assert config(tmp_path, max_length=None).max_length is None
+
+
+def test_every_unlearning_field_has_a_help_sentence():
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
+    own = [f for f in dataclasses.fields(UnlearningConfig) if f.name not in inherited]
+    assert len(own) >= 15
+    for f in own:
+        assert f.metadata["help"].endswith(".") and len(f.metadata["help"]) > 25, f.name
+        assert f"{f.name} (`" in UnlearningConfig.__doc__, f.name  # and the docstring documents it

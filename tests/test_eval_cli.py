@@ -11,6 +11,7 @@ import pytest
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
+from hf_unlearn.cli import main
 from hf_unlearn.data.loading import load_dataset_spec
 from hf_unlearn.eval_cli import add_eval_command
 
@@ -28,8 +29,8 @@ def parse(argv):
 
 
 def run(argv) -> int:
-    args = parse(["eval", *argv])
-    return args.func(args)
+    """`hf-unlearn eval ARGV` through the command's `main`, which turns bad input into one message and exit code 2."""
+    return main(["eval", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +116,7 @@ def test_bad_sets_are_clean_errors(tmp_path, capsys, sets_dir, memorized_model_d
     assert run(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and not (tmp_path / "out").exists()
-    assert "hf-unlearn eval: error: " in captured.err
+    assert "hf-unlearn eval: error: " in captured.err and "Traceback" not in captured.err
     assert re.search(message, captured.err), captured.err
 
 

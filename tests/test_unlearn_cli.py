@@ -1,20 +1,41 @@
-"""`hf-unlearn unlearn`: YAML config + command-line overrides, unknown keys refused, outputs saved."""
+"""`hf-unlearn unlearn`: YAML config + command-line overrides, a short help, user errors as one message, outputs saved
+and scored before / after (the training sets by default)."""
 
+import argparse
+import dataclasses
 import json
+import logging
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
-from hf_unlearn.cli import main
+from hf_unlearn import UnlearningConfig
+from hf_unlearn.cli import DEBUG_ENV, main
 from hf_unlearn.hub import RECORD_FILE
-from hf_unlearn.unlearn_cli import accelerate_config_path, make_parser, split_launch_args
+from hf_unlearn.unlearn_cli import (
+    UnlearningDataConfig,
+    _evaluator,
+    accelerate_config_path,
+    default_eval_sets,
+    make_parser,
+    resolve_mixed_precision,
+    split_launch_args,
+)
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS
 
 
-EXAMPLE_CONFIGS = sorted((Path(__file__).resolve().parents[1] / "examples" / "configs").glob("*.yaml"))
-TOFU = Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_CONFIGS = sorted((REPO / "examples" / "configs").glob("*.yaml"))
+TOFU = REPO.parent / "shared" / "data" / "tofu"  # this team's local copy; the tests that need it skip without it
+HAS_ACCELERATOR = torch.accelerator.is_available()
+
+
+@pytest.fixture(autouse=True)
+def no_debug_env(monkeypatch):
+    monkeypatch.delenv(DEBUG_ENV, raising=False)
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> str:
@@ -65,14 +86,133 @@ def test_a_yaml_run_with_overrides_saves_adapter_card_and_record(run_config, tmp
     assert f'"output_dir": "{out}"' in capsys.readouterr().out
 
 
-def test_unknown_keys_are_named(run_config, tmp_path):
+def test_without_eval_datasets_the_training_sets_are_scored_before_and_after(run_config, tmp_path, capsys, caplog):
+    config = {key: value for key, value in yaml.safe_load(run_config.read_text()).items() if key != "eval_datasets"}
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with caplog.at_level(logging.WARNING):
+        assert main(["unlearn", "--config", str(path), "--default_eval_rows", "5"]) == 0
+    out = tmp_path / "out"
+    record = json.loads((out / RECORD_FILE).read_text())
+    before, after = record["metrics"]["before"], record["metrics"]["after"]
+    for scores in (before, after):
+        assert {"eval_forget_nll/forget", "eval_retain_nll/retain", "eval_forget_probability",
+                "eval_retain_rougeL_recall"} <= set(scores)
+    assert after["eval_forget_nll/forget"] > before["eval_forget_nll/forget"]
+    # a sample, the same rows before and after, and said so: in the log, the output and evaluation/summary.json
+    sampled = {"forget": {"rows": 5, "of": 8, "seed": 42}, "retain": {"rows": 5, "of": 10, "seed": 42}}
+    assert json.loads((out / "evaluation" / "summary.json").read_text())["default_eval_sets"] == sampled
+    printed = capsys.readouterr().out  # after Trainer's own printed metrics dict
+    assert json.loads(printed[printed.index('{\n  "output_dir"'):])["default_eval_sets"] == sampled
+    messages = [record.getMessage() for record in caplog.records]
+    assert sum("forget: 5 of 8 rows, retain: 5 of 10 rows" in m for m in messages) == 1
+    # no perturbed answers: truth ratio and model utility are undefined, said once for both evaluations
+    undefined = [m for m in messages if "ruth ratio" in m or "odel utility" in m]
+    assert len(undefined) == 1, undefined
+    assert "no row has perturbed answers" in undefined[0] and "model utility" in undefined[0]
+
+
+def test_default_eval_sets_cap_with_a_seeded_sample_and_can_be_turned_off():
+    import datasets
+
+    forget = datasets.Dataset.from_list(FORGET_ROWS)
+    sets, described = default_eval_sets({"forget": forget, "retain": None}, 3, seed=7)
+    assert described == {"forget": {"rows": 3, "of": 8, "seed": 7}} and len(sets["forget"]) == 3
+    again, _ = default_eval_sets({"forget": forget, "retain": None}, 3, seed=7)
+    assert sets["forget"]["question"] == again["forget"]["question"]
+    assert default_eval_sets({"forget": forget}, 100, seed=7)[1] == {"forget": {"rows": 8, "of": 8}}
+    assert default_eval_sets({"forget": forget}, 0, seed=7) == ({}, {})
+
+
+def test_unknown_keys_are_named_in_one_message(run_config, tmp_path, capsys):
     config = yaml.safe_load(run_config.read_text())
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({**config, "forget_los": "npo"}))
-    with pytest.raises(ValueError, match="forget_los"):
-        main(["unlearn", "--config", str(bad)])
-    with pytest.raises(ValueError, match=r"--retain_wieght"):
-        main(["unlearn", "--config", str(run_config), "--retain_wieght", "2"])
+    assert main(["unlearn", "--config", str(bad)]) == 2
+    assert "'--forget_los'" in capsys.readouterr().err
+    assert main(["unlearn", "--config", str(run_config), "--retain_wieght", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "'--retain_wieght'" in err and "Did you mean --retain_weight?" in err and len(err.splitlines()) == 2
+    with pytest.raises(ValueError, match="--retain_wieght"):  # --debug: the exception itself
+        main(["unlearn", "--config", str(run_config), "--retain_wieght", "2", "--debug"])
+
+
+def test_an_argument_error_is_two_lines(run_config, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["unlearn", "--config", str(run_config), "--learning_rate", "fast"])
+    assert exit_info.value.code == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    assert lines[0] == (
+        "hf-unlearn unlearn: error: argument --learning_rate/--learning-rate: invalid float value: 'fast'"
+    )
+    assert "--help" in lines[1]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"forget_dataset": "{empty}"}, r"forget_dataset '.*empty\.jsonl': the forget file is empty"),
+        ({"forget_dataset": "{missing}"}, r"forget_dataset '.*missing\.jsonl': no such file\."),
+        ({"retain_dataset": "{bad_columns}"}, (r"retain_dataset '.*bad\.jsonl': The retain dataset has columns "
+         r"\['a', 'q'\].*Accepted column sets: prompt \+ completion; question \+ answer.*column_mapping")),
+        ({"model_name_or_path": "{missing_model}"}, r"model_name_or_path '.*no_model': no such folder\."),
+        ({"beta": -1.0}, r"beta must be > 0 .*got beta=-1\.0\."),
+    ],
+    ids=["empty-forget-file", "missing-file", "wrong-columns", "missing-model", "bad-value"],
+)
+def test_user_mistakes_are_one_message_and_exit_code_2(run_config, tmp_path, capsys, change, message):
+    import re
+
+    (tmp_path / "empty.jsonl").write_text("")
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"q": "Who?", "a": "Someone."}) + "\n")
+    paths = {"empty": tmp_path / "empty.jsonl", "missing": tmp_path / "missing.jsonl",
+             "bad_columns": tmp_path / "bad.jsonl", "missing_model": tmp_path / "no_model"}
+    change = {key: value.format(**paths) if isinstance(value, str) else value for key, value in change.items()}
+    config = tmp_path / "mistake.yaml"
+    config.write_text(yaml.safe_dump({**yaml.safe_load(run_config.read_text()), **change}))
+    assert main(["unlearn", "--config", str(config)]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert "Traceback" not in captured.err and not (tmp_path / "out").exists()
+    error = next(line for line in lines if line.startswith("hf-unlearn unlearn: error: "))
+    assert re.search(message, error), error
+    assert lines[lines.index(error) + 1].startswith("(run with --debug")
+
+
+def test_short_help_leads_with_the_unlearning_options(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["unlearn", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert len(lines) < 130, len(lines)  # transformers' argparse help alone is ~750 lines
+    needed_texts = ("--config RUN.yaml", "--accelerate_config", "--num_processes", "SPEC",
+                    "PATH_OR_HUB_ID[:CONFIG[:SPLIT]]", "NPO with a retain NLL term", "--help-all", "--debug")
+    for needed in needed_texts:
+        assert needed in text, needed
+    own = {f.name for f in dataclasses.fields(UnlearningConfig)} - {"logging_steps"} - {
+        f.name for f in dataclasses.fields(UnlearningConfig.__mro__[1])
+    }
+    data = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
+    for name in [*data, *own]:
+        assert f"  --{name} " in text, name
+    # data and unlearning options come before the inherited ones; rarely used TrainingArguments are left out
+    assert text.index("--forget_dataset") < text.index("--forget_loss") < text.index("--learning_rate")
+    assert "--adam_beta1" not in text and "../shared" not in text
+
+
+def test_help_all_lists_every_field(capsys):
+    assert main(["unlearn", "--help-all"]) == 0
+    text = capsys.readouterr().out
+    assert "--adam_beta1" in text and "--forget_loss" in text and "--lora_dropout" in text
+
+
+def test_unlearning_fields_carry_their_docstring_meaning_as_help():
+    by_name = {f.name: f for f in dataclasses.fields(UnlearningConfig)}
+    assert "frozen copy of the initial model" in by_name["ref_source"].metadata["help"]
+    assert "keep every example whole" in by_name["max_length"].metadata["help"]
+    assert "per_device_eval_batch_size" in by_name["precompute_ref_batch_size"].metadata["help"]
 
 
 def test_the_forget_set_is_required(tmp_path):
@@ -92,13 +232,57 @@ def test_launch_options_are_recognised_and_shipped_configs_resolve():
 
 
 @pytest.mark.parametrize("config", EXAMPLE_CONFIGS, ids=lambda p: p.stem)
-def test_example_configs_parse(config):
-    # use_cpu: the configs ask for bf16, which TrainingArguments refuses on a machine without GPU unless told CPU
+def test_example_configs_parse_and_say_what_hardware_they_are_for(config):
+    text = config.read_text()
+    assert "Hardware:" in text and "../shared" not in text
+    values = yaml.safe_load(text)
+    assert "gradient_checkpointing" not in values  # deprecated in transformers 5: activation_checkpointing
     training_args, model_args, data_args = make_parser().parse_args_and_config(
         ["--config", str(config), "--use_cpu", "true"]
     )
     assert training_args.forget_loss == "npo" and model_args.model_name_or_path
     assert data_args.forget_dataset.endswith("forget10")
+    assert training_args.activation_checkpointing == values.get("activation_checkpointing", False)
+
+
+@pytest.mark.skipif(HAS_ACCELERATOR, reason="the CPU fallback applies only without an accelerator")
+@pytest.mark.parametrize("config", EXAMPLE_CONFIGS, ids=lambda p: p.stem)
+def test_a_bf16_config_runs_on_a_machine_without_gpu(config, caplog):
+    # No --bf16 false, no --use_cpu: mixed precision is turned off with one warning naming the flag.
+    with caplog.at_level(logging.WARNING):
+        training_args, _, _ = make_parser().parse_args_and_config(["--config", str(config)])
+    assert training_args.bf16 is False and training_args.use_cpu is False
+    warnings = [r.getMessage() for r in caplog.records if "bf16" in r.getMessage()]
+    assert len(warnings) == 1 and "--bf16 false" in warnings[0]
+
+
+def test_bf16_on_a_gpu_without_it_fails_early_naming_the_flag(monkeypatch):
+    import transformers.utils
+
+    monkeypatch.setattr(transformers.utils, "is_torch_bf16_gpu_available", lambda: False)
+    monkeypatch.setattr(torch.accelerator, "is_available", lambda: True)
+    monkeypatch.setattr(torch.accelerator, "current_accelerator", lambda: torch.device("cuda"))
+    with pytest.raises(ValueError, match=r"^bf16 is on but this cuda device does not support bfloat16: set --bf16 f"):
+        resolve_mixed_precision(argparse.Namespace(bf16=True, bf16_full_eval=False, use_cpu=False))
+    namespace = argparse.Namespace(bf16=True, bf16_full_eval=False, use_cpu=True)  # asked for: transformers' CPU bf16
+    resolve_mixed_precision(namespace)
+    assert namespace.bf16 is True
+
+
+def test_max_length_none_keeps_evaluated_rows_whole(tmp_path, tokenizer):
+    # One behaviour for `max_length: null` / `--max_length none`: every example whole, in training and evaluation.
+    training_args, _, _ = make_parser().parse_args_and_config(
+        ["--forget_dataset", "f.jsonl", "--output_dir", str(tmp_path), "--max_length", "none", "--use_cpu", "true"]
+    )
+    assert training_args.max_length is None
+    long_row = {"question": "Who?", "answer": " ".join(["Aurelio Vennmark was born in Port Calloway."] * 60)}
+    trainer = argparse.Namespace(
+        args=training_args, processing_class=tokenizer, is_deepspeed_enabled=False, is_fsdp_enabled=False
+    )
+    evaluator = _evaluator(trainer, {"forget": [long_row]}, retain_logs=None)
+    input_ids, _ = evaluator.sets["forget"].rows[0].answer
+    assert len(input_ids) == len(tokenizer("Question: Who?\nAnswer: " + long_row["answer"]).input_ids) + 1
+    assert len(input_ids) > 512
 
 
 @pytest.mark.skipif(not TOFU.is_dir(), reason="../shared/data/tofu is not here")
@@ -106,7 +290,7 @@ def test_example_configs_parse(config):
 def test_example_configs_run_offline_on_local_tofu_and_a_tiny_model(config, tmp_path, memorized_model_dir):
     tofu = str(TOFU)
     overrides = ["--model_name_or_path", memorized_model_dir, "--dtype", "float32", "--bf16", "false",
-                 "--gradient_checkpointing", "false", "--max_steps", "2", "--use_cpu", "true",
+                 "--activation_checkpointing", "false", "--max_steps", "2", "--use_cpu", "true",
                  "--output_dir", str(tmp_path / "out"), "--forget_dataset", f"{tofu}:forget01",
                  "--retain_dataset", f"{tofu}:retain99:train[:40]",
                  "--eval_datasets", json.dumps({"forget": f"{tofu}:forget01_perturbed"}), "--max_length", "128"]

@@ -12,7 +12,8 @@ FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "
 
 SPEC_HELP = (
     "a local .json/.jsonl/.csv/.parquet file, or PATH_OR_HUB_ID[:CONFIG[:SPLIT]] for datasets.load_dataset "
-    "(SPLIT defaults to train and may be sliced, e.g. ../shared/data/tofu:forget10_perturbed:train[:80])"
+    "(SPLIT defaults to train and may be sliced, e.g. locuslab/TOFU:forget10_perturbed:train[:80]; a local copy "
+    "of a dataset repository works offline in place of the Hub id)"
 )
 
 
@@ -26,14 +27,25 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
             The option or config key it was given to, named in error messages.
 
     Raises:
-        `ValueError`: naming the option, the spec, why it failed, and the accepted forms.
+        `ValueError`: naming the option, the spec, why it failed, and the accepted forms; "the forget file is empty"
+            (named after the option) for a file or split without rows.
+        `FileNotFoundError`: a data file (by its suffix) that does not exist.
     """
     path = Path(spec)
+    # "forget_dataset" / "--forget" / "eval_datasets.forget" -> "the forget file is empty"
+    what = option.lstrip("-").removesuffix("_dataset").removeprefix("eval_datasets.")
+    empty = ValueError(
+        f"{option} {spec!r}: the {what} {'file' if path.is_file() else 'set'} is empty; it needs at least one row."
+    )
     if path.is_file():
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
             raise ValueError(f"{option} {spec!r}: a file ending in {path.suffix!r} cannot be read; accepted: {SPEC_HELP}.")
+        if path.stat().st_size < 4096 and not path.read_bytes().strip():  # `datasets` fails with a bare StopIteration
+            raise empty
         arguments, keywords = (builder,), {"data_files": str(path), "split": "train"}
+    elif path.suffix.lower() in FILE_BUILDERS and ":" not in spec:
+        raise FileNotFoundError(f"{option} {spec!r}: no such file.")
     else:
         parts = spec.split(":", 2)  # at most three parts: a sliced split such as train[:80] keeps its colon
         if not parts[0] or (len(parts) == 3 and not parts[2]):
@@ -41,8 +53,13 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
         name, config, split = (parts + [None, None])[:3]
         arguments, keywords = (name, config or None), {"split": split or "train"}
     try:
-        return datasets.load_dataset(*arguments, **keywords)
+        dataset = datasets.load_dataset(*arguments, **keywords)
     except Exception as error:  # noqa: BLE001 - load_dataset raises many types; all mean "this spec does not load"
+        if path.is_file() and "corresponds to no data" in str(error):  # e.g. a CSV file with a header and no row
+            raise empty from None
         raise ValueError(
             f"{option} {spec!r} could not be loaded ({type(error).__name__}: {error}). Accepted: {SPEC_HELP}."
         ) from error
+    if len(dataset) == 0:
+        raise empty
+    return dataset

@@ -24,6 +24,8 @@ copied around; so no text (question, answer, or generation) is ever written, onl
 
 from __future__ import annotations
 
+import contextlib
+import logging as pylogging
 import math
 import os
 import time
@@ -234,6 +236,22 @@ class UnlearningEvaluator:
             name: prepare_eval_set(data, name, tokenizer, max_length=max_length, qa_prompt_template=qa_prompt_template)
             for name, data in eval_sets.items()
         }
+        # Sets without perturbed answers have no truth ratio: said once here, rather than by every metric call of
+        # every evaluation (`_said_undefined` then quiets those repeats when it covers every set).
+        self._without_truth_ratio = [name for name, s in self.sets.items() if not any(row.perturbed for row in s.rows)]
+        if self._without_truth_ratio:
+            consequences = []
+            if set(self._without_truth_ratio) & set(UTILITY_SETS):
+                consequences.append("model utility (it needs the truth ratio of the retain and utility sets)")
+            if "forget" in self._without_truth_ratio and retain_logs is not None:
+                consequences.append("forget quality (it compares forget-set truth ratios)")
+            names = self._without_truth_ratio
+            sets = f"the {names[0]} set" if len(names) == 1 else f"the {', '.join(names[:-1])} and {names[-1]} sets"
+            logger.warning(
+                f"Truth ratio is undefined for {sets}: no row has perturbed answers (a `perturbed_answer` list, as in "
+                "TOFU's *_perturbed configs) to compare the answer with"
+                + (f"; so is {' and '.join(consequences)}." if consequences else ".")
+            )
 
     # ---- Computing ----
 
@@ -271,8 +289,9 @@ class UnlearningEvaluator:
             from accelerate.utils import gather_object
 
             records = gather_object(records)
-        logs = self._build_logs(records)
-        summary = summarize_logs(logs, self.retain_logs, sets=list(self.sets), mia_k=self.mia_k)
+        with _said_undefined(set(self._without_truth_ratio) == set(self.sets)):
+            logs = self._build_logs(records)
+            summary = summarize_logs(logs, self.retain_logs, sets=list(self.sets), mia_k=self.mia_k)
         return EvaluationResult(logs=logs, summary=summary, stats=stats)
 
     def _score_units(self, model, units: list[tuple[str, int]]) -> tuple[list[tuple[str, int, dict]], dict]:
@@ -424,6 +443,29 @@ class UnlearningEvaluator:
             if extra in records[0]:
                 columns[extra] = [r[extra] for r in records]
         return {column: {str(index): value for index, value in enumerate(values)} for column, values in columns.items()}
+
+
+class _RepeatFilter(pylogging.Filter):
+    """Drops the truth-ratio and model-utility warnings that the evaluator has already explained once."""
+
+    PREFIXES = ("truth ratio", "Model utility is not computed", "Forget quality is not computed")
+
+    def filter(self, record: pylogging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.PREFIXES)
+
+
+@contextlib.contextmanager
+def _said_undefined(active: bool):
+    """Within it, when `active` (no set has a truth ratio, as said at construction), those warnings are not repeated."""
+    loggers = [logger, logging.get_logger(truth_ratio.__module__)] if active else []
+    repeat_filter = _RepeatFilter()
+    for each in loggers:
+        each.addFilter(repeat_filter)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeFilter(repeat_filter)
 
 
 def _set_summary(name: str, set_log: dict) -> dict:

@@ -2,7 +2,6 @@
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from .tofu import load_tofu_log, tofu_aggregate
@@ -16,13 +15,10 @@ def run_tofu_aggregate(args: argparse.Namespace) -> int:
             With `logs` and `retain_logs`, the paths of the two TOFU-format log files.
 
     Returns:
-        `int`: exit code, 0 on success, 2 when a file is missing or malformed (the reason goes to stderr).
+        `int`: exit code, 0 on success. A missing or malformed file raises `OSError` / `ValueError`, which
+        `hf-unlearn`'s `main` prints as one line with exit code 2.
     """
-    try:
-        result = tofu_aggregate(load_tofu_log(args.logs), load_tofu_log(args.retain_logs))
-    except (OSError, ValueError) as error:
-        print(f"hf-unlearn tofu-aggregate: error: {error}", file=sys.stderr)
-        return 2
+    result = tofu_aggregate(load_tofu_log(args.logs), load_tofu_log(args.retain_logs))
     print(json.dumps(result, indent=2))
     return 0
 

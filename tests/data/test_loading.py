@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from hf_unlearn.data.loading import load_dataset_spec
+from hf_unlearn.data.loading import SPEC_HELP, load_dataset_spec
 
 
 TOFU = Path(__file__).resolve().parents[3] / "shared" / "data" / "tofu"
@@ -25,6 +25,24 @@ def test_unreadable_file_type_and_bad_spec(tmp_path):
         load_dataset_spec(":forget10", "retain_dataset")
     with pytest.raises(ValueError, match=r"could not be loaded .*Accepted"):
         load_dataset_spec(str(tmp_path / "missing_folder"), "retain_dataset")
+
+
+def test_an_empty_file_or_set_says_so(tmp_path):
+    (tmp_path / "forget.jsonl").write_text("")
+    with pytest.raises(ValueError, match=r"forget_dataset '.*forget\.jsonl': the forget file is empty"):
+        load_dataset_spec(str(tmp_path / "forget.jsonl"), "forget_dataset")
+    (tmp_path / "header_only.csv").write_text("question,answer\n")
+    with pytest.raises(ValueError, match=r"--retain '.*header_only\.csv': the retain file is empty"):
+        load_dataset_spec(str(tmp_path / "header_only.csv"), "--retain")
+
+
+def test_a_missing_data_file_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"retain_dataset '.*gone\.jsonl': no such file"):
+        load_dataset_spec(str(tmp_path / "gone.jsonl"), "retain_dataset")
+
+
+def test_the_spec_help_names_no_local_set_up():
+    assert "../" not in SPEC_HELP and "locuslab/TOFU:forget10_perturbed:train[:80]" in SPEC_HELP
 
 
 @pytest.mark.skipif(not TOFU.is_dir(), reason="../shared/data/tofu is not here")
