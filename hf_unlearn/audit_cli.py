@@ -7,23 +7,16 @@ import sys
 from pathlib import Path
 
 from .data.loading import SPEC_HELP, load_dataset_spec
+from .eval_cli import _add, _has_tokenizer
 
 
 PROBE_HELP = "relearn, quantize, paraphrase, few_shot, prompt_attacks, logit_lens"
-
-
-def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
-    """Adds `--name`, with the `--name-with-dashes` spelling too."""
-    flags = [f"--{name}"] + ([f"--{name.replace('_', '-')}"] if "_" in name else [])
-    parser.add_argument(*flags, dest=name, **kwargs)
 
 
 def _tokenizer_source(args: argparse.Namespace) -> str:
     """`--tokenizer`, else the first of the unlearned, original and retain folders that holds one, else the
     unlearned adapter's base model."""
     from peft import PeftConfig
-
-    from .eval_cli import _has_tokenizer
 
     if args.tokenizer:
         return args.tokenizer

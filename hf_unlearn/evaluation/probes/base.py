@@ -176,7 +176,6 @@ class AuditContext:
         self.evaluator_kwargs = evaluator_kwargs
         self.qa_prompt_template = qa_prompt_template
         self.forget_format = detect_format(forget.column_names, "forget")
-        self.retain_format = detect_format(retain.column_names, "retain") if retain is not None else None
 
     @property
     def max_length(self) -> int | None:
