@@ -73,7 +73,7 @@ def test_recovery_is_placed_between_the_attacked_retain_and_original_models(audi
     assert result.attacks["logit_lens"]["headline"]["score"] == "probability"  # no generation from a layer
 
 
-def test_before_is_the_clean_score_of_the_same_rows(audited, tokenizer):
+def test_before_is_the_clean_score_of_the_same_rows(audited):
     result, _, _ = audited
     clean = result.attacks["paraphrase"]["models"]["unlearned"]["before"]
     for name in ("few_shot", "prompt_roleplay", "quantize_8bit"):

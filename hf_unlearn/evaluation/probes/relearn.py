@@ -8,7 +8,7 @@ from typing import Any
 
 import datasets
 import torch
-from transformers import Trainer, TrainingArguments, set_seed
+from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
 from ...data.collator import UnlearningCollator
 from ...data.formatting import SUPPORTED_FORMATS
@@ -186,5 +186,6 @@ class RelearnProbe(Probe):
             )
             trainer = Trainer(model=duplicate, args=args, train_dataset=data,
                               data_collator=UnlearningCollator(context.tokenizer.pad_token_id))
+            trainer.remove_callback(PrinterCallback)  # its end-of-training line would land in the audit's table
             trainer.train()
         return duplicate.eval()
