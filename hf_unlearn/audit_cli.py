@@ -30,13 +30,13 @@ def _tokenizer_source(args: argparse.Namespace) -> str:
 
 
 def _check_output_dir(args: argparse.Namespace) -> None:
-    """The model folders are never written to: the audit goes into a folder of its own."""
+    """The model folders are never written to: the audit goes into a folder outside each of them."""
     output = Path(args.output_dir).resolve()
     for option, path in (("--model", args.model), ("--original", args.original), ("--retain_model", args.retain_model)):
-        if path and Path(path).is_dir() and Path(path).resolve() == output:
+        if path and Path(path).is_dir() and output.is_relative_to(Path(path).resolve()):
             raise ValueError(
-                f"--output_dir {str(args.output_dir)!r} is the {option} folder; the audit never writes into a model "
-                f"folder. Give another folder, e.g. {str(Path(path) / 'audit')!r}."
+                f"--output_dir {str(args.output_dir)!r} is inside the {option} folder {path!r}; the audit never writes "
+                f"into a model folder. Give a folder outside it, e.g. {str(Path(path).resolve()) + '_audit'!r}."
             )
 
 

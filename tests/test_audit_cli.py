@@ -105,9 +105,11 @@ def test_bad_input_exits_2_and_says_what_is_accepted(folders, tmp_path, capsys, 
     assert not list(tmp_path.iterdir())  # nothing written
 
 
-def test_the_audit_never_writes_into_a_model_folder(folders, capsys):
+@pytest.mark.parametrize("inside", ["", "audit"])
+def test_the_audit_never_writes_into_a_model_folder(folders, capsys, inside):
     before = folder_hash(folders["original"])
-    code = main([*common(folders, folders["original"]), "--model", str(folders["unlearned"]), "--original",
+    code = main([*common(folders, folders["original"] / inside), "--model", str(folders["unlearned"]), "--original",
                  str(folders["original"]), "--probes", "logit_lens"])
-    assert code == 2 and "is the --original folder; the audit never writes into a model folder" in capsys.readouterr().err
-    assert folder_hash(folders["original"]) == before
+    error = capsys.readouterr().err
+    assert code == 2 and "is inside the --original folder" in error and "never writes into a model folder" in error
+    assert folder_hash(folders["original"]) == before and not (folders["original"] / "audit").exists()
