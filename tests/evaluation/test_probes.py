@@ -77,6 +77,12 @@ def test_unrelated_relearning_data_holding_a_forget_row_is_refused(tokenizer):
         probe.check(make_context(tokenizer))
 
 
+def test_a_retain_set_holding_a_forget_row_is_refused_as_unrelated_data(tokenizer):
+    with pytest.raises(ValueError, match="holds 1 forget row.*its row 10"):
+        RelearnProbe().check(make_context(tokenizer, retain=RETAIN_ROWS + FORGET_ROWS[2:3]))
+    RelearnProbe(modes=("forget",)).check(make_context(tokenizer, retain=RETAIN_ROWS + FORGET_ROWS[2:3]))
+
+
 def test_quantize_without_bitsandbytes_names_the_extra(tokenizer, monkeypatch):
     from hf_unlearn.evaluation.probes import quantize
 

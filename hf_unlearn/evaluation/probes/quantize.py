@@ -95,6 +95,6 @@ class QuantizeProbe(Probe):
         with tempfile.TemporaryDirectory(prefix="hf_unlearn_quantize_") as folder:
             duplicate.save_pretrained(folder)
             del duplicate
-            kwargs = {"device_map": {"": device}} if device.type != "cpu" else {}
+            kwargs = {"device_map": {"": str(device)}} if device.type != "cpu" else {}
             quantized = AutoModelForCausalLM.from_pretrained(folder, quantization_config=self.config(bits), **kwargs)
         return quantized.eval()

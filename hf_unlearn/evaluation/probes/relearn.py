@@ -111,8 +111,9 @@ class RelearnProbe(Probe):
                     f"it must train on at least 1 row and leave at least 1 to score: give a count from 1 to "
                     f"{total - 1} or a fraction strictly between 0 and 1."
                 )
-        if "unrelated" in self.modes and self.unrelated is not None:
-            self._check_no_forget_row(context, self.unrelated)
+        source = self.unrelated if self.unrelated is not None else context.retain
+        if "unrelated" in self.modes and source is not None:
+            self._check_no_forget_row(context, source)
 
     @staticmethod
     def _check_no_forget_row(context: AuditContext, data: datasets.Dataset) -> None:
@@ -154,8 +155,6 @@ class RelearnProbe(Probe):
                 result.append(Attack(name="relearn_unrelated", probe=self.name, rows=list(range(total)),
                                      skipped="no unrelated data: give a retain set (or RelearnProbe(unrelated=...))"))
             else:
-                if self.unrelated is None:
-                    self._check_no_forget_row(context, source)
                 count = min(len(source), self.unrelated_rows or total)
                 data = context.training_rows(source.select(range(count)), "unrelated relearning")
                 evaluator = context.evaluator(context.forget)
