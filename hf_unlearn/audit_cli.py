@@ -32,11 +32,12 @@ def _tokenizer_source(args: argparse.Namespace) -> str:
 def _check_output_dir(args: argparse.Namespace) -> None:
     """The model folders are never written to: the audit goes into a folder outside each of them."""
     output = Path(args.output_dir).resolve()
-    for option, path in (("--model", args.model), ("--original", args.original), ("--retain_model", args.retain_model)):
+    models = (("--model", args.model), ("--original", args.original), ("--retain_model", args.retain_model))
+    for option, path in models:
         if path and Path(path).is_dir() and output.is_relative_to(Path(path).resolve()):
             raise ValueError(
-                f"--output_dir {str(args.output_dir)!r} is inside the {option} folder {path!r}; the audit never writes "
-                f"into a model folder. Give a folder outside it, e.g. {str(Path(path).resolve()) + '_audit'!r}."
+                f"--output_dir {str(args.output_dir)!r} is inside the {option} folder {path!r}; the audit never "
+                f"writes into a model folder. Give a folder outside it, e.g. {str(Path(path).resolve()) + '_audit'!r}."
             )
 
 
@@ -123,7 +124,8 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "retain_model", metavar="PATH", help="a model trained without the forget set (recovery 0)")
     _add(parser, "tokenizer", metavar="PATH_OR_HUB_ID", help="tokenizer (default: the first model folder holding one)")
     _add(parser, "forget", required=True, metavar="SPEC", help=f"forget set: {SPEC_HELP}")
-    _add(parser, "retain", metavar="SPEC", help=f"retain set (unrelated relearning data, few-shot examples): {SPEC_HELP}")
+    _add(parser, "retain", metavar="SPEC",
+         help=f"retain set (unrelated relearning data, few-shot examples): {SPEC_HELP}")
     _add(parser, "probes", default="all", help=f"'all' or a comma-separated list of: {PROBE_HELP} (default: all)")
     _add(parser, "output_dir", required=True, type=Path, metavar="DIR", help="where audit.json and audit.png go")
     _add(parser, "seed", type=int, default=0, help="seed of splits, examples, adapters and data order (default: 0)")
@@ -135,7 +137,8 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "relearn_full", action="store_true", help="relearn every weight instead of a fresh LoRA adapter")
     _add(parser, "lora_r", type=int, default=8, help="LoRA rank of the relearning adapter (default: 8)")
     _add(parser, "lora_alpha", type=int, default=16, help="LoRA alpha of the relearning adapter (default: 16)")
-    _add(parser, "quantize_bits", type=int, nargs="+", default=[8, 4], choices=[8, 4], help="bit widths (default: 8 4)")
+    _add(parser, "quantize_bits", type=int, nargs="+", default=[8, 4], choices=[8, 4],
+         help="bit widths (default: 8 4)")
     _add(parser, "paraphrase_column", default="paraphrased_question",
          help="forget-set column with reworded questions (default: paraphrased_question)")
     _add(parser, "few_shot_k", type=int, default=3, help="retain examples before each forget question (default: 3)")

@@ -1,4 +1,4 @@
-"""The robustness audit: `UnlearningAuditor`, `AuditResult`, recovery and audit.json (hf_unlearn/evaluation/audit.py)."""
+"""The robustness audit (hf_unlearn/evaluation/audit.py): `UnlearningAuditor`, `AuditResult`, recovery, audit.json."""
 
 from __future__ import annotations
 

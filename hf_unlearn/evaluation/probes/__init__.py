@@ -35,7 +35,8 @@ def make_probes(probes: str | list) -> list[Probe]:
         ValueError: an unknown name (the message lists the known ones), a repeated probe, or an empty list.
     """
     if isinstance(probes, str):
-        probes = list(PROBES) if probes.strip() == "all" else [name.strip() for name in probes.split(",") if name.strip()]
+        names = [name.strip() for name in probes.split(",") if name.strip()]
+        probes = list(PROBES) if names == ["all"] else names
     made = []
     for probe in probes:
         if isinstance(probe, Probe):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import logging as std_logging
+import warnings
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -106,7 +107,13 @@ class Probe:
 
 # A forget-only evaluation warns, every time, that it has no model utility, and (without perturbed answers) that
 # the truth ratio is undefined; the audit scores the forget set dozens of times and reports undefined scores as null.
-_REPEATED_WARNINGS = ("hf_unlearn.evaluation.evaluator", "hf_unlearn.metrics.truth_ratio")
+# bitsandbytes' 8-bit layers warn on every forward pass that fp32 inputs are cast to fp16, which the quantize probe
+# expects (it is what loading in 8 bits means).
+_REPEATED_WARNINGS = (
+    "hf_unlearn.evaluation.evaluator",
+    "hf_unlearn.metrics.truth_ratio",
+    "bitsandbytes.autograd._functions",
+)
 
 
 @contextmanager
@@ -117,7 +124,9 @@ def _quiet():
     for logger in loggers:
         logger.setLevel(std_logging.ERROR)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="MatMul8bitLt")
+            yield
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
@@ -196,7 +205,9 @@ class AuditContext:
         if rewritten:
             kwargs["max_length"] = None
         template = "{question}" if rewritten else self.qa_prompt_template
-        return UnlearningEvaluator(self.tokenizer, {"forget": rows}, qa_prompt_template=template, mia_sets=(), **kwargs)
+        return UnlearningEvaluator(
+            self.tokenizer, {"forget": rows}, qa_prompt_template=template, mia_sets=(), **kwargs
+        )
 
     @staticmethod
     def scores_of(set_log: dict) -> AttackScores:
@@ -234,7 +245,9 @@ class AuditContext:
 
     def format_prompt(self, question: str) -> str:
         """`question` in the model's prompt format (the QA template; prompt/completion prompts are already one)."""
-        return self.qa_prompt_template.format(question=question) if self.forget_format == "question_answer" else question
+        if self.forget_format == "question_answer":
+            return self.qa_prompt_template.format(question=question)
+        return question
 
     def prompt_rows(self, make_prompt: Callable[[int, dict], str], rows: Sequence[int]) -> list[dict]:
         """Forget rows `rows` with their whole prompt replaced by `make_prompt(index, row)`, answers unchanged.

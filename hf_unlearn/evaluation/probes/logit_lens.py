@@ -76,7 +76,8 @@ def layer_answer_logps(
     counts = np.zeros(len(sequences), dtype=np.int64)
     try:
         for start in range(0, len(sequences), batch_size):
-            batch = collate([{"input_ids": ids, "labels": labels} for ids, labels in sequences[start:start + batch_size]])
+            chunk = sequences[start : start + batch_size]
+            batch = collate([{"input_ids": ids, "labels": labels} for ids, labels in chunk])
             captured.clear()
             model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
             labels = batch["labels"].to(device)

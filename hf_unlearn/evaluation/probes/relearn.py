@@ -78,7 +78,9 @@ class RelearnProbe(Probe):
     ):
         unknown = sorted(set(modes) - set(self.MODES))
         if unknown or not modes:
-            raise ValueError(f"RelearnProbe modes {list(modes)}: accepted modes are {list(self.MODES)} (at least one).")
+            raise ValueError(
+                f"RelearnProbe modes {list(modes)}: accepted modes are {list(self.MODES)} (at least one)."
+            )
         for option, value in (("steps", steps), ("batch_size", batch_size), ("lora_r", lora_r)):
             if value < 1:
                 raise ValueError(f"RelearnProbe {option} must be >= 1, got {value}.")
