@@ -142,8 +142,8 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "paraphrase_column", default="paraphrased_question",
          help="forget-set column with reworded questions (default: paraphrased_question)")
     _add(parser, "few_shot_k", type=int, default=3, help="retain examples before each forget question (default: 3)")
-    _add(parser, "recovery_min_gap", type=float, default=0.01,
-         help="smallest |original - retain| score gap for which a recovery is computed (default: 0.01)")
+    _add(parser, "recovery_min_gap", type=float, default=0.05,
+         help="smallest |original - retain| score gap for which a recovery is computed (default: 0.05)")
     _add(parser, "batch_size", type=int, default=16, help="sequences per forward pass (default: 16)")
     _add(parser, "max_new_tokens", type=int, default=60, help="most tokens generated per answer (default: 60)")
     _add(parser, "max_length", type=int, default=512, help="truncation length of sequences (default: 512)")

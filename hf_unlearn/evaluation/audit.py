@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ SCORE_TITLES = {"rougeL_recall": "ROUGE-L", "probability": "prob", "truth_ratio"
 
 
 def recovery(
-    unlearned: float | None, original: float | None, retain: float | None, *, min_gap: float = 0.01
+    unlearned: float | None, original: float | None, retain: float | None, *, min_gap: float = 0.05
 ) -> tuple[float | None, str | None]:
     """Where the attacked unlearned model lands between the attacked retain model (0) and original (1).
 
@@ -54,9 +55,10 @@ def recovery(
     Args:
         unlearned, original, retain (`float` or `None`):
             The same score of the three models under the same attack.
-        min_gap (`float`, *optional*, defaults to `0.01`):
-            Smallest `|O - R|` a recovery is computed for: below it the two baselines cannot be told apart, and a
-            ratio would only amplify noise.
+        min_gap (`float`, *optional*, defaults to `0.05`):
+            Smallest `|O - R|` a recovery is computed for (scores are in [0, 1]; 0.05 is 2 rows in 40). Below it the
+            attack has left the original no better than the retain model, there is nothing to recover, and a ratio
+            would only amplify noise.
 
     Returns:
         `tuple[float | None, str | None]`: the recovery, or `None` and the reason it is undefined.
@@ -67,8 +69,8 @@ def recovery(
         return None, f"undefined: no score for the {' and '.join(missing)} model"
     gap = original - retain
     if abs(gap) < min_gap:
-        return None, (f"undefined: the original and retain models score the same under this attack "
-                      f"(|O - R| = {abs(gap):.3g} < {min_gap})")
+        return None, (f"undefined: under this attack the original and retain models score within {min_gap} of each "
+                      f"other (|O - R| = {abs(gap):.3g}), so there is nothing to recover")
     return (unlearned - retain) / gap, None
 
 
@@ -120,8 +122,9 @@ class AuditResult:
     Args:
         attacks (`dict`):
             Attack name -> `probe`, `status` (`"ok"` or `"skipped"`), `reason` (why skipped), `settings`,
-            `scored_rows`, `models` (role -> `before` and `after` scores, plus `layers` and `best_layer` for the
-            logit lens), `recovery` (score -> value or `None`), `recovery_notes` (score -> why undefined),
+            `scored_rows`, `seconds` (wall time of the attack on every model), `models` (role -> `before` and
+            `after` scores, plus `layers` and `best_layer` for the logit lens), `recovery` (score -> value or
+            `None`), `recovery_notes` (score -> why undefined),
             `headline` (`score` and `recovery`: ROUGE-L, or probability where there is no ROUGE).
         settings (`dict`):
             Seed, scoring settings, probes, and the forget / retain sets' row counts and SHA-256.
@@ -170,7 +173,7 @@ class AuditResult:
         """The audit as a text table: per attack, each model's headline score before -> after, and recovery."""
         roles = [role for role in MODEL_ROLES if role in self.models]
         header = f"{'attack':<27}{'score':<9}" + "".join(f"{role + ' before->after':>26}" for role in roles)
-        header += f"{'recovery':>10}"
+        header += f"{'recovery':>10}{'prob rec.':>11}"
         lines = [header, "-" * len(header)]
         notes = []
         for name, entry in self.attacks.items():
@@ -183,11 +186,13 @@ class AuditResult:
                 before, after = (entry["models"][role][stage][score] for stage in ("before", "after"))
                 cells.append(f"{_cell(before)} -> {_cell(after)}".rjust(26))
             value = entry["headline"]["recovery"]
-            lines.append(f"{name:<27}{SCORE_TITLES[score]:<9}" + "".join(cells) + f"{_cell(value, 'n/a'):>10}")
+            probability = entry["recovery"].get("probability") if score != "probability" else None
+            lines.append(f"{name:<27}{SCORE_TITLES[score]:<9}" + "".join(cells) + f"{_cell(value, 'n/a'):>10}"
+                         + f"{_cell(probability, 'n/a' if score != 'probability' else ''):>11}")
             if value is None:
                 notes.append(f"{name}: recovery {entry['recovery_notes'][score]}")
-        lines.append("recovery = (U - R) / (O - R) under the same attack: 0 = like the retain model, 1 = like the "
-                     "original")
+        lines.append("recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
+                     "probability): 0 = like the retain model, 1 = like the original")
         return "\n".join(lines + notes)
 
     def save(self, output_dir: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
@@ -316,7 +321,7 @@ class UnlearningAuditor:
             Truncation length of scored and relearning sequences.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
             Prompt of `question`/`answer` rows; use the training run's.
-        recovery_min_gap (`float`, *optional*, defaults to `0.01`):
+        recovery_min_gap (`float`, *optional*, defaults to `0.05`):
             Smallest `|O - R|` for which a recovery is computed (see [`recovery`]).
 
     Raises:
@@ -338,7 +343,7 @@ class UnlearningAuditor:
         max_new_tokens: int = 60,
         max_length: int | None = 512,
         qa_prompt_template: str = "Question: {question}\nAnswer:",
-        recovery_min_gap: float = 0.01,
+        recovery_min_gap: float = 0.05,
     ):
         ensure_pad_token(tokenizer)
         self.probes = make_probes(probes)
@@ -397,6 +402,7 @@ class UnlearningAuditor:
                     logger.warning(f"Audit: {attack.name} skipped: {attack.skipped}")
                     continue
                 entry["models"], per_row[attack.name] = {}, {}
+                start = time.perf_counter()
                 for role, audited in models.items():
                     logger.info(f"Audit: {attack.name} on the {role} model")
                     after = attack.run(audited)
@@ -407,6 +413,7 @@ class UnlearningAuditor:
                         result.update(layers=after.layers, best_layer=after.best_layer)
                     entry["models"][role] = result
                     per_row[attack.name][role] = after.log
+                entry["seconds"] = round(time.perf_counter() - start, 2)
                 self._recoveries(entry)
         return AuditResult(attacks=attacks, settings=self.settings, models=list(models), per_row=per_row)
 

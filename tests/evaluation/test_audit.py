@@ -56,6 +56,7 @@ def test_every_attack_runs_on_every_model_and_gives_finite_scores(audited):
                 if name != "logit_lens":
                     assert 0 <= scores["rougeL_recall"] <= 1 and math.isfinite(scores["truth_ratio"])
     assert result.attacks["relearn_forget"]["scored_rows"] == 4  # half of the 8 forget rows is scored
+    assert all(entry["seconds"] > 0 for entry in result.attacks.values())
     assert result.attacks["logit_lens"]["models"]["unlearned"]["best_layer"] in (0, 1)
 
 
@@ -65,7 +66,7 @@ def test_recovery_is_placed_between_the_attacked_retain_and_original_models(audi
         score = entry["headline"]["score"]
         after = {role: entry["models"][role]["after"][score] for role in result.models}
         gap = after["original"] - after["retain"]
-        if abs(gap) < 0.01:
+        if abs(gap) < result.settings["recovery_min_gap"]:
             assert entry["headline"]["recovery"] is None and "undefined" in entry["recovery_notes"][score]
         else:
             expected = (after["unlearned"] - after["retain"]) / gap
@@ -134,7 +135,8 @@ def test_recovery_formula_and_its_undefined_cases():
     assert recovery(0.3, 0.9, 0.1) == (pytest.approx(0.25), None)
     assert recovery(0.05, 0.9, 0.1)[0] == pytest.approx(-0.0625)  # below the retain model: negative, not clipped
     value, note = recovery(0.5, 0.40, 0.395)
-    assert value is None and "the original and retain models score the same" in note and "0.005" in note
+    assert value is None and "original and retain models score within 0.05 of each other" in note and "0.005" in note
+    assert recovery(0.5, 0.40, 0.37, min_gap=0.01)[0] == pytest.approx(13 / 3)
     assert recovery(0.5, None, 0.1) == (None, "undefined: no score for the original model")
 
 
