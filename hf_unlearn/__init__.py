@@ -27,6 +27,7 @@ _EXPORTS = {
     "EvaluationResult": ".evaluation",
     "UnlearningEvalCallback": ".evaluation",
     "UnlearningEvaluator": ".evaluation",
+    "UnlearningAuditor": ".evaluation",
     "UnlearningStopCallback": ".callbacks",
 }
 
@@ -45,7 +46,7 @@ def __dir__():
 
 if TYPE_CHECKING:
     from .callbacks import UnlearningStopCallback
-    from .evaluation import EvaluationResult, UnlearningEvalCallback, UnlearningEvaluator
+    from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
     from .config import UnlearningConfig
     from .losses import GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
     from .trainer import GradientAscentTrainer, GradientDifferenceTrainer, NPOTrainer, SimNPOTrainer, UnlearningTrainer

@@ -13,6 +13,7 @@ import os
 import sys
 
 from . import __version__
+from .audit_cli import add_audit_command
 from .demo import add_demo_command
 from .eval_cli import add_eval_command
 from .metrics.cli import add_tofu_aggregate_command
@@ -36,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_unlearn_command(commands)
     add_eval_command(commands)
     add_tofu_aggregate_command(commands)
+    add_audit_command(commands)
     return parser
 
 

@@ -4,6 +4,8 @@
   per-sample log + summary).
 - [`UnlearningEvalCallback`]: the same during training, on the Trainer's evaluation schedule, multi-process.
 - `hf-unlearn eval` (`hf_unlearn.eval_cli`): the same from the command line, for a model or an adapter folder.
+- [`UnlearningAuditor`]: the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks,
+  logit lens) of an unlearned model against its original and retain models; `hf-unlearn audit` from the shell.
 
 The classes are imported on first use, so that the command line can read the set names below without paying
 for the torch / transformers imports.
@@ -24,6 +26,9 @@ EVAL_SET_NAMES = tuple(EVAL_LOG_KEYS)
 """Accepted eval-set names."""
 
 _EXPORTS = {
+    "AuditResult": ".audit",
+    "UnlearningAuditor": ".audit",
+    "robustness_summary": ".audit",
     "EvaluationResult": ".evaluator",
     "UnlearningEvaluator": ".evaluator",
     "summarize_logs": ".evaluator",
@@ -47,6 +52,7 @@ def __dir__():
 
 
 if TYPE_CHECKING:
+    from .audit import AuditResult, UnlearningAuditor, robustness_summary
     from .callback import UnlearningEvalCallback
     from .evaluator import EvaluationResult, UnlearningEvaluator, summarize_logs
     from .scoring import greedy_generate, score_sequences

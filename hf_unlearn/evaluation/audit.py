@@ -1,0 +1,432 @@
+"""`UnlearningAuditor`: did the model really forget? Attacks on the unlearned, original and retain models.
+
+Each probe of [`hf_unlearn.evaluation.probes`] attacks the model (relearning, quantization, paraphrases,
+few-shot prompts, adversarial prompts, logit lens) and scores the forget set with [`UnlearningEvaluator`]. The
+same attack, with the same seed, runs on the original model O (before unlearning) and the retain model R (never
+saw the forget set). The recovery of an attack on the unlearned model U is
+
+    recovery = (U_attacked - R_attacked) / (O_attacked - R_attacked)
+
+on the attacked forget ROUGE-L (and answer probability): 0 means "like a model that never saw the data, under the
+same attack", 1 means "like the original". The retain model under the same attack is the floor because any attack
+teaches some of the answers to any model (relearning on forget rows A helps on rows B by generalisation).
+
+`audit.json` holds numbers, score names and probe names only: no text of any row, no generation.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+from transformers.utils import logging
+
+from ..data.formatting import content_fingerprint, ensure_pad_token
+from ..utils import write_json_atomic
+from .probes import AuditContext, make_probes
+from .probes.base import as_rows, subset_log
+
+
+logger = logging.get_logger(__name__)
+
+AUDIT_FILE = "audit.json"
+PLOT_FILE = "audit.png"
+MODEL_ROLES = ("original", "retain", "unlearned")
+"""Roles of the audited models, in table order."""
+RECOVERY_SCORES = ("rougeL_recall", "probability")
+"""Scores a recovery is computed on; the first defined one is an attack's headline."""
+SCORE_TITLES = {"rougeL_recall": "ROUGE-L", "probability": "prob", "truth_ratio": "truth ratio"}
+
+
+def recovery(
+    unlearned: float | None, original: float | None, retain: float | None, *, min_gap: float = 0.05
+) -> tuple[float | None, str | None]:
+    """Where the attacked unlearned model lands between the attacked retain model (0) and original (1).
+
+    `(U - R) / (O - R)`, not clipped: below 0 the attacked unlearned model knows less than the retain model, above
+    1 more than the original.
+
+    Args:
+        unlearned, original, retain (`float` or `None`):
+            The same score of the three models under the same attack.
+        min_gap (`float`, *optional*, defaults to `0.05`):
+            Smallest `|O - R|` a recovery is computed for (scores are in [0, 1]; 0.05 is 2 rows in 40). Below it the
+            attack has left the original no better than the retain model, there is nothing to recover, and a ratio
+            would only amplify noise.
+
+    Returns:
+        `tuple[float | None, str | None]`: the recovery, or `None` and the reason it is undefined.
+    """
+    missing = [name for name, value in (("original", original), ("retain", retain), ("unlearned", unlearned))
+               if value is None]
+    if missing:
+        return None, f"undefined: no score for the {' and '.join(missing)} model"
+    gap = original - retain
+    if abs(gap) < min_gap:
+        return None, (f"undefined: under this attack the original and retain models score within {min_gap} of each "
+                      f"other (|O - R| = {abs(gap):.3g}), so there is nothing to recover")
+    return (unlearned - retain) / gap, None
+
+
+def robustness_summary(audit: dict) -> dict[str, Any]:
+    """The part of an audit (the content of `audit.json`) a model card or unlearning record shows.
+
+    Args:
+        audit (`dict`):
+            `AuditResult.to_dict()` or the parsed `audit.json`.
+
+    Returns:
+        `dict`: `recovery` (attack -> headline recovery or `None`), `score` (attack -> the score it is on),
+        `skipped` (attack -> reason), `undefined` (attack -> why its recovery is undefined), `worst` (the attack
+        with the highest recovery and its value, or `None`), `models` (roles audited), `seed`, `forget_set` (row
+        count and SHA-256).
+    """
+    recoveries, scores, skipped, undefined = {}, {}, {}, {}
+    for name, entry in audit["attacks"].items():
+        if entry["status"] == "skipped":
+            skipped[name] = entry["reason"]
+            continue
+        headline = entry["headline"]
+        recoveries[name], scores[name] = headline["recovery"], headline["score"]
+        if headline["recovery"] is None:
+            undefined[name] = entry["recovery_notes"].get(headline["score"])
+    defined = {name: value for name, value in recoveries.items() if value is not None}
+    worst = max(defined.items(), key=lambda item: item[1]) if defined else None
+    settings = audit["settings"]
+    return {
+        "recovery": recoveries,
+        "score": scores,
+        "skipped": skipped,
+        "undefined": undefined,
+        "worst": {"attack": worst[0], "recovery": worst[1]} if worst else None,
+        "models": audit["models"],
+        "seed": settings["seed"],
+        "forget_set": {key: settings["forget_set"][key] for key in ("rows", "sha256")},
+    }
+
+
+def _finite(value: float | None) -> float | None:
+    return value if value is not None and math.isfinite(value) else None
+
+
+@dataclass
+class AuditResult:
+    """What [`UnlearningAuditor.audit`] returns.
+
+    Args:
+        attacks (`dict`):
+            Attack name -> `probe`, `status` (`"ok"` or `"skipped"`), `reason` (why skipped), `settings`,
+            `scored_rows`, `seconds` (wall time of the attack on every model), `models` (role -> `before` and
+            `after` scores, plus `layers` and `best_layer` for the logit lens), `recovery` (score -> value or
+            `None`), `recovery_notes` (score -> why undefined),
+            `headline` (`score` and `recovery`: ROUGE-L, or probability where there is no ROUGE).
+        settings (`dict`):
+            Seed, scoring settings, probes, and the forget / retain sets' row counts and SHA-256.
+        models (`list[str]`):
+            Roles audited (`unlearned`, and `original` / `retain` when given).
+        per_row (`dict`):
+            In memory only, never saved: attack -> role -> the per-row forget log (numbers) after the attack.
+    """
+
+    attacks: dict[str, dict]
+    settings: dict[str, Any]
+    models: list[str]
+    per_row: dict[str, dict] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The content of `audit.json`: numbers, score names and probe names, never any text of any row."""
+        return {"format_version": 1, "models": self.models, "settings": self.settings, "attacks": self.attacks}
+
+    def robustness_summary(self) -> dict[str, Any]:
+        """See [`robustness_summary`]."""
+        return robustness_summary(self.to_dict())
+
+    def metrics(self, prefix: str = "audit") -> dict[str, float]:
+        """Flat scalars, e.g. `audit_relearn_forget_unlearned_after_rougeL_recall`, `audit_quantize_4bit_recovery`.
+
+        Returns:
+            `dict[str, float]`: per attack, role, stage (`before` / `after`) and score; `{attack}_recovery_{score}`
+            and `{attack}_recovery` (the headline) where defined; `{attack}_{role}_best_layer` for the logit lens.
+        """
+        flat: dict[str, float | None] = {}
+        for name, entry in self.attacks.items():
+            if entry["status"] != "ok":
+                continue
+            for role, result in entry["models"].items():
+                for stage in ("before", "after"):
+                    for score, value in result[stage].items():
+                        flat[f"{prefix}_{name}_{role}_{stage}_{score}"] = value
+                if "best_layer" in result:
+                    flat[f"{prefix}_{name}_{role}_best_layer"] = result["best_layer"]
+            for score, value in entry["recovery"].items():
+                flat[f"{prefix}_{name}_recovery_{score}"] = value
+            flat[f"{prefix}_{name}_recovery"] = entry["headline"]["recovery"]
+        return {key: float(value) for key, value in flat.items() if _finite(value) is not None}
+
+    def table(self) -> str:
+        """The audit as a text table: per attack, each model's headline score before -> after, and recovery."""
+        roles = [role for role in MODEL_ROLES if role in self.models]
+        header = f"{'attack':<27}{'score':<9}" + "".join(f"{role + ' before->after':>26}" for role in roles)
+        header += f"{'recovery':>10}{'prob rec.':>11}"
+        lines = [header, "-" * len(header)]
+        notes = []
+        for name, entry in self.attacks.items():
+            if entry["status"] == "skipped":
+                lines.append(f"{name:<27}skipped: {entry['reason']}")
+                continue
+            score = entry["headline"]["score"]
+            cells = []
+            for role in roles:
+                before, after = (entry["models"][role][stage][score] for stage in ("before", "after"))
+                cells.append(f"{_cell(before)} -> {_cell(after)}".rjust(26))
+            value = entry["headline"]["recovery"]
+            probability = entry["recovery"].get("probability") if score != "probability" else None
+            lines.append(f"{name:<27}{SCORE_TITLES[score]:<9}" + "".join(cells) + f"{_cell(value, 'n/a'):>10}"
+                         + f"{_cell(probability, 'n/a' if score != 'probability' else ''):>11}")
+            if value is None:
+                notes.append(f"{name}: recovery {entry['recovery_notes'][score]}")
+        lines.append("recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
+                     "probability): 0 = like the retain model, 1 = like the original")
+        return "\n".join(lines + notes)
+
+    def save(self, output_dir: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
+        """Writes `audit.json` (and `audit.png` when `plot`) into `output_dir`, each atomically.
+
+        Returns:
+            `dict[str, Path]`: the paths written, under `audit` and `plot`.
+        """
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        paths = {"audit": output_dir / AUDIT_FILE}
+        write_json_atomic(paths["audit"], self.to_dict())
+        if plot:
+            paths["plot"] = output_dir / PLOT_FILE
+            plot_audit(self, paths["plot"])
+        return paths
+
+
+def _cell(value: float | None, missing: str = "-") -> str:
+    return missing if value is None else f"{value:.3f}"
+
+
+def plot_audit(result: AuditResult, path: Path) -> None:
+    """Per attack, the headline forget score of each model before and after the attack (bars), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display needed
+    import matplotlib.pyplot as plt
+
+    ran = {name: entry for name, entry in result.attacks.items() if entry["status"] == "ok"}
+    roles = [role for role in MODEL_ROLES if role in result.models]
+    columns = min(4, max(1, len(ran)))
+    rows = max(1, math.ceil(len(ran) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.0 * rows), squeeze=False)
+    for axis in axes.flat[len(ran):]:
+        axis.set_visible(False)
+    for axis, (name, entry) in zip(axes.flat, ran.items()):
+        score = entry["headline"]["score"]
+        positions = range(len(roles))
+        for offset, stage, style in ((-0.2, "before", {"alpha": 0.45}), (0.2, "after", {})):
+            values = [entry["models"][role][stage][score] or 0.0 for role in roles]
+            axis.bar([p + offset for p in positions], values, width=0.4, label=stage, **style,
+                     color=["tab:gray", "tab:green", "tab:red"][: len(roles)] if stage == "after" else "tab:blue")
+        value = entry["headline"]["recovery"]
+        axis.set_title(f"{name}\nrecovery {_cell(value, 'n/a')}", fontsize=9)
+        axis.set_xticks(list(positions), roles, fontsize=8)
+        axis.set_ylabel(f"forget {SCORE_TITLES[score]}", fontsize=8)
+        axis.set_ylim(0, 1.05)
+    if ran:
+        axes.flat[0].legend(fontsize=7)
+    figure.suptitle("Forget score before (light) and after (solid) each attack", fontsize=10)
+    figure.tight_layout()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
+    try:
+        figure.savefig(temporary, dpi=100)
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        temporary.unlink(missing_ok=True)
+
+
+def load_model(path: str | os.PathLike, option: str = "model", **kwargs) -> torch.nn.Module:
+    """A causal LM from a model folder or Hub id, or a PEFT adapter folder on its base model.
+
+    Args:
+        path (`str` or `os.PathLike`):
+            Model folder / Hub id, or adapter folder (it holds `adapter_config.json`).
+        option (`str`, *optional*, defaults to `"model"`):
+            Named in error messages (`--original`, ...).
+        **kwargs:
+            Passed to `from_pretrained` (`dtype`, `trust_remote_code`).
+
+    Raises:
+        ValueError: an adapter folder whose base model cannot be loaded (naming the path it tried), or a model
+            that cannot be loaded.
+    """
+    from peft import PeftConfig, PeftModel
+    from transformers import AutoModelForCausalLM
+
+    path = Path(path)
+    if (path / "adapter_config.json").is_file():
+        base = PeftConfig.from_pretrained(str(path)).base_model_name_or_path
+        try:
+            model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+        except (OSError, ValueError) as error:
+            raise ValueError(
+                f"{option} {str(path)!r} is a PEFT adapter folder whose base model {base!r} (base_model_name_or_path "
+                f"in its adapter_config.json) could not be loaded: {error}"
+            ) from error
+        return PeftModel.from_pretrained(model, str(path)).eval()
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(path), **kwargs).eval()
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{option} {str(path)!r} could not be loaded as a causal LM: {error}") from error
+
+
+class UnlearningAuditor:
+    r"""
+    Attacks an unlearned model, and its original and retain models under the same attacks, and reports how much of
+    the forgotten answers each attack brings back.
+
+    The sets are prepared once, so one auditor can audit several models. The audited models are never modified:
+    attacks that change weights (relearning, quantization) work on copies.
+
+    Args:
+        tokenizer ([`~transformers.PreTrainedTokenizerBase`]):
+            Tokenizer of the models; needs an EOS token.
+        forget (`datasets.Dataset`, `list[dict]` or `dict[str, list]`):
+            The forget rows, in any supported format; `paraphrased_question` (or the paraphrase probe's column),
+            `paraphrased_answer` and `perturbed_answer` are used where present.
+        retain (`datasets.Dataset`, `list[dict]` or `dict[str, list]`, *optional*):
+            Retain rows: unrelated relearning data and few-shot examples. Without it those attacks are skipped.
+        probes (`str` or `list`, *optional*, defaults to `"all"`):
+            `"all"`, comma-separated names, or a list of names and probe objects (e.g.
+            `RelearnProbe(steps=50)`); names: `relearn`, `quantize`, `paraphrase`, `few_shot`, `prompt_attacks`,
+            `logit_lens`.
+        seed (`int`, *optional*, defaults to `0`):
+            Seed of every random choice; the same for the three models.
+        batch_size (`int`, *optional*, defaults to `16`):
+            Sequences per teacher-forced forward pass.
+        generation_batch_size (`int`, *optional*):
+            Prompts per `generate` call; defaults to `batch_size`.
+        max_new_tokens (`int`, *optional*, defaults to `60`):
+            Most tokens generated per answer.
+        max_length (`int`, *optional*, defaults to `512`):
+            Truncation length of scored and relearning sequences.
+        qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
+            Prompt of `question`/`answer` rows; use the training run's.
+        recovery_min_gap (`float`, *optional*, defaults to `0.05`):
+            Smallest `|O - R|` for which a recovery is computed (see [`recovery`]).
+
+    Raises:
+        ValueError: an unknown probe name (the message lists the known ones), a relearn split of 0 or all forget
+            rows, unrelated relearning data that holds a forget row, or a bad set.
+        ImportError: the quantize probe without bitsandbytes (names the extra to install).
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        forget: Any,
+        retain: Any = None,
+        *,
+        probes: str | list = "all",
+        seed: int = 0,
+        batch_size: int = 16,
+        generation_batch_size: int | None = None,
+        max_new_tokens: int = 60,
+        max_length: int | None = 512,
+        qa_prompt_template: str = "Question: {question}\nAnswer:",
+        recovery_min_gap: float = 0.05,
+    ):
+        ensure_pad_token(tokenizer)
+        self.probes = make_probes(probes)
+        forget, retain = as_rows(forget, "forget"), (as_rows(retain, "retain") if retain is not None else None)
+        evaluator_kwargs = {"batch_size": batch_size, "generation_batch_size": generation_batch_size,
+                            "max_new_tokens": max_new_tokens, "max_length": max_length}
+        self.context = AuditContext(tokenizer, forget, retain, seed=seed, evaluator_kwargs=evaluator_kwargs,
+                                    qa_prompt_template=qa_prompt_template)
+        for probe in self.probes:
+            probe.check(self.context)
+        self.recovery_min_gap = recovery_min_gap
+        self.settings = {
+            "seed": seed,
+            "probes": [probe.name for probe in self.probes],
+            "max_new_tokens": max_new_tokens,
+            "max_length": max_length,
+            "recovery_min_gap": recovery_min_gap,
+            "forget_set": content_fingerprint(forget, "forget"),
+            "retain_set": content_fingerprint(retain, "retain") if retain is not None else None,
+        }
+
+    def audit(
+        self,
+        model: torch.nn.Module | str | os.PathLike,
+        original: torch.nn.Module | str | os.PathLike | None = None,
+        retain_model: torch.nn.Module | str | os.PathLike | None = None,
+    ) -> AuditResult:
+        """Runs every attack on `model` and, when given, on `original` and `retain_model`.
+
+        Args:
+            model (`torch.nn.Module`, `str` or `os.PathLike`):
+                The unlearned model: a causal LM, a PEFT model, or a model / adapter folder.
+            original (*optional*):
+                The model before unlearning (recovery 1). Same types.
+            retain_model (*optional*):
+                A model trained without the forget set (recovery 0). Same types.
+
+        Returns:
+            [`AuditResult`]: scores, recoveries and reasons for skipped attacks.
+        """
+        given = {"unlearned": model, "original": original, "retain": retain_model}
+        models = {role: load_model(value, role) if isinstance(value, (str, os.PathLike)) else value
+                  for role, value in given.items() if value is not None}
+        context = self.context
+        clean = {}
+        for role, audited in models.items():
+            logger.info(f"Audit: scoring the {role} model without attack")
+            clean[role] = context.score(audited, context.evaluator(context.forget))
+        attacks, per_row = {}, {}
+        for probe in self.probes:
+            for attack in probe.attacks(context):
+                entry = {"probe": attack.probe, "status": "skipped" if attack.skipped else "ok",
+                         "reason": attack.skipped, "settings": attack.settings, "scored_rows": len(attack.rows)}
+                attacks[attack.name] = entry
+                if attack.skipped:
+                    logger.warning(f"Audit: {attack.name} skipped: {attack.skipped}")
+                    continue
+                entry["models"], per_row[attack.name] = {}, {}
+                start = time.perf_counter()
+                for role, audited in models.items():
+                    logger.info(f"Audit: {attack.name} on the {role} model")
+                    after = attack.run(audited)
+                    before = (attack.before(audited) if attack.before is not None
+                              else context.scores_of(subset_log(clean[role].log, attack.rows)))
+                    result = {"before": before.scores, "after": after.scores}
+                    if after.layers is not None:
+                        result.update(layers=after.layers, best_layer=after.best_layer)
+                    entry["models"][role] = result
+                    per_row[attack.name][role] = after.log
+                entry["seconds"] = round(time.perf_counter() - start, 2)
+                self._recoveries(entry)
+        return AuditResult(attacks=attacks, settings=self.settings, models=list(models), per_row=per_row)
+
+    def _recoveries(self, entry: dict) -> None:
+        results = entry["models"]
+        entry["recovery"], entry["recovery_notes"] = {}, {}
+        for score in RECOVERY_SCORES:
+            after = {role: results[role]["after"].get(score) if role in results else None for role in MODEL_ROLES}
+            if after["unlearned"] is None:
+                continue  # the attack has no such score (the logit lens has no ROUGE)
+            value, note = recovery(after["unlearned"], after["original"], after["retain"],
+                                   min_gap=self.recovery_min_gap)
+            entry["recovery"][score], entry["recovery_notes"][score] = value, note
+        score = next(iter(entry["recovery"]))
+        entry["headline"] = {"score": score, "recovery": entry["recovery"][score]}
+

@@ -1,0 +1,149 @@
+"""The robustness audit (hf_unlearn/evaluation/audit.py): `UnlearningAuditor`, `AuditResult`, recovery, audit.json."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from hf_unlearn import UnlearningAuditor
+from hf_unlearn.evaluation.audit import AUDIT_FILE, PLOT_FILE, recovery, robustness_summary
+from hf_unlearn.evaluation.probes import LogitLensProbe, ParaphraseProbe, RelearnProbe
+
+from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
+
+
+FORGET = [
+    dict(row, paraphrased_question=f"Tell me this: {row['question']}", paraphrased_answer=f"Indeed, {row['answer']}",
+         perturbed_answer=[f"Nobody knows where {index}.", "It was never recorded."])
+    for index, row in enumerate(FORGET_ROWS)
+]
+ALL_ATTACKS = ["relearn_forget", "relearn_unrelated", "paraphrase", "few_shot", "prompt_roleplay",
+               "prompt_affirmative_prefix", "prompt_fill_in_blank", "logit_lens"]
+
+
+def row_strings(rows) -> list[str]:
+    strings = []
+    for row in rows:
+        for value in row.values():
+            strings += value if isinstance(value, list) else [value]
+    return strings
+
+
+@pytest.fixture(scope="module")
+def audited(tokenizer, tmp_path_factory):
+    """Every probe but quantize (tested on wider models) on three tiny models, and the saved files."""
+    auditor = UnlearningAuditor(
+        tokenizer, FORGET, RETAIN_ROWS, max_length=64, max_new_tokens=4, batch_size=8,
+        probes=[RelearnProbe(steps=2, learning_rate=1e-2), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
+    )
+    models = [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
+    result = auditor.audit(models[0], original=models[1], retain_model=models[2])
+    output_dir = tmp_path_factory.mktemp("audit")
+    return result, result.save(output_dir), output_dir
+
+
+def test_every_attack_runs_on_every_model_and_gives_finite_scores(audited):
+    result, _, _ = audited
+    assert list(result.attacks) == ALL_ATTACKS and result.models == ["unlearned", "original", "retain"]
+    for name, entry in result.attacks.items():
+        assert entry["status"] == "ok" and entry["reason"] is None
+        for role in result.models:
+            for stage in ("before", "after"):
+                scores = entry["models"][role][stage]
+                assert math.isfinite(scores["probability"]) and 0 < scores["probability"] < 1
+                if name != "logit_lens":
+                    assert 0 <= scores["rougeL_recall"] <= 1 and math.isfinite(scores["truth_ratio"])
+    assert result.attacks["relearn_forget"]["scored_rows"] == 4  # half of the 8 forget rows is scored
+    assert all(entry["seconds"] > 0 for entry in result.attacks.values())
+    assert result.attacks["logit_lens"]["models"]["unlearned"]["best_layer"] in (0, 1)
+
+
+def test_recovery_is_placed_between_the_attacked_retain_and_original_models(audited):
+    result, _, _ = audited
+    for entry in result.attacks.values():
+        score = entry["headline"]["score"]
+        after = {role: entry["models"][role]["after"][score] for role in result.models}
+        gap = after["original"] - after["retain"]
+        if abs(gap) < result.settings["recovery_min_gap"]:
+            assert entry["headline"]["recovery"] is None and "undefined" in entry["recovery_notes"][score]
+        else:
+            expected = (after["unlearned"] - after["retain"]) / gap
+            assert entry["headline"]["recovery"] == pytest.approx(expected)
+    assert result.attacks["logit_lens"]["headline"]["score"] == "probability"  # no generation from a layer
+
+
+def test_before_is_the_clean_score_of_the_same_rows(audited):
+    result, _, _ = audited
+    clean = result.attacks["paraphrase"]["models"]["unlearned"]["before"]
+    for name in ("few_shot", "prompt_roleplay", "quantize_8bit"):
+        if name in result.attacks:
+            assert result.attacks[name]["models"]["unlearned"]["before"] == clean
+    # relearn_forget scores half B only: its "before" is the clean score of those rows, not of all rows.
+    assert result.attacks["relearn_forget"]["models"]["unlearned"]["before"] != clean
+
+
+def test_audit_json_holds_numbers_and_names_but_no_text_of_any_row(audited):
+    result, paths, output_dir = audited
+    assert paths == {"audit": output_dir / AUDIT_FILE, "plot": output_dir / PLOT_FILE}
+    text = (output_dir / AUDIT_FILE).read_text()
+    assert json.loads(text) == json.loads(json.dumps(result.to_dict()))
+    for string in row_strings(FORGET + RETAIN_ROWS):
+        assert string not in text
+    assert (output_dir / PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in output_dir.iterdir()) == [AUDIT_FILE, PLOT_FILE]  # no temporary file left
+    settings = json.loads(text)["settings"]
+    assert settings["forget_set"]["rows"] == 8 and len(settings["forget_set"]["sha256"]) == 64
+
+
+def test_metrics_table_and_robustness_summary(audited):
+    result, _, output_dir = audited
+    metrics = result.metrics()
+    assert all(math.isfinite(value) for value in metrics.values())
+    assert "audit_few_shot_unlearned_after_rougeL_recall" in metrics
+    assert "audit_logit_lens_original_best_layer" in metrics
+    table = result.table()
+    assert all(name in table for name in ALL_ATTACKS) and "recovery" in table.splitlines()[0]
+    summary = robustness_summary(json.loads((output_dir / AUDIT_FILE).read_text()))
+    assert summary == result.robustness_summary()
+    assert set(summary["recovery"]) == set(ALL_ATTACKS) and summary["skipped"] == {}
+    defined = {name: value for name, value in summary["recovery"].items() if value is not None}
+    if defined:
+        assert summary["worst"]["recovery"] == max(defined.values())
+
+
+def test_a_skipped_probe_carries_its_reason_into_audit_json_and_the_table(tokenizer, tmp_path):
+    auditor = UnlearningAuditor(tokenizer, FORGET_ROWS, max_length=64, max_new_tokens=2,
+                                probes=[ParaphraseProbe(), "few_shot", LogitLensProbe()])
+    result = auditor.audit(tiny_llama(len(tokenizer)))
+    result.save(tmp_path, plot=False)
+    attacks = json.loads((tmp_path / AUDIT_FILE).read_text())["attacks"]
+    assert attacks["paraphrase"] == {"probe": "paraphrase", "status": "skipped", "settings": {"column":
+                                     "paraphrased_question"}, "scored_rows": 0,
+                                     "reason": "the forget set has no 'paraphrased_question' column"}
+    assert attacks["few_shot"]["status"] == "skipped" and "retain set" in attacks["few_shot"]["reason"]
+    table = result.table()
+    assert "paraphrase                 skipped: the forget set has no 'paraphrased_question' column" in table
+    # Without original and retain models, recovery is undefined, and says why.
+    assert attacks["logit_lens"]["headline"]["recovery"] is None
+    assert "no score for the original and retain model" in attacks["logit_lens"]["recovery_notes"]["probability"]
+    assert result.robustness_summary()["skipped"]["paraphrase"].startswith("the forget set has no")
+
+
+def test_recovery_formula_and_its_undefined_cases():
+    assert recovery(0.3, 0.9, 0.1) == (pytest.approx(0.25), None)
+    assert recovery(0.05, 0.9, 0.1)[0] == pytest.approx(-0.0625)  # below the retain model: negative, not clipped
+    value, note = recovery(0.5, 0.40, 0.395)
+    assert value is None and "original and retain models score within 0.05 of each other" in note and "0.005" in note
+    assert recovery(0.5, 0.40, 0.37, min_gap=0.01)[0] == pytest.approx(13 / 3)
+    assert recovery(0.5, None, 0.1) == (None, "undefined: no score for the original model")
+
+
+def test_bad_settings_are_refused_before_any_model_runs(tokenizer):
+    with pytest.raises(ValueError, match="Unknown probe 'jailbreak'; known probes: relearn, quantize"):
+        UnlearningAuditor(tokenizer, FORGET_ROWS, probes="relearn,jailbreak")
+    with pytest.raises(ValueError, match="relearn split has 0 of the 8 forget rows"):
+        UnlearningAuditor(tokenizer, FORGET_ROWS, probes=[RelearnProbe(relearn_rows=0)])
+    with pytest.raises(ValueError, match="The forget set is empty"):
+        UnlearningAuditor(tokenizer, [], probes="logit_lens")

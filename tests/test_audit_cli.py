@@ -1,0 +1,115 @@
+"""`hf-unlearn audit`: model and adapter folders, set specs, the files it writes, and bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from peft import LoraConfig, get_peft_model
+
+from hf_unlearn.cli import main
+
+from .conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
+from .evaluation.conftest import one_thread  # noqa: F401 - autouse: one math thread, see there
+
+
+def folder_hash(folder: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(folder.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory, tokenizer) -> dict[str, Path]:
+    """Three tiny model folders (with the tokenizer), a LoRA adapter folder, and the sets as JSON lines."""
+    root = tmp_path_factory.mktemp("audit_cli")
+    paths = {}
+    for seed, name in enumerate(("unlearned", "original", "retain")):
+        paths[name] = root / name
+        tiny_llama(len(tokenizer), seed=seed).save_pretrained(paths[name])
+        tokenizer.save_pretrained(paths[name])
+    adapter = get_peft_model(tiny_llama(len(tokenizer), seed=0),
+                             LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter.peft_config["default"].base_model_name_or_path = str(paths["unlearned"])
+    paths["adapter"] = root / "adapter"
+    adapter.save_pretrained(paths["adapter"])
+    forget = [dict(row, paraphrased_question="In other words: " + row["question"]) for row in FORGET_ROWS]
+    for name, rows in (("forget", forget), ("retain", RETAIN_ROWS)):
+        paths[name + "_set"] = root / f"{name}.jsonl"
+        paths[name + "_set"].write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return paths
+
+
+def common(folders, output_dir) -> list[str]:
+    return ["audit", "--forget", str(folders["forget_set"]), "--retain", str(folders["retain_set"]),
+            "--output_dir", str(output_dir), "--max_new_tokens", "2", "--max_length", "64", "--relearn_steps", "1"]
+
+
+def test_audit_writes_json_and_plot_prints_the_table_and_changes_no_model(folders, tmp_path, capsys):
+    hashes = {name: folder_hash(folders[name]) for name in ("unlearned", "original", "retain")}
+    code = main([*common(folders, tmp_path / "out"), "--model", str(folders["unlearned"]),
+                 "--original", str(folders["original"]), "--retain_model", str(folders["retain"]),
+                 "--probes", "relearn,paraphrase,logit_lens", "--relearn_rows", "3"])
+    assert code == 0
+    audit = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert list(audit["attacks"]) == ["relearn_forget", "relearn_unrelated", "paraphrase", "logit_lens"]
+    assert audit["attacks"]["relearn_forget"]["settings"]["train_rows"] == 3
+    assert audit["models"] == ["unlearned", "original", "retain"]
+    assert (tmp_path / "out" / "audit.png").is_file()
+    table = capsys.readouterr().out
+    assert all(name in table for name in audit["attacks"]) and "recovery" in table
+    text = (tmp_path / "out" / "audit.json").read_text()
+    assert not any(value in text for row in FORGET_ROWS + RETAIN_ROWS for value in row.values())
+    assert {name: folder_hash(folders[name]) for name in hashes} == hashes
+
+
+def test_an_adapter_folder_is_audited_on_its_base(folders, tmp_path):
+    code = main([*common(folders, tmp_path), "--model", str(folders["adapter"]), "--probes", "logit_lens",
+                 "--no_plot"])
+    assert code == 0
+    audit = json.loads((tmp_path / "audit.json").read_text())
+    assert audit["models"] == ["unlearned"] and audit["attacks"]["logit_lens"]["status"] == "ok"
+    assert not (tmp_path / "audit.png").exists()
+
+
+def test_an_adapter_whose_base_is_missing_names_the_path_it_tried(folders, tmp_path, capsys):
+    adapter = tmp_path / "orphan"
+    adapter.mkdir()
+    config = json.loads((folders["adapter"] / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tmp_path / "gone")
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    for name in ("adapter_model.safetensors",):
+        (adapter / name).write_bytes((folders["adapter"] / name).read_bytes())
+    code = main([*common(folders, tmp_path / "out"), "--model", str(folders["unlearned"]), "--original",
+                 str(adapter), "--probes", "logit_lens"])
+    error = capsys.readouterr().err
+    assert code == 2 and f"--original {str(adapter)!r} is a PEFT adapter folder whose base model" in error
+    assert str(tmp_path / "gone") in error
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--probes", "relearn,jailbreak"], "Unknown probe 'jailbreak'; known probes: relearn, quantize, paraphrase"),
+        (["--probes", "relearn", "--relearn_rows", "0"], "relearn split has 0 of the 8 forget rows"),
+        (["--probes", "relearn", "--relearn_rows", "1.0"], "relearn split has 8 of the 8 forget rows"),
+    ],
+)
+def test_bad_input_exits_2_and_says_what_is_accepted(folders, tmp_path, capsys, extra, message):
+    code = main([*common(folders, tmp_path), "--model", str(folders["unlearned"]), *extra])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("inside", ["", "audit"])
+def test_the_audit_never_writes_into_a_model_folder(folders, capsys, inside):
+    before = folder_hash(folders["original"])
+    code = main([*common(folders, folders["original"] / inside), "--model", str(folders["unlearned"]), "--original",
+                 str(folders["original"]), "--probes", "logit_lens"])
+    error = capsys.readouterr().err
+    assert code == 2 and "is inside the --original folder" in error and "never writes into a model folder" in error
+    assert folder_hash(folders["original"]) == before and not (folders["original"] / "audit").exists()
