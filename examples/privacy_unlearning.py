@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hf_unlearn.data import SyntheticConfig, generate_synthetic_splits
-from hf_unlearn.demo import SIZES, print_table, verdict
-from hf_unlearn.evaluation import summarize_logs
-from hf_unlearn.experiment import (
+from hf_unlearn.demo.cli import SIZES, print_table, verdict
+from hf_unlearn.demo.experiment import (
     METHODS,
     ModelRecipe,
     UnlearningRun,
@@ -35,6 +33,8 @@ from hf_unlearn.experiment import (
     train_baselines,
     unlearn,
 )
+from hf_unlearn.demo.synthetic import SyntheticConfig, generate_synthetic_splits
+from hf_unlearn.evaluation import summarize_logs
 
 
 def load_rows(args) -> tuple[list[dict], list[dict], str]:

@@ -25,8 +25,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.utils import logging
 
-from . import __version__
-from .data import UnlearningCollator, content_fingerprint, prepare_dataset
+from .. import __version__
+from ..data import UnlearningCollator, content_fingerprint, prepare_dataset
 from .toy import tiny_causal_lm, train_bpe_tokenizer
 
 
@@ -271,7 +271,7 @@ class UnlearningRun:
 
 
 def evaluator_for(tokenizer, eval_sets: dict, retain_logs: dict | None = None, max_length: int = 128):
-    from .evaluation import UnlearningEvaluator
+    from ..evaluation import UnlearningEvaluator
 
     return UnlearningEvaluator(tokenizer, eval_sets, retain_logs=retain_logs, batch_size=32, max_length=max_length)
 
@@ -286,9 +286,9 @@ def unlearn(baselines: Baselines, forget_rows, retain_rows, run: UnlearningRun, 
     """
     from peft import LoraConfig
 
-    from .config import UnlearningConfig
-    from .evaluation import UnlearningEvalCallback
-    from .trainer import UnlearningTrainer
+    from ..config import UnlearningConfig
+    from ..evaluation import UnlearningEvalCallback
+    from ..trainer import UnlearningTrainer
 
     fields = run.config_fields()
     args = UnlearningConfig(

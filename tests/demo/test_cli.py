@@ -3,7 +3,7 @@
 import json
 
 from hf_unlearn.cli import main
-from hf_unlearn.experiment import FINGERPRINT_FILE
+from hf_unlearn.demo.experiment import FINGERPRINT_FILE
 
 
 def test_the_demo_runs_end_to_end_and_reuses_its_cache(tmp_path, capsys):

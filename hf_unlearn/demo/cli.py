@@ -84,11 +84,11 @@ def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    from .data import SyntheticConfig, generate_synthetic_splits
-    from .evaluation import summarize_logs
+    from ..evaluation import summarize_logs
+    from ..utils import write_json_atomic
     from .experiment import (ModelRecipe, UnlearningRun, all_texts, evaluator_for, headline, load_model,
                              set_threads, train_baselines, unlearn)
-    from .utils import write_json_atomic
+    from .synthetic import SyntheticConfig, generate_synthetic_splits
 
     set_threads()
     start = time.perf_counter()
