@@ -9,7 +9,7 @@ TOFU's definitions (forget / retain ROUGE-L recall of greedy answers, answer pro
 quality = KS p-value of forget truth ratios against the retain model; model utility = harmonic mean of retain
 probability, ROUGE-L and truth-ratio score). Each method runs in its own process, so its peak memory is its own.
 
-    --methods npo,npo_kl        a subset (keys of hf_unlearn.demo.experiment.METHODS; add _lora for the LoRA variant)
+    --methods npo,npo_kl        a subset (keys of hf_unlearn.demo.methods.METHODS; add _lora for the LoRA variant)
     --set npo:learning_rate=1e-4 --set npo:steps=60    change a method's settings
     --smoke                     a toy-size pass through every step, for CI
 """

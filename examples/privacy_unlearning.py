@@ -2,7 +2,7 @@
 that never saw them.
 
     python examples/privacy_unlearning.py                                  # generated people, GA vs GD vs NPO
-    python examples/privacy_unlearning.py --tofu ../shared/data/tofu       # real TOFU rows (forget01 / retain_perturbed)
+    python examples/privacy_unlearning.py --tofu locuslab/TOFU             # real TOFU rows (forget01 / retain_perturbed)
     python examples/privacy_unlearning.py --methods npo,npo_kl,simnpo --lora
 
 A privacy request asks a model to forget a person. The gold standard is the model retrained without that person's
@@ -23,7 +23,6 @@ from pathlib import Path
 
 from hf_unlearn.demo.cli import SIZES, print_table, verdict
 from hf_unlearn.demo.experiment import (
-    METHODS,
     ModelRecipe,
     UnlearningRun,
     evaluator_for,
@@ -33,6 +32,7 @@ from hf_unlearn.demo.experiment import (
     train_baselines,
     unlearn,
 )
+from hf_unlearn.demo.methods import METHODS
 from hf_unlearn.demo.synthetic import SyntheticConfig, generate_synthetic_splits
 from hf_unlearn.evaluation import summarize_logs
 
