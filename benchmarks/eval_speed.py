@@ -96,7 +96,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
 
     from hf_unlearn.evaluation import UnlearningEvaluator
-    from hf_unlearn.toy import tiny_causal_lm, train_bpe_tokenizer
+    from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer
 
     rows, source = load_rows(args.rows)
     texts = [row[key] for row in rows for key in ("question", "answer", "paraphrased_answer")]

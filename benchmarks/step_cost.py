@@ -97,7 +97,7 @@ def worker(method: str, data: str, tokenizer_dir: str, steps: tuple[int, int]) -
 def build_tokenizer(data: str, directory: str) -> None:
     import datasets
 
-    from hf_unlearn.toy import train_bpe_tokenizer
+    from hf_unlearn.demo.toy import train_bpe_tokenizer
 
     rows = [*datasets.load_dataset(data, "forget01", split="train"), *datasets.load_dataset(data, "retain99", split="train")]
     texts = [f"Question: {row['question']}\nAnswer: {row['answer']}" for row in rows]

@@ -9,7 +9,7 @@ TOFU's definitions (forget / retain ROUGE-L recall of greedy answers, answer pro
 quality = KS p-value of forget truth ratios against the retain model; model utility = harmonic mean of retain
 probability, ROUGE-L and truth-ratio score). Each method runs in its own process, so its peak memory is its own.
 
-    --methods npo,npo_kl        a subset (keys of hf_unlearn.experiment.METHODS; add _lora for the LoRA variant)
+    --methods npo,npo_kl        a subset (keys of hf_unlearn.demo.methods.METHODS; add _lora for the LoRA variant)
     --set npo:learning_rate=1e-4 --set npo:steps=60    change a method's settings
     --smoke                     a toy-size pass through every step, for CI
 """
@@ -72,8 +72,8 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
 
 def worker(spec: dict) -> dict:
     """One method on one protocol, in this process: unlearn, evaluate, report."""
-    from hf_unlearn.experiment import (Baselines, ModelRecipe, UnlearningRun, evaluator_for, headline, set_threads,
-                                       unlearn)
+    from hf_unlearn.demo.experiment import (Baselines, ModelRecipe, UnlearningRun, evaluator_for, headline,
+                                            set_threads, unlearn)
     from transformers import AutoTokenizer
 
     set_threads()
@@ -97,7 +97,8 @@ def worker(spec: dict) -> dict:
 
 
 def run_protocol(name: str, args, overrides: dict) -> dict:
-    from hf_unlearn.experiment import ModelRecipe, evaluator_for, headline, load_model, set_threads, train_baselines
+    from hf_unlearn.demo.experiment import (ModelRecipe, evaluator_for, headline, load_model, set_threads,
+                                            train_baselines)
     from hf_unlearn.evaluation import summarize_logs
 
     set_threads()

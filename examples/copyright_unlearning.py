@@ -59,7 +59,7 @@ from hf_unlearn import GradientDifferenceTrainer, NPOTrainer, UnlearningConfig  
 from hf_unlearn.data import UnlearningCollator, ensure_pad_token, prepare_dataset  # noqa: E402
 from hf_unlearn.data.loading import SPEC_HELP, load_dataset_spec  # noqa: E402
 from hf_unlearn.evaluation import greedy_generate, score_sequences  # noqa: E402
-from hf_unlearn.experiment import ModelRecipe, cached_model, cached_tokenizer, set_threads  # noqa: E402
+from hf_unlearn.demo.experiment import ModelRecipe, cached_model, cached_tokenizer, set_threads  # noqa: E402
 from hf_unlearn.logprobs import IGNORE_INDEX  # noqa: E402
 from hf_unlearn.metrics import rouge_scores  # noqa: E402
 from hf_unlearn.utils import write_json_atomic  # noqa: E402

@@ -21,11 +21,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hf_unlearn.data import SyntheticConfig, generate_synthetic_splits
-from hf_unlearn.demo import SIZES, print_table, verdict
-from hf_unlearn.evaluation import summarize_logs
-from hf_unlearn.experiment import (
-    METHODS,
+from hf_unlearn.demo.cli import SIZES, print_table, verdict
+from hf_unlearn.demo.experiment import (
     ModelRecipe,
     UnlearningRun,
     evaluator_for,
@@ -35,6 +32,9 @@ from hf_unlearn.experiment import (
     train_baselines,
     unlearn,
 )
+from hf_unlearn.demo.methods import METHODS
+from hf_unlearn.demo.synthetic import SyntheticConfig, generate_synthetic_splits
+from hf_unlearn.evaluation import summarize_logs
 
 
 def load_rows(args) -> tuple[list[dict], list[dict], str]:

@@ -7,10 +7,29 @@ it) does not pay for importing the trainer stack.
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 
 __version__ = "0.1.0.dev0"
+
+
+class _MissingKernelsNotice(logging.Filter):
+    """Drops bitsandbytes' start-up warning that the optional `kernels` package is not installed.
+
+    peft imports bitsandbytes whenever both are installed, and transformers imports peft with `TrainingArguments`,
+    so without this filter every command prints "Failed to load CPU gemm_4bit_forward from kernels-community: No
+    module named 'kernels'" (on CPUs with AVX512-BF16). It concerns only 4-bit matmuls on a CPU, which run without
+    that kernel, more slowly; other failures to load it are still shown.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Failed to load CPU gemm_4bit_forward") and "No module named 'kernels'" in message)
+
+
+# Set before bitsandbytes exists: `getLogger` hands it this same logger, filter included.
+logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_MissingKernelsNotice())
 
 _EXPORTS = {
     "UnlearningConfig": ".config",

@@ -14,7 +14,7 @@ import sys
 
 from . import __version__
 from .audit_cli import add_audit_command
-from .demo import add_demo_command
+from .demo.cli import add_demo_command
 from .eval_cli import add_eval_command
 from .metrics.cli import add_tofu_aggregate_command
 from .unlearn_cli import add_unlearn_command

@@ -31,90 +31,151 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+HEADLINE_METRICS = (
+    # (set or None, metric, label, which way is better): the scores a reader of the card looks for first
+    ("forget", "rougeL_recall", "Forget set: ROUGE-L recall of greedy answers", "lower"),
+    ("forget", "probability", "Forget set: probability of the answer", "lower"),
+    ("forget", "nll", "Forget set: NLL per answer token", "higher"),
+    (None, "forget_quality", "Forget quality (KS test against a retain model)", "higher"),
+    ("retain", "rougeL_recall", "Retain set: ROUGE-L recall of greedy answers", "higher"),
+    ("retain", "probability", "Retain set: probability of the answer", "higher"),
+    ("retain", "nll", "Retain set: NLL per answer token", "lower"),
+    (None, "model_utility", "Model utility (TOFU)", "higher"),
+)
+"""The card's results table; every metric (with trainer eval losses and per-role statistics) stays in the record."""
+
+REPO_PLACEHOLDER = "<your-username>/<model-name>"
+REFERENCES = {
+    "adapter": "the starting model (the adapter disabled)",
+    "model": "a frozen copy of the starting model",
+    None: "none (the objective needs none)",
+}
+
+
 def _table(rows: dict[str, Any]) -> str:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows.items()]
     return "\n".join(lines)
 
 
-def _metrics_table(before: dict[str, float], after: dict[str, float]) -> str:
-    names = sorted(set(before) | set(after))
-    if not names:
-        return "No evaluation was recorded for this run."
-    lines = ["| metric | before | after |", "|---|---|---|"]
-    for name in names:
-        cells = [f"{metrics[name]:.4g}" if name in metrics else "-" for metrics in (before, after)]
-        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
-    return "\n".join(lines)
+def _lookup(metrics: dict[str, float], set_name: str | None, metric: str) -> float | None:
+    """A headline score under any of the names it is logged with (`eval_forget_nll`, `eval_forget_nll/forget`)."""
+    names = [f"eval_{metric}", metric] if set_name is None else [
+        f"eval_{set_name}_{metric}", f"{set_name}_{metric}", f"eval_{set_name}_{metric}/{set_name}"
+    ]
+    return next((metrics[name] for name in names if metrics.get(name) is not None), None)
+
+
+def _results_table(before: dict[str, float], after: dict[str, float]) -> str:
+    lines = []
+    for set_name, metric, label, better in HEADLINE_METRICS:
+        values = [_lookup(metrics, set_name, metric) for metrics in (before, after)]
+        if any(value is not None for value in values):
+            cells = ["-" if value is None else f"{value:.3g}" for value in values]
+            lines.append(f"| {label} | {cells[0]} | {cells[1]} | {better} |")
+    if not lines:
+        return ("No forget or retain scores were recorded for this run (no evaluation before and after "
+                "unlearning).")
+    return "\n".join(["| score | before | after | better when |", "|---|---|---|---|", *lines])
+
+
+def _load_snippet(is_adapter: bool, repo_id: str | None) -> str:
+    target = repo_id or REPO_PLACEHOLDER
+    if is_adapter:
+        code = ("from peft import AutoPeftModelForCausalLM\n\n"
+                f'model = AutoPeftModelForCausalLM.from_pretrained("{target}")  # fetches the base model too')
+    else:
+        code = f'from transformers import AutoModelForCausalLM\n\nmodel = AutoModelForCausalLM.from_pretrained("{target}")'
+    snippet = f"```python\n{code}\n```"
+    if repo_id is None:
+        snippet += (f"\n\nReplace `{REPO_PLACEHOLDER}` with the repository this folder is pushed to, or with the path "
+                    "of the folder itself.")
+    return snippet
 
 
 def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> ModelCard:
     """A model card whose metadata and body carry `record` (see `UnlearningTrainer.unlearning_record`).
 
+    The body has a summary, how to load the model, what was forgotten (by fingerprint), a compact before/after table
+    of the headline scores, and the training procedure; the full record is in `unlearning_record.json`. No text of
+    any set is written.
+
     Args:
         record (`dict`):
             The unlearning record.
         repo_id (`str`, *optional*):
-            Where the model is (or will be) on the Hub, for the loading snippet; defaults to the output folder name.
+            The Hub repository the model is pushed to, for the loading snippet; without it the snippet shows a
+            placeholder and says what to put there.
     """
     is_adapter = record["adapter"]
     method = record["method"]
+    base_model = record.get("base_model")
     card_data = ModelCardData(
         library_name="peft" if is_adapter else "transformers",
-        base_model=record.get("base_model"),
+        base_model=base_model,
         tags=sorted({"unlearning", "hf_unlearn", method["forget_loss"], *record.get("tags", [])}),
         pipeline_tag="text-generation",
     )
-    repo_id = repo_id or record["model_name"]
-    if is_adapter:
-        load = (
-            "from peft import AutoPeftModelForCausalLM\n\n"
-            f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")  # base model + this adapter'
-        )
+    kind = "LoRA adapter" if is_adapter else "model"
+    if base_model:
+        origin = f"This {kind} is [`{base_model}`](https://huggingface.co/{base_model}) after machine unlearning with"
+        origin += " `hf_unlearn`."
     else:
-        load = f'from transformers import AutoModelForCausalLM\n\nmodel = AutoModelForCausalLM.from_pretrained("{repo_id}")'
+        origin = (f"This {kind} is the result of machine unlearning with `hf_unlearn`, starting from a model loaded "
+                  "from a local folder (its Hub id, if it has one, was not recorded).")
     forget, retain = record["forget_set"], record.get("retain_set")
-    summary = {
-        "trainer": method["trainer"],
-        "objective": f"`{method['forget_weight']} * {method['forget_loss']} + {method['retain_weight']} * "
-        f"{method['retain_loss']}`",
-        "reference": method["reference"] or "none",
-        "forget set": f"{forget['rows']} rows, SHA-256 `{forget['sha256']}`",
-        "retain set": f"{retain['rows']} rows, SHA-256 `{retain['sha256']}`" if retain else "none",
-        "steps": record["training"]["global_step"],
+    objective = f"`{method['forget_weight']} * {method['forget_loss']}"
+    objective += f" + {method['retain_weight']} * {method['retain_loss']}`" if retain else "`"
+    procedure = {
+        "trainer": f"`{method['trainer']}`",
+        "objective": objective,
+        "reference log-probs": REFERENCES.get(method["reference"], method["reference"]),
+        "optimizer steps": record["training"]["global_step"],
     }
     hyperparameters = {key: value for key, value in record["hyperparameters"].items() if value is not None}
+    retain_line = (f"- **Retain set**, kept: {retain['rows']} rows, SHA-256 `{retain['sha256']}`." if retain
+                   else "- **Retain set**: none (nothing anchored what the model should keep).")
     body = f"""
 # {record["model_name"]}
 
-This {"LoRA adapter" if is_adapter else "model"} is `{record.get("base_model") or "the base model"}` after machine
-unlearning with `hf_unlearn`: it was trained away from a *forget set* while held on a *retain
-set*. The sets are identified below by row count and an order-independent SHA-256 of their normalised rows; their
-content is not part of this card.
+{origin} It was trained with the `{method["forget_loss"]}` objective to lose what it knew of a *forget set*
+while keeping what it knows of a *retain set*.
 
-## Unlearning record
+## How to load
 
-{_table(summary)}
+{_load_snippet(is_adapter, repo_id)}
+
+## What was unlearned
+
+The sets are identified by row count and an order-independent SHA-256 of their normalised rows, so that anyone
+holding a set can check that it is the one this run forgot. Their content is not part of this card.
+
+- **Forget set**, unlearned: {forget['rows']} rows, SHA-256 `{forget['sha256']}`.
+{retain_line}
+
+## Results
+
+{_results_table(record["metrics"]["before"], record["metrics"]["after"])}
+
+Every recorded score is in `{RECORD_FILE}`, next to the weights.
+
+## Training procedure
+
+{_table(procedure)}
 
 ### Hyperparameters
 
 {_table(hyperparameters)}
 
-### Metrics
-
-{_metrics_table(record["metrics"]["before"], record["metrics"]["after"])}
-
-### Library versions
+### Framework versions
 
 {_table(record["library_versions"])}
 
-The same record is in `{RECORD_FILE}` next to the weights.
+## Limitations
 
-## How to load
-
-```python
-{load}
-```
+Unlearning is approximate. The scores above measure the forget set's traces in this {kind}'s outputs; they do not
+prove that the information cannot be recovered (by fine-tuning on related data, quantization or rephrased
+prompts).{" The base model, without this adapter, still holds everything it knew." if is_adapter else ""}
 """
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
 

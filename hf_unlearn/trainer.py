@@ -525,8 +525,11 @@ class UnlearningTrainer(Trainer):
         """
         if not self.is_world_process_zero():
             return
-        if self.base_model_id is None:
-            logger.warning("The model card has no base_model: the model came from a local path. Set `base_model_id`.")
+        if self.base_model_id is None and self.hub_model_id is not None:
+            # Only a card headed for the Hub needs the id (the Hub links a model to its base by it); a local card
+            # says in its text that the model came from a folder.
+            logger.warning(f"The card for {self.hub_model_id} names no base_model (the model came from a local "
+                           "folder): set `base_model_id` to link it to its base model on the Hub.")
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         record = self.unlearning_record(model_name, tags)
         save_card_and_record(record, self.args.output_dir, repo_id=self.hub_model_id)

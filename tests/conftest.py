@@ -17,7 +17,7 @@ import datasets  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from hf_unlearn.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
+from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
 
 
 FORGET_ROWS = [

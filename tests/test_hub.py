@@ -8,7 +8,7 @@ import yaml
 from huggingface_hub import HfApi, RepoUrl
 
 from hf_unlearn import GradientDifferenceTrainer, NPOTrainer
-from hf_unlearn.hub import RECORD_FILE
+from hf_unlearn.hub import RECORD_FILE, REPO_PLACEHOLDER, render_model_card
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, tiny_llama
 from .test_reference import lora
@@ -53,20 +53,28 @@ def test_the_card_records_the_run_and_never_the_forget_text_or_the_token(lora_tr
     assert "eval_forget_loss" in record["metrics"]["before"] and "eval_forget_loss" in record["metrics"]["after"]
     assert record["library_versions"]["transformers"]
     assert "AutoPeftModelForCausalLM" in card
+    # the results table shows the forget NLL once, before and after, not every logged duplicate of it
+    assert card.count("| Forget set: NLL per answer token |") == 1 and "eval_forget_loss" not in card
+    assert "This LoRA adapter is [`acme/tiny-llama`](https://huggingface.co/acme/tiny-llama)" in card
     written = card + json.dumps(record)
     for secret in ("Zyxquor", "Plimbeth", "XK-99", "heron", "Aurelio", FAKE_TOKEN):
         assert secret not in written
 
 
-def test_a_full_model_card_says_transformers(tmp_path, tokenizer):
+def test_a_full_model_card_says_transformers(tmp_path, tokenizer, caplog):
     trainer = GradientDifferenceTrainer(tiny_llama(len(tokenizer)), args=make_config(tmp_path, max_steps=1),
                                         processing_class=tokenizer, forget_dataset=FORGET_ROWS,
                                         retain_dataset=RETAIN_ROWS)
     trainer.train()
-    trainer.create_model_card()
-    meta = front_matter((tmp_path / "run" / "README.md").read_text())
+    with caplog.at_level("WARNING"):
+        trainer.create_model_card()
+    assert "base_model" not in caplog.text  # a local card is not headed for the Hub: nothing to warn about
+    card = (tmp_path / "run" / "README.md").read_text()
+    meta = front_matter(card)
     assert meta["library_name"] == "transformers"
     assert "base_model" not in meta  # built in memory: no id to record
+    assert "starting from a model loaded from a local folder" in card and "the base model`" not in card
+    assert f'from_pretrained("{REPO_PLACEHOLDER}")' in card and "run" not in card.split("## How to load")[1][:300]
     assert json.loads((tmp_path / "run" / RECORD_FILE).read_text())["method"]["reference"] is None
 
 
@@ -102,3 +110,41 @@ def test_push_to_hub_uploads_the_adapter_with_our_card(lora_trainer, tmp_path, m
     assert 'from_pretrained("acme/tiny-llama-unlearned")' in upload["card"]
     assert front_matter(upload["card"])["library_name"] == "peft"
     assert FAKE_TOKEN not in upload["card"] and "Zyxquor" not in upload["card"]
+
+
+def card_record(before: dict, after: dict, adapter: bool = False) -> dict:
+    """A hand-made record, as `UnlearningTrainer.unlearning_record` writes it."""
+    return {
+        "model_name": "npo-run", "base_model": None, "adapter": adapter, "tags": [],
+        "method": {"trainer": "NPOTrainer", "forget_loss": "npo", "retain_loss": "nll", "forget_weight": 1.0,
+                   "retain_weight": 1.0, "reference": "model"},
+        "hyperparameters": {"learning_rate": 1e-5, "beta": 0.1, "simnpo_delta": None},
+        "forget_set": {"rows": 40, "sha256": "a" * 64}, "retain_set": {"rows": 400, "sha256": "b" * 64},
+        "training": {"global_step": 10, "epoch": 1.0},
+        "metrics": {"before": before, "after": after},
+        "library_versions": {"hf_unlearn": "0.1.0", "transformers": "5.24.0"},
+    }
+
+
+def test_the_results_table_has_one_row_per_headline_score_before_and_after():
+    before = {"eval_forget_loss": 13.86, "eval_forget_loss/forget": 13.86, "eval_forget_nll/forget": 0.5,
+              "eval_forget_nll": 0.5, "eval_forget_rougeL_recall": 0.98, "eval_retain_rougeL_recall": 0.97,
+              "eval_forget_quality": 1e-12, "eval_model_utility": 0.6, "eval_forget_rouge1_recall": 0.99}
+    after = {**before, "eval_forget_nll": 4.25, "eval_forget_rougeL_recall": 0.12, "eval_forget_quality": 0.4}
+    card = str(render_model_card(card_record(before, after), repo_id="acme/npo-run"))
+    results = card.split("## Results")[1].split("##")[0]
+    rows = [line for line in results.splitlines() if line.startswith("| ") and not line.startswith("| score")]
+    assert len(rows) == 5  # forget ROUGE-L, forget NLL, forget quality, retain ROUGE-L, model utility
+    assert "| Forget set: NLL per answer token | 0.5 | 4.25 | higher |" in rows
+    assert "| Forget set: ROUGE-L recall of greedy answers | 0.98 | 0.12 | lower |" in rows
+    assert "loss/forget" not in card and "rouge1" not in card  # the full set of scores stays in the record
+    assert 'from_pretrained("acme/npo-run")' in card and REPO_PLACEHOLDER not in card
+
+
+def test_a_card_without_scores_says_so_and_a_card_without_retain_set_says_none():
+    record = card_record({}, {}, adapter=True)
+    record["retain_set"] = None
+    card = str(render_model_card(record))
+    assert "No forget or retain scores were recorded" in card
+    assert "- **Retain set**: none" in card and "`1.0 * npo`" in card
+    assert f'AutoPeftModelForCausalLM.from_pretrained("{REPO_PLACEHOLDER}")' in card and "Replace `" in card

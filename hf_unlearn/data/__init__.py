@@ -11,25 +11,9 @@ from .formatting import (
     tokenize_example,
 )
 from .pairing import ForgetRetainDataset
-from .synthetic import (
-    MAX_PEOPLE,
-    MAX_PERTURBED,
-    MAX_QUESTIONS_PER_PERSON,
-    SYNTHETIC_VERSION,
-    SyntheticConfig,
-    generate_synthetic_splits,
-    make_people,
-)
 
 
 __all__ = [
-    "MAX_PEOPLE",
-    "MAX_PERTURBED",
-    "MAX_QUESTIONS_PER_PERSON",
-    "SYNTHETIC_VERSION",
-    "SyntheticConfig",
-    "generate_synthetic_splits",
-    "make_people",
     "SUPPORTED_FORMATS",
     "ForgetRetainDataset",
     "UnlearningCollator",

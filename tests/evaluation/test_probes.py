@@ -24,7 +24,7 @@ from hf_unlearn.evaluation.probes import (
 )
 from hf_unlearn.evaluation.scoring import score_sequences
 from hf_unlearn.logprobs import IGNORE_INDEX
-from hf_unlearn.toy import tiny_causal_lm
+from hf_unlearn.demo.toy import tiny_causal_lm
 
 from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
 

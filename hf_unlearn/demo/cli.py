@@ -3,14 +3,19 @@
 1. generates fictitious people (forget / retain / holdout), trains a byte-level BPE tokenizer on them;
 2. trains an *original* model on forget + retain until it knows them, and a *retain* model on retain only (the model
    that never saw the forget set), both cached in the output folder (a rerun with another `--method` reuses them);
-3. unlearns the original with the chosen method, evaluating the forget and retain sets along the way;
+3. unlearns the original with the chosen method, evaluating the forget and retain sets along the way, and saves the
+   unlearned model (with its card and unlearning record) to `runs/<method>/`;
 4. evaluates the original, retain and unlearned models, prints a table, writes `report.json` and `curves.png`, and
    says whether unlearning reached the retain model.
+
+The generated rows are written to `data/` and the retain model's scores to `retain_model_eval/`, so that
+`hf-unlearn eval` can score the unlearned model again (the demo prints the command).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import sys
@@ -57,14 +62,16 @@ def print_table(rows: dict[str, dict]) -> None:
         print(f"{name:<11}" + "".join(f"{'-':>16}" if v is None else f"{v:>16.3g}" for v in cells))
 
 
-def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path) -> None:
+def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
     steps = [entry["step"] for entry in curve]
-    figure, (rouge_axis, quality_axis) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (rouge_axis, quality_axis) = plt.subplots(1, 2, figsize=(11, 4.6))
+    figure.suptitle(f"Unlearning with {method}. Success: the forget curve falls to the retain model's line while "
+                    f"retain stays high,\nand forget quality ends above {MIN_FORGET_QUALITY}.", fontsize=11)
     for key, label in (("eval_forget_rougeL_recall", "forget"), ("eval_retain_rougeL_recall", "retain (sample)")):
         rouge_axis.plot(steps, [entry.get(key) for entry in curve], marker="o", label=f"unlearned: {label}")
     rouge_axis.axhline(rows["retain"]["forget_rougeL_recall"], linestyle="--", color="gray",
@@ -83,13 +90,34 @@ def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path) -> None:
     os.replace(temporary, path)
 
 
+def quiet_libraries() -> None:
+    """Keep the demo's output to its own lines and one bar per phase: no per-file loading, writing or mapping bars."""
+    import datasets
+    from transformers.utils import logging
+
+    datasets.disable_progress_bars()
+    logging.disable_progress_bar()
+
+
+def save_rows(splits, directory: Path) -> dict[str, Path]:
+    """Write each split as JSON lines (fictitious people only), for `hf-unlearn eval`; returns the paths."""
+    from ..utils import write_text_atomic
+
+    paths = {}
+    for name in ("forget", "retain", "holdout"):
+        paths[name] = directory / f"{name}.jsonl"
+        write_text_atomic(paths[name], "".join(json.dumps(row) + "\n" for row in splits[name]))
+    return paths
+
+
 def run_demo(args: argparse.Namespace) -> int:
-    from .data import SyntheticConfig, generate_synthetic_splits
-    from .evaluation import summarize_logs
+    from ..evaluation import summarize_logs
+    from ..utils import write_json_atomic
     from .experiment import (ModelRecipe, UnlearningRun, all_texts, evaluator_for, headline, load_model,
                              set_threads, train_baselines, unlearn)
-    from .utils import write_json_atomic
+    from .synthetic import SyntheticConfig, generate_synthetic_splits
 
+    quiet_libraries()
     set_threads()
     start = time.perf_counter()
     data_fields, recipe_fields, run_fields = SIZES[args.size]
@@ -100,6 +128,7 @@ def run_demo(args: argparse.Namespace) -> int:
     output_dir = Path(args.output_dir)
     splits = generate_synthetic_splits(data_config)
     forget, retain, holdout = (list(splits[name]) for name in ("forget", "retain", "holdout"))
+    data_paths = save_rows(splits, output_dir / "data")
     print(f"[1/4] Data: {len(forget)} forget, {len(retain)} retain, {len(holdout)} holdout rows about "
           f"{data_config.num_people} fictitious people (seed {args.seed}).", flush=True)
 
@@ -116,14 +145,16 @@ def run_demo(args: argparse.Namespace) -> int:
     retain_result = evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length).evaluate(
         load_model(baselines.retain_dir))
     retain_logs = retain_result.logs
+    retain_log_path = retain_result.save(output_dir / "retain_model_eval")["logs"]
     evaluator = evaluator_for(baselines.tokenizer, eval_sets, retain_logs, max_length=recipe.max_length)
     original_result = evaluator.evaluate(load_model(baselines.original_dir))
 
     print(f"[4/4] Unlearning with {run.name} for {run.steps} steps.", flush=True)
     curve_sets = {"forget": forget, "retain": retain[: len(forget)]}
-    trainer, curve, unlearn_seconds = unlearn(baselines, forget, retain, run, output_dir / "runs" / run.name,
-                                              curve_sets, retain_logs, recipe)
+    run_dir = output_dir / "runs" / run.name
+    trainer, curve, unlearn_seconds = unlearn(baselines, forget, retain, run, run_dir, curve_sets, retain_logs, recipe)
     unlearned_result = evaluator.evaluate(trainer.model)
+    unlearned_result.save(run_dir / "evaluation")
     rows = {
         "original": headline(original_result.summary),
         "retain": headline(summarize_logs(retain_logs, retain_logs, sets=list(eval_sets))),
@@ -136,29 +167,35 @@ def run_demo(args: argparse.Namespace) -> int:
     print(sentence)
 
     plot_path = output_dir / "curves.png"
-    plot_curves(curve, rows, plot_path)
+    plot_curves(curve, rows, plot_path, run.name)
     report = {
         "method": run.name, "config": run.config_fields(), "steps": run.steps, "size": args.size, "seed": args.seed,
         "data": {"forget": len(forget), "retain": len(retain), "holdout": len(holdout),
                  "fingerprint": data_config.fingerprint()},
         "models": rows, "reached_retain_model": reached, "verdict": sentence,
-        "training": baselines.training, "unlearning_seconds": round(unlearn_seconds, 1),
+        "training": baselines.training, "unlearning_seconds": round(unlearn_seconds, 1), "model_dir": str(run_dir),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "curve": [{key: value for key, value in entry.items() if key.startswith("eval_") or key == "step"}
                   for entry in curve],
+        # the training log the trainer would have printed: loss, gradient norm, per-role statistics
+        "unlearning_log": [entry for entry in trainer.state.log_history if "loss" in entry],
     }
     write_json_atomic(output_dir / "report.json", report)
     print(f"Wrote {output_dir / 'report.json'} and {plot_path} ({report['wall_seconds']:.0f} s in all).")
+    print(f"The unlearned model, its card and unlearning record are in {run_dir}; score it again with\n"
+          f"  hf-unlearn eval --model {run_dir} --forget {data_paths['forget']} --retain {data_paths['retain']} "
+          f"--holdout {data_paths['holdout']} --retain-logs {retain_log_path} --output_dir {run_dir / 'evaluation'}")
     return 0
 
 
 def add_demo_command(subparsers) -> argparse.ArgumentParser:
-    from .experiment import METHODS
+    from .methods import METHODS  # plain data: building the parser imports no model code
 
     parser = subparsers.add_parser("demo", help="unlearning end to end on generated data, offline, in minutes",
                                    description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--output_dir", default="outputs/demo", help="where models, report and plot go")
+    parser.add_argument("--output_dir", default="outputs/demo",
+                        help="where the data, models (the unlearned one in runs/METHOD), report and plot go")
     parser.add_argument("--method", choices=sorted(METHODS), default="npo", help="unlearning method (default: npo)")
     parser.add_argument("--lora", action="store_true", help="unlearn with a LoRA adapter")
     parser.add_argument("--steps", type=int, help="unlearning steps (default: 50)")

@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.utils import logging
 
-from . import __version__
-from .data import UnlearningCollator, content_fingerprint, prepare_dataset
+from .. import __version__
+from ..data import UnlearningCollator, content_fingerprint, prepare_dataset
+from .methods import LORA_LEARNING_RATE_FACTOR, METHODS
 from .toy import tiny_causal_lm, train_bpe_tokenizer
 
 
@@ -95,12 +98,17 @@ def _cached(directory: Path, fingerprint: str) -> bool:
     return False
 
 
-def _publish(temporary: Path, directory: Path, fingerprint: str, info: dict) -> None:
-    """Mark a finished temporary folder with its fingerprint and rename it into place."""
-    (temporary / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint, **info}, indent=2))
+def _replace(temporary: Path, directory: Path) -> None:
+    """Rename a finished temporary folder into place, over an older `directory`."""
     if directory.exists():
         shutil.rmtree(directory)
     os.replace(temporary, directory)
+
+
+def _publish(temporary: Path, directory: Path, fingerprint: str, info: dict) -> None:
+    """Mark a finished temporary folder with its fingerprint and rename it into place."""
+    (temporary / FINGERPRINT_FILE).write_text(json.dumps({"fingerprint": fingerprint, **info}, indent=2))
+    _replace(temporary, directory)
 
 
 def _temporary(directory: Path) -> Path:
@@ -122,6 +130,52 @@ def cached_tokenizer(directory: Path, texts: list[str], vocab_size: int):
         train_bpe_tokenizer(texts, vocab_size=vocab_size).save_pretrained(temporary)
         _publish(temporary, directory, fingerprint, {"vocab_size": vocab_size})
     return AutoTokenizer.from_pretrained(directory)
+
+
+class PhaseProgress(TrainerCallback):
+    """One progress bar for one training phase, in place of Trainer's bars and printed log dicts.
+
+    The logs stay in `trainer.state.log_history` (the demo writes them to its report). When training stops before
+    `max_steps` (a stopping callback), the bar ends at 100% of the steps run and says "stopped early at step N of M",
+    so that a finished phase never looks aborted.
+
+    Args:
+        description (`str`):
+            Shown left of the bar, e.g. `"training the original model"`.
+        early_stop_reason (`str`, *optional*):
+            Why training may stop early, added to the "stopped early" note.
+    """
+
+    def __init__(self, description: str, early_stop_reason: str | None = None):
+        self.description = description
+        self.early_stop_reason = early_stop_reason
+        self.bar = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            self.bar = tqdm(total=state.max_steps, desc=self.description, unit="step", dynamic_ncols=True)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.bar is not None:
+            self.bar.update(state.global_step - self.bar.n)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.bar is None:
+            return
+        if state.global_step < state.max_steps:
+            reason = f": {self.early_stop_reason}" if self.early_stop_reason else ""
+            self.bar.set_postfix_str(f"stopped early at step {state.global_step} of {state.max_steps}{reason}",
+                                     refresh=False)
+            self.bar.total = state.global_step
+        self.bar.close()
+        self.bar = None
+
+
+def show_progress(trainer: Trainer, description: str, early_stop_reason: str | None = None) -> None:
+    """Replace `trainer`'s progress bars and printed logs with one [`PhaseProgress`] bar."""
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)  # what Trainer prints logs with when its bars are disabled
+    trainer.add_callback(PhaseProgress(description, early_stop_reason))
 
 
 class _StopAtLoss(TrainerCallback):
@@ -167,6 +221,7 @@ def cached_model(directory: Path, name: str, rows, tokenizer, recipe: ModelRecip
     start = time.perf_counter()
     trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[stop],
                       data_collator=UnlearningCollator(tokenizer.pad_token_id))
+    show_progress(trainer, f"training the {name} model", f"training loss below {recipe.target_loss}")
     trainer.train()
     final_loss = next(log["loss"] for log in reversed(trainer.state.log_history) if "loss" in log)
     info = {"name": name, "rows": len(data), "epochs": stop.epochs, "final_train_loss": final_loss,
@@ -181,8 +236,9 @@ def cached_model(directory: Path, name: str, rows, tokenizer, recipe: ModelRecip
     return directory, {**info, "cached": False}
 
 
-def load_model(directory: Path):
-    return AutoModelForCausalLM.from_pretrained(directory)
+def load_model(directory: str | os.PathLike):
+    # An absolute path, so that an adapter trained on this model finds its base from any working directory.
+    return AutoModelForCausalLM.from_pretrained(Path(directory).resolve())
 
 
 @dataclass
@@ -222,18 +278,6 @@ def set_threads() -> None:
 
 # ---- Unlearning and evaluation ----
 
-METHODS: dict[str, dict[str, Any]] = {
-    # name: UnlearningConfig fields, from a short sweep on the demo data (2 forget / 20 retain people, 4 x 192 llama,
-    # steps of 8 forget + 8 retain rows; docs/benchmarks.md). The per-sequence forget objectives have gradients
-    # about answer-length times larger than the per-token retain NLL, hence the large retain weights.
-    "ga": {"forget_loss": "ga", "retain_loss": "none", "learning_rate": 1e-4},
-    "gd": {"forget_loss": "ga", "retain_loss": "nll", "learning_rate": 3e-4, "retain_weight": 10.0},
-    "npo": {"forget_loss": "npo", "retain_loss": "nll", "learning_rate": 3e-4, "beta": 0.1, "retain_weight": 20.0},
-    "npo_kl": {"forget_loss": "npo", "retain_loss": "kl", "learning_rate": 5e-4, "beta": 0.1, "retain_weight": 30.0},
-    "simnpo": {"forget_loss": "simnpo", "retain_loss": "nll", "learning_rate": 1e-3, "retain_weight": 20.0},
-}
-LORA_LEARNING_RATE_FACTOR = 10  # LoRA adapters start from zero and need a larger step to move as far
-
 
 @dataclass
 class UnlearningRun:
@@ -271,7 +315,7 @@ class UnlearningRun:
 
 
 def evaluator_for(tokenizer, eval_sets: dict, retain_logs: dict | None = None, max_length: int = 128):
-    from .evaluation import UnlearningEvaluator
+    from ..evaluation import UnlearningEvaluator
 
     return UnlearningEvaluator(tokenizer, eval_sets, retain_logs=retain_logs, batch_size=32, max_length=max_length)
 
@@ -280,19 +324,24 @@ def unlearn(baselines: Baselines, forget_rows, retain_rows, run: UnlearningRun, 
             curve_sets: dict, retain_logs: dict, recipe: ModelRecipe):
     """Unlearn the original model; evaluate `curve_sets` every `run.eval_steps` steps for the curve.
 
+    The unlearned model (or LoRA adapter), its tokenizer, model card and `unlearning_record.json` are saved to
+    `output_dir`, written to a temporary folder first and renamed into place, so that `hf-unlearn eval` can score it.
+
     Returns:
         `tuple`: the trainer (its model is the unlearned one), the curve (list of per-step metric dicts) and the
         wall time in seconds.
     """
     from peft import LoraConfig
 
-    from .config import UnlearningConfig
-    from .evaluation import UnlearningEvalCallback
-    from .trainer import UnlearningTrainer
+    from ..config import UnlearningConfig
+    from ..evaluation import UnlearningEvalCallback
+    from ..trainer import UnlearningTrainer
 
     fields = run.config_fields()
+    output_dir = Path(output_dir)
+    temporary = _temporary(output_dir)
     args = UnlearningConfig(
-        output_dir=str(output_dir), max_steps=run.steps, per_device_train_batch_size=run.batch_size,
+        output_dir=str(temporary), max_steps=run.steps, per_device_train_batch_size=run.batch_size,
         per_device_eval_batch_size=32, lr_scheduler_type="constant", logging_steps=run.eval_steps,
         eval_strategy="steps", eval_steps=run.eval_steps, eval_on_start=True, save_strategy="no", report_to="none",
         use_cpu=True, seed=recipe.seed, max_length=recipe.max_length, disable_tqdm=False, **fields,
@@ -306,9 +355,14 @@ def unlearn(baselines: Baselines, forget_rows, retain_rows, run: UnlearningRun, 
         peft_config=peft_config,
     )
     trainer.add_callback(UnlearningEvalCallback(trainer, curve_sets, retain_logs=retain_logs, batch_size=32))
+    show_progress(trainer, f"unlearning with {run.name}")
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
+    trainer.save_model(str(temporary))
+    trainer.create_model_card(model_name=f"{output_dir.name}-unlearned", tags=["hf_unlearn-demo"])
+    _replace(temporary, output_dir)
+    trainer.args.output_dir = str(output_dir)  # later saves go where the model now is
     curve: dict[int, dict] = {}
     for entry in trainer.state.log_history:
         if any(key.endswith("rougeL_recall") for key in entry):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hf_unlearn.data.synthetic import (
+from hf_unlearn.demo.synthetic import (
     ATTRIBUTES,
     FEATURES,
     MAX_PEOPLE,

@@ -26,7 +26,10 @@ def train_bpe_tokenizer(texts: list[str], vocab_size: int = 512, pad_token: str 
     tokenizer.decoder = decoders.ByteLevel()
     special_tokens = ["<eos>"] + ([pad_token] if pad_token else [])
     bpe_trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=special_tokens, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,  # it prints bare newlines when stderr is not a terminal
     )
     tokenizer.train_from_iterator(texts, bpe_trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, eos_token="<eos>", pad_token=pad_token)

@@ -18,7 +18,7 @@ config gives the same rows on any machine, and `SyntheticConfig.fingerprint()` t
 config apart.
 
 ```python
-from hf_unlearn.data.synthetic import SyntheticConfig, generate_synthetic_splits
+from hf_unlearn.demo.synthetic import SyntheticConfig, generate_synthetic_splits
 
 splits = generate_synthetic_splits(SyntheticConfig(num_forget=2, num_retain=20, num_holdout=2, seed=0))
 splits["forget"][0]["question"]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from hf_unlearn.toy import tiny_causal_lm, train_bpe_tokenizer
+from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer
 
 
 def test_trained_tokenizer_round_trips_and_has_eos_and_pad():
