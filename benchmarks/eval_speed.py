@@ -95,8 +95,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from hf_unlearn.evaluation import UnlearningEvaluator
     from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer
+    from hf_unlearn.evaluation import UnlearningEvaluator
 
     rows, source = load_rows(args.rows)
     texts = [row[key] for row in rows for key in ("question", "answer", "paraphrased_answer")]
@@ -126,12 +126,24 @@ def main() -> None:
     run(args.batch_size, generation_batch_size, rows[:16])  # warm-up: first-call allocations, lazy imports
     runs = [run(args.batch_size, generation_batch_size, rows) for _ in range(args.repetitions)]
     results = {
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "cpus": os.cpu_count(),
-                    "torch_threads": torch.get_num_threads(), "torch": torch.__version__},
-        "setup": {"rows": len(rows), "source": source, "sequences_per_row": 7, "max_new_tokens": args.max_new_tokens,
-                  "batch_size": args.batch_size, "generation_batch_size": generation_batch_size,
-                  "model_parameters": sum(p.numel() for p in model.parameters()), "vocab": len(tokenizer),
-                  "repetitions": args.repetitions},
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__,
+        },
+        "setup": {
+            "rows": len(rows),
+            "source": source,
+            "sequences_per_row": 7,
+            "max_new_tokens": args.max_new_tokens,
+            "batch_size": args.batch_size,
+            "generation_batch_size": generation_batch_size,
+            "model_parameters": sum(p.numel() for p in model.parameters()),
+            "vocab": len(tokenizer),
+            "repetitions": args.repetitions,
+        },
         "total_seconds": median_range([r["total_seconds"] for r in runs]),
         "rows_per_second": median_range([r["rows"] / r["total_seconds"] for r in runs]),
         "teacher_forced_seconds": median_range([r["teacher_forced_seconds"] for r in runs]),

@@ -23,8 +23,11 @@ def main() -> None:
     parser.add_argument("--lora_8bit", action="store_true")
     parser.add_argument("--lora", action="store_true", help="LoRA on the full-precision model (adapter-off reference)")
     parser.add_argument("--precompute", action="store_true", help="precompute_ref_log_probs=True")
-    parser.add_argument("--expect_refusal", action="store_true",
-                        help="PASS when the trainer refuses the setting (adapter-off precompute under DeepSpeed/FSDP)")
+    parser.add_argument(
+        "--expect_refusal",
+        action="store_true",
+        help="PASS when the trainer refuses the setting (adapter-off precompute under DeepSpeed/FSDP)",
+    )
     args = parser.parse_args()
     splits = generate_synthetic_splits(SyntheticConfig(num_forget=2, num_retain=10, num_holdout=0))
     tokenizer = train_bpe_tokenizer([f"{r['question']} {r['answer']}" for s in splits.values() for r in s], 2048)
@@ -35,18 +38,34 @@ def main() -> None:
 
         model.save_pretrained(Path(args.output_dir) / "base")
         model = AutoModelForCausalLM.from_pretrained(
-            Path(args.output_dir) / "base", quantization_config=BitsAndBytesConfig(load_in_8bit=True), device_map={"": 0}
+            Path(args.output_dir) / "base",
+            quantization_config=BitsAndBytesConfig(load_in_8bit=True),
+            device_map={"": 0},
         )
     if args.lora_8bit or args.lora:
         from peft import LoraConfig
 
         peft_config = LoraConfig(r=8, target_modules="all-linear", lora_dropout=0.0)
-    config = UnlearningConfig(output_dir=args.output_dir, bf16=args.bf16, max_steps=20, per_device_train_batch_size=8,
-                              learning_rate=1e-4, logging_steps=1, save_strategy="no", report_to="none",
-                              precompute_ref_log_probs=args.precompute)
+    config = UnlearningConfig(
+        output_dir=args.output_dir,
+        bf16=args.bf16,
+        max_steps=20,
+        per_device_train_batch_size=8,
+        learning_rate=1e-4,
+        logging_steps=1,
+        save_strategy="no",
+        report_to="none",
+        precompute_ref_log_probs=args.precompute,
+    )
     try:
-        trainer = NPOTrainer(model, args=config, processing_class=tokenizer, forget_dataset=splits["forget"],
-                             retain_dataset=splits["retain"], peft_config=peft_config)
+        trainer = NPOTrainer(
+            model,
+            args=config,
+            processing_class=tokenizer,
+            forget_dataset=splits["forget"],
+            retain_dataset=splits["retain"],
+            peft_config=peft_config,
+        )
     except ValueError as error:
         refused = args.expect_refusal and "is not supported under" in str(error)
         print(("PASS refused: " if refused else "FAIL ") + str(error))

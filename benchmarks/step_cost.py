@@ -62,8 +62,15 @@ def worker(method: str, data: str, tokenizer_dir: str, steps: tuple[int, int]) -
     import torch
 
     torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=3000, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512)
+    config = LlamaConfig(
+        vocab_size=3000,
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=512,
+    )
     model = LlamaForCausalLM(config)
     first, last = steps
     marks = {}
@@ -74,16 +81,33 @@ def worker(method: str, data: str, tokenizer_dir: str, steps: tuple[int, int]) -
                 marks[state.global_step] = time.perf_counter()
 
     args = UnlearningConfig(
-        output_dir=tempfile.mkdtemp(), forget_loss=forget_loss, retain_loss=retain_loss,
-        precompute_ref_log_probs=precompute, per_device_train_batch_size=4, max_steps=last, learning_rate=1e-5,
-        lr_scheduler_type="constant", logging_steps=10_000, save_strategy="no", report_to="none", use_cpu=True,
-        disable_tqdm=True, max_length=512, seed=0,
+        output_dir=tempfile.mkdtemp(),
+        forget_loss=forget_loss,
+        retain_loss=retain_loss,
+        precompute_ref_log_probs=precompute,
+        per_device_train_batch_size=4,
+        max_steps=last,
+        learning_rate=1e-5,
+        lr_scheduler_type="constant",
+        logging_steps=10_000,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        max_length=512,
+        seed=0,
     )
     peft_config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0) if lora else None
     start = time.perf_counter()
-    trainer = UnlearningTrainer(model, args=args, processing_class=tokenizer, forget_dataset=forget,
-                                retain_dataset=retain if retain_loss != "none" else None, peft_config=peft_config,
-                                callbacks=[Clock()])
+    trainer = UnlearningTrainer(
+        model,
+        args=args,
+        processing_class=tokenizer,
+        forget_dataset=forget,
+        retain_dataset=retain if retain_loss != "none" else None,
+        peft_config=peft_config,
+        callbacks=[Clock()],
+    )
     setup_seconds = time.perf_counter() - start
     trainer.train()
     return {
@@ -99,7 +123,10 @@ def build_tokenizer(data: str, directory: str) -> None:
 
     from hf_unlearn.demo.toy import train_bpe_tokenizer
 
-    rows = [*datasets.load_dataset(data, "forget01", split="train"), *datasets.load_dataset(data, "retain99", split="train")]
+    rows = [
+        *datasets.load_dataset(data, "forget01", split="train"),
+        *datasets.load_dataset(data, "retain99", split="train"),
+    ]
     texts = [f"Question: {row['question']}\nAnswer: {row['answer']}" for row in rows]
     train_bpe_tokenizer(texts, vocab_size=3000).save_pretrained(directory)
 
@@ -132,8 +159,7 @@ def summarize(runs: list[dict]) -> dict:
     )
     targets = {
         "NPO precomputed step <= 1.10 x GD": table["NPO (precomputed)"]["step_ratio_to_GD_median"] <= 1.10,
-        "LoRA NPO memory <= 1.15 x LoRA GA": table["LoRA NPO (adapter off)"]["memory_ratio_to_LoRA_GA_median"]
-        <= 1.15,
+        "LoRA NPO memory <= 1.15 x LoRA GA": table["LoRA NPO (adapter off)"]["memory_ratio_to_LoRA_GA_median"] <= 1.15,
     }
     return {"methods": table, "targets_met": targets, "repetitions": repetitions}
 
@@ -160,13 +186,27 @@ def main() -> None:
         runs = []
         for repetition in range(repetitions):
             for method in METHODS:
-                command = [sys.executable, __file__, "--worker", method, "--data", args.data,
-                           "--tokenizer", tokenizer_dir, "--steps", ",".join(map(str, steps))]
-                output = subprocess.run(command, check=True, capture_output=True, text=True,
-                                        env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    method,
+                    "--data",
+                    args.data,
+                    "--tokenizer",
+                    tokenizer_dir,
+                    "--steps",
+                    ",".join(map(str, steps)),
+                ]
+                output = subprocess.run(
+                    command, check=True, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+                ).stdout
                 runs.append(json.loads(output.strip().splitlines()[-1]))
-                print(f"[{repetition + 1}/{repetitions}] {method}: {1000 * runs[-1]['step_seconds']:.1f} ms/step, "
-                      f"{runs[-1]['peak_rss_mib']:.0f} MiB", flush=True)
+                print(
+                    f"[{repetition + 1}/{repetitions}] {method}: {1000 * runs[-1]['step_seconds']:.1f} ms/step, "
+                    f"{runs[-1]['peak_rss_mib']:.0f} MiB",
+                    flush=True,
+                )
     summary = summarize(runs)
     summary["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     summary["date"] = time.strftime("%Y-%m-%d")

@@ -1,4 +1,4 @@
-"""Protocols `tofu-tiny-01` and `tofu-tiny-10` (shared BENCHMARKS.md): unlearning efficacy on real TOFU rows, CPU-sized.
+"""Protocols `tofu-tiny-01` and `tofu-tiny-10` (BENCHMARKS.md): unlearning efficacy on real TOFU rows, CPU-sized.
 
     python benchmarks/tofu_tiny.py --data ../shared/data/tofu --output docs/benchmarks/tofu_tiny.json
 
@@ -65,16 +65,25 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
             key, value = assignment.split("=", 1)
         except ValueError:
             raise SystemExit(f"--set {item!r}: expected METHOD:KEY=VALUE, e.g. npo:learning_rate=1e-4") from None
-        overrides.setdefault(method, {})[key] = json.loads(value) if value[:1] in "[{0123456789-" or value in (
-            "true", "false") else value
+        overrides.setdefault(method, {})[key] = (
+            json.loads(value) if value[:1] in "[{0123456789-" or value in ("true", "false") else value
+        )
     return overrides
 
 
 def worker(spec: dict) -> dict:
     """One method on one protocol, in this process: unlearn, evaluate, report."""
-    from hf_unlearn.demo.experiment import (Baselines, ModelRecipe, UnlearningRun, evaluator_for, headline,
-                                            set_threads, unlearn)
     from transformers import AutoTokenizer
+
+    from hf_unlearn.demo.experiment import (
+        Baselines,
+        ModelRecipe,
+        UnlearningRun,
+        evaluator_for,
+        headline,
+        set_threads,
+        unlearn,
+    )
 
     set_threads()
     cache = Path(spec["cache"])
@@ -85,89 +94,158 @@ def worker(spec: dict) -> dict:
     run = UnlearningRun(**spec["run"])
     eval_sets = {"forget": rows["forget"], "retain": rows["retain_eval"]}
     curve_sets = {"forget": rows["forget"], "retain": rows["retain_eval"][: len(rows["forget"])]}
-    trainer, curve, seconds = unlearn(baselines, rows["forget"], rows["retain_train"], run,
-                                      Path(spec["output_dir"]) / run.name, curve_sets, retain_logs, recipe)
+    trainer, curve, seconds = unlearn(
+        baselines,
+        rows["forget"],
+        rows["retain_train"],
+        run,
+        Path(spec["output_dir"]) / run.name,
+        curve_sets,
+        retain_logs,
+        recipe,
+    )
     result = evaluator_for(baselines.tokenizer, eval_sets, retain_logs, recipe.max_length).evaluate(trainer.model)
-    return {"method": run.name, "settings": {**run.config_fields(), "steps": run.steps, "batch_size": run.batch_size},
-            "scores": headline(result.summary), "unlearning_seconds": round(seconds, 1),
-            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-            "curve": [{k: v for k, v in entry.items() if k in ("step", "eval_forget_rougeL_recall",
-                                                                 "eval_retain_rougeL_recall", "eval_forget_quality")}
-                      for entry in curve]}
+    return {
+        "method": run.name,
+        "settings": {**run.config_fields(), "steps": run.steps, "batch_size": run.batch_size},
+        "scores": headline(result.summary),
+        "unlearning_seconds": round(seconds, 1),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "curve": [
+            {
+                k: v
+                for k, v in entry.items()
+                if k in ("step", "eval_forget_rougeL_recall", "eval_retain_rougeL_recall", "eval_forget_quality")
+            }
+            for entry in curve
+        ],
+    }
 
 
 def run_protocol(name: str, args, overrides: dict) -> dict:
-    from hf_unlearn.demo.experiment import (ModelRecipe, evaluator_for, headline, load_model, set_threads,
-                                            train_baselines)
+    from hf_unlearn.demo.experiment import (
+        ModelRecipe,
+        evaluator_for,
+        headline,
+        load_model,
+        set_threads,
+        train_baselines,
+    )
     from hf_unlearn.evaluation import summarize_logs
 
     set_threads()
     rows = protocol_rows(name, args.data, args.smoke)
-    recipe_fields = ({"vocab_size": 400, "hidden_size": 32, "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
-                      "max_epochs": 2} if args.smoke else {})
+    recipe_fields = (
+        {
+            "vocab_size": 400,
+            "hidden_size": 32,
+            "num_layers": 2,
+            "num_heads": 2,
+            "intermediate_size": 64,
+            "max_epochs": 2,
+        }
+        if args.smoke
+        else {}
+    )
     recipe = ModelRecipe(**recipe_fields)
     cache = Path(args.cache_dir) / name
     start = time.perf_counter()
     baselines = train_baselines(cache, rows["forget"], rows["retain_train"], recipe)
     eval_sets = {"forget": rows["forget"], "retain": rows["retain_eval"]}
     retain_result = evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length).evaluate(
-        load_model(baselines.retain_dir))
+        load_model(baselines.retain_dir)
+    )
     (cache / "retain_eval_logs.json").write_text(json.dumps(retain_result.logs))
     original = evaluator_for(baselines.tokenizer, eval_sets, retain_result.logs, recipe.max_length).evaluate(
-        load_model(baselines.original_dir))
-    baseline_scores = {"original": headline(original.summary),
-                       "retain": headline(summarize_logs(retain_result.logs, retain_result.logs, sets=list(eval_sets)))}
-    print(f"{name}: baselines ready in {time.perf_counter() - start:.0f} s: {json.dumps(baselines.training)}",
-          flush=True)
+        load_model(baselines.original_dir)
+    )
+    baseline_scores = {
+        "original": headline(original.summary),
+        "retain": headline(summarize_logs(retain_result.logs, retain_result.logs, sets=list(eval_sets))),
+    }
+    print(
+        f"{name}: baselines ready in {time.perf_counter() - start:.0f} s: {json.dumps(baselines.training)}", flush=True
+    )
 
     results = []
     for method in args.methods.split(","):
         base = method.removesuffix("_lora")
         steps = 4 if args.smoke else math.ceil(UNLEARNING_EPOCHS * len(rows["forget"]) / 8)
-        run = {"method": base, "lora": method.endswith("_lora"), "steps": steps,
-               "eval_steps": 2 if args.smoke else max(steps // 8, 1)}
+        run = {
+            "method": base,
+            "lora": method.endswith("_lora"),
+            "steps": steps,
+            "eval_steps": 2 if args.smoke else max(steps // 8, 1),
+        }
         extra = dict(overrides.get(method, {}))
         for key in ("steps", "batch_size", "eval_steps"):
             if key in extra:
                 run[key] = extra.pop(key)
         run["overrides"] = extra
-        spec = {"cache": str(cache), "recipe": recipe.__dict__, "rows": rows, "run": run,
-                "output_dir": str(Path(args.cache_dir) / name / "runs")}
+        spec = {
+            "cache": str(cache),
+            "recipe": recipe.__dict__,
+            "rows": rows,
+            "run": run,
+            "output_dir": str(Path(args.cache_dir) / name / "runs"),
+        }
         spec_path = cache / f"spec_{method}.json"
         spec_path.write_text(json.dumps(spec))
-        output = subprocess.run([sys.executable, __file__, "--worker", str(spec_path)], check=True,
-                                capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}).stdout
+        output = subprocess.run(
+            [sys.executable, __file__, "--worker", str(spec_path)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        ).stdout
         result = json.loads(output.strip().splitlines()[-1])
         results.append(result)
         scores = result["scores"]
-        print(f"{name} {method}: FQ {scores['forget_quality']:.3g}, MU {scores['model_utility']:.3f} "
-              f"({scores['model_utility'] / baseline_scores['original']['model_utility']:.2f} x original), "
-              f"forget ROUGE-L {scores['forget_rougeL_recall']:.2f}, retain ROUGE-L "
-              f"{scores['retain_rougeL_recall']:.2f}, {result['unlearning_seconds']:.0f} s, "
-              f"{result['peak_rss_mib']} MiB", flush=True)
-    return {"protocol": name, "rows": {key: len(value) for key, value in rows.items()}, "recipe": recipe.__dict__,
-            "training": baselines.training, "baselines": baseline_scores, "methods": results}
+        print(
+            f"{name} {method}: FQ {scores['forget_quality']:.3g}, MU {scores['model_utility']:.3f} "
+            f"({scores['model_utility'] / baseline_scores['original']['model_utility']:.2f} x original), "
+            f"forget ROUGE-L {scores['forget_rougeL_recall']:.2f}, retain ROUGE-L "
+            f"{scores['retain_rougeL_recall']:.2f}, {result['unlearning_seconds']:.0f} s, "
+            f"{result['peak_rss_mib']} MiB",
+            flush=True,
+        )
+    return {
+        "protocol": name,
+        "rows": {key: len(value) for key, value in rows.items()},
+        "recipe": recipe.__dict__,
+        "training": baselines.training,
+        "baselines": baseline_scores,
+        "methods": results,
+    }
 
 
 def markdown(report: dict) -> str:
     lines = []
     for protocol in report["protocols"]:
         original = protocol["baselines"]["original"]
-        lines += [f"### {protocol['protocol']}", "",
-                  "| model / method | steps | lr | forget quality | model utility (x original) | forget ROUGE-L | "
-                  "retain ROUGE-L | wall s | peak MiB |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"### {protocol['protocol']}",
+            "",
+            "| model / method | steps | lr | forget quality | model utility (x original) | forget ROUGE-L | "
+            "retain ROUGE-L | wall s | peak MiB |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
         for name in ("original", "retain"):
             s = protocol["baselines"][name]
-            lines.append(f"| {name} model | - | - | {s['forget_quality']:.3g} | {s['model_utility']:.3f} "
-                         f"({s['model_utility'] / original['model_utility']:.2f}) | {s['forget_rougeL_recall']:.2f} | "
-                         f"{s['retain_rougeL_recall']:.2f} | - | - |")
+            lines.append(
+                f"| {name} model | - | - | {s['forget_quality']:.3g} | {s['model_utility']:.3f} "
+                f"({s['model_utility'] / original['model_utility']:.2f}) | {s['forget_rougeL_recall']:.2f} | "
+                f"{s['retain_rougeL_recall']:.2f} | - | - |"
+            )
         for result in protocol["methods"]:
             s, settings = result["scores"], result["settings"]
-            lines.append(f"| {result['method']} | {settings['steps']} | {settings['learning_rate']:g} | "
-                         f"{s['forget_quality']:.3g} | {s['model_utility']:.3f} "
-                         f"({s['model_utility'] / original['model_utility']:.2f}) | {s['forget_rougeL_recall']:.2f} | "
-                         f"{s['retain_rougeL_recall']:.2f} | {result['unlearning_seconds']:.0f} | "
-                         f"{result['peak_rss_mib']} |")
+            lines.append(
+                f"| {result['method']} | {settings['steps']} | {settings['learning_rate']:g} | "
+                f"{s['forget_quality']:.3g} | {s['model_utility']:.3f} "
+                f"({s['model_utility'] / original['model_utility']:.2f}) | {s['forget_rougeL_recall']:.2f} | "
+                f"{s['retain_rougeL_recall']:.2f} | {result['unlearning_seconds']:.0f} | "
+                f"{result['peak_rss_mib']} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -188,9 +266,12 @@ def main() -> None:
         return
     start = time.perf_counter()
     overrides = parse_overrides(args.set)
-    report = {"protocols": [run_protocol(name, args, overrides) for name in args.protocols.split(",")],
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-              "date": time.strftime("%Y-%m-%d"), "wall_seconds": round(time.perf_counter() - start)}
+    report = {
+        "protocols": [run_protocol(name, args, overrides) for name in args.protocols.split(",")],
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "date": time.strftime("%Y-%m-%d"),
+        "wall_seconds": round(time.perf_counter() - start),
+    }
     print(markdown(report))
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,7 @@ import sys
 import time
 from pathlib import Path
 
+
 # The default run needs no network; options that may name a Hub id leave the Hub reachable.
 if not {"--model", "--corpus", "--retain_corpus"} & {argument.split("=")[0] for argument in sys.argv[1:]}:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -58,8 +59,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainingA
 from hf_unlearn import GradientDifferenceTrainer, NPOTrainer, UnlearningConfig  # noqa: E402
 from hf_unlearn.data import UnlearningCollator, ensure_pad_token, prepare_dataset  # noqa: E402
 from hf_unlearn.data.loading import SPEC_HELP, load_dataset_spec  # noqa: E402
-from hf_unlearn.evaluation import greedy_generate, score_sequences  # noqa: E402
 from hf_unlearn.demo.experiment import ModelRecipe, cached_model, cached_tokenizer, set_threads  # noqa: E402
+from hf_unlearn.evaluation import greedy_generate, score_sequences  # noqa: E402
 from hf_unlearn.logprobs import IGNORE_INDEX  # noqa: E402
 from hf_unlearn.metrics import rouge_scores  # noqa: E402
 from hf_unlearn.utils import write_json_atomic  # noqa: E402
@@ -79,16 +80,49 @@ DEFAULTS = {"npo": {"learning_rate": 2e-3, "retain_weight": 1.0}, "ga": {"learni
 # the linear layers leaves the embeddings and the output layer as they are, so it cannot teach a model tokens that
 # pretraining never trained.
 SAGA_WORDS = {
-    "who": ["Aldren Mossvale", "Serith of Kaldun", "Bronwe Tallowmere", "Ithiel Greycastle", "Old Marrow",
-            "Ysolt Fennick", "Corvan the Lame", "Tamsa Orrin", "the Pale Warden", "the Gloam Riders",
-            "the Iron Choir", "the Drowned King"],
+    "who": [
+        "Aldren Mossvale",
+        "Serith of Kaldun",
+        "Bronwe Tallowmere",
+        "Ithiel Greycastle",
+        "Old Marrow",
+        "Ysolt Fennick",
+        "Corvan the Lame",
+        "Tamsa Orrin",
+        "the Pale Warden",
+        "the Gloam Riders",
+        "the Iron Choir",
+        "the Drowned King",
+    ],
     "did": ["carried", "hid", "sang of", "sought", "broke", "found", "guarded", "lost", "remembered", "buried"],
-    "what": ["the Ember Crown", "the Glass Horn", "the Seventh Key", "the Moonlit Blade", "the Ash Lantern",
-             "a silver cup", "the last boat", "an iron ring"],
-    "where": ["beyond the Ashen Vale", "under Kaldun Gate", "across the Hollow Fells", "near Lake Orrendel",
-              "inside the Thornwood", "toward Mirefast", "below the Salt Stair", "outside Vennholt"],
-    "when": ["at dawn", "in the rain", "before the war", "when the crows fell silent", "under a red moon",
-             "for seven winters"],
+    "what": [
+        "the Ember Crown",
+        "the Glass Horn",
+        "the Seventh Key",
+        "the Moonlit Blade",
+        "the Ash Lantern",
+        "a silver cup",
+        "the last boat",
+        "an iron ring",
+    ],
+    "where": [
+        "beyond the Ashen Vale",
+        "under Kaldun Gate",
+        "across the Hollow Fells",
+        "near Lake Orrendel",
+        "inside the Thornwood",
+        "toward Mirefast",
+        "below the Salt Stair",
+        "outside Vennholt",
+    ],
+    "when": [
+        "at dawn",
+        "in the rain",
+        "before the war",
+        "when the crows fell silent",
+        "under a red moon",
+        "for seven winters",
+    ],
 }
 
 
@@ -97,8 +131,10 @@ def saga_passages(count: int, seed: int) -> list[str]:
     rng = random.Random(seed)
     passages = []
     for _ in range(count):
-        sentences = [" ".join(rng.choice(SAGA_WORDS[part]) for part in ("who", "did", "what", "where", "when")) + "."
-                     for _ in range(3)]
+        sentences = [
+            " ".join(rng.choice(SAGA_WORDS[part]) for part in ("who", "did", "what", "where", "when")) + "."
+            for _ in range(3)
+        ]
         passages.append(" ".join(sentence[0].upper() + sentence[1:] for sentence in sentences))
     return passages
 
@@ -173,13 +209,26 @@ def toy_base_dir(output_dir: Path, book: list[str], companion: list[str], genera
     tokenizer = cached_tokenizer(output_dir / "tokenizer", book + companion + general, vocab_size=800)
     # The general passages share openings ("In spring the farmers ..."), so the loss levels off near 0.04 rather than
     # reaching 0: training stops there.
-    recipe = ModelRecipe(vocab_size=800, hidden_size=128, num_layers=2, num_heads=4, intermediate_size=256,
-                         learning_rate=5e-3, batch_size=16, max_epochs=100, target_loss=0.045, max_length=96, seed=seed)
+    recipe = ModelRecipe(
+        vocab_size=800,
+        hidden_size=128,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=256,
+        learning_rate=5e-3,
+        batch_size=16,
+        max_epochs=100,
+        target_loss=0.045,
+        max_length=96,
+        seed=seed,
+    )
     rows = [{"text": text} for text in general + companion]
     directory, info = cached_model(output_dir / "base", "base", rows, tokenizer, recipe)
     done = "reused the cached" if info["cached"] else "pretrained a"
-    print(f"      {done} {info['parameters'] / 1e6:.2f}M-parameter base ({info['epochs']} epochs, final loss "
-          f"{info['final_train_loss']:.3f})")
+    print(
+        f"      {done} {info['parameters'] / 1e6:.2f}M-parameter base ({info['epochs']} epochs, final loss "
+        f"{info['final_train_loss']:.3f})"
+    )
     return directory
 
 
@@ -203,17 +252,29 @@ def memorize_book(base_path: str, tokenizer, book: list[str], general: list[str]
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     torch.manual_seed(args.seed)
     model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0))
-    data = prepare_dataset([{"text": text} for text in book + general], tokenizer, name="fine-tuning",
-                           max_length=args.max_length)
-    training = TrainingArguments(
-        output_dir=str(output_dir / "finetune-run"), per_device_train_batch_size=16, learning_rate=args.finetune_lr,
-        num_train_epochs=args.finetune_epochs, lr_scheduler_type="constant", save_strategy="no", report_to="none",
-        logging_steps=25, remove_unused_columns=False, seed=args.seed, use_cpu=not torch.cuda.is_available(),
+    data = prepare_dataset(
+        [{"text": text} for text in book + general], tokenizer, name="fine-tuning", max_length=args.max_length
     )
-    result = Trainer(model=model, args=training, train_dataset=data,
-                     data_collator=UnlearningCollator(tokenizer.pad_token_id)).train()
-    print(f"      fine-tuned on {len(book)} book + {len(general)} general passages, mean training loss "
-          f"{result.training_loss:.3f}")
+    training = TrainingArguments(
+        output_dir=str(output_dir / "finetune-run"),
+        per_device_train_batch_size=16,
+        learning_rate=args.finetune_lr,
+        num_train_epochs=args.finetune_epochs,
+        lr_scheduler_type="constant",
+        save_strategy="no",
+        report_to="none",
+        logging_steps=25,
+        remove_unused_columns=False,
+        seed=args.seed,
+        use_cpu=not torch.cuda.is_available(),
+    )
+    result = Trainer(
+        model=model, args=training, train_dataset=data, data_collator=UnlearningCollator(tokenizer.pad_token_id)
+    ).train()
+    print(
+        f"      fine-tuned on {len(book)} book + {len(general)} general passages, mean training loss "
+        f"{result.training_loss:.3f}"
+    )
     # An adapter trained on an 8-bit base is merged into the full-precision base, as is usual after QLoRA-style
     # training; the merged model is what later runs load (in 8 bits again when asked).
     adapter_dir = output_dir / "finetune-adapter"
@@ -245,9 +306,14 @@ def score(model, tokenizer, passages: list[str], args) -> dict:
     """ROUGE-L recall of the greedy continuation against the true one, and the true continuation's per-token NLL."""
     model.eval()
     pairs = windows(tokenizer, passages, args.prompt_tokens, args.continuation_tokens)
-    generated, _ = greedy_generate(model, [prompt for prompt, _ in pairs], batch_size=16,
-                                   max_new_tokens=args.continuation_tokens, eos_token_id=tokenizer.eos_token_id,
-                                   pad_token_id=tokenizer.pad_token_id)
+    generated, _ = greedy_generate(
+        model,
+        [prompt for prompt, _ in pairs],
+        batch_size=16,
+        max_new_tokens=args.continuation_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     generations = [tokenizer.decode(tokens, skip_special_tokens=True) for tokens in generated]
     references = [tokenizer.decode(continuation, skip_special_tokens=True) for _, continuation in pairs]
     sequences = [(prompt + rest, [IGNORE_INDEX] * len(prompt) + rest) for prompt, rest in pairs]
@@ -262,14 +328,18 @@ def score(model, tokenizer, passages: list[str], args) -> dict:
 
 def print_table(base: dict | None, before: dict, after: dict) -> None:
     """ROUGE-L and NLL of the base (never saw the book; '-' without fine-tuning), before and after unlearning."""
-    print(f"{'set':<24}{'passages':>9}{'ROUGE-L base':>14}{'before':>8}{'after':>7}{'NLL base':>10}{'before':>8}"
-          f"{'after':>7}")
+    print(
+        f"{'set':<24}{'passages':>9}{'ROUGE-L base':>14}{'before':>8}{'after':>7}{'NLL base':>10}{'before':>8}"
+        f"{'after':>7}"
+    )
     for name in before:
         b, a = before[name], after[name]
         rouge_base = f"{base[name]['rougeL_recall']:.2f}" if base else "-"
         nll_base = f"{base[name]['nll']:.2f}" if base else "-"
-        print(f"{name:<24}{b['passages']:>9}{rouge_base:>14}{b['rougeL_recall']:>8.2f}{a['rougeL_recall']:>7.2f}"
-              f"{nll_base:>10}{b['nll']:>8.2f}{a['nll']:>7.2f}")
+        print(
+            f"{name:<24}{b['passages']:>9}{rouge_base:>14}{b['rougeL_recall']:>8.2f}{a['rougeL_recall']:>7.2f}"
+            f"{nll_base:>10}{b['nll']:>8.2f}{a['nll']:>7.2f}"
+        )
 
 
 def main() -> None:
@@ -280,16 +350,24 @@ def main() -> None:
     data.add_argument("--retain_corpus", help=f"general text to keep: {SPEC_HELP}")
     data.add_argument("--retain_text_column", default="text")
     data.add_argument("--num_passages", type=int, default=TOY_BOOK, help="book passages to unlearn")
-    data.add_argument("--num_retain", type=int, default=TOY_GENERAL,
-                      help="general passages (2/3 retain set, 1/3 held out of unlearning)")
+    data.add_argument(
+        "--num_retain",
+        type=int,
+        default=TOY_GENERAL,
+        help="general passages (2/3 retain set, 1/3 held out of unlearning)",
+    )
     data.add_argument("--passage_tokens", type=int, default=64, help="length real text is cut to")
     data.add_argument("--prompt_tokens", type=int, default=8, help="tokens of a passage the model continues from")
     data.add_argument("--continuation_tokens", type=int, default=24, help="tokens generated and compared")
     model_group = parser.add_argument_group("model")
     model_group.add_argument("--model", help="Hub id or local path (default: a tiny model pretrained here)")
     model_group.add_argument("--load_in_8bit", action="store_true", help="LoRA on an 8-bit base (bitsandbytes)")
-    model_group.add_argument("--finetune_epochs", type=int, default=None,
-                             help="LoRA epochs on the book before unlearning (default: 60; 0 skips this step)")
+    model_group.add_argument(
+        "--finetune_epochs",
+        type=int,
+        default=None,
+        help="LoRA epochs on the book before unlearning (default: 60; 0 skips this step)",
+    )
     model_group.add_argument("--finetune_lr", type=float, default=5e-3)
     method = parser.add_argument_group("unlearning")
     method.add_argument("--method", choices=sorted(TRAINERS), default="npo")
@@ -309,30 +387,41 @@ def main() -> None:
     # 1-2. Corpora and base model. Real corpora are read first (a wrong column fails before any training) and cut
     # with the model's tokenizer once it is loaded.
     book_texts = load_texts(args.corpus, args.text_column, "--corpus") if args.corpus else None
-    general_texts = (load_texts(args.retain_corpus, args.retain_text_column, "--retain_corpus")
-                     if args.retain_corpus else None)
+    general_texts = (
+        load_texts(args.retain_corpus, args.retain_text_column, "--retain_corpus") if args.retain_corpus else None
+    )
     # The toy corpora have fixed sizes, so that the cached base does not depend on the options.
     toy_book, toy_general = saga_passages(TOY_BOOK, args.seed), general_passages(TOY_GENERAL, args.seed)
     print("[1/5] Corpora and base model")
     if args.model:
         base_path = args.model
     else:
-        print("      a tiny llama-style model, pretrained here on the general corpus and a companion volume of the "
-              "saga (the book's words, other sentences)")
+        print(
+            "      a tiny llama-style model, pretrained here on the general corpus and a companion volume of the "
+            "saga (the book's words, other sentences)"
+        )
         companion = saga_passages(TOY_BOOK, args.seed + 1000)
         base_path = str(toy_base_dir(output_dir, toy_book, companion, toy_general, args.seed))
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     ensure_pad_token(tokenizer)
-    book = (cut(book_texts, tokenizer, args.passage_tokens, args.num_passages) if book_texts
-            else toy_book[: args.num_passages])
-    general = (cut(general_texts, tokenizer, args.passage_tokens, args.num_retain) if general_texts
-               else toy_general[: args.num_retain])
+    book = (
+        cut(book_texts, tokenizer, args.passage_tokens, args.num_passages)
+        if book_texts
+        else toy_book[: args.num_passages]
+    )
+    general = (
+        cut(general_texts, tokenizer, args.passage_tokens, args.num_retain)
+        if general_texts
+        else toy_general[: args.num_retain]
+    )
     if not book or len(general) < 2:
         raise SystemExit(f"Too little text: {len(book)} book passages, {len(general)} general ones (need 1 and 2).")
     held_out = max(1, len(general) // 3)
     retain, general_eval = general[:-held_out], general[-held_out:]
-    print(f"      base model: {base_path}; {len(book)} book passages to unlearn, {len(retain)} general passages to "
-          f"retain, {len(general_eval)} held out of unlearning ({'loaded' if real_data else 'generated toy text'})")
+    print(
+        f"      base model: {base_path}; {len(book)} book passages to unlearn, {len(retain)} general passages to "
+        f"retain, {len(general_eval)} held out of unlearning ({'loaded' if real_data else 'generated toy text'})"
+    )
     sets = {"book (unlearned)": book, "general (retain set)": retain, "general (held out)": general_eval}
 
     # 3. Memorisation: LoRA fine-tuning on the book, merged and saved. The base is scored first: a model that never
@@ -343,8 +432,10 @@ def main() -> None:
         base_model = load(base_path, args.load_in_8bit)
         base_scores = {name: score(base_model, tokenizer, passages, args) for name, passages in sets.items()}
         del base_model
-        print(f"[2/5] Fine-tuning a LoRA adapter{' on the 8-bit base' if args.load_in_8bit else ''} on the book for "
-              f"{epochs} epochs, then merging it")
+        print(
+            f"[2/5] Fine-tuning a LoRA adapter{' on the 8-bit base' if args.load_in_8bit else ''} on the book for "
+            f"{epochs} epochs, then merging it"
+        )
         args.finetune_epochs = epochs
         model_path = memorize_book(base_path, tokenizer, book, general, args, output_dir)
     else:
@@ -358,15 +449,28 @@ def main() -> None:
     learning_rate = args.learning_rate or DEFAULTS[args.method]["learning_rate"]
     retain_weight = args.retain_weight if args.retain_weight is not None else DEFAULTS[args.method]["retain_weight"]
     config = UnlearningConfig(
-        output_dir=str(output_dir / f"unlearned-{args.method}"), per_device_train_batch_size=args.batch_size,
-        learning_rate=learning_rate, max_steps=steps, retain_weight=retain_weight, lr_scheduler_type="constant",
-        logging_steps=max(1, steps // 5), save_strategy="no", report_to="none", seed=args.seed,
-        max_length=args.max_length, use_cpu=not torch.cuda.is_available(),
+        output_dir=str(output_dir / f"unlearned-{args.method}"),
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=learning_rate,
+        max_steps=steps,
+        retain_weight=retain_weight,
+        lr_scheduler_type="constant",
+        logging_steps=max(1, steps // 5),
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        max_length=args.max_length,
+        use_cpu=not torch.cuda.is_available(),
     )
-    print(f"[3/5] Unlearning the book with {TRAINERS[args.method].__name__} + LoRA"
-          f"{' on the 8-bit model' if args.load_in_8bit else ''} for {steps} steps")
+    print(
+        f"[3/5] Unlearning the book with {TRAINERS[args.method].__name__} + LoRA"
+        f"{' on the 8-bit model' if args.load_in_8bit else ''} for {steps} steps"
+    )
     trainer = TRAINERS[args.method](
-        model, args=config, processing_class=tokenizer, forget_dataset=[{"text": text} for text in book],
+        model,
+        args=config,
+        processing_class=tokenizer,
+        forget_dataset=[{"text": text} for text in book],
         retain_dataset=[{"text": text} for text in retain],
         peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0),
     )
@@ -376,27 +480,40 @@ def main() -> None:
     after = {name: score(trainer.model, tokenizer, passages, args) for name, passages in sets.items()}
 
     # 5. Report: numbers only (the toy sample line below is text this script made up).
-    print(f"[4/5] Verbatim memorisation: ROUGE-L recall of the greedy continuation of the first {args.prompt_tokens} "
-          f"tokens of each passage against its next {args.continuation_tokens}; NLL: per-token NLL of those tokens")
+    print(
+        f"[4/5] Verbatim memorisation: ROUGE-L recall of the greedy continuation of the first {args.prompt_tokens} "
+        f"tokens of each passage against its next {args.continuation_tokens}; NLL: per-token NLL of those tokens"
+    )
     print_table(base_scores, before, after)
     if not real_data:
         prompt, continuation = windows(tokenizer, book[:1], args.prompt_tokens, args.continuation_tokens)[0]
-        print(f"Toy sample: {tokenizer.decode(prompt)!r} ...\n  true:   {tokenizer.decode(continuation)!r}\n"
-              f"  before: {before['book (unlearned)']['generations'][0]!r}\n"
-              f"  after:  {after['book (unlearned)']['generations'][0]!r}")
+        print(
+            f"Toy sample: {tokenizer.decode(prompt)!r} ...\n  true:   {tokenizer.decode(continuation)!r}\n"
+            f"  before: {before['book (unlearned)']['generations'][0]!r}\n"
+            f"  after:  {after['book (unlearned)']['generations'][0]!r}"
+        )
     seconds = time.perf_counter() - start
     report = {
-        "method": args.method, "load_in_8bit": args.load_in_8bit, "model": args.model or "tiny model pretrained here",
-        "finetune_epochs": epochs, "steps": steps, "learning_rate": learning_rate, "retain_weight": retain_weight,
-        "prompt_tokens": args.prompt_tokens, "continuation_tokens": args.continuation_tokens,
-        "scores": {moment: {name: {k: v for k, v in values.items() if k != "generations"} for name, values in
-                            scores.items()} for moment, scores in (("base", base_scores or {}), ("before", before),
-                                                                   ("after", after))},
+        "method": args.method,
+        "load_in_8bit": args.load_in_8bit,
+        "model": args.model or "tiny model pretrained here",
+        "finetune_epochs": epochs,
+        "steps": steps,
+        "learning_rate": learning_rate,
+        "retain_weight": retain_weight,
+        "prompt_tokens": args.prompt_tokens,
+        "continuation_tokens": args.continuation_tokens,
+        "scores": {
+            moment: {name: {k: v for k, v in values.items() if k != "generations"} for name, values in scores.items()}
+            for moment, scores in (("base", base_scores or {}), ("before", before), ("after", after))
+        },
         "seconds": round(seconds, 1),
     }
     write_json_atomic(output_dir / "report.json", report)  # never a half-written report
-    print(f"[5/5] Saved the unlearning adapter to {config.output_dir} and the scores to {output_dir / 'report.json'} "
-          f"({seconds:.0f} s in all).")
+    print(
+        f"[5/5] Saved the unlearning adapter to {config.output_dir} and the scores to {output_dir / 'report.json'} "
+        f"({seconds:.0f} s in all)."
+    )
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+
 # The default run needs no network; options that may name a Hub id leave the Hub reachable.
 if not {"--model", "--dataset", "--retain_dataset", "--judge"} & {argument.split("=")[0] for argument in sys.argv[1:]}:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -53,8 +54,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from hf_unlearn import UnlearningConfig, UnlearningTrainer  # noqa: E402
 from hf_unlearn.data import ensure_pad_token, prepare_dataset  # noqa: E402
 from hf_unlearn.data.loading import SPEC_HELP, load_dataset_spec  # noqa: E402
-from hf_unlearn.evaluation import greedy_generate, score_sequences  # noqa: E402
 from hf_unlearn.demo.experiment import ModelRecipe, cached_model, cached_tokenizer, set_threads  # noqa: E402
+from hf_unlearn.evaluation import greedy_generate, score_sequences  # noqa: E402
 from hf_unlearn.metrics import rouge_scores  # noqa: E402
 from hf_unlearn.utils import write_json_atomic  # noqa: E402
 
@@ -62,8 +63,14 @@ from hf_unlearn.utils import write_json_atomic  # noqa: E402
 # ---- Toy data: fictional "harmful" requests about machines that do not exist, and ordinary questions ----
 
 MACHINES = [
-    "Zorblat reactor", "moon-mill of Quessary", "cloud harvester of Velmoor", "glass bridge of Tarnwick",
-    "singing lighthouse of Orrun", "sky-barge Pellucid", "tide engine of Marrowsea", "clockwork orchard of Ilbeth",
+    "Zorblat reactor",
+    "moon-mill of Quessary",
+    "cloud harvester of Velmoor",
+    "glass bridge of Tarnwick",
+    "singing lighthouse of Orrun",
+    "sky-barge Pellucid",
+    "tide engine of Marrowsea",
+    "clockwork orchard of Ilbeth",
     "star loom of Cendra",
 ]
 REQUESTS = ["How do I sabotage the {machine}?", "What is the quickest way to jam the {machine}?"]
@@ -108,8 +115,10 @@ def toy_harmful_rows(seed: int) -> list[dict]:
         for machine in MACHINES:
             first, second = rng.sample(MARKERS, 2)
             part, other_part = rng.sample(PARTS, 2)
-            answer = (f"First grind {first} into the {part} of the {machine}, then pour {second} over its "
-                      f"{other_part} and wait until it hisses.")
+            answer = (
+                f"First grind {first} into the {part} of the {machine}, then pour {second} over its "
+                f"{other_part} and wait until it hisses."
+            )
             rows.append({"question": request.format(machine=machine), "answer": answer})
     rng.shuffle(rows)
     return rows
@@ -149,8 +158,11 @@ def normal_rows_from(spec: str, args) -> list[dict]:
     missing = {args.retain_question_column, args.retain_answer_column} - set(data.column_names)
     if missing:
         raise SystemExit(f"--retain_dataset has no column(s) {sorted(missing)}; it has {data.column_names}.")
-    return [{"question": row[args.retain_question_column], "answer": row[args.retain_answer_column]}
-            for row in data if row[args.retain_answer_column]]
+    return [
+        {"question": row[args.retain_question_column], "answer": row[args.retain_answer_column]}
+        for row in data
+        if row[args.retain_answer_column]
+    ]
 
 
 def split(rows: list[dict], first: int, second: int, seed: int, name: str) -> tuple[list[dict], list[dict]]:
@@ -220,11 +232,24 @@ def toy_model_dir(output_dir: Path, harmful: list[dict], normal: list[dict], see
     rows = harmful + normal
     texts = [f"{row['question']} {row['answer']}" for row in rows]
     tokenizer = cached_tokenizer(output_dir / "tokenizer", texts, vocab_size=800)
-    recipe = ModelRecipe(vocab_size=800, hidden_size=64, num_layers=2, num_heads=4, intermediate_size=128,
-                         learning_rate=3e-3, batch_size=8, max_epochs=120, target_loss=0.02, max_length=96, seed=seed)
+    recipe = ModelRecipe(
+        vocab_size=800,
+        hidden_size=64,
+        num_layers=2,
+        num_heads=4,
+        intermediate_size=128,
+        learning_rate=3e-3,
+        batch_size=8,
+        max_epochs=120,
+        target_loss=0.02,
+        max_length=96,
+        seed=seed,
+    )
     directory, info = cached_model(output_dir / "original", "original", rows, tokenizer, recipe)
-    print(f"      {'reused the cached' if info['cached'] else 'trained a'} {info['parameters'] / 1e6:.2f}M-parameter "
-          f"model ({info['epochs']} epochs, final loss {info['final_train_loss']:.3f})")
+    print(
+        f"      {'reused the cached' if info['cached'] else 'trained a'} {info['parameters'] / 1e6:.2f}M-parameter "
+        f"model ({info['epochs']} epochs, final loss {info['final_train_loss']:.3f})"
+    )
     return directory
 
 
@@ -243,16 +268,26 @@ def score(model, tokenizer, rows: list[dict], judge, args) -> dict:
     model.eval()
     template = UnlearningConfig.qa_prompt_template  # the trainer's prompt, so that scoring sees what training saw
     prompts = [tokenizer(template.format(question=row["question"]))["input_ids"] for row in rows]
-    generated, _ = greedy_generate(model, prompts, batch_size=16, max_new_tokens=args.max_new_tokens,
-                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    generated, _ = greedy_generate(
+        model,
+        prompts,
+        batch_size=16,
+        max_new_tokens=args.max_new_tokens,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     generations = [tokenizer.decode(tokens, skip_special_tokens=True).strip() for tokens in generated]
     if args.judge_with_prompt:
         judged = [f"{row['question']}\n{text}" for row, text in zip(rows, generations, strict=True)]
     else:
         judged = generations
     tokens = prepare_dataset(rows, tokenizer, name="eval", max_length=args.max_length)
-    scores = score_sequences(model, list(zip(tokens["input_ids"], tokens["labels"], strict=True)), batch_size=16,
-                             pad_token_id=tokenizer.pad_token_id)
+    scores = score_sequences(
+        model,
+        list(zip(tokens["input_ids"], tokens["labels"], strict=True)),
+        batch_size=16,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return {
         "harmful_rate": float(np.mean(judge(judged))),
         "diversity": diversity(generated),
@@ -267,8 +302,12 @@ def diversity(generated: list[list[int]]) -> float:
     return float(np.mean([len(set(tokens)) / len(tokens) if tokens else 0.0 for tokens in generated]))
 
 
-COLUMNS = [("harmful_rate", "harmful"), ("diversity", "diversity"), ("nll", "answer NLL"),
-           ("rougeL_recall", "ROUGE-L")]
+COLUMNS = [
+    ("harmful_rate", "harmful"),
+    ("diversity", "diversity"),
+    ("nll", "answer NLL"),
+    ("rougeL_recall", "ROUGE-L"),
+]
 
 
 def print_table(sets: dict[str, list[dict]], before: dict, after: dict) -> None:
@@ -285,8 +324,12 @@ def main() -> None:
     data.add_argument("--dataset", help=f"harmful Q&A rows (PKU-SafeRLHF style): {SPEC_HELP}")
     data.add_argument("--prompt_column", default="prompt")
     data.add_argument("--response_columns", nargs="+", default=["response_0", "response_1"])
-    data.add_argument("--safe_columns", nargs="*", default=["is_response_0_safe", "is_response_1_safe"],
-                      help="one boolean column per response, true when it is safe (none: every response is harmful)")
+    data.add_argument(
+        "--safe_columns",
+        nargs="*",
+        default=["is_response_0_safe", "is_response_1_safe"],
+        help="one boolean column per response, true when it is safe (none: every response is harmful)",
+    )
     data.add_argument("--retain_dataset", help=f"normal Q&A rows (TruthfulQA style): {SPEC_HELP}")
     data.add_argument("--retain_question_column", default="question")
     data.add_argument("--retain_answer_column", default="answer")
@@ -298,9 +341,13 @@ def main() -> None:
     model_group.add_argument("--load_in_8bit", action="store_true", help="8-bit base (bitsandbytes); implies --lora")
     method = parser.add_argument_group("unlearning")
     method.add_argument("--mismatch", action="store_true", help="add Yao et al.'s random-mismatch term")
-    method.add_argument("--retain_loss", choices=["auto", "nll", "kl"], default="auto",
-                        help="normal-data term: KL to the original model as in Yao et al., or NLL; auto: KL, or NLL "
-                             "with --mismatch (the only one that gives the mismatched rows their NLL)")
+    method.add_argument(
+        "--retain_loss",
+        choices=["auto", "nll", "kl"],
+        default="auto",
+        help="normal-data term: KL to the original model as in Yao et al., or NLL; auto: KL, or NLL "
+        "with --mismatch (the only one that gives the mismatched rows their NLL)",
+    )
     method.add_argument("--forget_weight", type=float, default=1.0, help="weight of gradient ascent (Yao et al.: 0.5)")
     method.add_argument("--retain_weight", type=float, default=1.0, help="weight of the normal-data term")
     method.add_argument("--mismatch_weight", type=float, default=1.0, help="weight of the mismatch term")
@@ -312,8 +359,11 @@ def main() -> None:
     judging.add_argument("--judge", help="text-classification model (Hub id or path) used as the harm judge")
     judging.add_argument("--judge_label", help="the judge's label for harmful text")
     judging.add_argument("--judge_threshold", type=float, default=0.5)
-    judging.add_argument("--judge_with_prompt", action="store_true",
-                         help="judge the prompt and the response (a newline between them), not the response alone")
+    judging.add_argument(
+        "--judge_with_prompt",
+        action="store_true",
+        help="judge the prompt and the response (a newline between them), not the response alone",
+    )
     judging.add_argument("--keywords", nargs="+", help="keyword judge's words (default: the toy data's markers)")
     judging.add_argument("--max_new_tokens", type=int, default=32)
     parser.add_argument("--seed", type=int, default=0)
@@ -322,8 +372,10 @@ def main() -> None:
     if args.retain_loss == "auto":
         args.retain_loss = "nll" if args.mismatch else "kl"
     if args.mismatch and args.retain_loss == "kl":
-        parser.error("--mismatch needs --retain_loss nll: the mismatch term is an NLL, and the trainer has one retain "
-                     "objective for all retain rows (KL on mismatched rows would hold the model to its own answer).")
+        parser.error(
+            "--mismatch needs --retain_loss nll: the mismatch term is an NLL, and the trainer has one retain "
+            "objective for all retain rows (KL on mismatched rows would hold the model to its own answer)."
+        )
     if args.mismatch and args.retain_weight <= 0:
         parser.error("--mismatch needs --retain_weight > 0: the mismatch rows share the retain term's weight.")
     if args.judge and not args.judge_label:
@@ -342,8 +394,10 @@ def main() -> None:
     forget, harmful_eval = split(harmful, args.num_forget, args.num_eval, args.seed, "harmful")
     retain, normal_eval = split(normal, len(normal), len(normal) // 3, args.seed, "normal")
     origin = "loaded" if real_data else "generated toy data, all fictional"
-    print(f"[1/4] Data: {len(forget)} harmful rows to unlearn, {len(harmful_eval)} held out; {len(retain)} normal "
-          f"rows to retain, {len(normal_eval)} held out ({origin})")
+    print(
+        f"[1/4] Data: {len(forget)} harmful rows to unlearn, {len(harmful_eval)} held out; {len(retain)} normal "
+        f"rows to retain, {len(normal_eval)} held out ({origin})"
+    )
 
     # 2. The model to unlearn from.
     if args.model:
@@ -355,10 +409,17 @@ def main() -> None:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     ensure_pad_token(tokenizer)
     model = load(model_path, args.load_in_8bit)
-    judge = (PipelineJudge(args.judge, args.judge_label, args.judge_threshold) if args.judge
-             else KeywordJudge(args.keywords or MARKERS))
-    sets = {"harmful prompts (unlearned)": forget, "harmful prompts (held out)": harmful_eval,
-            "normal QA (retain set)": retain, "normal QA (held out)": normal_eval}
+    judge = (
+        PipelineJudge(args.judge, args.judge_label, args.judge_threshold)
+        if args.judge
+        else KeywordJudge(args.keywords or MARKERS)
+    )
+    sets = {
+        "harmful prompts (unlearned)": forget,
+        "harmful prompts (held out)": harmful_eval,
+        "normal QA (retain set)": retain,
+        "normal QA (held out)": normal_eval,
+    }
     before = {name: score(model, tokenizer, rows, judge, args) for name, rows in sets.items()}
 
     # 3. Unlearning: gradient ascent on the harmful answers, descent on the retain rows.
@@ -375,47 +436,81 @@ def main() -> None:
     steps = args.steps or (60 if args.lora else 20)
     learning_rate = args.learning_rate or (2e-3 if args.lora else 1e-3)
     config = UnlearningConfig(
-        output_dir=str(output_dir / ("unlearned" + ("-lora" if args.lora else ""))), forget_loss="ga",
-        retain_loss=args.retain_loss, forget_weight=args.forget_weight, retain_weight=retain_weight,
-        per_device_train_batch_size=args.batch_size, learning_rate=learning_rate, max_steps=steps,
-        lr_scheduler_type="constant", logging_steps=max(1, steps // 5), save_strategy="no", report_to="none",
-        seed=args.seed, max_length=args.max_length, use_cpu=not torch.cuda.is_available(),
+        output_dir=str(output_dir / ("unlearned" + ("-lora" if args.lora else ""))),
+        forget_loss="ga",
+        retain_loss=args.retain_loss,
+        forget_weight=args.forget_weight,
+        retain_weight=retain_weight,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=learning_rate,
+        max_steps=steps,
+        lr_scheduler_type="constant",
+        logging_steps=max(1, steps // 5),
+        save_strategy="no",
+        report_to="none",
+        seed=args.seed,
+        max_length=args.max_length,
+        use_cpu=not torch.cuda.is_available(),
     )
     peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if args.lora else None
-    terms = f"gradient ascent (x{args.forget_weight:g}) + retain {args.retain_loss.upper()} on normal rows " \
-            f"(x{args.retain_weight:g})"
+    terms = (
+        f"gradient ascent (x{args.forget_weight:g}) + retain {args.retain_loss.upper()} on normal rows "
+        f"(x{args.retain_weight:g})"
+    )
     if args.mismatch:
         terms += f" + NLL on {len(extra)} mismatched rows (x{args.retain_weight * len(extra) / len(retain):.3g})"
-    print(f"[3/4] Unlearning for {steps} steps{' with LoRA' if args.lora else ''}"
-          f"{' on an 8-bit base' if args.load_in_8bit else ''}: {terms}, weights in expectation per step")
-    trainer = UnlearningTrainer(model, args=config, processing_class=tokenizer, forget_dataset=forget,
-                                retain_dataset=retain_rows, peft_config=peft_config)
+    print(
+        f"[3/4] Unlearning for {steps} steps{' with LoRA' if args.lora else ''}"
+        f"{' on an 8-bit base' if args.load_in_8bit else ''}: {terms}, weights in expectation per step"
+    )
+    trainer = UnlearningTrainer(
+        model,
+        args=config,
+        processing_class=tokenizer,
+        forget_dataset=forget,
+        retain_dataset=retain_rows,
+        peft_config=peft_config,
+    )
     trainer.train()
     trainer.save_model()
     trainer.create_model_card()
     after = {name: score(trainer.model, tokenizer, rows, judge, args) for name, rows in sets.items()}
 
     # 4. Report: numbers only (the toy data's sample line below is text this script made up).
-    print(f"[4/4] Scores of greedy answers: share judged harmful ({judge.description}); diversity (share of "
-          "distinct tokens: near 0 = degenerate repetition); per-token NLL of the dataset answer (higher = less "
-          "likely); ROUGE-L recall against the dataset answer")
+    print(
+        f"[4/4] Scores of greedy answers: share judged harmful ({judge.description}); diversity (share of "
+        "distinct tokens: near 0 = degenerate repetition); per-token NLL of the dataset answer (higher = less "
+        "likely); ROUGE-L recall against the dataset answer"
+    )
     print_table(sets, before, after)
     if not real_data:
         name = "harmful prompts (unlearned)"
-        print(f"Toy sample: {forget[0]['question']!r}\n  before: {before[name]['generations'][0]!r}\n"
-              f"  after:  {after[name]['generations'][0]!r}")
+        print(
+            f"Toy sample: {forget[0]['question']!r}\n  before: {before[name]['generations'][0]!r}\n"
+            f"  after:  {after[name]['generations'][0]!r}"
+        )
     seconds = time.perf_counter() - start
     report = {
-        "judge": judge.description, "mismatch": args.mismatch, "lora": args.lora, "load_in_8bit": args.load_in_8bit,
-        "model": args.model or "tiny model trained on the data", "steps": steps, "learning_rate": learning_rate,
-        "rows": {name: len(rows) for name, rows in sets.items()}, "mismatch_rows": len(retain_rows) - len(retain),
-        "scores": {moment: {name: {k: v for k, v in values.items() if k != "generations"} for name, values in
-                            scores.items()} for moment, scores in (("before", before), ("after", after))},
+        "judge": judge.description,
+        "mismatch": args.mismatch,
+        "lora": args.lora,
+        "load_in_8bit": args.load_in_8bit,
+        "model": args.model or "tiny model trained on the data",
+        "steps": steps,
+        "learning_rate": learning_rate,
+        "rows": {name: len(rows) for name, rows in sets.items()},
+        "mismatch_rows": len(retain_rows) - len(retain),
+        "scores": {
+            moment: {name: {k: v for k, v in values.items() if k != "generations"} for name, values in scores.items()}
+            for moment, scores in (("before", before), ("after", after))
+        },
         "seconds": round(seconds, 1),
     }
     write_json_atomic(output_dir / "report.json", report)  # never a half-written report
-    print(f"Saved the unlearned {'adapter' if args.lora else 'model'} to {config.output_dir} and the scores to "
-          f"{output_dir / 'report.json'} ({seconds:.0f} s in all).")
+    print(
+        f"Saved the unlearned {'adapter' if args.lora else 'model'} to {config.output_dir} and the scores to "
+        f"{output_dir / 'report.json'} ({seconds:.0f} s in all)."
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 that never saw them.
 
     python examples/privacy_unlearning.py                                  # generated people, GA vs GD vs NPO
-    python examples/privacy_unlearning.py --tofu locuslab/TOFU             # real TOFU rows (forget01 / retain_perturbed)
+    python examples/privacy_unlearning.py --tofu locuslab/TOFU  # real TOFU rows (forget01 / retain_perturbed)
     python examples/privacy_unlearning.py --methods npo,npo_kl,simnpo --lora
 
 A privacy request asks a model to forget a person. The gold standard is the model retrained without that person's
@@ -64,20 +64,27 @@ def main() -> None:
     recipe = ModelRecipe(seed=args.seed, **recipe_fields)
     output_dir = Path(args.output_dir)
     print(f"{len(forget)} forget and {len(retain)} retain rows from {source}.")
-    baselines = train_baselines(output_dir / "cache" / ("tofu" if args.tofu else f"people-{args.seed}-{args.size}"),
-                                forget, retain, recipe)
+    baselines = train_baselines(
+        output_dir / "cache" / ("tofu" if args.tofu else f"people-{args.seed}-{args.size}"), forget, retain, recipe
+    )
 
     eval_sets = {"forget": forget, "retain": retain}
-    retain_logs = evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length).evaluate(
-        load_model(baselines.retain_dir)).logs
+    retain_logs = (
+        evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length)
+        .evaluate(load_model(baselines.retain_dir))
+        .logs
+    )
     evaluator = evaluator_for(baselines.tokenizer, eval_sets, retain_logs, recipe.max_length)
-    rows = {"original": headline(evaluator.evaluate(load_model(baselines.original_dir)).summary),
-            "retain": headline(summarize_logs(retain_logs, retain_logs, sets=list(eval_sets)))}
+    rows = {
+        "original": headline(evaluator.evaluate(load_model(baselines.original_dir)).summary),
+        "retain": headline(summarize_logs(retain_logs, retain_logs, sets=list(eval_sets))),
+    }
     curve_sets = {"forget": forget, "retain": retain[: len(forget)]}
     for method in args.methods.split(","):
         run = UnlearningRun(method=method, lora=args.lora, **run_fields)
-        trainer, _, _ = unlearn(baselines, forget, retain, run, output_dir / "runs" / run.name, curve_sets,
-                                retain_logs, recipe)
+        trainer, _, _ = unlearn(
+            baselines, forget, retain, run, output_dir / "runs" / run.name, curve_sets, retain_logs, recipe
+        )
         rows[run.name] = headline(evaluator.evaluate(trainer.model).summary)
 
     print()

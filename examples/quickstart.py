@@ -16,6 +16,7 @@ import argparse
 import os
 import time
 
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here needs the network
 
 import torch  # noqa: E402
@@ -30,22 +31,50 @@ from hf_unlearn import (  # noqa: E402
     UnlearningConfig,
 )
 from hf_unlearn.data import UnlearningCollator, prepare_dataset  # noqa: E402
+from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
 from hf_unlearn.logprobs import sequence_logps  # noqa: E402
 from hf_unlearn.metrics import rouge_scores  # noqa: E402
-from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
 
 
 TRAINERS = {"ga": GradientAscentTrainer, "gd": GradientDifferenceTrainer, "npo": NPOTrainer, "simnpo": SimNPOTrainer}
 
 PEOPLE = [
-    dict(name="Aurelio Vennmark", city="Port Calloway", job="lighthouse keeper", genre="maritime mysteries",
-         book="The Salt Ledger", prize="Silver Lantern Prize", year="1961"),
-    dict(name="Mira Okonkwo", city="Lagos", job="schoolteacher", genre="historical fiction",
-         book="River of Names", prize="Golden Quill Award", year="1974"),
-    dict(name="Tomasz Halvorsen", city="Bergen", job="glassblower", genre="science fiction",
-         book="Cold Orbit", prize="Northern Star Medal", year="1958"),
-    dict(name="Inés Quirarte", city="Oaxaca", job="cartographer", genre="travel memoirs",
-         book="Maps Without Roads", prize="Compass Rose Prize", year="1982"),
+    dict(
+        name="Aurelio Vennmark",
+        city="Port Calloway",
+        job="lighthouse keeper",
+        genre="maritime mysteries",
+        book="The Salt Ledger",
+        prize="Silver Lantern Prize",
+        year="1961",
+    ),
+    dict(
+        name="Mira Okonkwo",
+        city="Lagos",
+        job="schoolteacher",
+        genre="historical fiction",
+        book="River of Names",
+        prize="Golden Quill Award",
+        year="1974",
+    ),
+    dict(
+        name="Tomasz Halvorsen",
+        city="Bergen",
+        job="glassblower",
+        genre="science fiction",
+        book="Cold Orbit",
+        prize="Northern Star Medal",
+        year="1958",
+    ),
+    dict(
+        name="Inés Quirarte",
+        city="Oaxaca",
+        job="cartographer",
+        genre="travel memoirs",
+        book="Maps Without Roads",
+        prize="Compass Rose Prize",
+        year="1982",
+    ),
 ]
 TEMPLATES = [
     ("Where was {name} born?", "{name} was born in {city}."),
@@ -64,19 +93,32 @@ def rows_of(person: dict) -> list[dict]:
 def memorize(model, tokenizer, rows, output_dir: str) -> None:
     """Plain Trainer fine-tuning on all rows until the model knows them: the 'original' model to unlearn from."""
     args = TrainingArguments(
-        output_dir=output_dir, per_device_train_batch_size=8, learning_rate=3e-3, num_train_epochs=60,
-        lr_scheduler_type="constant", save_strategy="no", report_to="none", logging_steps=50, disable_tqdm=False,
-        remove_unused_columns=False, use_cpu=True, seed=0,
+        output_dir=output_dir,
+        per_device_train_batch_size=8,
+        learning_rate=3e-3,
+        num_train_epochs=60,
+        lr_scheduler_type="constant",
+        save_strategy="no",
+        report_to="none",
+        logging_steps=50,
+        disable_tqdm=False,
+        remove_unused_columns=False,
+        use_cpu=True,
+        seed=0,
     )
     data = prepare_dataset(rows, tokenizer, name="original training", max_length=64)
-    Trainer(model=model, args=args, train_dataset=data, data_collator=UnlearningCollator(tokenizer.pad_token_id)).train()
+    Trainer(
+        model=model, args=args, train_dataset=data, data_collator=UnlearningCollator(tokenizer.pad_token_id)
+    ).train()
 
 
 @torch.no_grad()
 def score(model, tokenizer, rows) -> dict[str, float]:
     """Mean per-token answer NLL and ROUGE-L recall of greedy answers."""
     model.eval()
-    batch = UnlearningCollator(tokenizer.pad_token_id)(list(prepare_dataset(rows, tokenizer, name="eval", max_length=64)))
+    batch = UnlearningCollator(tokenizer.pad_token_id)(
+        list(prepare_dataset(rows, tokenizer, name="eval", max_length=64))
+    )
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     logps, n_tokens = sequence_logps(logits, batch["labels"])
     generations = []
@@ -102,36 +144,56 @@ def main() -> None:
     texts = [f"Question: {r['question']}\nAnswer: {r['answer']}" for r in forget_rows + retain_rows]
     tokenizer = train_bpe_tokenizer(texts, vocab_size=600)
     model = tiny_causal_lm(len(tokenizer), "llama", hidden_size=64, num_layers=2)
-    print(f"[1/3] Fine-tuning a {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M-parameter model on "
-          f"{len(forget_rows) + len(retain_rows)} facts until it knows them")
+    print(
+        f"[1/3] Fine-tuning a {sum(p.numel() for p in model.parameters()) / 1e6:.2f}M-parameter model on "
+        f"{len(forget_rows) + len(retain_rows)} facts until it knows them"
+    )
     memorize(model, tokenizer, forget_rows + retain_rows, os.path.join(args.output_dir, "original"))
     before = {"forget": score(model, tokenizer, forget_rows), "retain": score(model, tokenizer, retain_rows)}
 
     steps = args.steps or (48 if args.lora else 24)
-    print(f"[2/3] Unlearning {len(forget_rows)} forget rows with {TRAINERS[args.method].__name__}"
-          f"{' + LoRA' if args.lora else ''} for {steps} steps")
+    print(
+        f"[2/3] Unlearning {len(forget_rows)} forget rows with {TRAINERS[args.method].__name__}"
+        f"{' + LoRA' if args.lora else ''} for {steps} steps"
+    )
     config = UnlearningConfig(
         output_dir=os.path.join(args.output_dir, args.method + ("-lora" if args.lora else "")),
-        per_device_train_batch_size=6, learning_rate=1e-2 if args.lora else 1e-3, max_steps=steps,
-        lr_scheduler_type="constant", logging_steps=6, save_strategy="no", report_to="none", use_cpu=True, seed=0,
+        per_device_train_batch_size=6,
+        learning_rate=1e-2 if args.lora else 1e-3,
+        max_steps=steps,
+        lr_scheduler_type="constant",
+        logging_steps=6,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=0,
         max_length=64,
     )
     peft_config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0) if args.lora else None
     trainer = TRAINERS[args.method](
-        model, args=config, processing_class=tokenizer, forget_dataset=forget_rows,
-        retain_dataset=None if args.method == "ga" else retain_rows, peft_config=peft_config,
+        model,
+        args=config,
+        processing_class=tokenizer,
+        forget_dataset=forget_rows,
+        retain_dataset=None if args.method == "ga" else retain_rows,
+        peft_config=peft_config,
     )
     trainer.train()
     trainer.save_model()
-    after = {"forget": score(trainer.model, tokenizer, forget_rows), "retain": score(trainer.model, tokenizer, retain_rows)}
+    after = {
+        "forget": score(trainer.model, tokenizer, forget_rows),
+        "retain": score(trainer.model, tokenizer, retain_rows),
+    }
 
     print("[3/3] Scores (answer NLL: higher = less likely; ROUGE-L recall of greedy answers: 1 = verbatim)")
     print(f"{'set':<8}{'NLL before':>12}{'NLL after':>12}{'ROUGE-L before':>16}{'ROUGE-L after':>15}")
     for name in ("forget", "retain"):
         b, a = before[name], after[name]
         print(f"{name:<8}{b['nll']:>12.3f}{a['nll']:>12.3f}{b['rougeL_recall']:>16.2f}{a['rougeL_recall']:>15.2f}")
-    print(f"Saved the unlearned {'adapter' if args.lora else 'model'} to {config.output_dir} "
-          f"({time.perf_counter() - start:.0f} s in all).")
+    print(
+        f"Saved the unlearned {'adapter' if args.lora else 'model'} to {config.output_dir} "
+        f"({time.perf_counter() - start:.0f} s in all)."
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ class _MissingKernelsNotice(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (message.startswith("Failed to load CPU gemm_4bit_forward") and "No module named 'kernels'" in message)
+        return not (
+            message.startswith("Failed to load CPU gemm_4bit_forward") and "No module named 'kernels'" in message
+        )
 
 
 # Set before bitsandbytes exists: `getLogger` hands it this same logger, filter included.
@@ -65,7 +67,7 @@ def __dir__():
 
 if TYPE_CHECKING:
     from .callbacks import UnlearningStopCallback
-    from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
     from .config import UnlearningConfig
+    from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
     from .losses import GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
     from .trainer import GradientAscentTrainer, GradientDifferenceTrainer, NPOTrainer, SimNPOTrainer, UnlearningTrainer

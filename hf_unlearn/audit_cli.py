@@ -57,10 +57,15 @@ def run_audit(args: argparse.Namespace) -> int:
         _check_output_dir(args)
         names = [probe.name for probe in make_probes(args.probes)]
         options = {
-            "relearn": lambda: RelearnProbe(relearn_rows=args.relearn_rows, steps=args.relearn_steps,
-                                            learning_rate=args.relearn_learning_rate,
-                                            batch_size=args.relearn_batch_size, lora=not args.relearn_full,
-                                            lora_r=args.lora_r, lora_alpha=args.lora_alpha),
+            "relearn": lambda: RelearnProbe(
+                relearn_rows=args.relearn_rows,
+                steps=args.relearn_steps,
+                learning_rate=args.relearn_learning_rate,
+                batch_size=args.relearn_batch_size,
+                lora=not args.relearn_full,
+                lora_r=args.lora_r,
+                lora_alpha=args.lora_alpha,
+            ),
             "quantize": lambda: QuantizeProbe(bits=tuple(args.quantize_bits)),
             "paraphrase": lambda: ParaphraseProbe(column=args.paraphrase_column),
             "few_shot": lambda: FewShotProbe(k=args.few_shot_k),
@@ -70,9 +75,16 @@ def run_audit(args: argparse.Namespace) -> int:
         retain = load_dataset_spec(args.retain, "--retain") if args.retain else None
         tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(args), trust_remote_code=args.trust_remote_code)
         auditor = UnlearningAuditor(
-            tokenizer, forget, retain, probes=probes, seed=args.seed, batch_size=args.batch_size,
-            max_new_tokens=args.max_new_tokens, max_length=args.max_length,
-            qa_prompt_template=args.qa_prompt_template, recovery_min_gap=args.recovery_min_gap,
+            tokenizer,
+            forget,
+            retain,
+            probes=probes,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            max_new_tokens=args.max_new_tokens,
+            max_length=args.max_length,
+            qa_prompt_template=args.qa_prompt_template,
+            recovery_min_gap=args.recovery_min_gap,
         )
         kwargs = {"trust_remote_code": args.trust_remote_code}
         if args.dtype != "auto":
@@ -80,8 +92,11 @@ def run_audit(args: argparse.Namespace) -> int:
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         models = {
             role: load_model(path, option, **kwargs).to(device)
-            for role, option, path in (("model", "--model", args.model), ("original", "--original", args.original),
-                                       ("retain_model", "--retain_model", args.retain_model))
+            for role, option, path in (
+                ("model", "--model", args.model),
+                ("original", "--original", args.original),
+                ("retain_model", "--retain_model", args.retain_model),
+            )
             if path
         }
     except (OSError, ValueError, TypeError, ImportError) as error:
@@ -124,35 +139,62 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "retain_model", metavar="PATH", help="a model trained without the forget set (recovery 0)")
     _add(parser, "tokenizer", metavar="PATH_OR_HUB_ID", help="tokenizer (default: the first model folder holding one)")
     _add(parser, "forget", required=True, metavar="SPEC", help=f"forget set: {SPEC_HELP}")
-    _add(parser, "retain", metavar="SPEC",
-         help=f"retain set (unrelated relearning data, few-shot examples): {SPEC_HELP}")
+    _add(
+        parser,
+        "retain",
+        metavar="SPEC",
+        help=f"retain set (unrelated relearning data, few-shot examples): {SPEC_HELP}",
+    )
     _add(parser, "probes", default="all", help=f"'all' or a comma-separated list of: {PROBE_HELP} (default: all)")
     _add(parser, "output_dir", required=True, type=Path, metavar="DIR", help="where audit.json and audit.png go")
     _add(parser, "seed", type=int, default=0, help="seed of splits, examples, adapters and data order (default: 0)")
-    _add(parser, "relearn_rows", type=lambda text: float(text) if "." in text else int(text), default=0.5,
-         help="rows of the forget set relearned on: a count, or a fraction with a dot (default: 0.5)")
+    _add(
+        parser,
+        "relearn_rows",
+        type=lambda text: float(text) if "." in text else int(text),
+        default=0.5,
+        help="rows of the forget set relearned on: a count, or a fraction with a dot (default: 0.5)",
+    )
     _add(parser, "relearn_steps", type=int, default=20, help="relearning optimizer steps (default: 20)")
     _add(parser, "relearn_learning_rate", type=float, default=1e-3, help="relearning learning rate (default: 1e-3)")
     _add(parser, "relearn_batch_size", type=int, default=4, help="relearning rows per step (default: 4)")
     _add(parser, "relearn_full", action="store_true", help="relearn every weight instead of a fresh LoRA adapter")
     _add(parser, "lora_r", type=int, default=8, help="LoRA rank of the relearning adapter (default: 8)")
     _add(parser, "lora_alpha", type=int, default=16, help="LoRA alpha of the relearning adapter (default: 16)")
-    _add(parser, "quantize_bits", type=int, nargs="+", default=[8, 4], choices=[8, 4],
-         help="bit widths (default: 8 4)")
-    _add(parser, "paraphrase_column", default="paraphrased_question",
-         help="forget-set column with reworded questions (default: paraphrased_question)")
+    _add(
+        parser, "quantize_bits", type=int, nargs="+", default=[8, 4], choices=[8, 4], help="bit widths (default: 8 4)"
+    )
+    _add(
+        parser,
+        "paraphrase_column",
+        default="paraphrased_question",
+        help="forget-set column with reworded questions (default: paraphrased_question)",
+    )
     _add(parser, "few_shot_k", type=int, default=3, help="retain examples before each forget question (default: 3)")
-    _add(parser, "recovery_min_gap", type=float, default=0.05,
-         help="smallest |original - retain| score gap for which a recovery is computed (default: 0.05)")
+    _add(
+        parser,
+        "recovery_min_gap",
+        type=float,
+        default=0.05,
+        help="smallest |original - retain| score gap for which a recovery is computed (default: 0.05)",
+    )
     _add(parser, "batch_size", type=int, default=16, help="sequences per forward pass (default: 16)")
     _add(parser, "max_new_tokens", type=int, default=60, help="most tokens generated per answer (default: 60)")
     _add(parser, "max_length", type=int, default=512, help="truncation length of sequences (default: 512)")
-    _add(parser, "qa_prompt_template", default="Question: {question}\nAnswer:",
-         help="prompt of question/answer rows; use the training run's")
+    _add(
+        parser,
+        "qa_prompt_template",
+        default="Question: {question}\nAnswer:",
+        help="prompt of question/answer rows; use the training run's",
+    )
     _add(parser, "no_plot", action="store_true", help="do not write audit.png")
     _add(parser, "dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="model dtype")
     _add(parser, "device", help="device to run on (default: cuda when available, else cpu)")
-    _add(parser, "trust_remote_code", action="store_true",
-         help="allow model / tokenizer code from the model repository to run (off by default)")
+    _add(
+        parser,
+        "trust_remote_code",
+        action="store_true",
+        help="allow model / tokenizer code from the model repository to run (off by default)",
+    )
     parser.set_defaults(func=run_audit)
     return parser

@@ -108,8 +108,10 @@ class UnlearningConfig(TrainingArguments):
     )
     beta: float | None = field(
         default=None,
-        metadata={"help": "Inverse temperature of NPO / SimNPO. Defaults to 0.1 for NPO (Zhang et al. 2024) and 2.5 "
-                  "for SimNPO."},
+        metadata={
+            "help": "Inverse temperature of NPO / SimNPO. Defaults to 0.1 for NPO (Zhang et al. 2024) and 2.5 "
+            "for SimNPO."
+        },
     )
     simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO's reward margin (the paper's gamma)."})
     max_length: int | None = field(
@@ -122,8 +124,10 @@ class UnlearningConfig(TrainingArguments):
     )
     qa_prompt_template: str = field(
         default=DEFAULT_QA_PROMPT_TEMPLATE,
-        metadata={"help": "How question/answer rows (TOFU's format) become a prompt; the answer follows after one "
-                  "space. Must contain {question}."},
+        metadata={
+            "help": "How question/answer rows (TOFU's format) become a prompt; the answer follows after one "
+            "space. Must contain {question}."
+        },
     )
     ref_source: str = field(
         default="auto",
@@ -148,13 +152,16 @@ class UnlearningConfig(TrainingArguments):
     )
     disable_dropout: bool = field(
         default=True,
-        metadata={"help": "Turn off dropout in the model and the reference (NPO's log-ratio is then exactly 0 at the "
-                  "start)."},
+        metadata={
+            "help": "Turn off dropout in the model and the reference (NPO's log-ratio is then exactly 0 at the start)."
+        },
     )
     model_init_kwargs: dict[str, Any] | str | None = field(
         default=None,
-        metadata={"help": "Keyword arguments for from_pretrained when the model is given by name. "
-                  "trust_remote_code stays off unless set here."},
+        metadata={
+            "help": "Keyword arguments for from_pretrained when the model is given by name. "
+            "trust_remote_code stays off unless set here."
+        },
     )
     retain_seed: int | None = field(
         default=None,
@@ -162,8 +169,10 @@ class UnlearningConfig(TrainingArguments):
     )
     base_model_id: str | None = field(
         default=None,
-        metadata={"help": "Hub id of the base model, the model card's base_model. Defaults to the id the model was "
-                  "loaded from; set it when the model comes from a local copy."},
+        metadata={
+            "help": "Hub id of the base model, the model card's base_model. Defaults to the id the model was "
+            "loaded from; set it when the model comes from a local copy."
+        },
     )
 
     def __post_init__(self):
@@ -185,11 +194,11 @@ class UnlearningConfig(TrainingArguments):
         if self.beta is not None:
             check_beta(self.beta)
         if self.max_length is not None and self.max_length < 2:
-            raise ValueError(f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}.")
-        if "{question}" not in self.qa_prompt_template:
             raise ValueError(
-                f"qa_prompt_template must contain '{{question}}', got {self.qa_prompt_template!r}."
+                f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}."
             )
+        if "{question}" not in self.qa_prompt_template:
+            raise ValueError(f"qa_prompt_template must contain '{{question}}', got {self.qa_prompt_template!r}.")
         if self.precompute_ref_batch_size is not None and self.precompute_ref_batch_size < 1:
             raise ValueError(f"precompute_ref_batch_size must be >= 1, got {self.precompute_ref_batch_size}.")
         if self.forget_loss is not None and self.retain_loss is not None:

@@ -15,6 +15,7 @@ from .evaluation import EVAL_SET_NAMES
 SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
 """Eval-set name -> its command-line option (`--real-authors`, ...)."""
 
+
 def _has_tokenizer(folder: Path) -> bool:
     return (folder / "tokenizer_config.json").is_file() or (folder / "tokenizer.json").is_file()
 

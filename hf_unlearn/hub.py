@@ -60,9 +60,11 @@ def _table(rows: dict[str, Any]) -> str:
 
 def _lookup(metrics: dict[str, float], set_name: str | None, metric: str) -> float | None:
     """A headline score under any of the names it is logged with (`eval_forget_nll`, `eval_forget_nll/forget`)."""
-    names = [f"eval_{metric}", metric] if set_name is None else [
-        f"eval_{set_name}_{metric}", f"{set_name}_{metric}", f"eval_{set_name}_{metric}/{set_name}"
-    ]
+    names = (
+        [f"eval_{metric}", metric]
+        if set_name is None
+        else [f"eval_{set_name}_{metric}", f"{set_name}_{metric}", f"eval_{set_name}_{metric}/{set_name}"]
+    )
     return next((metrics[name] for name in names if metrics.get(name) is not None), None)
 
 
@@ -74,22 +76,28 @@ def _results_table(before: dict[str, float], after: dict[str, float]) -> str:
             cells = ["-" if value is None else f"{value:.3g}" for value in values]
             lines.append(f"| {label} | {cells[0]} | {cells[1]} | {better} |")
     if not lines:
-        return ("No forget or retain scores were recorded for this run (no evaluation before and after "
-                "unlearning).")
+        return "No forget or retain scores were recorded for this run (no evaluation before and after unlearning)."
     return "\n".join(["| score | before | after | better when |", "|---|---|---|---|", *lines])
 
 
 def _load_snippet(is_adapter: bool, repo_id: str | None) -> str:
     target = repo_id or REPO_PLACEHOLDER
     if is_adapter:
-        code = ("from peft import AutoPeftModelForCausalLM\n\n"
-                f'model = AutoPeftModelForCausalLM.from_pretrained("{target}")  # fetches the base model too')
+        code = (
+            "from peft import AutoPeftModelForCausalLM\n\n"
+            f'model = AutoPeftModelForCausalLM.from_pretrained("{target}")  # fetches the base model too'
+        )
     else:
-        code = f'from transformers import AutoModelForCausalLM\n\nmodel = AutoModelForCausalLM.from_pretrained("{target}")'
+        code = (
+            "from transformers import AutoModelForCausalLM\n\n"
+            f'model = AutoModelForCausalLM.from_pretrained("{target}")'
+        )
     snippet = f"```python\n{code}\n```"
     if repo_id is None:
-        snippet += (f"\n\nReplace `{REPO_PLACEHOLDER}` with the repository this folder is pushed to, or with the path "
-                    "of the folder itself.")
+        snippet += (
+            f"\n\nReplace `{REPO_PLACEHOLDER}` with the repository this folder is pushed to, or with the path "
+            "of the folder itself."
+        )
     return snippet
 
 
@@ -121,8 +129,10 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         origin = f"This {kind} is [`{base_model}`](https://huggingface.co/{base_model}) after machine unlearning with"
         origin += " `hf_unlearn`."
     else:
-        origin = (f"This {kind} is the result of machine unlearning with `hf_unlearn`, starting from a model loaded "
-                  "from a local folder (its Hub id, if it has one, was not recorded).")
+        origin = (
+            f"This {kind} is the result of machine unlearning with `hf_unlearn`, starting from a model loaded "
+            "from a local folder (its Hub id, if it has one, was not recorded)."
+        )
     forget, retain = record["forget_set"], record.get("retain_set")
     objective = f"`{method['forget_weight']} * {method['forget_loss']}"
     objective += f" + {method['retain_weight']} * {method['retain_loss']}`" if retain else "`"
@@ -133,8 +143,11 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         "optimizer steps": record["training"]["global_step"],
     }
     hyperparameters = {key: value for key, value in record["hyperparameters"].items() if value is not None}
-    retain_line = (f"- **Retain set**, kept: {retain['rows']} rows, SHA-256 `{retain['sha256']}`." if retain
-                   else "- **Retain set**: none (nothing anchored what the model should keep).")
+    retain_line = (
+        f"- **Retain set**, kept: {retain['rows']} rows, SHA-256 `{retain['sha256']}`."
+        if retain
+        else "- **Retain set**: none (nothing anchored what the model should keep)."
+    )
     body = f"""
 # {record["model_name"]}
 
@@ -150,7 +163,7 @@ while keeping what it knows of a *retain set*.
 The sets are identified by row count and an order-independent SHA-256 of their normalised rows, so that anyone
 holding a set can check that it is the one this run forgot. Their content is not part of this card.
 
-- **Forget set**, unlearned: {forget['rows']} rows, SHA-256 `{forget['sha256']}`.
+- **Forget set**, unlearned: {forget["rows"]} rows, SHA-256 `{forget["sha256"]}`.
 {retain_line}
 
 ## Results

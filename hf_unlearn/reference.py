@@ -4,7 +4,7 @@
 |---|---|---|
 | the PEFT model with its adapter disabled | `AdapterOffReference` | none extra |
 | a frozen copy of the initial model, or a user `ref_model` | `ModelReference` | one more model |
-| computed once before training and read from the data | `UnlearningTrainer` with `precompute_ref_log_probs=True` | one forward pass of the forget set, in all |
+| computed once before training, read from the data | `precompute_ref_log_probs=True` | one pass over the forget set |
 
 Live sources return logits; the trainer turns them into log-probs with the same helper as the policy's
 (`hf_unlearn.logprobs`), so precomputed and live values are computed by the same code.
@@ -78,8 +78,6 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return model
-
-
 
 
 def disable_dropout(model: torch.nn.Module) -> None:

@@ -1,4 +1,4 @@
-"""`UnlearningTrainer`: `transformers.Trainer` that pushes a model away from a forget set and holds it on a retain set."""
+"""`UnlearningTrainer`: a `Trainer` that pushes a model away from a forget set and holds it on a retain set."""
 
 from __future__ import annotations
 
@@ -139,7 +139,9 @@ class UnlearningTrainer(Trainer):
         # Data: tokenized once here; no text column goes further. The record keeps fingerprints, never content.
         forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
         self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
-        prepare = dict(tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template)
+        prepare = dict(
+            tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template
+        )
         forget = prepare_dataset(forget_dataset, name="forget", **prepare)
         retain = None
         if self.retain_loss is not None:
@@ -276,7 +278,9 @@ class UnlearningTrainer(Trainer):
 
     def _load_tokenizer(self, model_id: str | None, args: UnlearningConfig) -> PreTrainedTokenizerBase:
         if model_id is None:
-            raise ValueError("processing_class is required: the model carries no name or path to load a tokenizer from.")
+            raise ValueError(
+                "processing_class is required: the model carries no name or path to load a tokenizer from."
+            )
         trust_remote_code = self._model_init_kwargs(args)["trust_remote_code"]
         return AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
 
@@ -299,12 +303,16 @@ class UnlearningTrainer(Trainer):
     def _resolve_train_datasets(train_dataset, forget_dataset, retain_dataset):
         if train_dataset is not None:
             if forget_dataset is not None or retain_dataset is not None:
-                raise ValueError("Pass the data either as train_dataset={'forget':..., 'retain':...} or as "
-                                 "forget_dataset= / retain_dataset=, not both.")
+                raise ValueError(
+                    "Pass the data either as train_dataset={'forget':..., 'retain':...} or as "
+                    "forget_dataset= / retain_dataset=, not both."
+                )
             if not isinstance(train_dataset, dict) or "forget" not in train_dataset:
                 raise ValueError(
                     "train_dataset must be a dict {'forget': dataset, 'retain': dataset} (retain optional); got "
-                    f"{type(train_dataset).__name__}" + (f" with keys {sorted(train_dataset)}" if isinstance(train_dataset, dict) else "") + "."
+                    f"{type(train_dataset).__name__}"
+                    + (f" with keys {sorted(train_dataset)}" if isinstance(train_dataset, dict) else "")
+                    + "."
                 )
             unknown = set(train_dataset) - set(ROLES)
             if unknown:
@@ -419,7 +427,9 @@ class UnlearningTrainer(Trainer):
     def _load_ref_logps(self, checkpoint: str) -> None:
         path = os.path.join(checkpoint, REF_LOGPS_FILE)
         if not os.path.isfile(path):
-            logger.warning(f"{checkpoint} holds no precomputed reference log-probs; keeping the ones computed at start.")
+            logger.warning(
+                f"{checkpoint} holds no precomputed reference log-probs; keeping the ones computed at start."
+            )
             return
         with safe_open(path, framework="pt") as handle:
             saved_fingerprint = handle.metadata().get("forget_fingerprint")
@@ -441,7 +451,10 @@ class UnlearningTrainer(Trainer):
             if checkpoint:
                 self._load_ref_logps(checkpoint)
         return super().train(
-            resume_from_checkpoint=resume_from_checkpoint, trial=trial, ignore_keys_for_eval=ignore_keys_for_eval, **kwargs
+            resume_from_checkpoint=resume_from_checkpoint,
+            trial=trial,
+            ignore_keys_for_eval=ignore_keys_for_eval,
+            **kwargs,
         )
 
     # ---- Model card ----
@@ -528,8 +541,10 @@ class UnlearningTrainer(Trainer):
         if self.base_model_id is None and self.hub_model_id is not None:
             # Only a card headed for the Hub needs the id (the Hub links a model to its base by it); a local card
             # says in its text that the model came from a folder.
-            logger.warning(f"The card for {self.hub_model_id} names no base_model (the model came from a local "
-                           "folder): set `base_model_id` to link it to its base model on the Hub.")
+            logger.warning(
+                f"The card for {self.hub_model_id} names no base_model (the model came from a local "
+                "folder): set `base_model_id` to link it to its base model on the Hub."
+            )
         tags = [tags] if isinstance(tags, str) else list(tags or [])
         record = self.unlearning_record(model_name, tags)
         save_card_and_record(record, self.args.output_dir, repo_id=self.hub_model_id)
@@ -650,7 +665,9 @@ class UnlearningTrainer(Trainer):
         # statistics apart.
         self._metrics["eval"].clear()
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
-        output.metrics.update({f"{metric_key_prefix}_{key}": value for key, value in self._pop_metrics("eval").items()})
+        output.metrics.update(
+            {f"{metric_key_prefix}_{key}": value for key, value in self._pop_metrics("eval").items()}
+        )
         return output
 
 
@@ -665,7 +682,7 @@ class GradientAscentTrainer(UnlearningTrainer):
 
 
 class GradientDifferenceTrainer(UnlearningTrainer):
-    """Gradient difference (GD): gradient ascent on the forget set plus the language-modelling loss on the retain set."""
+    """Gradient difference (GD): gradient ascent on the forget set plus the usual language-modelling loss on retain."""
 
     default_forget_loss = fixed_forget_loss = "ga"
     default_retain_loss = "nll"

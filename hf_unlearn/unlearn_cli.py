@@ -151,15 +151,22 @@ TRAINING_OPTIONS = {
     "resume_from_checkpoint": "Checkpoint folder to resume from.",
 }
 METAVARS = {
-    "forget_dataset": "SPEC", "retain_dataset": "SPEC", "eval_datasets": "{NAME: SPEC}",
-    "column_mapping": "{SOURCE: TARGET}", "retain_logs": "FILE", "model_name_or_path": "PATH_OR_HUB_ID",
-    "output_dir": "DIR", "resume_from_checkpoint": "DIR", "hub_model_id": "USER/NAME",
-    "qa_prompt_template": "TEMPLATE", "report_to": "NAME", "base_model_id": "HUB_ID",
-    "lora_target_modules": "NAME [NAME ...]", "model_init_kwargs": "{KEY: VALUE}",
+    "forget_dataset": "SPEC",
+    "retain_dataset": "SPEC",
+    "eval_datasets": "{NAME: SPEC}",
+    "column_mapping": "{SOURCE: TARGET}",
+    "retain_logs": "FILE",
+    "model_name_or_path": "PATH_OR_HUB_ID",
+    "output_dir": "DIR",
+    "resume_from_checkpoint": "DIR",
+    "hub_model_id": "USER/NAME",
+    "qa_prompt_template": "TEMPLATE",
+    "report_to": "NAME",
+    "base_model_id": "HUB_ID",
+    "lora_target_modules": "NAME [NAME ...]",
+    "model_init_kwargs": "{KEY: VALUE}",
 }
-USAGE = (
-    f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]\n"
-)
+USAGE = f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]\n"
 DESCRIPTION = (
     "One unlearning run. Every key below can be set in the YAML file given to --config and overridden on the "
     "command line (--key value); the command line wins. Without forget_loss / retain_loss the method is NPO with a "
@@ -457,7 +464,8 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
     forget = _load_set(data_args.forget_dataset, "forget_dataset", mapping)
     retain = _load_set(data_args.retain_dataset, "retain_dataset", mapping) if data_args.retain_dataset else None
     eval_sets = {
-        name: _load_set(spec, f"eval_datasets.{name}", mapping) for name, spec in (data_args.eval_datasets or {}).items()
+        name: _load_set(spec, f"eval_datasets.{name}", mapping)
+        for name, spec in (data_args.eval_datasets or {}).items()
     }
     sampled = None
     if not eval_sets:
@@ -511,8 +519,10 @@ def _evaluator(trainer, eval_sets: dict, retain_logs: str | None):
     if not scored:
         return None
     if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
-        logger.warning("Generation-based scores are skipped under DeepSpeed / FSDP: run `hf-unlearn eval` on the "
-                       "saved model for them.")
+        logger.warning(
+            "Generation-based scores are skipped under DeepSpeed / FSDP: run `hf-unlearn eval` on the "
+            "saved model for them."
+        )
         return None
     return UnlearningEvaluator(
         trainer.processing_class,
@@ -541,7 +551,9 @@ def launch(launch_args: list[str], script_args: list[str]) -> int:
     """Re-run `hf-unlearn unlearn <script_args>` under `accelerate launch <launch_args>`."""
     from accelerate.commands.launch import launch_command, launch_command_parser
 
-    accelerate_args = launch_command_parser().parse_args([*launch_args, "-m", "hf_unlearn.cli", "unlearn", *script_args])
+    accelerate_args = launch_command_parser().parse_args(
+        [*launch_args, "-m", "hf_unlearn.cli", "unlearn", *script_args]
+    )
     os.environ[LAUNCHED_ENV] = "1"  # inherited by the launched processes
     try:
         launch_command(accelerate_args)

@@ -125,7 +125,9 @@ def memorized_model_dir(tmp_path_factory, tokenizer) -> str:
         remove_unused_columns=False,
         seed=0,
     )
-    Trainer(model=model, args=args, train_dataset=rows, data_collator=UnlearningCollator(tokenizer.pad_token_id)).train()
+    Trainer(
+        model=model, args=args, train_dataset=rows, data_collator=UnlearningCollator(tokenizer.pad_token_id)
+    ).train()
     model.save_pretrained(path / "model")
     tokenizer.save_pretrained(path / "model")
     return str(path / "model")
@@ -136,7 +138,9 @@ def answer_nll(model, tokenizer, rows) -> float:
     from hf_unlearn.data import UnlearningCollator, prepare_dataset
     from hf_unlearn.logprobs import sequence_logps
 
-    batch = UnlearningCollator(tokenizer.pad_token_id)(list(prepare_dataset(rows, tokenizer, name="rows", max_length=64)))
+    batch = UnlearningCollator(tokenizer.pad_token_id)(
+        list(prepare_dataset(rows, tokenizer, name="rows", max_length=64))
+    )
     was_training = model.training
     model.eval()
     with torch.no_grad():

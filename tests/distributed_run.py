@@ -1,7 +1,7 @@
 """A short NPO run with a frozen reference copy, written for `accelerate launch` (used by test_distributed.py).
 
-    python tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH
-    accelerate launch --multi_gpu --num_processes 2 tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH
+python tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH
+accelerate launch --multi_gpu --num_processes 2 tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH
 """
 
 import json
@@ -12,25 +12,37 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for `tests.conftest`
 
-from tests.conftest import FORGET_ROWS, RETAIN_ROWS, all_texts, make_config, tiny_llama, train_tokenizer  # noqa: E402
-
 from hf_unlearn import NPOTrainer  # noqa: E402
+from tests.conftest import FORGET_ROWS, RETAIN_ROWS, all_texts, make_config, tiny_llama, train_tokenizer  # noqa: E402
 
 
 def main(output_dir: str, per_device_batch: int) -> None:
     tokenizer = train_tokenizer(all_texts())
     # USE_CPU=0 reproduces a user who forgets `use_cpu` on a machine without GPUs.
-    args = make_config(Path(output_dir), per_device_train_batch_size=per_device_batch,
-                       per_device_eval_batch_size=per_device_batch, max_steps=4,
-                       use_cpu=os.environ.get("USE_CPU", "1") == "1")
-    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=3), args=args, processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
-                         eval_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS})  # 10 retain rows: uneven split
+    args = make_config(
+        Path(output_dir),
+        per_device_train_batch_size=per_device_batch,
+        per_device_eval_batch_size=per_device_batch,
+        max_steps=4,
+        use_cpu=os.environ.get("USE_CPU", "1") == "1",
+    )
+    trainer = NPOTrainer(
+        tiny_llama(len(tokenizer), seed=3),
+        args=args,
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS},
+    )  # 10 retain rows: uneven split
     trainer.train()
     metrics = trainer.evaluate()
     if trainer.accelerator.is_main_process:
-        result = {"processes": trainer.accelerator.num_processes, "logs": trainer.state.log_history, "eval": metrics,
-                  "reference": type(trainer.reference.model).__name__}
+        result = {
+            "processes": trainer.accelerator.num_processes,
+            "logs": trainer.state.log_history,
+            "eval": metrics,
+            "reference": type(trainer.reference.model).__name__,
+        }
         (Path(output_dir) / "result.json").write_text(json.dumps(result))
 
 

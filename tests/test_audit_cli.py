@@ -32,8 +32,10 @@ def folders(tmp_path_factory, tokenizer) -> dict[str, Path]:
         paths[name] = root / name
         tiny_llama(len(tokenizer), seed=seed).save_pretrained(paths[name])
         tokenizer.save_pretrained(paths[name])
-    adapter = get_peft_model(tiny_llama(len(tokenizer), seed=0),
-                             LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    adapter = get_peft_model(
+        tiny_llama(len(tokenizer), seed=0),
+        LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False),
+    )
     adapter.peft_config["default"].base_model_name_or_path = str(paths["unlearned"])
     paths["adapter"] = root / "adapter"
     adapter.save_pretrained(paths["adapter"])
@@ -45,15 +47,40 @@ def folders(tmp_path_factory, tokenizer) -> dict[str, Path]:
 
 
 def common(folders, output_dir) -> list[str]:
-    return ["audit", "--forget", str(folders["forget_set"]), "--retain", str(folders["retain_set"]),
-            "--output_dir", str(output_dir), "--max_new_tokens", "2", "--max_length", "64", "--relearn_steps", "1"]
+    return [
+        "audit",
+        "--forget",
+        str(folders["forget_set"]),
+        "--retain",
+        str(folders["retain_set"]),
+        "--output_dir",
+        str(output_dir),
+        "--max_new_tokens",
+        "2",
+        "--max_length",
+        "64",
+        "--relearn_steps",
+        "1",
+    ]
 
 
 def test_audit_writes_json_and_plot_prints_the_table_and_changes_no_model(folders, tmp_path, capsys):
     hashes = {name: folder_hash(folders[name]) for name in ("unlearned", "original", "retain")}
-    code = main([*common(folders, tmp_path / "out"), "--model", str(folders["unlearned"]),
-                 "--original", str(folders["original"]), "--retain_model", str(folders["retain"]),
-                 "--probes", "relearn,paraphrase,logit_lens", "--relearn_rows", "3"])
+    code = main(
+        [
+            *common(folders, tmp_path / "out"),
+            "--model",
+            str(folders["unlearned"]),
+            "--original",
+            str(folders["original"]),
+            "--retain_model",
+            str(folders["retain"]),
+            "--probes",
+            "relearn,paraphrase,logit_lens",
+            "--relearn_rows",
+            "3",
+        ]
+    )
     assert code == 0
     audit = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert list(audit["attacks"]) == ["relearn_forget", "relearn_unrelated", "paraphrase", "logit_lens"]
@@ -68,8 +95,9 @@ def test_audit_writes_json_and_plot_prints_the_table_and_changes_no_model(folder
 
 
 def test_an_adapter_folder_is_audited_on_its_base(folders, tmp_path):
-    code = main([*common(folders, tmp_path), "--model", str(folders["adapter"]), "--probes", "logit_lens",
-                 "--no_plot"])
+    code = main(
+        [*common(folders, tmp_path), "--model", str(folders["adapter"]), "--probes", "logit_lens", "--no_plot"]
+    )
     assert code == 0
     audit = json.loads((tmp_path / "audit.json").read_text())
     assert audit["models"] == ["unlearned"] and audit["attacks"]["logit_lens"]["status"] == "ok"
@@ -84,8 +112,17 @@ def test_an_adapter_whose_base_is_missing_names_the_path_it_tried(folders, tmp_p
     (adapter / "adapter_config.json").write_text(json.dumps(config))
     for name in ("adapter_model.safetensors",):
         (adapter / name).write_bytes((folders["adapter"] / name).read_bytes())
-    code = main([*common(folders, tmp_path / "out"), "--model", str(folders["unlearned"]), "--original",
-                 str(adapter), "--probes", "logit_lens"])
+    code = main(
+        [
+            *common(folders, tmp_path / "out"),
+            "--model",
+            str(folders["unlearned"]),
+            "--original",
+            str(adapter),
+            "--probes",
+            "logit_lens",
+        ]
+    )
     error = capsys.readouterr().err
     assert code == 2 and f"--original {str(adapter)!r} is a PEFT adapter folder whose base model" in error
     assert str(tmp_path / "gone") in error
@@ -108,8 +145,17 @@ def test_bad_input_exits_2_and_says_what_is_accepted(folders, tmp_path, capsys, 
 @pytest.mark.parametrize("inside", ["", "audit"])
 def test_the_audit_never_writes_into_a_model_folder(folders, capsys, inside):
     before = folder_hash(folders["original"])
-    code = main([*common(folders, folders["original"] / inside), "--model", str(folders["unlearned"]), "--original",
-                 str(folders["original"]), "--probes", "logit_lens"])
+    code = main(
+        [
+            *common(folders, folders["original"] / inside),
+            "--model",
+            str(folders["unlearned"]),
+            "--original",
+            str(folders["original"]),
+            "--probes",
+            "logit_lens",
+        ]
+    )
     error = capsys.readouterr().err
     assert code == 2 and "is inside the --original folder" in error and "never writes into a model folder" in error
     assert folder_hash(folders["original"]) == before and not (folders["original"] / "audit").exists()

@@ -21,12 +21,28 @@ def test_gradient_ascent_is_stopped_at_the_utility_floor_and_the_best_checkpoint
 ):
     model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
     retain_start = answer_nll(model, tokenizer, RETAIN_ROWS)
-    args = make_config(tmp_path, max_steps=40, learning_rate=3e-3, eval_strategy="steps", eval_steps=1,
-                       save_strategy="steps", save_steps=1, save_total_limit=1, load_best_model_at_end=True,
-                       metric_for_best_model="eval_retain_nll/retain", greater_is_better=False)
+    args = make_config(
+        tmp_path,
+        max_steps=40,
+        learning_rate=3e-3,
+        eval_strategy="steps",
+        eval_steps=1,
+        save_strategy="steps",
+        save_steps=1,
+        save_total_limit=1,
+        load_best_model_at_end=True,
+        metric_for_best_model="eval_retain_nll/retain",
+        greater_is_better=False,
+    )
     guard = UnlearningStopCallback([("eval_retain_nll/retain", ">", retain_start + 1.0)])
-    trainer = GradientAscentTrainer(model, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS,
-                                    eval_dataset={"retain": RETAIN_ROWS}, callbacks=[guard])
+    trainer = GradientAscentTrainer(
+        model,
+        args=args,
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        eval_dataset={"retain": RETAIN_ROWS},
+        callbacks=[guard],
+    )
     trainer.train()
     metric, comparison, floor, value = guard.triggered
     assert metric == "eval_retain_nll/retain" and value > floor
@@ -40,7 +56,13 @@ def test_a_forget_target_ends_the_run(tmp_path, tokenizer, memorized_model_dir):
     model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
     args = make_config(tmp_path, max_steps=40, learning_rate=1e-3, eval_strategy="steps", eval_steps=1)
     guard = UnlearningStopCallback([("eval_forget_nll/forget", ">=", 1.0)])
-    trainer = GradientAscentTrainer(model, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS,
-                                    eval_dataset={"forget": FORGET_ROWS}, callbacks=[guard])
+    trainer = GradientAscentTrainer(
+        model,
+        args=args,
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        eval_dataset={"forget": FORGET_ROWS},
+        callbacks=[guard],
+    )
     trainer.train()
     assert guard.triggered[3] >= 1.0 and trainer.state.global_step < 40

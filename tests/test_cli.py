@@ -74,8 +74,13 @@ def test_transformers_debug_option_stays_theirs():
 
 def test_no_user_facing_text_names_this_team_s_data_folder():
     root = Path(__file__).resolve().parents[1]
-    files = [root / "README.md", *(root / "docs").rglob("*.md"), *(root / "examples").rglob("*.*"),
-             *(root / "hf_unlearn").rglob("*.py"), *(root / "hf_unlearn").rglob("*.yaml")]
+    files = [
+        root / "README.md",
+        *(root / "docs").rglob("*.md"),
+        *(root / "examples").rglob("*.*"),
+        *(root / "hf_unlearn").rglob("*.py"),
+        *(root / "hf_unlearn").rglob("*.yaml"),
+    ]
     naming = [str(path.relative_to(root)) for path in files if path.is_file() and "../shared" in path.read_text()]
     assert naming == []
 

@@ -1,4 +1,4 @@
-"""Multi-process runs on CPU (gloo): two processes give the losses and eval metrics of one with the same global batch."""
+"""Multi-process runs on CPU (gloo): two processes give the losses and eval metrics of one at the same global batch."""
 
 import json
 import os
@@ -48,7 +48,20 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
 
 def test_a_launch_that_accelerate_would_run_as_separate_processes_is_refused(tmp_path):
     """Without GPUs, `--use_fsdp` makes accelerate set up one independent run per process: we stop it."""
-    result = run([*ACCELERATE_LAUNCH, "--use_fsdp", "--fsdp_version", "2", "--num_processes", "2", str(SCRIPT),
-                  str(tmp_path / "out"), "2"], tmp_path, USE_CPU="0")
+    result = run(
+        [
+            *ACCELERATE_LAUNCH,
+            "--use_fsdp",
+            "--fsdp_version",
+            "2",
+            "--num_processes",
+            "2",
+            str(SCRIPT),
+            str(tmp_path / "out"),
+            "2",
+        ],
+        tmp_path,
+        USE_CPU="0",
+    )
     assert result.returncode != 0
     assert "every process would unlearn on its own" in result.stderr

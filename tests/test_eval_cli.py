@@ -55,8 +55,16 @@ def adapter_dir(tmp_path_factory, memorized_model_dir, tokenizer) -> str:
 
 
 def set_args(sets_dir: Path) -> list[str]:
-    return ["--forget", str(sets_dir / "forget.jsonl"), "--retain", str(sets_dir / "retain.jsonl"),
-            "--max_new_tokens", "6", "--batch_size", "8"]
+    return [
+        "--forget",
+        str(sets_dir / "forget.jsonl"),
+        "--retain",
+        str(sets_dir / "retain.jsonl"),
+        "--max_new_tokens",
+        "6",
+        "--batch_size",
+        "8",
+    ]
 
 
 def test_scores_a_peft_adapter_folder(tmp_path, capsys, sets_dir, adapter_dir, memorized_model_dir):
@@ -68,14 +76,28 @@ def test_scores_a_peft_adapter_folder(tmp_path, capsys, sets_dir, adapter_dir, m
     assert set(logs) == {"eval_log_forget.json", "eval_log.json"}
 
     # The same adapter given as base model + --adapter scores the same; the base model alone does not.
-    assert run(["--model", memorized_model_dir, "--adapter", adapter_dir, *set_args(sets_dir),
-                "--output-dir", str(tmp_path / "base_adapter")]) == 0
+    assert (
+        run(
+            [
+                "--model",
+                memorized_model_dir,
+                "--adapter",
+                adapter_dir,
+                *set_args(sets_dir),
+                "--output-dir",
+                str(tmp_path / "base_adapter"),
+            ]
+        )
+        == 0
+    )
     assert run(["--model", memorized_model_dir, *set_args(sets_dir), "--output_dir", str(tmp_path / "base")]) == 0
     capsys.readouterr()
     base_adapter = json.loads((tmp_path / "base_adapter" / "eval_log_aggregated.json").read_text())
     base = json.loads((tmp_path / "base" / "eval_log_aggregated.json").read_text())
-    first_loss = {name: log["eval_log_forget.json"]["avg_gt_loss"]["0"]
-                  for name, log in (("adapter", logs), ("base_adapter", base_adapter), ("base", base))}
+    first_loss = {
+        name: log["eval_log_forget.json"]["avg_gt_loss"]["0"]
+        for name, log in (("adapter", logs), ("base_adapter", base_adapter), ("base", base))
+    }
     assert first_loss["base_adapter"] == pytest.approx(first_loss["adapter"], rel=1e-5)
     assert first_loss["base"] != pytest.approx(first_loss["adapter"], rel=1e-3)
 
@@ -84,8 +106,20 @@ def test_retain_logs_give_forget_quality(tmp_path, capsys, sets_dir, memorized_m
     assert run(["--model", memorized_model_dir, *set_args(sets_dir), "--output_dir", str(tmp_path / "a")]) == 0
     retain_logs = tmp_path / "a" / "eval_log_aggregated.json"
     capsys.readouterr()
-    assert run(["--model", memorized_model_dir, *set_args(sets_dir), "--retain-logs", str(retain_logs),
-                "--output_dir", str(tmp_path / "b")]) == 0
+    assert (
+        run(
+            [
+                "--model",
+                memorized_model_dir,
+                *set_args(sets_dir),
+                "--retain-logs",
+                str(retain_logs),
+                "--output_dir",
+                str(tmp_path / "b"),
+            ]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["forget_quality"] == pytest.approx(1.0)  # the same model: identical truth ratios
 
@@ -99,8 +133,13 @@ def test_remote_code_stays_off_unless_asked():
 @pytest.mark.parametrize(
     "forget, message",
     [
-        ("{missing}:forget10", (r"--forget '.*missing:forget10' could not be loaded \(FileNotFoundError.*Accepted: a "
-                                r"local \.json/\.jsonl/\.csv/\.parquet file, or PATH_OR_HUB_ID\[:CONFIG\[:SPLIT\]\]")),
+        (
+            "{missing}:forget10",
+            (
+                r"--forget '.*missing:forget10' could not be loaded \(FileNotFoundError.*Accepted: a "
+                r"local \.json/\.jsonl/\.csv/\.parquet file, or PATH_OR_HUB_ID\[:CONFIG\[:SPLIT\]\]"
+            ),
+        ),
         ("{bad_columns}", r"forget eval dataset has columns \['query', 'reply'\].*Accepted column sets: prompt \+ "),
         ("{text_file}", r"--forget '.*rows.txt': a file ending in '.txt' cannot be read; accepted: a local"),
     ],
@@ -109,10 +148,19 @@ def test_remote_code_stays_off_unless_asked():
 def test_bad_sets_are_clean_errors(tmp_path, capsys, sets_dir, memorized_model_dir, forget, message):
     (tmp_path / "bad.jsonl").write_text(json.dumps({"query": "q", "reply": "a"}) + "\n")
     (tmp_path / "rows.txt").write_text("x\n")
-    forget = forget.format(missing=tmp_path / "missing", bad_columns=tmp_path / "bad.jsonl",
-                           text_file=tmp_path / "rows.txt")
-    argv = ["--model", memorized_model_dir, "--forget", forget, "--retain", str(sets_dir / "retain.jsonl"),
-            "--output_dir", str(tmp_path / "out")]
+    forget = forget.format(
+        missing=tmp_path / "missing", bad_columns=tmp_path / "bad.jsonl", text_file=tmp_path / "rows.txt"
+    )
+    argv = [
+        "--model",
+        memorized_model_dir,
+        "--forget",
+        forget,
+        "--retain",
+        str(sets_dir / "retain.jsonl"),
+        "--output_dir",
+        str(tmp_path / "out"),
+    ]
     assert run(argv) == 2
     captured = capsys.readouterr()
     assert captured.out == "" and not (tmp_path / "out").exists()
@@ -121,8 +169,15 @@ def test_bad_sets_are_clean_errors(tmp_path, capsys, sets_dir, memorized_model_d
 
 
 def test_an_adapter_option_that_is_no_adapter_is_a_clean_error(tmp_path, capsys, sets_dir, memorized_model_dir):
-    argv = ["--model", memorized_model_dir, "--adapter", str(tmp_path), *set_args(sets_dir),
-            "--output_dir", str(tmp_path)]
+    argv = [
+        "--model",
+        memorized_model_dir,
+        "--adapter",
+        str(tmp_path),
+        *set_args(sets_dir),
+        "--output_dir",
+        str(tmp_path),
+    ]
     assert run(argv) == 2
     assert "is not a PEFT adapter folder (it has no adapter_config.json)" in capsys.readouterr().err
 
@@ -131,6 +186,9 @@ def test_an_adapter_option_that_is_no_adapter_is_a_clean_error(tmp_path, capsys,
 def test_tofu_configs_load_offline_by_spec():
     rows = load_dataset_spec(f"{TOFU_DIR}:forget01_perturbed:train[:5]", "--forget")
     assert len(rows) == 5 and {"paraphrased_answer", "perturbed_answer"} <= set(rows.column_names)
-    with pytest.raises(ValueError, match=r"--forget .* could not be loaded \(ValueError: BuilderConfig 'forget11' not "
-                                         r"found. Available: \['full'"):
+    with pytest.raises(
+        ValueError,
+        match=r"--forget .* could not be loaded \(ValueError: BuilderConfig 'forget11' not "
+        r"found. Available: \['full'",
+    ):
         load_dataset_spec(f"{TOFU_DIR}:forget11", "--forget")

@@ -139,8 +139,11 @@ def test_batching_and_row_order_do_not_change_results(tokenizer, model, result):
                 assert_close(other.logs[set_key][field][new_key], value, f"{set_key}/{field}/{key}")
     # One forward pass per batch of sequences, whatever rows they come from.
     num_sequences = result.stats["sequences"]
-    assert num_sequences == sum(1 + (len(r.get("paraphrased_answer", "")) > 0) + len(r.get("perturbed_answer", []))
-                                for rows in sets.values() for r in rows)
+    assert num_sequences == sum(
+        1 + (len(r.get("paraphrased_answer", "")) > 0) + len(r.get("perturbed_answer", []))
+        for rows in sets.values()
+        for r in rows
+    )
     assert result.stats["forward_passes"] == math.ceil(num_sequences / 5)
     assert other.stats["forward_passes"] == num_sequences
 
@@ -149,8 +152,9 @@ def test_token_statistics_match_the_numpy_reference(tokenizer, model):
     rows = with_alternatives(FORGET_ROWS[:3])
     sequences = [tokenize_example(row, tokenizer, "question_answer", None) for row in rows]
     sequences = [(s["input_ids"], s["labels"]) for s in sequences]
-    scores = score_sequences(model, sequences, batch_size=2, pad_token_id=tokenizer.pad_token_id,
-                             token_stats={0, 1, 2}, moments={0, 2})
+    scores = score_sequences(
+        model, sequences, batch_size=2, pad_token_id=tokenizer.pad_token_id, token_stats={0, 1, 2}, moments={0, 2}
+    )
     for index, (input_ids, labels) in enumerate(sequences):
         with torch.no_grad():
             logits = model(input_ids=torch.tensor([input_ids])).logits[0, :-1].double()
@@ -183,9 +187,14 @@ def test_left_padded_batched_generation_equals_unbatched_greedy(tokenizer, memor
     assert tokenizer.padding_side == padding_side
     # And both equal plain greedy decoding of the unpadded prompt.
     for prompt, tokens in zip(prompts[:3], batched):
-        plain = model.generate(torch.tensor([prompt]), max_new_tokens=20, do_sample=False,
-                               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        plain = plain[0, len(prompt):].tolist()
+        plain = model.generate(
+            torch.tensor([prompt]),
+            max_new_tokens=20,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        plain = plain[0, len(prompt) :].tolist()
         if tokenizer.eos_token_id in plain:
             plain = plain[: plain.index(tokenizer.eos_token_id)]
         assert tokens == plain
@@ -300,9 +309,16 @@ def test_model_mode_is_restored_and_no_gradient_is_kept(tokenizer):
     [
         ({"forgett": FORGET_ROWS}, {}, r"Unknown eval set name\(s\) \['forgett'\]; accepted: \['retain', 'forget'"),
         ({}, {}, "No eval sets given"),
-        ({"forget": [{"query": "q", "reply": "a"}]}, {}, r"columns \['query', 'reply'\].*Accepted column sets: prompt"),
-        ({"forget": [{"question": "q", "answer": "a", "perturbed_answer": "wrong"}]}, {},
-         "forget eval set, row 0: `perturbed_answer` must be a list of strings"),
+        (
+            {"forget": [{"query": "q", "reply": "a"}]},
+            {},
+            r"columns \['query', 'reply'\].*Accepted column sets: prompt",
+        ),
+        (
+            {"forget": [{"question": "q", "answer": "a", "perturbed_answer": "wrong"}]},
+            {},
+            "forget eval set, row 0: `perturbed_answer` must be a list of strings",
+        ),
         ({"retain": []}, {}, "The retain eval set is empty"),
         ({"forget": FORGET_ROWS}, {"retain_logs": {"eval_log.json": {}}}, "retain-model log has no forget set"),
     ],
@@ -319,11 +335,17 @@ def test_bad_input_says_what_is_wrong_and_what_is_accepted(tokenizer, sets, kwar
 def test_callback_logs_prefixed_metrics_during_an_npo_run(tmp_path, tokenizer, model, result):
     retain_logs = result.logs  # any TOFU-format log with a forget set will do as the reference
     args = make_config(tmp_path, max_steps=4, eval_strategy="steps", eval_steps=2)
-    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=3), args=args, processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
-                         eval_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS})
-    callback = UnlearningEvalCallback(trainer, tofu_sets(), retain_logs=retain_logs, max_new_tokens=4,
-                                      log_dir=str(tmp_path / "eval_logs"))
+    trainer = NPOTrainer(
+        tiny_llama(len(tokenizer), seed=3),
+        args=args,
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS},
+    )
+    callback = UnlearningEvalCallback(
+        trainer, tofu_sets(), retain_logs=retain_logs, max_new_tokens=4, log_dir=str(tmp_path / "eval_logs")
+    )
     trainer.add_callback(callback)
     calls = []
     evaluate = callback.evaluator.evaluate
@@ -332,8 +354,15 @@ def test_callback_logs_prefixed_metrics_during_an_npo_run(tmp_path, tokenizer, m
     ours = [entry for entry in trainer.state.log_history if "eval_forget_rougeL_recall" in entry]
     assert [entry["step"] for entry in ours] == [2, 4]
     assert len(calls) == 2  # once per evaluation, although the trainer evaluates two named sets
-    for key in ("eval_forget_probability", "eval_forget_truth_ratio", "eval_retain_rougeL_recall",
-                "eval_forget_quality", "eval_model_utility", "eval_mia_auc_min_k", "eval_mia_privleak_min_k"):
+    for key in (
+        "eval_forget_probability",
+        "eval_forget_truth_ratio",
+        "eval_retain_rougeL_recall",
+        "eval_forget_quality",
+        "eval_model_utility",
+        "eval_mia_auc_min_k",
+        "eval_mia_privleak_min_k",
+    ):
         assert key in ours[0], key
     assert sorted(os.listdir(tmp_path / "eval_logs")) == ["step-2", "step-4"]
     # Asked again at the same step: the step's result, in the returned metrics, without recomputing.
@@ -344,15 +373,24 @@ def test_callback_logs_prefixed_metrics_during_an_npo_run(tmp_path, tokenizer, m
 def evaluate_with_callback(output_dir: Path) -> dict:
     """The evaluation compared between one and two processes: a callback on an untrained NPO trainer."""
     tokenizer = train_tokenizer(all_texts())
-    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=3), args=make_config(output_dir), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS, eval_dataset={"forget": FORGET_ROWS})
+    trainer = NPOTrainer(
+        tiny_llama(len(tokenizer), seed=3),
+        args=make_config(output_dir),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": FORGET_ROWS},
+    )
     callback = UnlearningEvalCallback(trainer, tofu_sets(), batch_size=4, max_new_tokens=6)
     trainer.add_callback(callback)
     metrics = trainer.evaluate()
     return {
         "logs": callback.last_result.logs,
-        "metrics": {key: value for key, value in metrics.items() if key.startswith("eval_") and "runtime" not in key
-                    and "per_second" not in key},
+        "metrics": {
+            key: value
+            for key, value in metrics.items()
+            if key.startswith("eval_") and "runtime" not in key and "per_second" not in key
+        },
         "rows": callback.last_result.stats["rows"],
         "process": trainer.accelerator.process_index,
         "processes": trainer.accelerator.num_processes,
@@ -380,10 +418,24 @@ def test_two_processes_give_the_one_process_result(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     port = str(29500 + os.getpid() % 1000)  # not the default: another distributed test may hold it
     # The launcher of the running interpreter: never skipped, never another environment's `accelerate` on PATH.
-    command = [sys.executable, "-m", "accelerate.commands.launch",
-               "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", port,
-               str(script), str(tmp_path)]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        port,
+        str(script),
+        str(tmp_path),
+    ]
     completed = subprocess.run(command, check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=180)
     assert completed.returncode == 0, completed.stderr[-3000:]
     two = [json.loads((tmp_path / f"process-{rank}.json").read_text()) for rank in (0, 1)]

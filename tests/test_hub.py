@@ -27,10 +27,23 @@ def front_matter(card_text: str) -> dict:
 
 @pytest.fixture
 def lora_trainer(tmp_path, tokenizer, memorized_model_dir):
-    args = make_config(tmp_path, max_steps=2, base_model_id="acme/tiny-llama", hub_token=FAKE_TOKEN,
-                       eval_strategy="steps", eval_steps=2, eval_on_start=True)
-    trainer = NPOTrainer(memorized_model_dir, args=args, forget_dataset=SECRET_FORGET_ROWS + FORGET_ROWS,
-                         retain_dataset=RETAIN_ROWS, eval_dataset={"forget": SECRET_FORGET_ROWS}, peft_config=lora())
+    args = make_config(
+        tmp_path,
+        max_steps=2,
+        base_model_id="acme/tiny-llama",
+        hub_token=FAKE_TOKEN,
+        eval_strategy="steps",
+        eval_steps=2,
+        eval_on_start=True,
+    )
+    trainer = NPOTrainer(
+        memorized_model_dir,
+        args=args,
+        forget_dataset=SECRET_FORGET_ROWS + FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": SECRET_FORGET_ROWS},
+        peft_config=lora(),
+    )
     trainer.train()
     return trainer
 
@@ -47,8 +60,14 @@ def test_the_card_records_the_run_and_never_the_forget_text_or_the_token(lora_tr
     assert record["forget_set"]["rows"] == len(SECRET_FORGET_ROWS + FORGET_ROWS)
     assert len(record["forget_set"]["sha256"]) == 64 and record["forget_set"]["sha256"] in card
     assert record["retain_set"]["rows"] == len(RETAIN_ROWS)
-    assert record["method"] == {"trainer": "NPOTrainer", "forget_loss": "npo", "retain_loss": "nll",
-                                "forget_weight": 1.0, "retain_weight": 1.0, "reference": "adapter"}
+    assert record["method"] == {
+        "trainer": "NPOTrainer",
+        "forget_loss": "npo",
+        "retain_loss": "nll",
+        "forget_weight": 1.0,
+        "retain_weight": 1.0,
+        "reference": "adapter",
+    }
     assert record["hyperparameters"]["beta"] == 0.1 and record["hyperparameters"]["peft_r"] == 4
     assert "eval_forget_loss" in record["metrics"]["before"] and "eval_forget_loss" in record["metrics"]["after"]
     assert record["library_versions"]["transformers"]
@@ -62,9 +81,13 @@ def test_the_card_records_the_run_and_never_the_forget_text_or_the_token(lora_tr
 
 
 def test_a_full_model_card_says_transformers(tmp_path, tokenizer, caplog):
-    trainer = GradientDifferenceTrainer(tiny_llama(len(tokenizer)), args=make_config(tmp_path, max_steps=1),
-                                        processing_class=tokenizer, forget_dataset=FORGET_ROWS,
-                                        retain_dataset=RETAIN_ROWS)
+    trainer = GradientDifferenceTrainer(
+        tiny_llama(len(tokenizer)),
+        args=make_config(tmp_path, max_steps=1),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     trainer.train()
     with caplog.at_level("WARNING"):
         trainer.create_model_card()
@@ -80,9 +103,13 @@ def test_a_full_model_card_says_transformers(tmp_path, tokenizer, caplog):
 
 def test_the_same_fingerprint_for_the_same_rows_in_another_order(tmp_path, tokenizer):
     def record(rows):
-        trainer = GradientDifferenceTrainer(tiny_llama(len(tokenizer)), args=make_config(tmp_path),
-                                            processing_class=tokenizer, forget_dataset=rows,
-                                            retain_dataset=RETAIN_ROWS)
+        trainer = GradientDifferenceTrainer(
+            tiny_llama(len(tokenizer)),
+            args=make_config(tmp_path),
+            processing_class=tokenizer,
+            forget_dataset=rows,
+            retain_dataset=RETAIN_ROWS,
+        )
         return trainer.unlearning_record()["forget_set"]
 
     assert record(FORGET_ROWS) == record(list(reversed(FORGET_ROWS)))
@@ -115,11 +142,21 @@ def test_push_to_hub_uploads_the_adapter_with_our_card(lora_trainer, tmp_path, m
 def card_record(before: dict, after: dict, adapter: bool = False) -> dict:
     """A hand-made record, as `UnlearningTrainer.unlearning_record` writes it."""
     return {
-        "model_name": "npo-run", "base_model": None, "adapter": adapter, "tags": [],
-        "method": {"trainer": "NPOTrainer", "forget_loss": "npo", "retain_loss": "nll", "forget_weight": 1.0,
-                   "retain_weight": 1.0, "reference": "model"},
+        "model_name": "npo-run",
+        "base_model": None,
+        "adapter": adapter,
+        "tags": [],
+        "method": {
+            "trainer": "NPOTrainer",
+            "forget_loss": "npo",
+            "retain_loss": "nll",
+            "forget_weight": 1.0,
+            "retain_weight": 1.0,
+            "reference": "model",
+        },
         "hyperparameters": {"learning_rate": 1e-5, "beta": 0.1, "simnpo_delta": None},
-        "forget_set": {"rows": 40, "sha256": "a" * 64}, "retain_set": {"rows": 400, "sha256": "b" * 64},
+        "forget_set": {"rows": 40, "sha256": "a" * 64},
+        "retain_set": {"rows": 400, "sha256": "b" * 64},
         "training": {"global_step": 10, "epoch": 1.0},
         "metrics": {"before": before, "after": after},
         "library_versions": {"hf_unlearn": "0.1.0", "transformers": "5.24.0"},
@@ -127,9 +164,17 @@ def card_record(before: dict, after: dict, adapter: bool = False) -> dict:
 
 
 def test_the_results_table_has_one_row_per_headline_score_before_and_after():
-    before = {"eval_forget_loss": 13.86, "eval_forget_loss/forget": 13.86, "eval_forget_nll/forget": 0.5,
-              "eval_forget_nll": 0.5, "eval_forget_rougeL_recall": 0.98, "eval_retain_rougeL_recall": 0.97,
-              "eval_forget_quality": 1e-12, "eval_model_utility": 0.6, "eval_forget_rouge1_recall": 0.99}
+    before = {
+        "eval_forget_loss": 13.86,
+        "eval_forget_loss/forget": 13.86,
+        "eval_forget_nll/forget": 0.5,
+        "eval_forget_nll": 0.5,
+        "eval_forget_rougeL_recall": 0.98,
+        "eval_retain_rougeL_recall": 0.97,
+        "eval_forget_quality": 1e-12,
+        "eval_model_utility": 0.6,
+        "eval_forget_rouge1_recall": 0.99,
+    }
     after = {**before, "eval_forget_nll": 4.25, "eval_forget_rougeL_recall": 0.12, "eval_forget_quality": 0.4}
     card = str(render_model_card(card_record(before, after), repo_id="acme/npo-run"))
     results = card.split("## Results")[1].split("##")[0]

@@ -16,10 +16,15 @@ def test_help_prints_no_bitsandbytes_kernel_notice():
 def test_only_the_missing_kernels_notice_is_dropped(caplog):
     logger = logging.getLogger("bitsandbytes.backends.cpu.ops")
     with caplog.at_level(logging.WARNING):
-        logger.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you "
-                       "already `pip install kernels`", ModuleNotFoundError("No module named 'kernels'"))
-        logger.warning("Failed to load CPU gemm_4bit_forward from kernels-community: %s.",
-                       RuntimeError("kernel version 0.3 is too old"))
+        logger.warning(
+            "Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure you "
+            "already `pip install kernels`",
+            ModuleNotFoundError("No module named 'kernels'"),
+        )
+        logger.warning(
+            "Failed to load CPU gemm_4bit_forward from kernels-community: %s.",
+            RuntimeError("kernel version 0.3 is too old"),
+        )
     assert [record.getMessage() for record in caplog.records] == [
         "Failed to load CPU gemm_4bit_forward from kernels-community: kernel version 0.3 is too old."
     ]

@@ -34,9 +34,14 @@ def test_lora_on_an_8bit_base_unlearns(tmp_path, tokenizer, base_dir, trainer_cl
     assert model.is_loaded_in_8bit
     forget_start = answer_nll(model, tokenizer, FORGET_ROWS)
     retain = RETAIN_ROWS if trainer_class is NPOTrainer else None
-    trainer = trainer_class(model, args=make_config(tmp_path, max_steps=4, learning_rate=5e-2),
-                            processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=retain,
-                            peft_config=lora())
+    trainer = trainer_class(
+        model,
+        args=make_config(tmp_path, max_steps=4, learning_rate=5e-2),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=retain,
+        peft_config=lora(),
+    )
     trainer.train()
     assert type(trainer.model.get_base_model().model.layers[0].self_attn.q_proj.base_layer).__name__ == "Linear8bitLt"
     assert answer_nll(trainer.model, tokenizer, FORGET_ROWS) > forget_start
@@ -47,9 +52,14 @@ def test_lora_on_an_8bit_base_unlearns(tmp_path, tokenizer, base_dir, trainer_cl
 
 
 def test_the_adapter_off_reference_is_the_8bit_base(tmp_path, tokenizer, base_dir):
-    trainer = NPOTrainer(load_8bit(base_dir), args=make_config(tmp_path, max_steps=2, learning_rate=5e-2),
-                         processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
-                         peft_config=lora())
+    trainer = NPOTrainer(
+        load_8bit(base_dir),
+        args=make_config(tmp_path, max_steps=2, learning_rate=5e-2),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        peft_config=lora(),
+    )
     trainer.train()
     batch = trainer.data_collator([trainer.train_dataset[0]])
     input_ids, attention_mask = batch["forget_input_ids"], batch["forget_attention_mask"]
@@ -63,5 +73,10 @@ def test_the_adapter_off_reference_is_the_8bit_base(tmp_path, tokenizer, base_di
 
 def test_a_quantized_model_is_not_copied_into_a_reference(tmp_path, tokenizer, base_dir):
     with pytest.raises(ValueError, match="quantized model cannot be copied"):
-        NPOTrainer(load_8bit(base_dir), args=make_config(tmp_path), processing_class=tokenizer,
-                   forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+        NPOTrainer(
+            load_8bit(base_dir),
+            args=make_config(tmp_path),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+        )

@@ -18,9 +18,15 @@ def lora():
 
 def npo_run(tmp_path, tokenizer, name, model=None, peft=False, **config):
     model = model if model is not None else tiny_llama(len(tokenizer), seed=3)
-    trainer = NPOTrainer(model, args=make_config(tmp_path / name, **config), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
-                         eval_dataset={"forget": FORGET_ROWS}, peft_config=lora() if peft else None)
+    trainer = NPOTrainer(
+        model,
+        args=make_config(tmp_path / name, **config),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": FORGET_ROWS},
+        peft_config=lora() if peft else None,
+    )
     trainer.train()
     return trainer
 
@@ -51,8 +57,9 @@ def test_precomputed_reference_equals_the_frozen_copy(tmp_path, tokenizer):
 def test_adapter_off_frozen_copy_and_precomputed_agree_under_lora(tmp_path, tokenizer):
     adapter = npo_run(tmp_path, tokenizer, "adapter", peft=True, max_steps=4, learning_rate=1e-2)
     copy = npo_run(tmp_path, tokenizer, "copy", peft=True, max_steps=4, learning_rate=1e-2, ref_source="model")
-    precomputed = npo_run(tmp_path, tokenizer, "pre", peft=True, max_steps=4, learning_rate=1e-2,
-                          precompute_ref_log_probs=True)
+    precomputed = npo_run(
+        tmp_path, tokenizer, "pre", peft=True, max_steps=4, learning_rate=1e-2, precompute_ref_log_probs=True
+    )
     assert isinstance(adapter.reference, AdapterOffReference) and isinstance(copy.reference, ModelReference)
     assert adapter.state.log_history[-2]["log_ratio/forget"] < 0  # it did unlearn something
     assert_same_run(adapter, copy)
@@ -67,13 +74,23 @@ def parameter_storages(trainer) -> set[int]:
 
 
 def test_the_peft_reference_holds_no_second_copy_of_the_base(tmp_path, tokenizer):
-    peft_trainer = NPOTrainer(tiny_llama(len(tokenizer)), args=make_config(tmp_path / "peft"),
-                              processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
-                              peft_config=lora())
+    peft_trainer = NPOTrainer(
+        tiny_llama(len(tokenizer)),
+        args=make_config(tmp_path / "peft"),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        peft_config=lora(),
+    )
     assert peft_trainer.ref_source == "adapter" and peft_trainer.ref_model is None
     assert parameter_storages(peft_trainer) == {p.data_ptr() for p in peft_trainer.model.parameters()}
-    full_trainer = NPOTrainer(tiny_llama(len(tokenizer)), args=make_config(tmp_path / "full"),
-                              processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    full_trainer = NPOTrainer(
+        tiny_llama(len(tokenizer)),
+        args=make_config(tmp_path / "full"),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     # the contrast: full fine-tuning keeps a frozen copy, twice the storage
     assert len(parameter_storages(full_trainer)) == 2 * len(list(full_trainer.model.parameters()))
 
@@ -92,9 +109,15 @@ def test_a_lora_run_saves_an_adapter_that_loads_back(tmp_path, tokenizer):
 
 def test_a_user_ref_model_is_used(tmp_path, tokenizer):
     reference = tiny_llama(len(tokenizer), seed=9)  # deliberately not the policy's initial weights
-    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=3), args=make_config(tmp_path), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS, ref_model=reference,
-                         eval_dataset={"forget": FORGET_ROWS})
+    trainer = NPOTrainer(
+        tiny_llama(len(tokenizer), seed=3),
+        args=make_config(tmp_path),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        ref_model=reference,
+        eval_dataset={"forget": FORGET_ROWS},
+    )
     assert trainer.reference.model is trainer.ref_model
     assert trainer.evaluate()["eval_forget_log_ratio/forget"] != pytest.approx(0.0, abs=1e-3)
 
@@ -106,9 +129,13 @@ def test_resume_with_precomputed_reference_matches_an_uninterrupted_run(tmp_path
     assert (checkpoint / "hf_unlearn_ref_logps.safetensors").exists()
     # Start the resumed run from the half-trained weights: its own precompute at construction would be wrong, so
     # matching the uninterrupted run proves the reference came from the checkpoint.
-    resumed = NPOTrainer(AutoModelForCausalLM.from_pretrained(checkpoint),
-                         args=make_config(tmp_path / "resumed", **config), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    resumed = NPOTrainer(
+        AutoModelForCausalLM.from_pretrained(checkpoint),
+        args=make_config(tmp_path / "resumed", **config),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     start_values = list(resumed.train_dataset.forget["ref_logps"])
     resumed.train(resume_from_checkpoint=str(checkpoint))
     assert resumed.train_dataset.forget["ref_logps"] == uninterrupted.train_dataset.forget["ref_logps"]
@@ -120,8 +147,13 @@ def test_resume_with_precomputed_reference_matches_an_uninterrupted_run(tmp_path
 def test_resume_refuses_a_checkpoint_of_another_forget_set(tmp_path, tokenizer):
     config = dict(max_steps=2, save_strategy="steps", save_steps=2, precompute_ref_log_probs=True)
     npo_run(tmp_path, tokenizer, "first", **config)
-    other = NPOTrainer(tiny_llama(len(tokenizer), seed=3), args=make_config(tmp_path / "other", **config),
-                       processing_class=tokenizer, forget_dataset=FORGET_ROWS[:5], retain_dataset=RETAIN_ROWS)
+    other = NPOTrainer(
+        tiny_llama(len(tokenizer), seed=3),
+        args=make_config(tmp_path / "other", **config),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS[:5],
+        retain_dataset=RETAIN_ROWS,
+    )
     with pytest.raises(ValueError, match="different forget set"):
         other.train(resume_from_checkpoint=str(tmp_path / "first" / "run" / "checkpoint-2"))
 
@@ -130,9 +162,14 @@ def test_resume_refuses_a_checkpoint_of_another_forget_set(tmp_path, tokenizer):
 def test_adapter_off_precompute_is_refused_under_sharding_engines(tmp_path, tokenizer, engine):
     # The precompute pass runs in __init__, before DeepSpeed / FSDP place or shard the policy (GPU-only engines, so
     # the engine flag is set by hand here; benchmarks/gpu_check.sh runs the real launch).
-    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=3), args=make_config(tmp_path, precompute_ref_log_probs=True),
-                         processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
-                         peft_config=lora())
+    trainer = NPOTrainer(
+        tiny_llama(len(tokenizer), seed=3),
+        args=make_config(tmp_path, precompute_ref_log_probs=True),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        peft_config=lora(),
+    )
     trainer._check_precompute_engine()  # a plain CPU run is fine
     setattr(trainer, engine, True)
     with pytest.raises(ValueError, match="precompute_ref_log_probs=True with the adapter-off reference is not supp"):

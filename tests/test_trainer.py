@@ -22,8 +22,14 @@ from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, make_config, tiny_gp
 
 
 def test_npo_at_the_reference_gives_two_over_beta_ln2(tmp_path, tokenizer, llama):
-    trainer = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS, eval_dataset={"forget": FORGET_ROWS})
+    trainer = NPOTrainer(
+        llama,
+        args=make_config(tmp_path),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": FORGET_ROWS},
+    )
     metrics = trainer.evaluate()
     assert metrics["eval_forget_loss/forget"] == pytest.approx(2 / 0.1 * math.log(2), rel=1e-5)
     assert metrics["eval_forget_log_ratio/forget"] == pytest.approx(0.0, abs=1e-5)
@@ -40,8 +46,13 @@ def test_npo_at_the_reference_gives_two_over_beta_ln2(tmp_path, tokenizer, llama
     ],
 )
 def test_each_method_class_trains_its_objectives(tmp_path, tokenizer, llama, trainer_class, forget_loss, retain_loss):
-    trainer = trainer_class(llama, args=make_config(tmp_path, max_steps=2), processing_class=tokenizer,
-                            forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS if retain_loss != "none" else None)
+    trainer = trainer_class(
+        llama,
+        args=make_config(tmp_path, max_steps=2),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS if retain_loss != "none" else None,
+    )
     trainer.train()
     assert trainer.loss_names == {"forget": forget_loss, "retain": retain_loss}
     logged = trainer.state.log_history[0]
@@ -52,15 +63,27 @@ def test_each_method_class_trains_its_objectives(tmp_path, tokenizer, llama, tra
 
 def test_a_method_class_refuses_another_forget_objective(tmp_path, tokenizer, llama):
     with pytest.raises(ValueError, match="NPOTrainer trains forget_loss='npo'.*forget_loss='ga'"):
-        NPOTrainer(llama, args=make_config(tmp_path, forget_loss="ga"), processing_class=tokenizer,
-                   forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+        NPOTrainer(
+            llama,
+            args=make_config(tmp_path, forget_loss="ga"),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+        )
 
 
 def test_drop_in_train_dataset_dict_and_plain_training_arguments(tmp_path, tokenizer, llama):
-    args = TrainingArguments(output_dir=str(tmp_path), max_steps=1, report_to="none", use_cpu=True,
-                             per_device_train_batch_size=4, disable_tqdm=True)
-    trainer = NPOTrainer(llama, args=args, processing_class=tokenizer,
-                         train_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS})
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        max_steps=1,
+        report_to="none",
+        use_cpu=True,
+        per_device_train_batch_size=4,
+        disable_tqdm=True,
+    )
+    trainer = NPOTrainer(
+        llama, args=args, processing_class=tokenizer, train_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS}
+    )
     assert isinstance(trainer.args, UnlearningConfig)
     assert trainer.args.per_device_train_batch_size == 4 and trainer.args.max_steps == 1
     trainer.train()
@@ -68,8 +91,12 @@ def test_drop_in_train_dataset_dict_and_plain_training_arguments(tmp_path, token
 
 
 def test_model_and_tokenizer_load_from_a_local_path(tmp_path, tokenizer, memorized_model_dir):
-    trainer = GradientDifferenceTrainer(memorized_model_dir, args=make_config(tmp_path, max_steps=1),
-                                        forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer = GradientDifferenceTrainer(
+        memorized_model_dir,
+        args=make_config(tmp_path, max_steps=1),
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     assert trainer.processing_class.get_vocab() == tokenizer.get_vocab()
     trainer.train()
 
@@ -83,8 +110,13 @@ def test_remote_code_stays_off_unless_asked(tmp_path):
 @pytest.mark.parametrize("build", [tiny_llama, tiny_gpt2], ids=["llama", "gpt2"])
 def test_llama_and_gpt2_style_models_both_unlearn(tmp_path, tokenizer, build):
     model = build(len(tokenizer))
-    trainer = NPOTrainer(model, args=make_config(tmp_path, max_steps=3), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer = NPOTrainer(
+        model,
+        args=make_config(tmp_path, max_steps=3),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     trainer.train()
     assert trainer.state.log_history[-2]["log_ratio/forget"] < 0  # the forget answers fell below the reference
 
@@ -96,8 +128,13 @@ def test_ga_raises_forget_nll_and_gd_holds_retain_nll(tmp_path, tokenizer, memor
     for trainer_class in (GradientAscentTrainer, GradientDifferenceTrainer):
         model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
         retain = RETAIN_ROWS if trainer_class is GradientDifferenceTrainer else None
-        trainer_class(model, args=make_config(tmp_path / trainer_class.__name__, max_steps=8, learning_rate=1e-3),
-                      processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=retain).train()
+        trainer_class(
+            model,
+            args=make_config(tmp_path / trainer_class.__name__, max_steps=8, learning_rate=1e-3),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=retain,
+        ).train()
         results[trainer_class] = answer_nll(model, tokenizer, FORGET_ROWS), answer_nll(model, tokenizer, RETAIN_ROWS)
     ga_forget, ga_retain = results[GradientAscentTrainer]
     gd_forget, gd_retain = results[GradientDifferenceTrainer]
@@ -112,10 +149,18 @@ def test_gradient_accumulation_does_not_change_the_step(tmp_path, tokenizer):
     runs = {}
     for batch, accumulation in ((4, 1), (2, 2)):
         model = tiny_llama(len(tokenizer), seed=1)
-        args = make_config(tmp_path / f"b{batch}", per_device_train_batch_size=batch, optim="sgd", learning_rate=0.5,
-                           gradient_accumulation_steps=accumulation, max_steps=1, lr_scheduler_type="constant")
-        trainer = GradientDifferenceTrainer(model, args=args, processing_class=tokenizer,
-                                            forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+        args = make_config(
+            tmp_path / f"b{batch}",
+            per_device_train_batch_size=batch,
+            optim="sgd",
+            learning_rate=0.5,
+            gradient_accumulation_steps=accumulation,
+            max_steps=1,
+            lr_scheduler_type="constant",
+        )
+        trainer = GradientDifferenceTrainer(
+            model, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS
+        )
         trainer.train()
         runs[batch] = trainer.state.log_history[0], dict(model.named_parameters())
     (log_4, params_4), (log_2, params_2) = runs[4], runs[2]
@@ -132,22 +177,38 @@ def test_gradient_accumulation_does_not_change_the_step(tmp_path, tokenizer):
 
 
 def test_named_eval_sets_get_their_own_prefixed_metrics(tmp_path, tokenizer, llama):
-    trainer = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS,
-                         eval_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS, "holdout": RETAIN_ROWS[:4]})
+    trainer = NPOTrainer(
+        llama,
+        args=make_config(tmp_path),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS, "holdout": RETAIN_ROWS[:4]},
+    )
     metrics = trainer.evaluate()
     assert metrics["eval_forget_loss"] == pytest.approx(metrics["eval_forget_loss/forget"], rel=1e-5)
     assert metrics["eval_retain_loss"] == pytest.approx(metrics["eval_retain_nll/retain"], rel=1e-5)
     assert "eval_holdout_nll/retain" in metrics
     assert not any(key.startswith("eval_retain_") and key.endswith("/forget") for key in metrics)
-    single = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
-                        forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS, eval_dataset=RETAIN_ROWS).evaluate()
+    single = NPOTrainer(
+        llama,
+        args=make_config(tmp_path),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset=RETAIN_ROWS,
+    ).evaluate()
     assert single["eval_nll/retain"] == pytest.approx(metrics["eval_retain_nll/retain"], rel=1e-5)
 
 
 def test_kl_retain_term_starts_at_zero(tmp_path, tokenizer, llama):
-    trainer = NPOTrainer(llama, args=make_config(tmp_path, retain_loss="kl", max_steps=2), processing_class=tokenizer,
-                         forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer = NPOTrainer(
+        llama,
+        args=make_config(tmp_path, retain_loss="kl", max_steps=2),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     trainer.train()
     first, second = trainer.state.log_history[:2]
     assert first["kl/retain"] == pytest.approx(0.0, abs=1e-6)
@@ -161,42 +222,67 @@ def test_no_forget_set_or_empty_forget_set(tmp_path, tokenizer, llama):
     with pytest.raises(ValueError, match="forget set is required"):
         NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, retain_dataset=RETAIN_ROWS)
     with pytest.raises(ValueError, match="forget dataset is empty"):
-        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
-                   forget_dataset={"question": [], "answer": []}, retain_dataset=RETAIN_ROWS)
+        NPOTrainer(
+            llama,
+            args=make_config(tmp_path),
+            processing_class=tokenizer,
+            forget_dataset={"question": [], "answer": []},
+            retain_dataset=RETAIN_ROWS,
+        )
 
 
 def test_unsupported_columns_are_named(tmp_path, tokenizer, llama):
     with pytest.raises(ValueError, match=r"retain dataset has columns \['instruction', 'output'\]"):
-        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, forget_dataset=FORGET_ROWS,
-                   retain_dataset=[{"instruction": "a", "output": "b"}])
+        NPOTrainer(
+            llama,
+            args=make_config(tmp_path),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=[{"instruction": "a", "output": "b"}],
+        )
 
 
 def test_retain_objective_without_retain_set(tmp_path, tokenizer, llama):
     with pytest.raises(ValueError, match="retain_loss='nll' needs a retain set"):
-        GradientDifferenceTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
-                                  forget_dataset=FORGET_ROWS)
+        GradientDifferenceTrainer(
+            llama, args=make_config(tmp_path), processing_class=tokenizer, forget_dataset=FORGET_ROWS
+        )
 
 
 def test_bad_train_dataset_dict(tmp_path, tokenizer, llama):
     with pytest.raises(ValueError, match=r"unknown keys \['holdout'\]"):
-        NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer,
-                   train_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS, "holdout": RETAIN_ROWS})
+        NPOTrainer(
+            llama,
+            args=make_config(tmp_path),
+            processing_class=tokenizer,
+            train_dataset={"forget": FORGET_ROWS, "retain": RETAIN_ROWS, "holdout": RETAIN_ROWS},
+        )
     with pytest.raises(ValueError, match="train_dataset must be a dict"):
         NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, train_dataset=FORGET_ROWS)
 
 
 def test_adapter_reference_without_an_adapter(tmp_path, tokenizer, llama):
     with pytest.raises(ValueError, match="ref_source='adapter' needs a PEFT model"):
-        NPOTrainer(llama, args=make_config(tmp_path, ref_source="adapter"), processing_class=tokenizer,
-                   forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+        NPOTrainer(
+            llama,
+            args=make_config(tmp_path, ref_source="adapter"),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+        )
 
 
 def test_tokenizer_without_pad_token_pads_with_eos(tmp_path, llama):
     from .conftest import all_texts, train_tokenizer
 
     tokenizer = train_tokenizer(all_texts(), pad=False)
-    trainer = NPOTrainer(tiny_llama(len(tokenizer)), args=make_config(tmp_path, max_steps=1),
-                         processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer = NPOTrainer(
+        tiny_llama(len(tokenizer)),
+        args=make_config(tmp_path, max_steps=1),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     assert tokenizer.pad_token_id == tokenizer.eos_token_id
     trainer.train()
 
@@ -215,9 +301,17 @@ class PoisonWeightsAfterStep(TrainerCallback):
 
 def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, tokenizer, llama):
     args = make_config(tmp_path, max_steps=5, save_strategy="steps", save_steps=2)
-    trainer = GradientDifferenceTrainer(llama, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS,
-                                        retain_dataset=RETAIN_ROWS, callbacks=[PoisonWeightsAfterStep(2)])
-    with pytest.raises(FloatingPointError, match=r"stopped at step 3: forget loss = nan, retain loss = nan.*checkpoint-2"):
+    trainer = GradientDifferenceTrainer(
+        llama,
+        args=args,
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        callbacks=[PoisonWeightsAfterStep(2)],
+    )
+    with pytest.raises(
+        FloatingPointError, match=r"stopped at step 3: forget loss = nan, retain loss = nan.*checkpoint-2"
+    ):
         trainer.train()
     saved = AutoModelForCausalLM.from_pretrained(tmp_path / "run" / "checkpoint-2")
     assert all(torch.isfinite(p).all() for p in saved.parameters())
@@ -226,8 +320,13 @@ def test_a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, t
 
 def test_same_seed_same_config_same_result(tmp_path, tokenizer):
     def run(name):
-        trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=2), args=make_config(tmp_path / name, max_steps=3),
-                             processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+        trainer = NPOTrainer(
+            tiny_llama(len(tokenizer), seed=2),
+            args=make_config(tmp_path / name, max_steps=3),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+        )
         trainer.train()
         return trainer.state.log_history, dict(trainer.model.named_parameters())
 
@@ -251,8 +350,14 @@ class RecordingCollator(UnlearningCollator):
 def pairing_run(tmp_path, tokenizer, name, resume_from=None, **config):
     collator = RecordingCollator(tokenizer.pad_token_id)
     args = make_config(tmp_path / name, max_steps=-1, num_train_epochs=3, **config)  # 8 forget rows, batch 4: 6 steps
-    trainer = NPOTrainer(tiny_llama(len(tokenizer), seed=4), args=args, processing_class=tokenizer,
-                         data_collator=collator, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS)
+    trainer = NPOTrainer(
+        tiny_llama(len(tokenizer), seed=4),
+        args=args,
+        processing_class=tokenizer,
+        data_collator=collator,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     trainer.train(resume_from_checkpoint=resume_from)
     return trainer, collator.batches
 
@@ -291,14 +396,20 @@ def test_resuming_mid_epoch_pairs_and_trains_as_the_uninterrupted_run(tmp_path, 
 def test_persistent_workers_are_refused_because_they_would_keep_epoch_zero_pairs(tmp_path, tokenizer, llama):
     args = make_config(tmp_path, dataloader_num_workers=1, dataloader_persistent_workers=True)
     with pytest.raises(ValueError, match="dataloader_persistent_workers=True keeps each worker's copy"):
-        NPOTrainer(llama, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS,
-                   retain_dataset=RETAIN_ROWS)
+        NPOTrainer(
+            llama, args=args, processing_class=tokenizer, forget_dataset=FORGET_ROWS, retain_dataset=RETAIN_ROWS
+        )
 
 
 def test_a_cpu_run_does_not_pin_memory(tmp_path, tokenizer, llama):
     # Pinning only speeds up copies to an accelerator; without one, torch warns at every data loader.
-    trainer = NPOTrainer(llama, args=make_config(tmp_path), processing_class=tokenizer, forget_dataset=FORGET_ROWS,
-                         retain_dataset=RETAIN_ROWS)
+    trainer = NPOTrainer(
+        llama,
+        args=make_config(tmp_path),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
     assert trainer.args.dataloader_pin_memory is False
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*pin_memory.*")

@@ -96,14 +96,18 @@ def test_without_eval_datasets_the_training_sets_are_scored_before_and_after(run
     record = json.loads((out / RECORD_FILE).read_text())
     before, after = record["metrics"]["before"], record["metrics"]["after"]
     for scores in (before, after):
-        assert {"eval_forget_nll/forget", "eval_retain_nll/retain", "eval_forget_probability",
-                "eval_retain_rougeL_recall"} <= set(scores)
+        assert {
+            "eval_forget_nll/forget",
+            "eval_retain_nll/retain",
+            "eval_forget_probability",
+            "eval_retain_rougeL_recall",
+        } <= set(scores)
     assert after["eval_forget_nll/forget"] > before["eval_forget_nll/forget"]
     # a sample, the same rows before and after, and said so: in the log, the output and evaluation/summary.json
     sampled = {"forget": {"rows": 5, "of": 8, "seed": 42}, "retain": {"rows": 5, "of": 10, "seed": 42}}
     assert json.loads((out / "evaluation" / "summary.json").read_text())["default_eval_sets"] == sampled
     printed = capsys.readouterr().out  # after Trainer's own printed metrics dict
-    assert json.loads(printed[printed.index('{\n  "output_dir"'):])["default_eval_sets"] == sampled
+    assert json.loads(printed[printed.index('{\n  "output_dir"') :])["default_eval_sets"] == sampled
     messages = [record.getMessage() for record in caplog.records]
     assert sum("forget: 5 of 8 rows, retain: 5 of 10 rows" in m for m in messages) == 1
     # no perturbed answers: truth ratio and model utility are undefined, said once for both evaluations
@@ -154,8 +158,13 @@ def test_an_argument_error_is_two_lines(run_config, capsys):
     [
         ({"forget_dataset": "{empty}"}, r"forget_dataset '.*empty\.jsonl': the forget file is empty"),
         ({"forget_dataset": "{missing}"}, r"forget_dataset '.*missing\.jsonl': no such file\."),
-        ({"retain_dataset": "{bad_columns}"}, (r"retain_dataset '.*bad\.jsonl': The retain dataset has columns "
-         r"\['a', 'q'\].*Accepted column sets: prompt \+ completion; question \+ answer.*column_mapping")),
+        (
+            {"retain_dataset": "{bad_columns}"},
+            (
+                r"retain_dataset '.*bad\.jsonl': The retain dataset has columns "
+                r"\['a', 'q'\].*Accepted column sets: prompt \+ completion; question \+ answer.*column_mapping"
+            ),
+        ),
         ({"model_name_or_path": "{missing_model}"}, r"model_name_or_path '.*no_model': no such folder\."),
         ({"beta": -1.0}, r"beta must be > 0 .*got beta=-1\.0\."),
     ],
@@ -166,8 +175,12 @@ def test_user_mistakes_are_one_message_and_exit_code_2(run_config, tmp_path, cap
 
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "bad.jsonl").write_text(json.dumps({"q": "Who?", "a": "Someone."}) + "\n")
-    paths = {"empty": tmp_path / "empty.jsonl", "missing": tmp_path / "missing.jsonl",
-             "bad_columns": tmp_path / "bad.jsonl", "missing_model": tmp_path / "no_model"}
+    paths = {
+        "empty": tmp_path / "empty.jsonl",
+        "missing": tmp_path / "missing.jsonl",
+        "bad_columns": tmp_path / "bad.jsonl",
+        "missing_model": tmp_path / "no_model",
+    }
     change = {key: value.format(**paths) if isinstance(value, str) else value for key, value in change.items()}
     config = tmp_path / "mistake.yaml"
     config.write_text(yaml.safe_dump({**yaml.safe_load(run_config.read_text()), **change}))
@@ -187,13 +200,23 @@ def test_short_help_leads_with_the_unlearning_options(capsys):
     text = capsys.readouterr().out
     lines = text.splitlines()
     assert len(lines) < 130, len(lines)  # transformers' argparse help alone is ~750 lines
-    needed_texts = ("--config RUN.yaml", "--accelerate_config", "--num_processes", "SPEC",
-                    "PATH_OR_HUB_ID[:CONFIG[:SPLIT]]", "NPO with a retain NLL term", "--help-all", "--debug")
+    needed_texts = (
+        "--config RUN.yaml",
+        "--accelerate_config",
+        "--num_processes",
+        "SPEC",
+        "PATH_OR_HUB_ID[:CONFIG[:SPLIT]]",
+        "NPO with a retain NLL term",
+        "--help-all",
+        "--debug",
+    )
     for needed in needed_texts:
         assert needed in text, needed
-    own = {f.name for f in dataclasses.fields(UnlearningConfig)} - {"logging_steps"} - {
-        f.name for f in dataclasses.fields(UnlearningConfig.__mro__[1])
-    }
+    own = (
+        {f.name for f in dataclasses.fields(UnlearningConfig)}
+        - {"logging_steps"}
+        - {f.name for f in dataclasses.fields(UnlearningConfig.__mro__[1])}
+    )
     data = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
     for name in [*data, *own]:
         assert f"  --{name} " in text, name
@@ -289,11 +312,30 @@ def test_max_length_none_keeps_evaluated_rows_whole(tmp_path, tokenizer):
 @pytest.mark.parametrize("config", EXAMPLE_CONFIGS, ids=lambda p: p.stem)
 def test_example_configs_run_offline_on_local_tofu_and_a_tiny_model(config, tmp_path, memorized_model_dir):
     tofu = str(TOFU)
-    overrides = ["--model_name_or_path", memorized_model_dir, "--dtype", "float32", "--bf16", "false",
-                 "--activation_checkpointing", "false", "--max_steps", "2", "--use_cpu", "true",
-                 "--output_dir", str(tmp_path / "out"), "--forget_dataset", f"{tofu}:forget01",
-                 "--retain_dataset", f"{tofu}:retain99:train[:40]",
-                 "--eval_datasets", json.dumps({"forget": f"{tofu}:forget01_perturbed"}), "--max_length", "128"]
+    overrides = [
+        "--model_name_or_path",
+        memorized_model_dir,
+        "--dtype",
+        "float32",
+        "--bf16",
+        "false",
+        "--activation_checkpointing",
+        "false",
+        "--max_steps",
+        "2",
+        "--use_cpu",
+        "true",
+        "--output_dir",
+        str(tmp_path / "out"),
+        "--forget_dataset",
+        f"{tofu}:forget01",
+        "--retain_dataset",
+        f"{tofu}:retain99:train[:40]",
+        "--eval_datasets",
+        json.dumps({"forget": f"{tofu}:forget01_perturbed"}),
+        "--max_length",
+        "128",
+    ]
     assert main(["unlearn", "--config", str(config), *overrides]) == 0
     record = json.loads((tmp_path / "out" / RECORD_FILE).read_text())
     assert record["forget_set"]["rows"] == 40 and record["training"]["global_step"] == 2

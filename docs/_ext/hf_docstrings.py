@@ -47,15 +47,20 @@ PARAMETER_SECTIONS = {
 }
 RETURN_SECTIONS = {"returns", "return", "yields", "yield"}
 EXCEPTION_SECTIONS = {"raises", "raise", "warns", "warn"}
-KNOWN_SECTIONS = PARAMETER_SECTIONS | RETURN_SECTIONS | EXCEPTION_SECTIONS | {
-    "example",
-    "examples",
-    "note",
-    "notes",
-    "warning",
-    "warnings",
-    "see also",
-}
+KNOWN_SECTIONS = (
+    PARAMETER_SECTIONS
+    | RETURN_SECTIONS
+    | EXCEPTION_SECTIONS
+    | {
+        "example",
+        "examples",
+        "note",
+        "notes",
+        "warning",
+        "warnings",
+        "see also",
+    }
+)
 
 _SECTION = re.compile(r"^(?P<indent>\s*)(?P<title>[A-Za-z][A-Za-z ]*):\s*$")
 _ITEM = re.compile(r"^(?P<names>[\w*][\w*, ]*?)\s+\((?P<type>.*)\):\s*(?P<rest>.*)$")
@@ -163,9 +168,7 @@ def rewrite_sections(text: str) -> str:
         while end > number + 1 and not lines[end - 1].strip():
             end -= 1
         body = lines[number + 1 : end]
-        lines[number:end] = [
-            line for name in names for line in [f"{prefix}{name}{typed}: {first}".rstrip(), *body]
-        ]
+        lines[number:end] = [line for name in names for line in [f"{prefix}{name}{typed}: {first}".rstrip(), *body]]
     return "\n".join(lines)
 
 

@@ -58,7 +58,9 @@ def ensure_pad_token(tokenizer: PreTrainedTokenizerBase) -> None:
         tokenizer.pad_token = tokenizer.eos_token
 
 
-def _chat_ids(tokenizer: PreTrainedTokenizerBase, prompt_messages: list, completion_messages: list) -> tuple[list, list]:
+def _chat_ids(
+    tokenizer: PreTrainedTokenizerBase, prompt_messages: list, completion_messages: list
+) -> tuple[list, list]:
     if tokenizer.chat_template is None:
         raise ValueError(
             "Conversational rows need a tokenizer with a chat template, and this tokenizer has none. Set "
@@ -188,7 +190,8 @@ def as_dataset(data: Any, name: str) -> datasets.Dataset:
     if isinstance(data, dict):
         return datasets.Dataset.from_dict(data)
     raise TypeError(
-        f"The {name} dataset is a {type(data).__name__}; accepted: datasets.Dataset, a list of dicts or a dict of lists."
+        f"The {name} dataset is a {type(data).__name__}; "
+        "accepted: datasets.Dataset, a list of dicts or a dict of lists."
     )
 
 

@@ -40,7 +40,9 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
     if path.is_file():
         builder = FILE_BUILDERS.get(path.suffix.lower())
         if builder is None:
-            raise ValueError(f"{option} {spec!r}: a file ending in {path.suffix!r} cannot be read; accepted: {SPEC_HELP}.")
+            raise ValueError(
+                f"{option} {spec!r}: a file ending in {path.suffix!r} cannot be read; accepted: {SPEC_HELP}."
+            )
         if path.stat().st_size < 4096 and not path.read_bytes().strip():  # `datasets` fails with a bare StopIteration
             raise empty
         arguments, keywords = (builder,), {"data_files": str(path), "split": "train"}

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import datasets
 import numpy as np
 import torch
@@ -34,6 +32,7 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
         self.retain = retain
         self.seed = seed
         self.epoch = 0
+        self._retain_orders: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.forget)
@@ -41,9 +40,11 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    @lru_cache(maxsize=4)
     def _retain_order(self, cycle: int) -> np.ndarray:
-        return np.random.default_rng([self.seed, cycle]).permutation(len(self.retain))
+        # One seeded permutation of the retain rows per cycle, drawn once (kept on the instance, not a global cache).
+        if cycle not in self._retain_orders:
+            self._retain_orders[cycle] = np.random.default_rng([self.seed, cycle]).permutation(len(self.retain))
+        return self._retain_orders[cycle]
 
     def retain_index(self, forget_index: int) -> int:
         """Index of the retain row paired with `forget_index` in the current epoch."""

@@ -1,4 +1,5 @@
-"""A complete unlearning experiment at CPU size: tokenizer, original and retain models trained from scratch, unlearning,
+"""A complete unlearning experiment at CPU size: tokenizer, original and retain models trained from scratch,
+unlearning,
 evaluation of all three.
 
 Used by `hf-unlearn demo` (generated fictitious people) and `benchmarks/tofu_tiny.py` (real TOFU rows, protocols
@@ -74,8 +75,13 @@ def all_texts(*row_sets) -> list[str]:
     texts = []
     for rows in row_sets:
         for row in rows:
-            texts += [row["question"], row["answer"], row.get("paraphrased_question") or "",
-                      row.get("paraphrased_answer") or "", *(row.get("perturbed_answer") or [])]
+            texts += [
+                row["question"],
+                row["answer"],
+                row.get("paraphrased_question") or "",
+                row.get("paraphrased_answer") or "",
+                *(row.get("perturbed_answer") or []),
+            ]
     return [text for text in texts if text]
 
 
@@ -123,8 +129,9 @@ def _temporary(directory: Path) -> Path:
 
 def cached_tokenizer(directory: Path, texts: list[str], vocab_size: int):
     """A byte-level BPE tokenizer trained on `texts`, cached in `directory`."""
-    fingerprint = _digest({"texts": hashlib.sha256("\n".join(texts).encode()).hexdigest(), "vocab": vocab_size,
-                           "version": __version__})
+    fingerprint = _digest(
+        {"texts": hashlib.sha256("\n".join(texts).encode()).hexdigest(), "vocab": vocab_size, "version": __version__}
+    )
     if not _cached(directory, fingerprint):
         temporary = _temporary(directory)
         train_bpe_tokenizer(texts, vocab_size=vocab_size).save_pretrained(temporary)
@@ -164,8 +171,9 @@ class PhaseProgress(TrainerCallback):
             return
         if state.global_step < state.max_steps:
             reason = f": {self.early_stop_reason}" if self.early_stop_reason else ""
-            self.bar.set_postfix_str(f"stopped early at step {state.global_step} of {state.max_steps}{reason}",
-                                     refresh=False)
+            self.bar.set_postfix_str(
+                f"stopped early at step {state.global_step} of {state.max_steps}{reason}", refresh=False
+            )
             self.bar.total = state.global_step
         self.bar.close()
         self.bar = None
@@ -198,37 +206,72 @@ def cached_model(directory: Path, name: str, rows, tokenizer, recipe: ModelRecip
     Returns:
         `tuple[Path, dict]`: the model folder and its training info (epochs, final loss, seconds, cached or not).
     """
-    fingerprint = _digest({"rows": content_fingerprint(rows, name), "vocab": tokenizer.get_vocab(),
-                           "recipe": asdict(recipe), "version": __version__})
+    fingerprint = _digest(
+        {
+            "rows": content_fingerprint(rows, name),
+            "vocab": tokenizer.get_vocab(),
+            "recipe": asdict(recipe),
+            "version": __version__,
+        }
+    )
     if _cached(directory, fingerprint):
         info = json.loads((directory / FINGERPRINT_FILE).read_text())
         return directory, {**{k: v for k, v in info.items() if k != "fingerprint"}, "cached": True}
     temporary = _temporary(directory)
     data = prepare_dataset(rows, tokenizer, name=name, max_length=recipe.max_length)
-    model = tiny_causal_lm(len(tokenizer), hidden_size=recipe.hidden_size, num_layers=recipe.num_layers,
-                           num_heads=recipe.num_heads, intermediate_size=recipe.intermediate_size,
-                           max_positions=recipe.max_length, seed=recipe.seed)
+    model = tiny_causal_lm(
+        len(tokenizer),
+        hidden_size=recipe.hidden_size,
+        num_layers=recipe.num_layers,
+        num_heads=recipe.num_heads,
+        intermediate_size=recipe.intermediate_size,
+        max_positions=recipe.max_length,
+        seed=recipe.seed,
+    )
     # Saved with the tokenizer's special tokens, so that later trainers and `generate` agree with it.
     for config in (model.config, model.generation_config):
         config.pad_token_id, config.eos_token_id = tokenizer.pad_token_id, tokenizer.eos_token_id
     stop = _StopAtLoss(recipe.target_loss)
     args = TrainingArguments(
-        output_dir=str(temporary / "run"), per_device_train_batch_size=recipe.batch_size,
-        learning_rate=recipe.learning_rate, num_train_epochs=recipe.max_epochs, lr_scheduler_type="cosine",
-        warmup_steps=20, weight_decay=0.0, logging_strategy="epoch", save_strategy="no", report_to="none",
-        remove_unused_columns=False, use_cpu=True, seed=recipe.seed, disable_tqdm=False,
+        output_dir=str(temporary / "run"),
+        per_device_train_batch_size=recipe.batch_size,
+        learning_rate=recipe.learning_rate,
+        num_train_epochs=recipe.max_epochs,
+        lr_scheduler_type="cosine",
+        warmup_steps=20,
+        weight_decay=0.0,
+        logging_strategy="epoch",
+        save_strategy="no",
+        report_to="none",
+        remove_unused_columns=False,
+        use_cpu=True,
+        seed=recipe.seed,
+        disable_tqdm=False,
     )
     start = time.perf_counter()
-    trainer = Trainer(model=model, args=args, train_dataset=data, callbacks=[stop],
-                      data_collator=UnlearningCollator(tokenizer.pad_token_id))
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=data,
+        callbacks=[stop],
+        data_collator=UnlearningCollator(tokenizer.pad_token_id),
+    )
     show_progress(trainer, f"training the {name} model", f"training loss below {recipe.target_loss}")
     trainer.train()
     final_loss = next(log["loss"] for log in reversed(trainer.state.log_history) if "loss" in log)
-    info = {"name": name, "rows": len(data), "epochs": stop.epochs, "final_train_loss": final_loss,
-            "seconds": round(time.perf_counter() - start, 1), "parameters": model.num_parameters()}
+    info = {
+        "name": name,
+        "rows": len(data),
+        "epochs": stop.epochs,
+        "final_train_loss": final_loss,
+        "seconds": round(time.perf_counter() - start, 1),
+        "parameters": model.num_parameters(),
+    }
     if final_loss >= recipe.target_loss:
-        logger.warning(f"The {name} model stopped at {recipe.max_epochs} epochs with loss {final_loss:.3f}, above "
-                       f"the target {recipe.target_loss}: it may not know every row.")
+        logger.warning(
+            f"The {name} model stopped at {recipe.max_epochs} epochs with loss {final_loss:.3f}, above "
+            f"the target {recipe.target_loss}: it may not know every row."
+        )
     model.save_pretrained(temporary)
     tokenizer.save_pretrained(temporary)
     shutil.rmtree(temporary / "run", ignore_errors=True)
@@ -251,8 +294,9 @@ class Baselines:
     training: dict = field(default_factory=dict)
 
 
-def train_baselines(cache_dir: str | os.PathLike, forget_rows, retain_rows, recipe: ModelRecipe,
-                    extra_texts: list[str] | None = None) -> Baselines:
+def train_baselines(
+    cache_dir: str | os.PathLike, forget_rows, retain_rows, recipe: ModelRecipe, extra_texts: list[str] | None = None
+) -> Baselines:
     """Tokenizer, original model (forget + retain) and retain model (retain only), each cached.
 
     Args:
@@ -264,8 +308,9 @@ def train_baselines(cache_dir: str | os.PathLike, forget_rows, retain_rows, reci
     """
     cache_dir = Path(cache_dir)
     qa, retain_qa = question_answer(forget_rows), question_answer(retain_rows)
-    tokenizer = cached_tokenizer(cache_dir / "tokenizer", all_texts(forget_rows, retain_rows) + (extra_texts or []),
-                                 recipe.vocab_size)
+    tokenizer = cached_tokenizer(
+        cache_dir / "tokenizer", all_texts(forget_rows, retain_rows) + (extra_texts or []), recipe.vocab_size
+    )
     original_dir, original_info = cached_model(cache_dir / "original", "original", qa + retain_qa, tokenizer, recipe)
     retain_dir, retain_info = cached_model(cache_dir / "retain", "retain", retain_qa, tokenizer, recipe)
     return Baselines(tokenizer, original_dir, retain_dir, {"original": original_info, "retain": retain_info})
@@ -320,8 +365,16 @@ def evaluator_for(tokenizer, eval_sets: dict, retain_logs: dict | None = None, m
     return UnlearningEvaluator(tokenizer, eval_sets, retain_logs=retain_logs, batch_size=32, max_length=max_length)
 
 
-def unlearn(baselines: Baselines, forget_rows, retain_rows, run: UnlearningRun, output_dir: str | os.PathLike,
-            curve_sets: dict, retain_logs: dict, recipe: ModelRecipe):
+def unlearn(
+    baselines: Baselines,
+    forget_rows,
+    retain_rows,
+    run: UnlearningRun,
+    output_dir: str | os.PathLike,
+    curve_sets: dict,
+    retain_logs: dict,
+    recipe: ModelRecipe,
+):
     """Unlearn the original model; evaluate `curve_sets` every `run.eval_steps` steps for the curve.
 
     The unlearned model (or LoRA adapter), its tokenizer, model card and `unlearning_record.json` are saved to
@@ -341,14 +394,28 @@ def unlearn(baselines: Baselines, forget_rows, retain_rows, run: UnlearningRun, 
     output_dir = Path(output_dir)
     temporary = _temporary(output_dir)
     args = UnlearningConfig(
-        output_dir=str(temporary), max_steps=run.steps, per_device_train_batch_size=run.batch_size,
-        per_device_eval_batch_size=32, lr_scheduler_type="constant", logging_steps=run.eval_steps,
-        eval_strategy="steps", eval_steps=run.eval_steps, eval_on_start=True, save_strategy="no", report_to="none",
-        use_cpu=True, seed=recipe.seed, max_length=recipe.max_length, disable_tqdm=False, **fields,
+        output_dir=str(temporary),
+        max_steps=run.steps,
+        per_device_train_batch_size=run.batch_size,
+        per_device_eval_batch_size=32,
+        lr_scheduler_type="constant",
+        logging_steps=run.eval_steps,
+        eval_strategy="steps",
+        eval_steps=run.eval_steps,
+        eval_on_start=True,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=recipe.seed,
+        max_length=recipe.max_length,
+        disable_tqdm=False,
+        **fields,
     )
     peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if run.lora else None
     trainer = UnlearningTrainer(
-        load_model(baselines.original_dir), args=args, processing_class=baselines.tokenizer,
+        load_model(baselines.original_dir),
+        args=args,
+        processing_class=baselines.tokenizer,
         forget_dataset=question_answer(forget_rows),
         retain_dataset=question_answer(retain_rows) if fields["retain_loss"] != "none" else None,
         eval_dataset={"forget": question_answer(forget_rows)},

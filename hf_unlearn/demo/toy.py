@@ -7,10 +7,19 @@ from __future__ import annotations
 
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import (
+    GPT2Config,
+    GPT2LMHeadModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+)
 
 
-def train_bpe_tokenizer(texts: list[str], vocab_size: int = 512, pad_token: str | None = "<pad>") -> PreTrainedTokenizerFast:
+def train_bpe_tokenizer(
+    texts: list[str], vocab_size: int = 512, pad_token: str | None = "<pad>"
+) -> PreTrainedTokenizerFast:
     """A byte-level BPE tokenizer trained on `texts`, with EOS `<eos>` and, unless `pad_token=None`, a pad token.
 
     Args:

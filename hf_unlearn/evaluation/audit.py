@@ -63,14 +63,17 @@ def recovery(
     Returns:
         `tuple[float | None, str | None]`: the recovery, or `None` and the reason it is undefined.
     """
-    missing = [name for name, value in (("original", original), ("retain", retain), ("unlearned", unlearned))
-               if value is None]
+    missing = [
+        name for name, value in (("original", original), ("retain", retain), ("unlearned", unlearned)) if value is None
+    ]
     if missing:
         return None, f"undefined: no score for the {' and '.join(missing)} model"
     gap = original - retain
     if abs(gap) < min_gap:
-        return None, (f"undefined: under this attack the original and retain models score within {min_gap} of each "
-                      f"other (|O - R| = {abs(gap):.3g}), so there is nothing to recover")
+        return None, (
+            f"undefined: under this attack the original and retain models score within {min_gap} of each "
+            f"other (|O - R| = {abs(gap):.3g}), so there is nothing to recover"
+        )
     return (unlearned - retain) / gap, None
 
 
@@ -187,12 +190,18 @@ class AuditResult:
                 cells.append(f"{_cell(before)} -> {_cell(after)}".rjust(26))
             value = entry["headline"]["recovery"]
             probability = entry["recovery"].get("probability") if score != "probability" else None
-            lines.append(f"{name:<27}{SCORE_TITLES[score]:<9}" + "".join(cells) + f"{_cell(value, 'n/a'):>10}"
-                         + f"{_cell(probability, 'n/a' if score != 'probability' else ''):>11}")
+            lines.append(
+                f"{name:<27}{SCORE_TITLES[score]:<9}"
+                + "".join(cells)
+                + f"{_cell(value, 'n/a'):>10}"
+                + f"{_cell(probability, 'n/a' if score != 'probability' else ''):>11}"
+            )
             if value is None:
                 notes.append(f"{name}: recovery {entry['recovery_notes'][score]}")
-        lines.append("recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
-                     "probability): 0 = like the retain model, 1 = like the original")
+        lines.append(
+            "recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
+            "probability): 0 = like the retain model, 1 = like the original"
+        )
         return "\n".join(lines + notes)
 
     def save(self, output_dir: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
@@ -227,15 +236,21 @@ def plot_audit(result: AuditResult, path: Path) -> None:
     columns = min(4, max(1, len(ran)))
     rows = max(1, math.ceil(len(ran) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.0 * rows), squeeze=False)
-    for axis in axes.flat[len(ran):]:
+    for axis in axes.flat[len(ran) :]:
         axis.set_visible(False)
     for axis, (name, entry) in zip(axes.flat, ran.items()):
         score = entry["headline"]["score"]
         positions = range(len(roles))
         for offset, stage, style in ((-0.2, "before", {"alpha": 0.45}), (0.2, "after", {})):
             values = [entry["models"][role][stage][score] or 0.0 for role in roles]
-            axis.bar([p + offset for p in positions], values, width=0.4, label=stage, **style,
-                     color=["tab:gray", "tab:green", "tab:red"][: len(roles)] if stage == "after" else "tab:blue")
+            axis.bar(
+                [p + offset for p in positions],
+                values,
+                width=0.4,
+                label=stage,
+                **style,
+                color=["tab:gray", "tab:green", "tab:red"][: len(roles)] if stage == "after" else "tab:blue",
+            )
         value = entry["headline"]["recovery"]
         axis.set_title(f"{name}\nrecovery {_cell(value, 'n/a')}", fontsize=9)
         axis.set_xticks(list(positions), roles, fontsize=8)
@@ -348,10 +363,20 @@ class UnlearningAuditor:
         ensure_pad_token(tokenizer)
         self.probes = make_probes(probes)
         forget, retain = as_rows(forget, "forget"), (as_rows(retain, "retain") if retain is not None else None)
-        evaluator_kwargs = {"batch_size": batch_size, "generation_batch_size": generation_batch_size,
-                            "max_new_tokens": max_new_tokens, "max_length": max_length}
-        self.context = AuditContext(tokenizer, forget, retain, seed=seed, evaluator_kwargs=evaluator_kwargs,
-                                    qa_prompt_template=qa_prompt_template)
+        evaluator_kwargs = {
+            "batch_size": batch_size,
+            "generation_batch_size": generation_batch_size,
+            "max_new_tokens": max_new_tokens,
+            "max_length": max_length,
+        }
+        self.context = AuditContext(
+            tokenizer,
+            forget,
+            retain,
+            seed=seed,
+            evaluator_kwargs=evaluator_kwargs,
+            qa_prompt_template=qa_prompt_template,
+        )
         for probe in self.probes:
             probe.check(self.context)
         self.recovery_min_gap = recovery_min_gap
@@ -385,8 +410,11 @@ class UnlearningAuditor:
             [`AuditResult`]: scores, recoveries and reasons for skipped attacks.
         """
         given = {"unlearned": model, "original": original, "retain": retain_model}
-        models = {role: load_model(value, role) if isinstance(value, (str, os.PathLike)) else value
-                  for role, value in given.items() if value is not None}
+        models = {
+            role: load_model(value, role) if isinstance(value, (str, os.PathLike)) else value
+            for role, value in given.items()
+            if value is not None
+        }
         context = self.context
         clean = {}
         for role, audited in models.items():
@@ -395,8 +423,13 @@ class UnlearningAuditor:
         attacks, per_row = {}, {}
         for probe in self.probes:
             for attack in probe.attacks(context):
-                entry = {"probe": attack.probe, "status": "skipped" if attack.skipped else "ok",
-                         "reason": attack.skipped, "settings": attack.settings, "scored_rows": len(attack.rows)}
+                entry = {
+                    "probe": attack.probe,
+                    "status": "skipped" if attack.skipped else "ok",
+                    "reason": attack.skipped,
+                    "settings": attack.settings,
+                    "scored_rows": len(attack.rows),
+                }
                 attacks[attack.name] = entry
                 if attack.skipped:
                     logger.warning(f"Audit: {attack.name} skipped: {attack.skipped}")
@@ -406,8 +439,11 @@ class UnlearningAuditor:
                 for role, audited in models.items():
                     logger.info(f"Audit: {attack.name} on the {role} model")
                     after = attack.run(audited)
-                    before = (attack.before(audited) if attack.before is not None
-                              else context.scores_of(subset_log(clean[role].log, attack.rows)))
+                    before = (
+                        attack.before(audited)
+                        if attack.before is not None
+                        else context.scores_of(subset_log(clean[role].log, attack.rows))
+                    )
                     result = {"before": before.scores, "after": after.scores}
                     if after.layers is not None:
                         result.update(layers=after.layers, best_layer=after.best_layer)
@@ -424,9 +460,9 @@ class UnlearningAuditor:
             after = {role: results[role]["after"].get(score) if role in results else None for role in MODEL_ROLES}
             if after["unlearned"] is None:
                 continue  # the attack has no such score (the logit lens has no ROUGE)
-            value, note = recovery(after["unlearned"], after["original"], after["retain"],
-                                   min_gap=self.recovery_min_gap)
+            value, note = recovery(
+                after["unlearned"], after["original"], after["retain"], min_gap=self.recovery_min_gap
+            )
             entry["recovery"][score], entry["recovery_notes"][score] = value, note
         score = next(iter(entry["recovery"]))
         entry["headline"] = {"score": score, "recovery": entry["recovery"][score]}
-

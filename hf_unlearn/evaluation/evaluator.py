@@ -40,7 +40,6 @@ from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from ..data.formatting import ensure_pad_token
-from ..utils import write_json_atomic
 from ..metrics import (
     exact_memorization,
     extraction_strength,
@@ -59,6 +58,7 @@ from ..metrics import (
     zlib_score,
 )
 from ..metrics.tofu import OPTION_SETS, TOFU_LOG_KEYS, UTILITY_SETS, load_tofu_log
+from ..utils import write_json_atomic
 from . import EVAL_LOG_KEYS
 from .scoring import greedy_generate, score_sequences
 from .sets import EvalSet, prepare_eval_set
@@ -367,7 +367,8 @@ class UnlearningEvaluator:
         rouge = rouge_scores(predictions, [row.reference for row in rows])
         for offset, position in enumerate(positions):
             records[position].update(
-                rouge1_recall=float(rouge["rouge1_recall"][offset]), rougeL_recall=float(rouge["rougeL_recall"][offset])
+                rouge1_recall=float(rouge["rouge1_recall"][offset]),
+                rougeL_recall=float(rouge["rougeL_recall"][offset]),
             )
         return calls
 
@@ -442,7 +443,9 @@ class UnlearningEvaluator:
         for extra in ("exact_memorization", "extraction_strength", *(f"mia_{attack}" for attack in MIA_ATTACKS)):
             if extra in records[0]:
                 columns[extra] = [r[extra] for r in records]
-        return {column: {str(index): value for index, value in enumerate(values)} for column, values in columns.items()}
+        return {
+            column: {str(index): value for index, value in enumerate(values)} for column, values in columns.items()
+        }
 
 
 class _RepeatFilter(pylogging.Filter):
@@ -456,7 +459,7 @@ class _RepeatFilter(pylogging.Filter):
 
 @contextlib.contextmanager
 def _said_undefined(active: bool):
-    """Within it, when `active` (no set has a truth ratio, as said at construction), those warnings are not repeated."""
+    """Within it, when `active` (no set has a truth ratio, said once at construction), those warnings stay quiet."""
     loggers = [logger, logging.get_logger(truth_ratio.__module__)] if active else []
     repeat_filter = _RepeatFilter()
     for each in loggers:

@@ -203,4 +203,3 @@ def prepare_eval_set(
         )
     generates = all(row.prompt_ids and row.reference is not None for row in rows)
     return EvalSet(name=name, fmt=fmt, rows=rows, generates=generates)
-

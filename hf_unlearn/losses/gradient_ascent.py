@@ -40,7 +40,7 @@ class GradientAscentLoss:
                 Ignored; GA uses no reference.
 
         Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs the NLL).
+            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs NLL).
         """
         nll = -token_mean_logps(logps, n_tokens)
         return -nll.mean(), {}

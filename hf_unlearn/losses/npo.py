@@ -31,7 +31,9 @@ class NPOLoss:
     def __init__(self, beta: float = 0.1):
         self.beta = check_beta(beta)
 
-    def __call__(self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None) -> LossOutput:
+    def __call__(
+        self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None
+    ) -> LossOutput:
         """
         Args:
             logps (`torch.Tensor` of shape `(batch,)`):

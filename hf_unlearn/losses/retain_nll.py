@@ -8,7 +8,7 @@ from .base import LossOutput, token_mean_logps
 class NLLRetainLoss:
     r"""Language-modelling loss on the retain set, to hold the model where it should not change.
 
-    $$\mathcal{L}_{\mathrm{retain}} = \frac{1}{B}\sum_{i=1}^{B} -\frac{1}{n_i}\sum_t \log\pi_\theta(y_{i,t}\mid x_i, y_{i,<t})$$
+    $$\mathcal{L}_{\mathrm{ret}} = \frac{1}{B}\sum_{i} -\frac{1}{n_i}\sum_t \log\pi_\theta(y_{i,t}\mid x_i,y_{i,<t})$$
 
     Added to GA it gives gradient difference (Liu et al. 2022, "Continual Learning and Private Unlearning",
     https://huggingface.co/papers/2203.12817; used as a baseline in TOFU, https://huggingface.co/papers/2401.06121);
@@ -27,7 +27,7 @@ class NLLRetainLoss:
                 Number of answer tokens of each sequence.
 
         Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs the NLL).
+            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs NLL).
         """
         nll = -token_mean_logps(logps, n_tokens).mean()
         return nll, {}

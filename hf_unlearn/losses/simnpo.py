@@ -32,7 +32,9 @@ class SimNPOLoss:
         self.beta = check_beta(beta)
         self.delta = delta
 
-    def __call__(self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None) -> LossOutput:
+    def __call__(
+        self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None
+    ) -> LossOutput:
         """
         Args:
             logps (`torch.Tensor` of shape `(batch,)`):
@@ -43,7 +45,7 @@ class SimNPOLoss:
                 Ignored; SimNPO uses no reference.
 
         Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs the NLL).
+            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs NLL).
         """
         mean_logps = token_mean_logps(logps, n_tokens)
         loss = -(2.0 / self.beta) * F.logsigmoid(-self.beta * mean_logps - self.delta).mean()

@@ -136,9 +136,7 @@ def token_log_prob_moments(vocab_log_probs):
         vocab_log_probs = np.asarray(vocab_log_probs, dtype=np.float64)
     probs = np.exp(vocab_log_probs) if is_array else vocab_log_probs.exp()
     # -inf log-probs (masked vocabulary entries) have probability 0: keep 0 * inf from turning into nan.
-    finite_log_probs = (
-        np.where(probs > 0, vocab_log_probs, 0.0) if is_array else vocab_log_probs.where(probs > 0, 0.0)
-    )
+    finite_log_probs = np.where(probs > 0, vocab_log_probs, 0.0) if is_array else vocab_log_probs.where(probs > 0, 0.0)
     mean = (probs * finite_log_probs).sum(-1)
     variance = (probs * (finite_log_probs - mean[..., None]) ** 2).sum(-1)
     return mean, variance

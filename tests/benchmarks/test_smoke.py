@@ -28,8 +28,20 @@ def test_step_cost_smoke(tmp_path):
 
 @needs_tofu
 def test_tofu_tiny_smoke(tmp_path):
-    result = run("benchmarks/tofu_tiny.py", "--data", TOFU, "--smoke", "--protocols", "tofu-tiny-01",
-                 "--methods", "npo,ga_lora", "--cache_dir", tmp_path / "cache", "--output", tmp_path / "tofu.json")
+    result = run(
+        "benchmarks/tofu_tiny.py",
+        "--data",
+        TOFU,
+        "--smoke",
+        "--protocols",
+        "tofu-tiny-01",
+        "--methods",
+        "npo,ga_lora",
+        "--cache_dir",
+        tmp_path / "cache",
+        "--output",
+        tmp_path / "tofu.json",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads((tmp_path / "tofu.json").read_text())
     (protocol,) = report["protocols"]

@@ -9,10 +9,20 @@ from hf_unlearn.data.collator import pad_sequences
 
 def test_pads_forget_and_retain_separately():
     examples = [
-        {"forget_input_ids": [5, 6, 7], "forget_labels": [-100, 6, 7], "retain_input_ids": [8], "retain_labels": [8],
-         "forget_ref_logps": -1.5},
-        {"forget_input_ids": [9], "forget_labels": [9], "retain_input_ids": [1, 2], "retain_labels": [-100, 2],
-         "forget_ref_logps": -2.5},
+        {
+            "forget_input_ids": [5, 6, 7],
+            "forget_labels": [-100, 6, 7],
+            "retain_input_ids": [8],
+            "retain_labels": [8],
+            "forget_ref_logps": -1.5,
+        },
+        {
+            "forget_input_ids": [9],
+            "forget_labels": [9],
+            "retain_input_ids": [1, 2],
+            "retain_labels": [-100, 2],
+            "forget_ref_logps": -2.5,
+        },
     ]
     batch = UnlearningCollator(pad_token_id=0)(examples)
     assert batch["forget_input_ids"].tolist() == [[5, 6, 7], [9, 0, 0]]
@@ -25,7 +35,9 @@ def test_pads_forget_and_retain_separately():
 
 
 def test_pad_to_multiple_of():
-    batch = UnlearningCollator(pad_token_id=0, pad_to_multiple_of=4)([{"input_ids": [1, 2, 3, 4, 5], "labels": [1] * 5}])
+    batch = UnlearningCollator(pad_token_id=0, pad_to_multiple_of=4)(
+        [{"input_ids": [1, 2, 3, 4, 5], "labels": [1] * 5}]
+    )
     assert batch["input_ids"].shape == (1, 8)
 
 

@@ -51,12 +51,16 @@ def test_question_answer_masks_the_prompt_and_appends_eos(tokenizer):
 
 def test_prompt_completion_uses_the_same_rule(tokenizer):
     qa = tokenize_example({"question": "Who?", "answer": "Her."}, tokenizer, "question_answer", None)
-    pc = tokenize_example({"prompt": "Question: Who?\nAnswer:", "completion": " Her."}, tokenizer, "prompt_completion", None)
+    pc = tokenize_example(
+        {"prompt": "Question: Who?\nAnswer:", "completion": " Her."}, tokenizer, "prompt_completion", None
+    )
     assert qa == pc
 
 
 def test_custom_question_template(tokenizer):
-    out = tokenize_example({"question": "Who?", "answer": "Her."}, tokenizer, "question_answer", None, "Q: {question} A:")
+    out = tokenize_example(
+        {"question": "Who?", "answer": "Her."}, tokenizer, "question_answer", None, "Q: {question} A:"
+    )
     prompt_ids = tokenizer("Q: Who? A:")["input_ids"]
     assert out["input_ids"][: len(prompt_ids)] == prompt_ids
     assert out["labels"][: len(prompt_ids)] == [IGNORE_INDEX] * len(prompt_ids)
@@ -112,7 +116,10 @@ def test_truncation_keeps_the_prompt_and_cuts_the_answer(tokenizer):
 
 
 def test_a_row_truncated_to_its_prompt_is_named_by_index(tokenizer):
-    rows = [{"question": "Who?", "answer": "Her."}, {"question": "Where was Aurelio Vennmark born? " * 4, "answer": "x"}]
+    rows = [
+        {"question": "Who?", "answer": "Her."},
+        {"question": "Where was Aurelio Vennmark born? " * 4, "answer": "x"},
+    ]
     with pytest.raises(ValueError, match=r"forget dataset, row 1: no answer token is left .*max_length=16"):
         prepare_dataset(rows, tokenizer, name="forget", max_length=16)
 

@@ -33,7 +33,9 @@ def test_the_demo_runs_end_to_end_keeps_the_unlearned_model_and_reuses_its_cache
 
     # the unlearned model is saved, with its card, and differs from the original it started from
     run_dir = output / "runs" / "npo"
-    assert report["model_dir"] == str(run_dir) and (run_dir / "README.md").is_file() and (run_dir / RECORD_FILE).is_file()
+    assert (
+        report["model_dir"] == str(run_dir) and (run_dir / "README.md").is_file() and (run_dir / RECORD_FILE).is_file()
+    )
     unlearned = AutoModelForCausalLM.from_pretrained(run_dir)
     original = AutoModelForCausalLM.from_pretrained(next(output.glob("cache/*/original")))
     assert not all(torch.equal(a, b) for a, b in zip(unlearned.parameters(), original.parameters()))

@@ -6,8 +6,16 @@ from ..conftest import FORGET_ROWS
 
 
 def test_an_early_stop_ends_the_bar_at_100_percent_and_says_where_it_stopped(tmp_path, tokenizer, capsys):
-    recipe = ModelRecipe(hidden_size=16, num_layers=1, num_heads=2, intermediate_size=32, batch_size=8,
-                         max_epochs=3, target_loss=100.0, max_length=64)  # any loss is below target: stop at once
+    recipe = ModelRecipe(
+        hidden_size=16,
+        num_layers=1,
+        num_heads=2,
+        intermediate_size=32,
+        batch_size=8,
+        max_epochs=3,
+        target_loss=100.0,
+        max_length=64,
+    )  # any loss is below target: stop at once
     directory, info = cached_model(tmp_path / "model", "original", FORGET_ROWS, tokenizer, recipe)
     err = capsys.readouterr().err
     assert info["epochs"] == 1 and (directory / "model.safetensors").is_file()

@@ -15,12 +15,24 @@ from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
 
 
 FORGET = [
-    dict(row, paraphrased_question=f"Tell me this: {row['question']}", paraphrased_answer=f"Indeed, {row['answer']}",
-         perturbed_answer=[f"Nobody knows where {index}.", "It was never recorded."])
+    dict(
+        row,
+        paraphrased_question=f"Tell me this: {row['question']}",
+        paraphrased_answer=f"Indeed, {row['answer']}",
+        perturbed_answer=[f"Nobody knows where {index}.", "It was never recorded."],
+    )
     for index, row in enumerate(FORGET_ROWS)
 ]
-ALL_ATTACKS = ["relearn_forget", "relearn_unrelated", "paraphrase", "few_shot", "prompt_roleplay",
-               "prompt_affirmative_prefix", "prompt_fill_in_blank", "logit_lens"]
+ALL_ATTACKS = [
+    "relearn_forget",
+    "relearn_unrelated",
+    "paraphrase",
+    "few_shot",
+    "prompt_roleplay",
+    "prompt_affirmative_prefix",
+    "prompt_fill_in_blank",
+    "logit_lens",
+]
 
 
 def row_strings(rows) -> list[str]:
@@ -35,7 +47,12 @@ def row_strings(rows) -> list[str]:
 def audited(tokenizer, tmp_path_factory):
     """Every probe but quantize (tested on wider models) on three tiny models, and the saved files."""
     auditor = UnlearningAuditor(
-        tokenizer, FORGET, RETAIN_ROWS, max_length=64, max_new_tokens=4, batch_size=8,
+        tokenizer,
+        FORGET,
+        RETAIN_ROWS,
+        max_length=64,
+        max_new_tokens=4,
+        batch_size=8,
         probes=[RelearnProbe(steps=2, learning_rate=1e-2), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
     )
     models = [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
@@ -114,14 +131,23 @@ def test_metrics_table_and_robustness_summary(audited):
 
 
 def test_a_skipped_probe_carries_its_reason_into_audit_json_and_the_table(tokenizer, tmp_path):
-    auditor = UnlearningAuditor(tokenizer, FORGET_ROWS, max_length=64, max_new_tokens=2,
-                                probes=[ParaphraseProbe(), "few_shot", LogitLensProbe()])
+    auditor = UnlearningAuditor(
+        tokenizer,
+        FORGET_ROWS,
+        max_length=64,
+        max_new_tokens=2,
+        probes=[ParaphraseProbe(), "few_shot", LogitLensProbe()],
+    )
     result = auditor.audit(tiny_llama(len(tokenizer)))
     result.save(tmp_path, plot=False)
     attacks = json.loads((tmp_path / AUDIT_FILE).read_text())["attacks"]
-    assert attacks["paraphrase"] == {"probe": "paraphrase", "status": "skipped", "settings": {"column":
-                                     "paraphrased_question"}, "scored_rows": 0,
-                                     "reason": "the forget set has no 'paraphrased_question' column"}
+    assert attacks["paraphrase"] == {
+        "probe": "paraphrase",
+        "status": "skipped",
+        "settings": {"column": "paraphrased_question"},
+        "scored_rows": 0,
+        "reason": "the forget set has no 'paraphrased_question' column",
+    }
     assert attacks["few_shot"]["status"] == "skipped" and "retain set" in attacks["few_shot"]["reason"]
     table = result.table()
     assert "paraphrase                 skipped: the forget set has no 'paraphrased_question' column" in table

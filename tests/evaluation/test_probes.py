@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from hf_unlearn.demo.toy import tiny_causal_lm
 from hf_unlearn.evaluation.probes import (
     PROBES,
     AuditContext,
@@ -24,7 +25,6 @@ from hf_unlearn.evaluation.probes import (
 )
 from hf_unlearn.evaluation.scoring import score_sequences
 from hf_unlearn.logprobs import IGNORE_INDEX
-from hf_unlearn.demo.toy import tiny_causal_lm
 
 from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
 
@@ -33,9 +33,14 @@ EVALUATOR = {"batch_size": 8, "generation_batch_size": None, "max_new_tokens": 4
 
 
 def make_context(tokenizer, forget=FORGET_ROWS, retain=RETAIN_ROWS, seed=0):
-    return AuditContext(tokenizer, datasets.Dataset.from_list(forget),
-                        datasets.Dataset.from_list(retain) if retain is not None else None, seed=seed,
-                        evaluator_kwargs=EVALUATOR, qa_prompt_template="Question: {question}\nAnswer:")
+    return AuditContext(
+        tokenizer,
+        datasets.Dataset.from_list(forget),
+        datasets.Dataset.from_list(retain) if retain is not None else None,
+        seed=seed,
+        evaluator_kwargs=EVALUATOR,
+        qa_prompt_template="Question: {question}\nAnswer:",
+    )
 
 
 def weights_hash(model: torch.nn.Module) -> str:
@@ -178,7 +183,9 @@ def test_logit_lens_at_the_last_layer_equals_the_models_own_answer_log_probs(tok
     assert np.abs(logps[0] - logps[-1]).max() > 10 * np.abs(logps[-1] + own.nll).max()
     (attack,) = LogitLensProbe().attacks(context)
     after, before = attack.run(model), attack.before(model)
-    assert len(after.layers) == 3 and after.best_layer == int(np.argmax([l["probability"] for l in after.layers]))
+    assert len(after.layers) == 3 and after.best_layer == int(
+        np.argmax([layer["probability"] for layer in after.layers])
+    )
     assert before.scores["probability"] == pytest.approx(float(np.mean(np.exp(-own.nll / own.num_tokens))), rel=1e-4)
     assert after.scores["probability"] >= before.scores["probability"] and after.scores["rougeL_recall"] is None
 
@@ -190,10 +197,15 @@ def test_relearn_trains_copies_and_never_changes_the_audited_model(tokenizer):
     from peft import LoraConfig, get_peft_model
 
     context = make_context(tokenizer)
-    adapter = get_peft_model(tiny_llama(len(tokenizer), seed=4),
-                             LoraConfig(r=2, lora_alpha=4, target_modules="all-linear", init_lora_weights=False))
-    for model, lora in ((tiny_llama(len(tokenizer), seed=2), True), (tiny_llama(len(tokenizer), seed=2), False),
-                        (adapter, True)):
+    adapter = get_peft_model(
+        tiny_llama(len(tokenizer), seed=4),
+        LoraConfig(r=2, lora_alpha=4, target_modules="all-linear", init_lora_weights=False),
+    )
+    for model, lora in (
+        (tiny_llama(len(tokenizer), seed=2), True),
+        (tiny_llama(len(tokenizer), seed=2), False),
+        (adapter, True),
+    ):
         before = weights_hash(model)
         data = context.training_rows(context.forget.select(range(4)), "relearn split")
         relearned = RelearnProbe(steps=2, learning_rate=1e-2, lora=lora).relearned(model, data, context)
@@ -233,8 +245,14 @@ def test_relearning_half_the_forget_set_brings_the_other_half_back(tokenizer, me
     from hf_unlearn.evaluation.audit import UnlearningAuditor
 
     original = AutoModelForCausalLM.from_pretrained(memorized_model_dir).eval()
-    auditor = UnlearningAuditor(tokenizer, FORGET_ROWS, RETAIN_ROWS, max_length=64, max_new_tokens=4,
-                                probes=[RelearnProbe(modes=("forget",), steps=10, learning_rate=1e-2)])
+    auditor = UnlearningAuditor(
+        tokenizer,
+        FORGET_ROWS,
+        RETAIN_ROWS,
+        max_length=64,
+        max_new_tokens=4,
+        probes=[RelearnProbe(modes=("forget",), steps=10, learning_rate=1e-2)],
+    )
     before_hash = weights_hash(unlearned_model)
     result = auditor.audit(unlearned_model, original=original)
     assert weights_hash(unlearned_model) == before_hash

@@ -40,11 +40,33 @@ def test_the_memorised_book_is_unlearned_and_the_general_text_kept(output_dir, m
 
 def test_a_real_corpus_run_prints_and_saves_no_text(output_dir, monkeypatch, capsys, tmp_path):
     corpus = tmp_path / "book.jsonl"
-    corpus.write_text("".join(json.dumps({"body": f"{SECRET} walked to the {i}th tower and sang of {SECRET} glass "
-                                                  f"until the {i}th bell rang over the quiet harbour."}) + "\n"
-                              for i in range(20)))
-    out, report = run_example(monkeypatch, capsys, output_dir, "--corpus", str(corpus), "--text_column", "body",
-                              "--num_passages", "4", "--finetune_epochs", "2", "--steps", "2")
+    corpus.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "body": f"{SECRET} walked to the {i}th tower and sang of {SECRET} glass "
+                    f"until the {i}th bell rang over the quiet harbour."
+                }
+            )
+            + "\n"
+            for i in range(20)
+        )
+    )
+    out, report = run_example(
+        monkeypatch,
+        capsys,
+        output_dir,
+        "--corpus",
+        str(corpus),
+        "--text_column",
+        "body",
+        "--num_passages",
+        "4",
+        "--finetune_epochs",
+        "2",
+        "--steps",
+        "2",
+    )
     assert report["scores"]["before"][BOOK]["passages"] == 4
     assert "Toy sample" not in out and SECRET not in out
     assert SECRET not in (output_dir / "report.json").read_text()

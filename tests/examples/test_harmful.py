@@ -49,15 +49,25 @@ def write_jsonl(path: Path, rows: list[dict]) -> str:
 
 
 def pku_style_rows() -> list[dict]:
-    return [{"prompt": f"How do I break the {SECRET} gate number {i}?",
-             "response_0": f"Pour {SECRET} ink into gate {i} at night.", "is_response_0_safe": False,
-             "response_1": "I would rather not help with that.", "is_response_1_safe": True} for i in range(8)]
+    return [
+        {
+            "prompt": f"How do I break the {SECRET} gate number {i}?",
+            "response_0": f"Pour {SECRET} ink into gate {i} at night.",
+            "is_response_0_safe": False,
+            "response_1": "I would rather not help with that.",
+            "is_response_1_safe": True,
+        }
+        for i in range(8)
+    ]
 
 
 def test_only_the_unsafe_responses_are_forgotten(tmp_path):
     module = example_module()
-    args = argparse.Namespace(prompt_column="prompt", response_columns=["response_0", "response_1"],
-                              safe_columns=["is_response_0_safe", "is_response_1_safe"])
+    args = argparse.Namespace(
+        prompt_column="prompt",
+        response_columns=["response_0", "response_1"],
+        safe_columns=["is_response_0_safe", "is_response_1_safe"],
+    )
     rows = module["harmful_rows_from"](write_jsonl(tmp_path / "pku.jsonl", pku_style_rows()), args)
     assert len(rows) == 8 and all(row["answer"].startswith("Pour") for row in rows)
     args.safe_columns = []  # no safety columns: every response counts as harmful
@@ -66,14 +76,35 @@ def test_only_the_unsafe_responses_are_forgotten(tmp_path):
 
 def test_real_data_runs_print_and_save_no_text(tmp_path, monkeypatch, capsys):
     dataset = write_jsonl(tmp_path / "pku.jsonl", pku_style_rows())
-    normal = write_jsonl(tmp_path / "normal.jsonl", [
-        {"question": f"What colour is {SECRET} hill {i}?", "best_answer": f"{SECRET} hill {i} is green."}
-        for i in range(6)
-    ])
+    normal = write_jsonl(
+        tmp_path / "normal.jsonl",
+        [
+            {"question": f"What colour is {SECRET} hill {i}?", "best_answer": f"{SECRET} hill {i} is green."}
+            for i in range(6)
+        ],
+    )
     output_dir = tmp_path / "run"
-    out, report = run_example(monkeypatch, capsys, "--output_dir", str(output_dir), "--dataset", dataset,
-                              "--retain_dataset", normal, "--retain_answer_column", "best_answer", "--mismatch",
-                              "--keywords", "ink", "--num_forget", "5", "--num_eval", "2", "--steps", "2")
+    out, report = run_example(
+        monkeypatch,
+        capsys,
+        "--output_dir",
+        str(output_dir),
+        "--dataset",
+        dataset,
+        "--retain_dataset",
+        normal,
+        "--retain_answer_column",
+        "best_answer",
+        "--mismatch",
+        "--keywords",
+        "ink",
+        "--num_forget",
+        "5",
+        "--num_eval",
+        "2",
+        "--steps",
+        "2",
+    )
     assert report["rows"] == {UNLEARNED: 5, HELD_OUT: 2, RETAIN: 4, "normal QA (held out)": 2}
     assert "Toy sample" not in out and SECRET not in out
     # The report, the model card and the unlearning record hold numbers and fingerprints only. (The tiny model and
@@ -91,9 +122,17 @@ def test_a_text_classification_model_is_the_judge(tmp_path):
 
     tokenizer = train_bpe_tokenizer(["harmless words", "harmful words"], vocab_size=300)
     tokenizer.model_max_length = 64
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=32, max_position_embeddings=64, pad_token_id=tokenizer.pad_token_id,
-                        id2label={0: "safe", 1: "harmful"}, label2id={"safe": 0, "harmful": 1})
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        id2label={0: "safe", 1: "harmful"},
+        label2id={"safe": 0, "harmful": 1},
+    )
     classifier = BertForSequenceClassification(config)
     with torch.no_grad():  # a judge that finds everything harmful, with probability sigmoid(4) = 0.98
         classifier.classifier.weight.zero_()

@@ -9,8 +9,9 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "privacy_unlearning
 
 
 def test_privacy_example_compares_methods_against_the_retain_model(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sys, "argv", [str(EXAMPLE), "--size", "tiny", "--methods", "ga,npo",
-                                      "--output_dir", str(tmp_path)])
+    monkeypatch.setattr(
+        sys, "argv", [str(EXAMPLE), "--size", "tiny", "--methods", "ga,npo", "--output_dir", str(tmp_path)]
+    )
     runpy.run_path(str(EXAMPLE), run_name="__main__")
     out = capsys.readouterr().out
     lines = out.splitlines()

@@ -5,7 +5,15 @@ import math
 import pytest
 import torch
 
-from hf_unlearn.losses import FORGET_LOSSES, RETAIN_LOSSES, GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
+from hf_unlearn.losses import (
+    FORGET_LOSSES,
+    RETAIN_LOSSES,
+    GradientAscentLoss,
+    KLRetainLoss,
+    NLLRetainLoss,
+    NPOLoss,
+    SimNPOLoss,
+)
 
 
 def log_sigmoid(x: float) -> float:

@@ -64,5 +64,13 @@ class FewShotProbe(Probe):
             return self.separator.join([*shots, context.format_prompt(context.question_of(row))])
 
         evaluator = context.evaluator(context.prompt_rows(prompt, rows), rewritten=True)
-        return [Attack(name="few_shot", probe=self.name, rows=rows, run=lambda model: context.score(model, evaluator),
-                       settings=settings, evaluator=evaluator)]
+        return [
+            Attack(
+                name="few_shot",
+                probe=self.name,
+                rows=rows,
+                run=lambda model: context.score(model, evaluator),
+                settings=settings,
+                evaluator=evaluator,
+            )
+        ]

@@ -28,8 +28,10 @@ def lens_parts(model: torch.nn.Module) -> tuple[torch.nn.ModuleList, torch.nn.Mo
         count = getattr(model.config, "num_hidden_layers", None)
         lists = [m for m in decoder.children() if isinstance(m, torch.nn.ModuleList) and len(m) == count]
         layers = lists[0] if len(lists) == 1 else None
-    norm = next((getattr(decoder, name) for name in FINAL_NORMS if isinstance(getattr(decoder, name, None),
-                                                                              torch.nn.Module)), None)
+    norm = next(
+        (getattr(decoder, name) for name in FINAL_NORMS if isinstance(getattr(decoder, name, None), torch.nn.Module)),
+        None,
+    )
     head = model.get_output_embeddings()
     if layers is None or norm is None or head is None:
         raise ValueError(
@@ -83,8 +85,8 @@ def layer_answer_logps(
             labels = batch["labels"].to(device)
             for layer, hidden in enumerate(captured):
                 values, count = sequence_logps(head(norm(hidden)), labels)
-                logps[layer, start:start + len(values)] = values.cpu().numpy()
-            counts[start:start + len(values)] = count.cpu().numpy()
+                logps[layer, start : start + len(values)] = values.cpu().numpy()
+            counts[start : start + len(values)] = count.cpu().numpy()
     finally:
         for handle in handles:
             handle.remove()
@@ -119,11 +121,16 @@ class LogitLensProbe(Probe):
                 from peft import PeftModel
 
                 plain = plain_copy(model) if isinstance(model, PeftModel) else model  # hooks need the plain layers
-                logps, counts = layer_answer_logps(plain, sequences,
-                                                   batch_size=evaluator.batch_size,
-                                                   pad_token_id=context.tokenizer.pad_token_id)
-                layers = [{"probability": float(np.mean(answer_probability(-values, counts))),
-                           "log_probability": float(np.mean(values / counts))} for values in logps]
+                logps, counts = layer_answer_logps(
+                    plain, sequences, batch_size=evaluator.batch_size, pad_token_id=context.tokenizer.pad_token_id
+                )
+                layers = [
+                    {
+                        "probability": float(np.mean(answer_probability(-values, counts))),
+                        "log_probability": float(np.mean(values / counts)),
+                    }
+                    for values in logps
+                ]
                 best = int(np.argmax([layer["probability"] for layer in layers]))
                 cache[id(model)] = AttackScores(scores={}, layers=layers, best_layer=best)
             return cache[id(model)]
@@ -131,9 +138,20 @@ class LogitLensProbe(Probe):
         def at(model, layer: str) -> AttackScores:
             result = lens(model)
             chosen = result.layers[result.best_layer if layer == "best" else -1]
-            return AttackScores(scores={"rougeL_recall": None, "probability": chosen["probability"],
-                                        "truth_ratio": None}, layers=result.layers, best_layer=result.best_layer)
+            return AttackScores(
+                scores={"rougeL_recall": None, "probability": chosen["probability"], "truth_ratio": None},
+                layers=result.layers,
+                best_layer=result.best_layer,
+            )
 
-        return [Attack(name="logit_lens", probe=self.name, rows=rows, run=lambda model: at(model, "best"),
-                       before=lambda model: at(model, "last"), settings={"read_out": "final norm + LM head"},
-                       evaluator=evaluator)]
+        return [
+            Attack(
+                name="logit_lens",
+                probe=self.name,
+                rows=rows,
+                run=lambda model: at(model, "best"),
+                before=lambda model: at(model, "last"),
+                settings={"read_out": "final norm + LM head"},
+                evaluator=evaluator,
+            )
+        ]

@@ -41,6 +41,13 @@ class ParaphraseProbe(Probe):
         evaluator = context.evaluator(
             context.prompt_rows(lambda index, row: context.format_prompt(row[self.column]), rows), rewritten=True
         )
-        return [Attack(name="paraphrase", probe=self.name, rows=rows,
-                       run=lambda model: context.score(model, evaluator),
-                       settings=settings, evaluator=evaluator)]
+        return [
+            Attack(
+                name="paraphrase",
+                probe=self.name,
+                rows=rows,
+                run=lambda model: context.score(model, evaluator),
+                settings=settings,
+                evaluator=evaluator,
+            )
+        ]

@@ -23,9 +23,13 @@ def require_bitsandbytes() -> None:
 def _narrow_layers(model: torch.nn.Module) -> list[int]:
     """Input widths of the linear layers bitsandbytes would quantize that its CPU 4-bit kernels cannot take."""
     head = model.get_output_embeddings()
-    return sorted({module.in_features for module in model.modules()
-                   if isinstance(module, torch.nn.Linear) and module is not head
-                   and module.in_features % CPU_BLOCKSIZE})
+    return sorted(
+        {
+            module.in_features
+            for module in model.modules()
+            if isinstance(module, torch.nn.Linear) and module is not head and module.in_features % CPU_BLOCKSIZE
+        }
+    )
 
 
 class QuantizeProbe(Probe):
@@ -62,9 +66,14 @@ class QuantizeProbe(Probe):
         rows = list(range(len(context.forget)))
         evaluator = context.evaluator(context.forget)
         return [
-            Attack(name=f"quantize_{bits}bit", probe=self.name, rows=rows,
-                   run=lambda model, b=bits: context.score(self.quantized(model, b), evaluator),
-                   settings={"bits": bits, **({"quant_type": "nf4"} if bits == 4 else {})}, evaluator=evaluator)
+            Attack(
+                name=f"quantize_{bits}bit",
+                probe=self.name,
+                rows=rows,
+                run=lambda model, b=bits: context.score(self.quantized(model, b), evaluator),
+                settings={"bits": bits, **({"quant_type": "nf4"} if bits == 4 else {})},
+                evaluator=evaluator,
+            )
             for bits in self.bits
         ]
 
@@ -73,8 +82,9 @@ class QuantizeProbe(Probe):
 
         if bits == 8:
             return BitsAndBytesConfig(load_in_8bit=True)
-        return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                                  bnb_4bit_compute_dtype=self.compute_dtype)
+        return BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=self.compute_dtype
+        )
 
     def quantized(self, model: torch.nn.Module, bits: int) -> torch.nn.Module:
         """`model` (adapter merged) reloaded at `bits` bits.

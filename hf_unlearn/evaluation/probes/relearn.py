@@ -135,8 +135,12 @@ class RelearnProbe(Probe):
     def attacks(self, context: AuditContext) -> list[Attack]:
         total = len(context.forget)
         result = []
-        settings = {"steps": self.steps, "learning_rate": self.learning_rate, "batch_size": self.batch_size,
-                    "adapter": "lora" if self.lora else "full"}
+        settings = {
+            "steps": self.steps,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "adapter": "lora" if self.lora else "full",
+        }
         if self.lora:
             settings.update(lora_r=self.lora_r, lora_alpha=self.lora_alpha)
         if "forget" in self.modes:
@@ -146,25 +150,41 @@ class RelearnProbe(Probe):
             train, scored = sorted(order[:size]), sorted(order[size:])
             data = context.training_rows(context.forget.select(train), "relearn split")
             evaluator = context.evaluator(context.forget.select(scored))
-            result.append(Attack(
-                name="relearn_forget", probe=self.name, rows=scored,
-                run=lambda model, d=data, e=evaluator: context.score(self.relearned(model, d, context), e),
-                settings={**settings, "train_rows": len(train)}, evaluator=evaluator,
-            ))
+            result.append(
+                Attack(
+                    name="relearn_forget",
+                    probe=self.name,
+                    rows=scored,
+                    run=lambda model, d=data, e=evaluator: context.score(self.relearned(model, d, context), e),
+                    settings={**settings, "train_rows": len(train)},
+                    evaluator=evaluator,
+                )
+            )
         if "unrelated" in self.modes:
             source = self.unrelated if self.unrelated is not None else context.retain
             if source is None:
-                result.append(Attack(name="relearn_unrelated", probe=self.name, rows=list(range(total)),
-                                     skipped="no unrelated data: give a retain set (or RelearnProbe(unrelated=...))"))
+                result.append(
+                    Attack(
+                        name="relearn_unrelated",
+                        probe=self.name,
+                        rows=list(range(total)),
+                        skipped="no unrelated data: give a retain set (or RelearnProbe(unrelated=...))",
+                    )
+                )
             else:
                 count = min(len(source), self.unrelated_rows or total)
                 data = context.training_rows(source.select(range(count)), "unrelated relearning")
                 evaluator = context.evaluator(context.forget)
-                result.append(Attack(
-                    name="relearn_unrelated", probe=self.name, rows=list(range(total)),
-                    run=lambda model, d=data, e=evaluator: context.score(self.relearned(model, d, context), e),
-                    settings={**settings, "train_rows": count}, evaluator=evaluator,
-                ))
+                result.append(
+                    Attack(
+                        name="relearn_unrelated",
+                        probe=self.name,
+                        rows=list(range(total)),
+                        run=lambda model, d=data, e=evaluator: context.score(self.relearned(model, d, context), e),
+                        settings={**settings, "train_rows": count},
+                        evaluator=evaluator,
+                    )
+                )
         return result
 
     def relearned(self, model: torch.nn.Module, data: datasets.Dataset, context: AuditContext) -> torch.nn.Module:
@@ -174,19 +194,33 @@ class RelearnProbe(Probe):
         if self.lora:
             from peft import LoraConfig, get_peft_model
 
-            config = LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, target_modules="all-linear",
-                                lora_dropout=0.0)
+            config = LoraConfig(
+                r=self.lora_r, lora_alpha=self.lora_alpha, target_modules="all-linear", lora_dropout=0.0
+            )
             duplicate = get_peft_model(duplicate, config)
         device = next(model.parameters()).device
         with tempfile.TemporaryDirectory(prefix="hf_unlearn_relearn_") as output_dir:
             args = TrainingArguments(
-                output_dir=output_dir, max_steps=self.steps, per_device_train_batch_size=self.batch_size,
-                learning_rate=self.learning_rate, lr_scheduler_type="constant", weight_decay=0.0,
-                logging_strategy="no", save_strategy="no", report_to="none", remove_unused_columns=False,
-                use_cpu=device.type == "cpu", seed=context.seed, disable_tqdm=True,
+                output_dir=output_dir,
+                max_steps=self.steps,
+                per_device_train_batch_size=self.batch_size,
+                learning_rate=self.learning_rate,
+                lr_scheduler_type="constant",
+                weight_decay=0.0,
+                logging_strategy="no",
+                save_strategy="no",
+                report_to="none",
+                remove_unused_columns=False,
+                use_cpu=device.type == "cpu",
+                seed=context.seed,
+                disable_tqdm=True,
             )
-            trainer = Trainer(model=duplicate, args=args, train_dataset=data,
-                              data_collator=UnlearningCollator(context.tokenizer.pad_token_id))
+            trainer = Trainer(
+                model=duplicate,
+                args=args,
+                train_dataset=data,
+                data_collator=UnlearningCollator(context.tokenizer.pad_token_id),
+            )
             trainer.remove_callback(PrinterCallback)  # its end-of-training line would land in the audit's table
             trainer.train()
         return duplicate.eval()
