@@ -49,7 +49,7 @@ if not {"--model", "--dataset", "--retain_dataset", "--judge"} & {argument.split
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from peft import LoraConfig  # noqa: E402
-from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig  # noqa: E402
 
 from hf_unlearn import UnlearningConfig, UnlearningTrainer  # noqa: E402
 from hf_unlearn.data import ensure_pad_token, prepare_dataset  # noqa: E402
@@ -253,15 +253,6 @@ def toy_model_dir(output_dir: Path, harmful: list[dict], normal: list[dict], see
     return directory
 
 
-def load(model_path: str, load_in_8bit: bool):
-    if load_in_8bit:
-        from transformers import BitsAndBytesConfig
-
-        quantization = BitsAndBytesConfig(load_in_8bit=True)
-        return AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization)
-    return AutoModelForCausalLM.from_pretrained(model_path)
-
-
 @torch.no_grad()
 def score(model, tokenizer, rows: list[dict], judge, args) -> dict:
     """Judged-harmful rate, diversity and ROUGE-L recall of greedy answers; mean per-token NLL of the true answers."""
@@ -408,7 +399,8 @@ def main() -> None:
         model_path = str(toy_model_dir(output_dir, forget + harmful_eval, retain + normal_eval, args.seed))
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     ensure_pad_token(tokenizer)
-    model = load(model_path, args.load_in_8bit)
+    quantization = BitsAndBytesConfig(load_in_8bit=True) if args.load_in_8bit else None
+    model = AutoModelForCausalLM.from_pretrained(model_path, quantization_config=quantization)
     judge = (
         PipelineJudge(args.judge, args.judge_label, args.judge_threshold)
         if args.judge

@@ -30,7 +30,7 @@ from hf_unlearn import (  # noqa: E402
     SimNPOTrainer,
     UnlearningConfig,
 )
-from hf_unlearn.data import UnlearningCollator, prepare_dataset  # noqa: E402
+from hf_unlearn.data import DEFAULT_QA_PROMPT_TEMPLATE, UnlearningCollator, prepare_dataset  # noqa: E402
 from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
 from hf_unlearn.logprobs import sequence_logps  # noqa: E402
 from hf_unlearn.metrics import rouge_scores  # noqa: E402
@@ -123,7 +123,7 @@ def score(model, tokenizer, rows) -> dict[str, float]:
     logps, n_tokens = sequence_logps(logits, batch["labels"])
     generations = []
     for row in rows:
-        prompt = tokenizer(f"Question: {row['question']}\nAnswer:", return_tensors="pt")
+        prompt = tokenizer(DEFAULT_QA_PROMPT_TEMPLATE.format(question=row["question"]), return_tensors="pt")
         output = model.generate(**prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id)
         generations.append(tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True))
     rouge = rouge_scores(generations, [row["answer"] for row in rows])["rougeL_recall"]

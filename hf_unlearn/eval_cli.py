@@ -10,6 +10,7 @@ from pathlib import Path
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
+from .utils import resolve_dtype
 
 
 SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
@@ -31,9 +32,7 @@ def load_model_and_tokenizer(args: argparse.Namespace):
     from peft import AutoPeftModelForCausalLM, PeftConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    kwargs = {"trust_remote_code": args.trust_remote_code}
-    if args.dtype != "auto":
-        kwargs["dtype"] = getattr(torch, args.dtype)
+    kwargs = {"trust_remote_code": args.trust_remote_code, "dtype": resolve_dtype(args.dtype)}
     model_path = Path(args.model)
     if args.adapter is not None:
         if not (Path(args.adapter) / "adapter_config.json").is_file():

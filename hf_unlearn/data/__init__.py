@@ -2,6 +2,7 @@
 
 from .collator import UnlearningCollator
 from .formatting import (
+    DEFAULT_QA_PROMPT_TEMPLATE,
     SUPPORTED_FORMATS,
     content_fingerprint,
     detect_format,
@@ -14,6 +15,7 @@ from .pairing import ForgetRetainDataset
 
 
 __all__ = [
+    "DEFAULT_QA_PROMPT_TEMPLATE",
     "SUPPORTED_FORMATS",
     "ForgetRetainDataset",
     "UnlearningCollator",

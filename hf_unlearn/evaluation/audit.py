@@ -27,7 +27,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
-from ..data.formatting import content_fingerprint, ensure_pad_token
+from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, content_fingerprint, ensure_pad_token
 from ..utils import write_json_atomic
 from .probes import AuditContext, make_probes
 from .probes.base import as_rows, subset_log
@@ -357,7 +357,7 @@ class UnlearningAuditor:
         generation_batch_size: int | None = None,
         max_new_tokens: int = 60,
         max_length: int | None = 512,
-        qa_prompt_template: str = "Question: {question}\nAnswer:",
+        qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
         recovery_min_gap: float = 0.05,
     ):
         ensure_pad_token(tokenizer)

@@ -39,7 +39,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
-from ..data.formatting import ensure_pad_token
+from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, ensure_pad_token
 from ..metrics import (
     exact_memorization,
     extraction_strength,
@@ -201,7 +201,7 @@ class UnlearningEvaluator:
         generation_batch_size: int | None = None,
         max_new_tokens: int = 60,
         max_length: int | None = 512,
-        qa_prompt_template: str = "Question: {question}\nAnswer:",
+        qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
         generate: bool = True,
         mia_sets: tuple[str, ...] = ("forget", "holdout"),
         mia_k: float = 0.4,

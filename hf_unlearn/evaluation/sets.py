@@ -17,7 +17,7 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
-from ..data.formatting import as_dataset, detect_format, tokenize_example
+from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, as_dataset, detect_format, tokenize_example
 from ..logprobs import IGNORE_INDEX
 from . import EVAL_SET_NAMES
 
@@ -121,7 +121,7 @@ def prepare_eval_set(
     tokenizer: PreTrainedTokenizerBase,
     *,
     max_length: int | None,
-    qa_prompt_template: str = "Question: {question}\nAnswer:",
+    qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
 ) -> EvalSet:
     """Tokenizes one named eval set.
 
