@@ -185,8 +185,10 @@ def audit_sentence(result) -> str:
             f"{relearning} brings back an unmeasurable share of the forgotten answers on the other "
             f"{entry['scored_rows']} rows ({moves}; recovery undefined: {note}); {worst_part}."
         )
+    # A negative recovery (the unlearned model gains less than the retain model) reads as "none", not "-4 %".
+    share = f"{value:.0%} of" if value > 0 else f"none (recovery {value:.2f}) of"
     return (
-        f"{relearning} brings back {value:.0%} of the forgotten answers on the other {entry['scored_rows']} rows "
+        f"{relearning} brings back {share} the forgotten answers on the other {entry['scored_rows']} rows "
         f"({moves}); {worst_part}."
     )
 

@@ -146,6 +146,8 @@ def test_the_audit_sentence_says_how_much_relearning_brings_back_next_to_the_ret
         "0.10 -> 0.30 under the same attack); the worst attack is relearn_forget (recovery 0.50; 0 = no more than "
         "the retain model, 1 = all the original knew)."
     )
+    negative = audit_sentence(AuditResult({"relearn_forget": entry(-0.04, 0.27)}, settings, roles))
+    assert "brings back none (recovery -0.04) of the forgotten answers" in negative
     undefined = audit_sentence(AuditResult({"relearn_forget": entry(None, 0.3)}, settings, roles))
     assert "an unmeasurable share" in undefined and "recovery undefined: nothing to recover" in undefined
     assert undefined.endswith("no attack has a defined recovery.")
