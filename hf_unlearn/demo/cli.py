@@ -6,7 +6,10 @@
 3. unlearns the original with the chosen method, evaluating the forget and retain sets along the way, and saves the
    unlearned model (with its card and unlearning record) to `runs/<method>/`;
 4. evaluates the original, retain and unlearned models, prints a table, writes `report.json` and `curves.png`, and
-   says whether unlearning reached the retain model.
+   says whether unlearning reached the retain model;
+5. with `--audit`, attacks the three models (relearning, quantization, paraphrase, few-shot, prompt framings, logit
+   lens), prints the audit table and one sentence on relearning, writes `audit.json` and `audit.png`, and adds a
+   Robustness section to the unlearned model's card and record (off by default: it takes longer than steps 1-4).
 
 The generated rows are written to `data/` and the retain model's scores to `retain_model_eval/`, so that
 `hf-unlearn eval` can score the unlearned model again (the demo prints the command).
