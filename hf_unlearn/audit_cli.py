@@ -50,7 +50,7 @@ def run_audit(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoTokenizer
 
-    from .evaluation.audit import UnlearningAuditor, load_model
+    from .evaluation.audit import UnlearningAuditor, check_record, load_model
     from .evaluation.probes import FewShotProbe, ParaphraseProbe, QuantizeProbe, RelearnProbe, make_probes
 
     try:
@@ -86,6 +86,8 @@ def run_audit(args: argparse.Namespace) -> int:
             qa_prompt_template=args.qa_prompt_template,
             recovery_min_gap=args.recovery_min_gap,
         )
+        if args.record_in_model:  # refused before any model runs, not after the audit
+            check_record(args.model, auditor.settings["forget_set"])
         kwargs = {"trust_remote_code": args.trust_remote_code}
         if args.dtype != "auto":
             kwargs["dtype"] = getattr(torch, args.dtype)
@@ -107,6 +109,13 @@ def run_audit(args: argparse.Namespace) -> int:
     paths = result.save(args.output_dir, plot=not args.no_plot)
     print(result.table())
     print(f"hf-unlearn audit: wrote {', '.join(str(path) for path in paths.values())}", file=sys.stderr)
+    if args.record_in_model:
+        result.record_in(args.model, repo_id=args.repo_id)
+        print(
+            f"hf-unlearn audit: recorded the robustness summary in {Path(args.model) / 'unlearning_record.json'} "
+            f"and the card {Path(args.model) / 'README.md'}",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -131,7 +140,8 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
             "(before unlearning) and the retain model (never saw the forget set), with the same seed, and reports "
             "per attack the forget score before and after and the recovery (U - R) / (O - R) on ROUGE-L. Models may "
             "be folders, Hub ids or PEFT adapter folders; the models are never modified. Writes OUTPUT_DIR/audit.json "
-            "(numbers only: no text of any set) and OUTPUT_DIR/audit.png, and prints a table."
+            "(numbers only: no text of any set) and OUTPUT_DIR/audit.png, and prints a table; --record_in_model adds "
+            "the summary to the unlearned model's card and unlearning record."
         ),
     )
     _add(parser, "model", required=True, metavar="PATH", help="the unlearned model: folder, Hub id or adapter folder")
@@ -188,6 +198,22 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
         help="prompt of question/answer rows; use the training run's",
     )
     _add(parser, "no_plot", action="store_true", help="do not write audit.png")
+    _add(
+        parser,
+        "record_in_model",
+        action="store_true",
+        help=(
+            "also write the robustness summary into the --model folder's unlearning_record.json and regenerate its "
+            "README.md card with a Robustness section (refused unless the record's forget-set fingerprint is the "
+            "audit's); without it the audit never writes into a model folder"
+        ),
+    )
+    _add(
+        parser,
+        "repo_id",
+        metavar="USER/NAME",
+        help="with --record_in_model: the Hub repository the regenerated card's loading snippet names",
+    )
     _add(parser, "dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="model dtype")
     _add(parser, "device", help="device to run on (default: cuda when available, else cpu)")
     _add(

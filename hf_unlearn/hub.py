@@ -8,6 +8,7 @@ no forget-set text, no generation on it and no access token ever reaches a card.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 from typing import Any
 
@@ -80,6 +81,57 @@ def _results_table(before: dict[str, float], after: dict[str, float]) -> str:
     return "\n".join(["| score | before | after | better when |", "|---|---|---|---|", *lines])
 
 
+def _recovery(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:.2f}"
+
+
+def _robustness_section(robustness: dict[str, Any] | None) -> str:
+    """The card's "Robustness" section, from the record's `robustness` summary of a robustness audit."""
+    if not robustness:
+        return ""
+    rows = ["| attack | recovery | on |", "|---|---|---|"]
+    for attack, value in robustness["recovery"].items():
+        score = {"rougeL_recall": "ROUGE-L recall", "probability": "answer probability"}.get(
+            robustness["score"][attack], robustness["score"][attack]
+        )
+        rows.append(f"| `{attack}` | {_recovery(value)} | {score} |")
+    worst = robustness.get("worst")
+    baselines = [role for role in robustness["models"] if role != "unlearned"]
+    compared = f", and its {' and '.join(baselines)} model{'s' if len(baselines) > 1 else ''}," if baselines else ""
+    lines = [
+        "## Robustness",
+        "",
+        f"A robustness audit (`hf_unlearn`'s `UnlearningAuditor`) attacked this model{compared} with the same "
+        f"attacks and seed ({robustness['seed']}), on the forget set recorded above "
+        f"({robustness['forget_set']['rows']} rows, the same SHA-256).",
+        "",
+        "\n".join(rows) if robustness["recovery"] else "No attack ran.",
+        "",
+        f"**Worst attack**: `{worst['attack']}`, recovery {worst['recovery']:.2f}."
+        if worst
+        else "**Worst attack**: none has a defined recovery.",
+    ]
+    if robustness.get("undefined"):
+        lines += ["", "Undefined recoveries:", ""]
+        lines += [
+            f"- `{attack}`: {reason.removeprefix('undefined: ')}" for attack, reason in robustness["undefined"].items()
+        ]
+    if robustness.get("skipped"):
+        lines += ["", "Skipped attacks:", ""]
+        lines += [f"- `{attack}`: {reason}" for attack, reason in robustness["skipped"].items()]
+    lines += [
+        "",
+        "*How to read recovery*: `(U - R) / (O - R)` on the attacked forget score, where U is this model, O the "
+        "model before unlearning and R a model trained without the forget set, all three under the same attack. 0 "
+        "means the attack brings back no more than a model that never saw the forget set learns from it; 1 means "
+        "it brings back everything the original knew. It is not clipped. Read the worst attack, not the average: an "
+        "attacker picks the one that works. The budgets of the audit are small; a recovery near 0 is evidence, not "
+        f"proof, of forgetting. Per-attack settings and scores are in the audit's `audit.json`; this summary is in "
+        f"`{RECORD_FILE}` under `robustness`.",
+    ]
+    return "\n".join(lines) + "\n\n"
+
+
 def _load_snippet(is_adapter: bool, repo_id: str | None) -> str:
     target = repo_id or REPO_PLACEHOLDER
     if is_adapter:
@@ -134,6 +186,7 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
             "from a local folder (its Hub id, if it has one, was not recorded)."
         )
     forget, retain = record["forget_set"], record.get("retain_set")
+    robustness = record.get("robustness")
     objective = f"`{method['forget_weight']} * {method['forget_loss']}"
     objective += f" + {method['retain_weight']} * {method['retain_loss']}`" if retain else "`"
     procedure = {
@@ -148,6 +201,7 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         if retain
         else "- **Retain set**: none (nothing anchored what the model should keep)."
     )
+    audited = "; the Robustness section measures some of these attacks, at a small budget" if robustness else ""
     body = f"""
 # {record["model_name"]}
 
@@ -172,7 +226,7 @@ holding a set can check that it is the one this run forgot. Their content is not
 
 Every recorded score is in `{RECORD_FILE}`, next to the weights.
 
-## Training procedure
+{_robustness_section(robustness)}## Training procedure
 
 {_table(procedure)}
 
@@ -188,12 +242,18 @@ Every recorded score is in `{RECORD_FILE}`, next to the weights.
 
 Unlearning is approximate. The scores above measure the forget set's traces in this {kind}'s outputs; they do not
 prove that the information cannot be recovered (by fine-tuning on related data, quantization or rephrased
-prompts).{" The base model, without this adapter, still holds everything it knew." if is_adapter else ""}
+prompts{audited}).{" The base model, without this adapter, still holds everything it knew." if is_adapter else ""}
 """
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
 
 
 def save_card_and_record(record: dict[str, Any], output_dir: str, repo_id: str | None = None) -> None:
-    """Write `README.md` (the card) and `unlearning_record.json` into `output_dir`."""
-    write_text_atomic(os.path.join(output_dir, "README.md"), str(render_model_card(record, repo_id)))
+    """Write `README.md` (the card) and `unlearning_record.json` into `output_dir`, each atomically.
+
+    The card is rendered and the record checked as JSON before either file is written, so that a bad record leaves
+    the folder as it was.
+    """
+    card = str(render_model_card(record, repo_id))
+    json.dumps(record, allow_nan=False)  # raises here, not after the card is written
+    write_text_atomic(os.path.join(output_dir, "README.md"), card)
     write_json_atomic(os.path.join(output_dir, RECORD_FILE), record)

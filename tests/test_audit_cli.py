@@ -159,3 +159,33 @@ def test_the_audit_never_writes_into_a_model_folder(folders, capsys, inside):
     error = capsys.readouterr().err
     assert code == 2 and "is inside the --original folder" in error and "never writes into a model folder" in error
     assert folder_hash(folders["original"]) == before and not (folders["original"] / "audit").exists()
+
+
+def test_record_in_model_adds_robustness_to_the_card_and_refuses_another_forget_set(folders, tmp_path, capsys):
+    from hf_unlearn.data import content_fingerprint
+    from hf_unlearn.hub import RECORD_FILE, save_card_and_record
+
+    from .test_hub import card_record
+
+    model = tmp_path / "run"
+    model.mkdir()
+    for path in folders["unlearned"].iterdir():
+        (model / path.name).write_bytes(path.read_bytes())
+    record = card_record({}, {})
+    for forget_rows, code in ((FORGET_ROWS[1:], 2), (FORGET_ROWS, 0)):
+        save_card_and_record({**record, "forget_set": content_fingerprint(forget_rows, "forget")}, str(model))
+        before = folder_hash(model)
+        arguments = [*common(folders, tmp_path / f"out{code}"), "--model", str(model), "--original"]
+        arguments += [str(folders["original"]), "--probes", "logit_lens", "--no_plot", "--record_in_model"]
+        assert main(arguments) == code
+        if code == 2:  # refused before the audit ran: nothing written anywhere
+            assert "says the model forgot (7 rows" in capsys.readouterr().err
+            assert folder_hash(model) == before and not (tmp_path / "out2").exists()
+    robustness = json.loads((model / RECORD_FILE).read_text())["robustness"]
+    assert robustness["models"] == ["unlearned", "original"] and set(robustness["recovery"]) == {"logit_lens"}
+    card = (model / "README.md").read_text()
+    assert (
+        "## Robustness" in card
+        and "| `logit_lens` |" in card
+        and "recorded the robustness summary" in (capsys.readouterr().err)
+    )

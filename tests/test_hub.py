@@ -191,5 +191,6 @@ def test_a_card_without_scores_says_so_and_a_card_without_retain_set_says_none()
     record["retain_set"] = None
     card = str(render_model_card(record))
     assert "No forget or retain scores were recorded" in card
+    assert "## Robustness" not in card  # no audit recorded (see tests/evaluation/test_audit_record.py)
     assert "- **Retain set**: none" in card and "`1.0 * npo`" in card
     assert f'AutoPeftModelForCausalLM.from_pretrained("{REPO_PLACEHOLDER}")' in card and "Replace `" in card

@@ -6,7 +6,10 @@
 3. unlearns the original with the chosen method, evaluating the forget and retain sets along the way, and saves the
    unlearned model (with its card and unlearning record) to `runs/<method>/`;
 4. evaluates the original, retain and unlearned models, prints a table, writes `report.json` and `curves.png`, and
-   says whether unlearning reached the retain model.
+   says whether unlearning reached the retain model;
+5. with `--audit`, attacks the three models (relearning, quantization, paraphrase, few-shot, prompt framings, logit
+   lens), prints the audit table and one sentence on relearning, writes `audit.json` and `audit.png`, and adds a
+   Robustness section to the unlearned model's card and record (off by default: it takes longer than steps 1-4).
 
 The generated rows are written to `data/` and the retain model's scores to `retain_model_eval/`, so that
 `hf-unlearn eval` can score the unlearned model again (the demo prints the command).
@@ -42,6 +45,14 @@ SIZES = {
 }
 # What "reached the retain model" means here (issue targets of the demo).
 ROUGE_GAP, UTILITY_KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
+SCORE_NAMES = {"rougeL_recall": "ROUGE-L", "probability": "answer probability"}
+AUDIT_SIZES = {
+    # name: (RelearnProbe fields, QuantizeProbe bits, UnlearningAuditor fields). The demo's answers are at most 13
+    # tokens, so 16 new tokens score them in full; relearning keeps the library's budget (half the forget rows,
+    # 20 steps of 4 rows). The tiny models are too narrow for bitsandbytes' CPU 4-bit kernels (widths of 64).
+    "default": ({"steps": 20, "batch_size": 4}, (8, 4), {"max_new_tokens": 16, "batch_size": 32}),
+    "tiny": ({"steps": 2, "batch_size": 2}, (8,), {"max_new_tokens": 4, "batch_size": 8}),
+}
 
 
 def verdict(original: dict, retain: dict, unlearned: dict) -> tuple[bool, str]:
@@ -110,6 +121,81 @@ def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: st
     os.replace(temporary, path)
 
 
+def run_audit(baselines, model, forget, retain, recipe, seed: int, size: str, output_dir: Path, run_dir: Path):
+    """Audit the unlearned `model` against the original and retain models (every probe, demo-sized budgets).
+
+    Writes `audit.json` and `audit.png` into `output_dir`, and records the robustness summary in the model folder
+    `run_dir` (its card and unlearning record), which is the folder this run saved the model to.
+
+    Returns:
+        `tuple`: the [`AuditResult`], its wall and CPU seconds, and the names of probes left out (with the reason).
+    """
+    from ..evaluation import UnlearningAuditor
+    from ..evaluation.probes import PROBES, QuantizeProbe, RelearnProbe
+    from ..evaluation.probes.quantize import require_bitsandbytes
+    from .experiment import load_model
+
+    relearn_fields, bits, auditor_fields = AUDIT_SIZES[size]
+    probes, left_out = [], {}
+    for name in PROBES:
+        if name == "relearn":
+            probes.append(RelearnProbe(**relearn_fields))
+        elif name == "quantize":
+            try:
+                require_bitsandbytes()
+                probes.append(QuantizeProbe(bits=bits))
+            except ImportError as error:  # an optional extra: the other attacks still run
+                left_out[name] = str(error)
+        else:
+            probes.append(name)
+    wall, cpu = time.perf_counter(), time.process_time()
+    auditor = UnlearningAuditor(
+        baselines.tokenizer, forget, retain, probes=probes, seed=seed, max_length=recipe.max_length, **auditor_fields
+    )
+    result = auditor.audit(
+        model.eval(), original=load_model(baselines.original_dir), retain_model=load_model(baselines.retain_dir)
+    )
+    result.save(output_dir)
+    result.record_in(run_dir)
+    return result, time.perf_counter() - wall, time.process_time() - cpu, left_out
+
+
+def audit_sentence(result) -> str:
+    """One plain-language sentence on the relearning attack, and the worst attack of the audit."""
+    entry = result.attacks.get("relearn_forget")
+    summary = result.robustness_summary()
+    worst = summary["worst"]
+    worst_part = (
+        f"the worst attack is {worst['attack']} (recovery {worst['recovery']:.2f}; 0 = no more than the retain "
+        "model, 1 = all the original knew)"
+        if worst
+        else "no attack has a defined recovery"
+    )
+    if entry is None or entry["status"] != "ok":
+        return f"Audit: {worst_part}."
+    settings, models, score = entry["settings"], entry["models"], entry["headline"]["score"]
+    unlearned, retain = models["unlearned"], models["retain"]
+    moves = (
+        f"the unlearned model's forget {SCORE_NAMES.get(score, score)} goes {unlearned['before'][score]:.2f} -> "
+        f"{unlearned['after'][score]:.2f}, the retain model's, which never saw them, {retain['before'][score]:.2f} "
+        f"-> {retain['after'][score]:.2f} under the same attack"
+    )
+    relearning = f"Relearning on {settings['train_rows']} forget rows for {settings['steps']} steps"
+    value = entry["headline"]["recovery"]
+    if value is None:
+        note = entry["recovery_notes"][score].removeprefix("undefined: ")
+        return (
+            f"{relearning} brings back an unmeasurable share of the forgotten answers on the other "
+            f"{entry['scored_rows']} rows ({moves}; recovery undefined: {note}); {worst_part}."
+        )
+    # A negative recovery (the unlearned model gains less than the retain model) reads as "none", not "-4 %".
+    share = f"{value:.0%} of" if value > 0 else f"none (recovery {value:.2f}) of"
+    return (
+        f"{relearning} brings back {share} the forgotten answers on the other {entry['scored_rows']} rows "
+        f"({moves}); {worst_part}."
+    )
+
+
 def quiet_libraries() -> None:
     """Keep the demo's output to its own lines and one bar per phase: no per-file loading, writing or mapping bars."""
     import datasets
@@ -159,13 +245,17 @@ def run_demo(args: argparse.Namespace) -> int:
     splits = generate_synthetic_splits(data_config)
     forget, retain, holdout = (list(splits[name]) for name in ("forget", "retain", "holdout"))
     data_paths = save_rows(splits, output_dir / "data")
+    phases = 5 if args.audit else 4
     print(
-        f"[1/4] Data: {len(forget)} forget, {len(retain)} retain, {len(holdout)} holdout rows about "
+        f"[1/{phases}] Data: {len(forget)} forget, {len(retain)} retain, {len(holdout)} holdout rows about "
         f"{data_config.num_people} fictitious people (seed {args.seed}).",
         flush=True,
     )
 
-    print("[2/4] Original (forget + retain) and retain (retain only) models: trained once, then cached.", flush=True)
+    print(
+        f"[2/{phases}] Original (forget + retain) and retain (retain only) models: trained once, then cached.",
+        flush=True,
+    )
     baselines = train_baselines(
         output_dir / "cache" / data_config.fingerprint()[:16], forget, retain, recipe, extra_texts=all_texts(holdout)
     )
@@ -177,7 +267,7 @@ def run_demo(args: argparse.Namespace) -> int:
             flush=True,
         )
 
-    print("[3/4] Evaluating the retain and original models.", flush=True)
+    print(f"[3/{phases}] Evaluating the retain and original models.", flush=True)
     eval_sets = {"forget": forget, "retain": retain, "holdout": holdout}
     retain_result = evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length).evaluate(
         load_model(baselines.retain_dir)
@@ -187,7 +277,7 @@ def run_demo(args: argparse.Namespace) -> int:
     evaluator = evaluator_for(baselines.tokenizer, eval_sets, retain_logs, max_length=recipe.max_length)
     original_result = evaluator.evaluate(load_model(baselines.original_dir))
 
-    print(f"[4/4] Unlearning with {run.name} for {run.steps} steps.", flush=True)
+    print(f"[4/{phases}] Unlearning with {run.name} for {run.steps} steps.", flush=True)
     curve_sets = {"forget": forget, "retain": retain[: len(forget)]}
     run_dir = output_dir / "runs" / run.name
     trainer, curve, unlearn_seconds = unlearn(baselines, forget, retain, run, run_dir, curve_sets, retain_logs, recipe)
@@ -203,6 +293,26 @@ def run_demo(args: argparse.Namespace) -> int:
     reached, sentence = verdict(rows["original"], rows["retain"], rows["unlearned"])
     print()
     print(sentence)
+
+    audit = None
+    if args.audit:
+        print("\n[5/5] Robustness audit: every attack on the unlearned, original and retain models.", flush=True)
+        result, audit_wall, audit_cpu, left_out = run_audit(
+            baselines, trainer.model, forget, retain, recipe, args.seed, args.size, output_dir, run_dir
+        )
+        print(result.table())
+        for name, reason in left_out.items():
+            print(f"(probe {name} left out: {reason})")
+        print()
+        print(audit_sentence(result))
+        audit = {
+            "file": str(output_dir / "audit.json"),
+            "summary": result.robustness_summary(),
+            "left_out": left_out,
+            "wall_seconds": round(audit_wall, 1),
+            "cpu_seconds": round(audit_cpu, 1),
+            "load_average": [round(value, 2) for value in os.getloadavg()],
+        }
 
     plot_path = output_dir / "curves.png"
     plot_curves(curve, rows, plot_path, run.name)
@@ -223,6 +333,7 @@ def run_demo(args: argparse.Namespace) -> int:
         "verdict": sentence,
         "training": baselines.training,
         "unlearning_seconds": round(unlearn_seconds, 1),
+        "audit": audit,
         "model_dir": str(run_dir),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -233,7 +344,10 @@ def run_demo(args: argparse.Namespace) -> int:
         "unlearning_log": [entry for entry in trainer.state.log_history if "loss" in entry],
     }
     write_json_atomic(output_dir / "report.json", report)
-    print(f"Wrote {output_dir / 'report.json'} and {plot_path} ({report['wall_seconds']:.0f} s in all).")
+    written = f"{output_dir / 'report.json'} and {plot_path}"
+    if audit:
+        written = f"{output_dir / 'report.json'}, {plot_path}, {output_dir / 'audit.json'} and audit.png"
+    print(f"Wrote {written} ({report['wall_seconds']:.0f} s in all).")
     print(
         f"The unlearned model, its card and unlearning record are in {run_dir}; score it again with\n"
         f"  hf-unlearn eval --model {run_dir} --forget {data_paths['forget']} --retain {data_paths['retain']} "
@@ -261,6 +375,16 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, help="unlearning steps (default: 50)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, the models and the run")
     parser.add_argument("--size", choices=sorted(SIZES), default="default", help="'tiny' is for smoke tests")
+    parser.add_argument(
+        "--audit",
+        action="store_true",
+        help=(
+            "also run the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks, logit "
+            "lens) on the unlearned, original and retain models; writes audit.json / audit.png and adds a "
+            "Robustness section to the unlearned model's card. Off by default: it takes longer than the rest of "
+            "the demo"
+        ),
+    )
     parser.set_defaults(func=run_demo)
     return parser
 

@@ -16,6 +16,7 @@ teaches some of the answers to any model (relearning on forget rows A helps on r
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -114,6 +115,41 @@ def robustness_summary(audit: dict) -> dict[str, Any]:
     }
 
 
+def check_record(model_dir: str | os.PathLike, forget_set: dict) -> dict[str, Any]:
+    """The unlearning record of `model_dir`, checked to be about the audited forget set.
+
+    Args:
+        model_dir (`str` or `os.PathLike`):
+            Folder of an unlearned model saved with its card and `unlearning_record.json`.
+        forget_set (`dict`):
+            The audit's forget-set fingerprint (`rows` and `sha256`, as in `AuditResult.settings["forget_set"]`).
+
+    Returns:
+        `dict`: the record.
+
+    Raises:
+        ValueError: no record in the folder, or a record of another forget set (row count or SHA-256 differ).
+    """
+    from ..hub import RECORD_FILE
+
+    record_path = Path(model_dir) / RECORD_FILE
+    if not record_path.is_file():
+        raise ValueError(
+            f"{str(model_dir)!r} has no {RECORD_FILE}: a robustness summary is recorded only in the folder of an "
+            "unlearned model saved by hf_unlearn (UnlearningTrainer.save_model, then create_model_card)."
+        )
+    record = json.loads(record_path.read_text(encoding="utf-8"))
+    recorded = record.get("forget_set") or {}
+    if (forget_set["rows"], forget_set["sha256"]) != (recorded.get("rows"), recorded.get("sha256")):
+        raise ValueError(
+            f"The audit's forget set ({forget_set['rows']} rows, SHA-256 {forget_set['sha256']}) is not the one "
+            f"{record_path} says the model forgot ({recorded.get('rows')} rows, SHA-256 {recorded.get('sha256')}): "
+            "audit the model on the forget set it was unlearned on (the same rows, in any order) to record the "
+            "audit in its card."
+        )
+    return record
+
+
 def _finite(value: float | None) -> float | None:
     return value if value is not None and math.isfinite(value) else None
 
@@ -149,6 +185,37 @@ class AuditResult:
     def robustness_summary(self) -> dict[str, Any]:
         """See [`robustness_summary`]."""
         return robustness_summary(self.to_dict())
+
+    def record_in(self, model_dir: str | os.PathLike, repo_id: str | None = None) -> dict[str, Any]:
+        """Adds this audit's robustness summary to a saved unlearned model: opt-in, the audit never does it itself.
+
+        Writes the `robustness` section (see [`robustness_summary`]: numbers, attack and score names, and the
+        library's reasons for skipped attacks and undefined recoveries; no text of any row) into the folder's
+        `unlearning_record.json`, and regenerates its `README.md` card from the record, with a "Robustness"
+        section. Nothing else in the folder is touched. Both files are rendered before either is written, and each
+        is written atomically; a second audit replaces the section of the first.
+
+        Args:
+            model_dir (`str` or `os.PathLike`):
+                The folder of the audited unlearned model (or adapter), as saved by `UnlearningTrainer` with its
+                card and `unlearning_record.json`.
+            repo_id (`str`, *optional*):
+                The Hub repository the card's loading snippet names; without it, a placeholder (as when the card
+                was first written for a local folder).
+
+        Returns:
+            `dict`: the updated record.
+
+        Raises:
+            ValueError: the folder has no `unlearning_record.json` (it was not saved by an unlearning run), or the
+                audit's forget set is not the one the record says the model forgot (row count and SHA-256 differ).
+        """
+        from ..hub import save_card_and_record
+
+        record = check_record(model_dir, self.settings["forget_set"])
+        record = {**record, "robustness": self.robustness_summary()}
+        save_card_and_record(record, str(Path(model_dir)), repo_id=repo_id)
+        return record
 
     def metrics(self, prefix: str = "audit") -> dict[str, float]:
         """Flat scalars, e.g. `audit_relearn_forget_unlearned_after_rougeL_recall`, `audit_quantize_4bit_recovery`.

@@ -8,7 +8,9 @@ from peft import AutoPeftModelForCausalLM
 from transformers import AutoModelForCausalLM
 
 from hf_unlearn.cli import main
+from hf_unlearn.demo.cli import audit_sentence
 from hf_unlearn.demo.experiment import FINGERPRINT_FILE
+from hf_unlearn.evaluation.audit import AuditResult
 from hf_unlearn.hub import RECORD_FILE
 
 
@@ -40,6 +42,9 @@ def test_the_demo_runs_end_to_end_keeps_the_unlearned_model_and_reuses_its_cache
     original = AutoModelForCausalLM.from_pretrained(next(output.glob("cache/*/original")))
     assert not all(torch.equal(a, b) for a, b in zip(unlearned.parameters(), original.parameters()))
     assert "born" not in (run_dir / "README.md").read_text()
+    # the audit is opt-in (--audit): without it, no audit and no Robustness section
+    assert not (output / "audit.json").exists() and report["audit"] is None
+    assert "## Robustness" not in (run_dir / "README.md").read_text()
 
     # ... and `hf-unlearn eval` takes it, with the command the demo prints
     command = first.out.split("score it again with\n")[1].split()
@@ -71,3 +76,78 @@ def test_a_cache_from_other_settings_is_rebuilt_not_reused(tmp_path, capsys):
     assert "original: " in out and out.count("(from cache)") == 1  # the retain model is still valid
     assert json.loads(original_marker.read_text())["fingerprint"] == stale["fingerprint"]
     assert not list(output.rglob(".*.tmp-*"))  # no temporary folder left behind
+
+
+def test_the_demo_audit_prints_its_table_and_sentence_and_records_robustness_in_the_card(tmp_path, capsys):
+    output = tmp_path / "demo"
+    assert main(["demo", "--size", "tiny", "--audit", "--output_dir", str(output)]) == 0
+    out = capsys.readouterr().out
+    report = json.loads((output / "report.json").read_text())
+    audit = json.loads((output / "audit.json").read_text())
+    assert (output / "audit.png").read_bytes()[:4] == b"\x89PNG"
+    assert audit["models"] == ["unlearned", "original", "retain"]
+    assert set(audit["settings"]["probes"]) >= {"relearn", "paraphrase", "few_shot", "prompt_attacks", "logit_lens"}
+    assert audit["attacks"]["paraphrase"]["status"] == "ok"  # the generated rows have paraphrased questions
+    relearn = audit["attacks"]["relearn_forget"]
+    assert relearn["status"] == "ok" and relearn["settings"]["steps"] == 2
+
+    # the table and one plain-language sentence on relearning, with the numbers of audit.json
+    assert "[5/5] Robustness audit" in out and "recovery = (U - R) / (O - R)" in out
+    sentence = next(line for line in out.splitlines() if line.startswith("Relearning on "))
+    assert f"Relearning on {relearn['settings']['train_rows']} forget rows for 2 steps brings back " in sentence
+    assert f"on the other {relearn['scored_rows']} rows" in sentence
+    assert ("the worst attack is " in sentence) == (report["audit"]["summary"]["worst"] is not None)
+    assert report["audit"]["summary"] == json.loads(json.dumps(report["audit"]["summary"]))
+    assert report["audit"]["wall_seconds"] > 0 and report["audit"]["cpu_seconds"] > 0
+
+    # the unlearned model's record and card gain the robustness section, for the forget set it forgot
+    run_dir = output / "runs" / "npo"
+    record = json.loads((run_dir / RECORD_FILE).read_text())
+    assert record["robustness"]["forget_set"] == {key: record["forget_set"][key] for key in ("rows", "sha256")}
+    assert record["robustness"]["recovery"].keys() == {
+        name for name, entry in audit["attacks"].items() if entry["status"] == "ok"
+    }
+    card = (run_dir / "README.md").read_text()
+    assert "## Robustness" in card and "How to read recovery" in card
+
+    # no text of any generated row in the audit, the card or the record
+    texts = [(output / name).read_text() for name in ("audit.json", "report.json")]
+    texts += [card, (run_dir / RECORD_FILE).read_text()]
+    for split in ("forget", "retain"):
+        for line in (output / "data" / f"{split}.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            for column in ("question", "answer", "paraphrased_question", "paraphrased_answer"):
+                assert not any(row[column] in text for text in texts)
+
+
+def test_the_audit_sentence_says_how_much_relearning_brings_back_next_to_the_retain_model():
+    def entry(recovery, unlearned_after):
+        scores = {
+            "original": ({"rougeL_recall": 0.9}, {"rougeL_recall": 0.95}),
+            "retain": ({"rougeL_recall": 0.1}, {"rougeL_recall": 0.3}),
+            "unlearned": ({"rougeL_recall": 0.05}, {"rougeL_recall": unlearned_after}),
+        }
+        return {
+            "status": "ok",
+            "settings": {"steps": 20, "train_rows": 20},
+            "scored_rows": 20,
+            "models": {role: {"before": before, "after": after} for role, (before, after) in scores.items()},
+            "headline": {"score": "rougeL_recall", "recovery": recovery},
+            "recovery": {"rougeL_recall": recovery},
+            "recovery_notes": {"rougeL_recall": None if recovery is not None else "undefined: nothing to recover"},
+        }
+
+    settings = {"seed": 0, "forget_set": {"rows": 40, "sha256": "a" * 64}}
+    roles = ["unlearned", "original", "retain"]
+    result = AuditResult({"relearn_forget": entry(0.5, 0.625)}, settings, roles)
+    assert audit_sentence(result) == (
+        "Relearning on 20 forget rows for 20 steps brings back 50% of the forgotten answers on the other 20 rows "
+        "(the unlearned model's forget ROUGE-L goes 0.05 -> 0.62, the retain model's, which never saw them, "
+        "0.10 -> 0.30 under the same attack); the worst attack is relearn_forget (recovery 0.50; 0 = no more than "
+        "the retain model, 1 = all the original knew)."
+    )
+    negative = audit_sentence(AuditResult({"relearn_forget": entry(-0.04, 0.27)}, settings, roles))
+    assert "brings back none (recovery -0.04) of the forgotten answers" in negative
+    undefined = audit_sentence(AuditResult({"relearn_forget": entry(None, 0.3)}, settings, roles))
+    assert "an unmeasurable share" in undefined and "recovery undefined: nothing to recover" in undefined
+    assert undefined.endswith("no attack has a defined recovery.")
