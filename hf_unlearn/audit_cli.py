@@ -6,8 +6,10 @@ import argparse
 import sys
 from pathlib import Path
 
+from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .eval_cli import _add, _has_tokenizer
+from .utils import resolve_dtype
 
 
 PROBE_HELP = "relearn, quantize, paraphrase, few_shot, prompt_attacks, logit_lens"
@@ -88,9 +90,7 @@ def run_audit(args: argparse.Namespace) -> int:
         )
         if args.record_in_model:  # refused before any model runs, not after the audit
             check_record(args.model, auditor.settings["forget_set"])
-        kwargs = {"trust_remote_code": args.trust_remote_code}
-        if args.dtype != "auto":
-            kwargs["dtype"] = getattr(torch, args.dtype)
+        kwargs = {"trust_remote_code": args.trust_remote_code, "dtype": resolve_dtype(args.dtype)}
         device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
         models = {
             role: load_model(path, option, **kwargs).to(device)
@@ -194,7 +194,7 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
     _add(
         parser,
         "qa_prompt_template",
-        default="Question: {question}\nAnswer:",
+        default=DEFAULT_QA_PROMPT_TEMPLATE,
         help="prompt of question/answer rows; use the training run's",
     )
     _add(parser, "no_plot", action="store_true", help="do not write audit.png")
