@@ -18,7 +18,9 @@ ones an audit of the three together would give). Each audit and each unlearning 
     --seeds 0,1,2               more seeds: each seeds the audit and the unlearning run (the O / R models stay
                                 those of tofu-tiny-01, trained with seed 0); the summary takes the median
     --jobs 2                    processes side by side, one thread each
+    --reuse_audits              reuse the O / R audits an earlier run saved in the cache (same seed, same models)
     --smoke                     a toy-size pass through every step, for CI
+    --combine a.json b.json     merge earlier outputs' seeds into one report with the medians (no run)
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from tofu_tiny import method_spec, prepare_protocol, run_worker  # noqa: E402
 from tofu_tiny import worker as unlearning_worker  # noqa: E402
+
+from hf_unlearn.demo.experiment import FINGERPRINT_FILE  # noqa: E402
+from hf_unlearn.utils import write_json_atomic, write_text_atomic  # noqa: E402
 
 
 PROTOCOL = "tofu-tiny-01"
@@ -123,6 +128,21 @@ def audit_worker(spec: dict) -> dict:
         "unlearning_and_evaluation_seconds": round(unlearned_seconds, 1),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def is_fresh(audit_path: Path, model_dir: Path) -> bool:
+    """An audit file written after its model was (re)trained: `--reuse_audits` may use it."""
+    marker = model_dir / FINGERPRINT_FILE
+    return audit_path.is_file() and marker.is_file() and audit_path.stat().st_mtime > marker.stat().st_mtime
+
+
+def reused_audit(script: str, spec: dict, spec_path: Path) -> dict:
+    """The saved audit of a baseline model, in `run_worker`'s place (same arguments, same result)."""
+    path = Path(spec["cache"]) / f"audit_{spec['role']}_seed{spec['seed']}.json"
+    result = json.loads(path.read_text())
+    if result["audit"]["settings"]["seed"] != spec["seed"]:
+        raise ValueError(f"{path} holds an audit with seed {result['audit']['settings']['seed']}, not {spec['seed']}.")
+    return {**result, "reused": True}
 
 
 def stretch_check(method: dict, original_utility: float) -> dict:
@@ -239,6 +259,23 @@ def markdown(report: dict) -> str:
                 f"{'met' if check['met'] else 'not met'} | {method['unlearning_seconds']:.0f} | "
                 f"{method['audit_seconds']:.0f} |"
             )
+    if len(report["seeds"]) > 1:
+        lines += [
+            "",
+            "Medians over seeds:",
+            "",
+            "| method | seeds | forget quality | model utility (x O) | relearn-forget rec. | quantize-4bit rec. | "
+            "stretch target |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for method, summary in report["summary"].items():
+            recoveries = [summary["recovery_median"][name] for name in STRETCH["attacks"]]
+            lines.append(
+                f"| {title(method)} | {', '.join(map(str, summary['seeds']))} | "
+                f"{summary['forget_quality_median']:.3g} | {summary['utility_ratio_median']:.2f} | "
+                + " | ".join("n/a" if value is None else f"{value:.2f}" for value in recoveries)
+                + f" | {'met' if summary['stretch_target_met'] else 'not met'} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -251,10 +288,21 @@ def main() -> None:
     parser.add_argument("--cache_dir", default="outputs/tofu_tiny", help="shared with benchmarks/tofu_tiny.py")
     parser.add_argument("--output", help="write the results as JSON here (and a markdown table beside it)")
     parser.add_argument("--smoke", action="store_true")
+    parser.add_argument(
+        "--reuse_audits",
+        action="store_true",
+        help="reuse O / R audits saved in the cache by an earlier run (same seed)",
+    )
+    parser.add_argument("--combine", nargs="+", metavar="JSON", help="merge the seeds of earlier outputs (no run)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(audit_worker(json.loads(Path(args.worker).read_text()))))
+        return
+    if args.combine:
+        report = combine([json.loads(Path(path).read_text()) for path in args.combine])
+        print(markdown(report))
+        write_report(report, args.output)
         return
     import torch
 
@@ -275,17 +323,17 @@ def main() -> None:
             paths = {role: cache / f"audit_{role}_seed{seed}.json" for role in ("original", "retain")}
             baselines = {
                 role: pool.submit(
-                    run_worker,
+                    reused_audit if args.reuse_audits and is_fresh(path, cache / role) else run_worker,
                     __file__,
                     {**common, "seed": seed, "role": role, "model": str(cache / role)},
                     cache / f"spec_audit_{role}_seed{seed}.json",
                 )
-                for role in paths
+                for role, path in paths.items()
             }
             seconds = {}
             for role, future in baselines.items():
                 result = future.result()
-                paths[role].write_text(json.dumps(result))
+                write_text_atomic(paths[role], json.dumps(result))
                 seconds[role] = result["seconds"]
                 print(f"seed {seed}: {role} model audited in {result['seconds']:.0f} s", flush=True)
             futures = []
@@ -346,11 +394,37 @@ def build_report(args, prepared: dict, methods: list[str], seeds: list[dict], st
     return report
 
 
+def combine(reports: list[dict]) -> dict:
+    """One report from several runs' outputs (e.g. seed 0 of every method, seeds 1 and 2 of some), for the medians.
+
+    Runs must share the protocol's models (the same `training` record); a method run twice with the same seed is
+    refused."""
+    first = reports[0]
+    seeds: dict[int, dict] = {}
+    for report in reports:
+        if report["training"] != first["training"]:
+            raise ValueError("The reports were made on different O / R models; combine runs of one model cache only.")
+        for seed in report["seeds"]:
+            merged = seeds.setdefault(seed["seed"], {**seed, "methods": []})
+            known = {method["method"] for method in merged["methods"]}
+            for method in seed["methods"]:
+                if method["method"] in known:
+                    raise ValueError(f"{method['method']} seed {seed['seed']} is in more than one report.")
+                merged["methods"].append(method)
+    combined = {
+        **first,
+        "methods": list(dict.fromkeys(m for report in reports for m in report["methods"])),
+        "seeds": [seeds[seed] for seed in sorted(seeds)],
+        "wall_seconds": sum(report["wall_seconds"] for report in reports),
+        "combined_from": len(reports),
+    }
+    combined["summary"] = summarize(combined)
+    return combined
+
+
 def write_report(report: dict, output: str | None) -> None:
     if not output:
         return
-    from hf_unlearn.utils import write_json_atomic, write_text_atomic
-
     write_json_atomic(output, report)
     write_text_atomic(Path(output).with_suffix(".md"), markdown(report))
 
