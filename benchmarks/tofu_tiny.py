@@ -73,6 +73,7 @@ def parse_overrides(items: list[str]) -> dict[str, dict]:
 
 def worker(spec: dict) -> dict:
     """One method on one protocol, in this process: unlearn, evaluate, report."""
+    import torch
     from transformers import AutoTokenizer
 
     from hf_unlearn.demo.experiment import (
@@ -86,6 +87,8 @@ def worker(spec: dict) -> dict:
     )
 
     set_threads()
+    if spec.get("threads"):  # workers running side by side share the cores
+        torch.set_num_threads(spec["threads"])
     cache = Path(spec["cache"])
     recipe = ModelRecipe(**spec["recipe"])
     baselines = Baselines(AutoTokenizer.from_pretrained(cache / "tokenizer"), cache / "original", cache / "retain")
@@ -122,33 +125,34 @@ def worker(spec: dict) -> dict:
     }
 
 
-def run_protocol(name: str, args, overrides: dict) -> dict:
+def prepare_protocol(name: str, data: str, cache_dir: str, smoke: bool) -> dict:
+    """Rows, recipe, cached tokenizer and baseline models of a protocol, the retain model's evaluation logs (saved
+    in the cache for the workers) and the baselines' headline scores."""
     from hf_unlearn.demo.experiment import (
         ModelRecipe,
         evaluator_for,
         headline,
         load_model,
-        set_threads,
         train_baselines,
     )
     from hf_unlearn.evaluation import summarize_logs
 
-    set_threads()
-    rows = protocol_rows(name, args.data, args.smoke)
+    rows = protocol_rows(name, data, smoke)
     recipe_fields = (
         {
             "vocab_size": 400,
-            "hidden_size": 32,
+            # widths that are multiples of 64: bitsandbytes' CPU 4-bit kernels need them (audit_tiny's quantize)
+            "hidden_size": 64,
             "num_layers": 2,
             "num_heads": 2,
-            "intermediate_size": 64,
+            "intermediate_size": 128,
             "max_epochs": 2,
         }
-        if args.smoke
+        if smoke
         else {}
     )
     recipe = ModelRecipe(**recipe_fields)
-    cache = Path(args.cache_dir) / name
+    cache = Path(cache_dir) / name
     start = time.perf_counter()
     baselines = train_baselines(cache, rows["forget"], rows["retain_train"], recipe)
     eval_sets = {"forget": rows["forget"], "retain": rows["retain_eval"]}
@@ -166,39 +170,65 @@ def run_protocol(name: str, args, overrides: dict) -> dict:
     print(
         f"{name}: baselines ready in {time.perf_counter() - start:.0f} s: {json.dumps(baselines.training)}", flush=True
     )
+    return {
+        "rows": rows,
+        "recipe": recipe,
+        "cache": cache,
+        "baselines": baselines,
+        "baseline_scores": baseline_scores,
+    }
+
+
+def method_spec(method: str, prepared: dict, overrides: dict, smoke: bool) -> dict:
+    """The worker spec of one method (`ga`, `npo_lora`, ...) with the protocol's step count and `--set` overrides."""
+    rows = prepared["rows"]
+    base = method.removesuffix("_lora")
+    steps = 4 if smoke else math.ceil(UNLEARNING_EPOCHS * len(rows["forget"]) / 8)
+    run = {
+        "method": base,
+        "lora": method.endswith("_lora"),
+        "steps": steps,
+        "eval_steps": 2 if smoke else max(steps // 8, 1),
+    }
+    extra = dict(overrides.get(method, {}))
+    for key in ("steps", "batch_size", "eval_steps"):
+        if key in extra:
+            run[key] = extra.pop(key)
+    run["overrides"] = extra
+    return {
+        "cache": str(prepared["cache"]),
+        "recipe": prepared["recipe"].__dict__,
+        "rows": rows,
+        "run": run,
+        "output_dir": str(prepared["cache"] / "runs"),
+    }
+
+
+def run_worker(script: str, spec: dict, spec_path: Path) -> dict:
+    """Run `script --worker spec_path` in a fresh process (its own peak memory) and return its last JSON line."""
+    spec_path.write_text(json.dumps(spec))
+    output = subprocess.run(
+        [sys.executable, script, "--worker", str(spec_path)],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def run_protocol(name: str, args, overrides: dict) -> dict:
+    from hf_unlearn.demo.experiment import set_threads
+
+    set_threads()
+    prepared = prepare_protocol(name, args.data, args.cache_dir, args.smoke)
+    rows, recipe, cache = prepared["rows"], prepared["recipe"], prepared["cache"]
+    baselines, baseline_scores = prepared["baselines"], prepared["baseline_scores"]
 
     results = []
     for method in args.methods.split(","):
-        base = method.removesuffix("_lora")
-        steps = 4 if args.smoke else math.ceil(UNLEARNING_EPOCHS * len(rows["forget"]) / 8)
-        run = {
-            "method": base,
-            "lora": method.endswith("_lora"),
-            "steps": steps,
-            "eval_steps": 2 if args.smoke else max(steps // 8, 1),
-        }
-        extra = dict(overrides.get(method, {}))
-        for key in ("steps", "batch_size", "eval_steps"):
-            if key in extra:
-                run[key] = extra.pop(key)
-        run["overrides"] = extra
-        spec = {
-            "cache": str(cache),
-            "recipe": recipe.__dict__,
-            "rows": rows,
-            "run": run,
-            "output_dir": str(Path(args.cache_dir) / name / "runs"),
-        }
-        spec_path = cache / f"spec_{method}.json"
-        spec_path.write_text(json.dumps(spec))
-        output = subprocess.run(
-            [sys.executable, __file__, "--worker", str(spec_path)],
-            check=True,
-            capture_output=True,
-            text=True,
-            env={**os.environ, "HF_HUB_OFFLINE": "1"},
-        ).stdout
-        result = json.loads(output.strip().splitlines()[-1])
+        spec = method_spec(method, prepared, overrides, args.smoke)
+        result = run_worker(__file__, spec, cache / f"spec_{method}.json")
         results.append(result)
         scores = result["scores"]
         print(

@@ -391,6 +391,7 @@ def unlearn(
     from ..trainer import UnlearningTrainer
 
     fields = run.config_fields()
+    seed = fields.pop("seed", recipe.seed)  # an override (`--set npo:seed=1`) changes the unlearning run's seed only
     output_dir = Path(output_dir)
     temporary = _temporary(output_dir)
     args = UnlearningConfig(
@@ -406,7 +407,7 @@ def unlearn(
         save_strategy="no",
         report_to="none",
         use_cpu=True,
-        seed=recipe.seed,
+        seed=seed,
         max_length=recipe.max_length,
         disable_tqdm=False,
         **fields,

@@ -47,3 +47,36 @@ def test_tofu_tiny_smoke(tmp_path):
     (protocol,) = report["protocols"]
     assert [m["method"] for m in protocol["methods"]] == ["npo", "ga_lora"]
     assert "| npo |" in (tmp_path / "tofu.md").read_text()
+
+
+@needs_tofu
+def test_audit_tiny_smoke(tmp_path):
+    result = run(
+        "benchmarks/audit_tiny.py",
+        "--data",
+        TOFU,
+        "--smoke",
+        "--methods",
+        "npo_lora",
+        "--cache_dir",
+        tmp_path / "cache",
+        "--output",
+        tmp_path / "audit.json",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "audit.json").read_text())
+    (seed,) = report["seeds"]
+    (method,) = seed["methods"]
+    assert method["method"] == "npo_lora"
+    attacks = method["audit"]["attacks"]
+    assert {"relearn_forget", "relearn_unrelated", "quantize_8bit", "quantize_4bit", "paraphrase", "few_shot"} <= set(
+        attacks
+    )
+    assert "logit_lens" in attacks
+    # O and R come from the baseline audits, reused: every ran attack has the three models' scores.
+    for entry in attacks.values():
+        if entry["status"] == "ok":
+            assert set(entry["models"]) == {"original", "retain", "unlearned"}
+            assert "recovery" in entry["headline"]
+    assert set(report["summary"]) == {"npo_lora"}
+    assert "| relearn_forget |" in (tmp_path / "audit.md").read_text()
