@@ -7,9 +7,9 @@
    unlearned model (with its card and unlearning record) to `runs/<method>/`;
 4. evaluates the original, retain and unlearned models, prints a table, writes `report.json` and `curves.png`, and
    says whether unlearning reached the retain model;
-5. with `--audit`, attacks the three models (relearning, quantization, paraphrase, few-shot, prompt framings, logit
-   lens), prints the audit table and one sentence on relearning, writes `audit.json` and `audit.png`, and adds a
-   Robustness section to the unlearned model's card and record (off by default: it takes longer than steps 1-4).
+5. unless `--no-audit`, attacks the three models (relearning, quantization, paraphrase, few-shot, prompt framings,
+   logit lens), prints the audit table and one sentence on relearning, writes `audit.json` and `audit.png`, and adds
+   a Robustness section to the unlearned model's card and record.
 
 The generated rows are written to `data/` and the retain model's scores to `retain_model_eval/`, so that
 `hf-unlearn eval` can score the unlearned model again (the demo prints the command).
@@ -377,12 +377,12 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--size", choices=sorted(SIZES), default="default", help="'tiny' is for smoke tests")
     parser.add_argument(
         "--audit",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help=(
-            "also run the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks, logit "
+            "run the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks, logit "
             "lens) on the unlearned, original and retain models; writes audit.json / audit.png and adds a "
-            "Robustness section to the unlearned model's card. Off by default: it takes longer than the rest of "
-            "the demo"
+            "Robustness section to the unlearned model's card (default: on; about 35 s on 2 free cores)"
         ),
     )
     parser.set_defaults(func=run_demo)

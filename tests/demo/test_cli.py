@@ -16,7 +16,7 @@ from hf_unlearn.hub import RECORD_FILE
 
 def test_the_demo_runs_end_to_end_keeps_the_unlearned_model_and_reuses_its_cache(tmp_path, capsys, monkeypatch):
     output = tmp_path / "demo"
-    assert main(["demo", "--size", "tiny", "--output_dir", str(output)]) == 0
+    assert main(["demo", "--size", "tiny", "--no-audit", "--output_dir", str(output)]) == 0
     first = capsys.readouterr()
     report = json.loads((output / "report.json").read_text())
     assert report["method"] == "npo" and set(report["models"]) == {"original", "retain", "unlearned"}
@@ -42,7 +42,7 @@ def test_the_demo_runs_end_to_end_keeps_the_unlearned_model_and_reuses_its_cache
     original = AutoModelForCausalLM.from_pretrained(next(output.glob("cache/*/original")))
     assert not all(torch.equal(a, b) for a, b in zip(unlearned.parameters(), original.parameters()))
     assert "born" not in (run_dir / "README.md").read_text()
-    # the audit is opt-in (--audit): without it, no audit and no Robustness section
+    # --no-audit: no audit and no Robustness section
     assert not (output / "audit.json").exists() and report["audit"] is None
     assert "## Robustness" not in (run_dir / "README.md").read_text()
 
@@ -53,7 +53,7 @@ def test_the_demo_runs_end_to_end_keeps_the_unlearned_model_and_reuses_its_cache
     assert json.loads((run_dir / "evaluation" / "summary.json").read_text())["sets"]["forget"]
 
     # another method, as a LoRA adapter, reuses the cached tokenizer and models
-    assert main(["demo", "--size", "tiny", "--method", "ga", "--lora", "--output_dir", str(output)]) == 0
+    assert main(["demo", "--size", "tiny", "--method", "ga", "--lora", "--no-audit", "--output_dir", str(output)]) == 0
     second = capsys.readouterr().out
     assert second.count("(from cache)") == 2
     assert json.loads((output / "report.json").read_text())["method"] == "ga_lora"
@@ -65,13 +65,13 @@ def test_the_demo_runs_end_to_end_keeps_the_unlearned_model_and_reuses_its_cache
 
 def test_a_cache_from_other_settings_is_rebuilt_not_reused(tmp_path, capsys):
     output = tmp_path / "demo"
-    assert main(["demo", "--size", "tiny", "--output_dir", str(output)]) == 0
+    assert main(["demo", "--size", "tiny", "--no-audit", "--output_dir", str(output)]) == 0
     markers = list(output.rglob(FINGERPRINT_FILE))
     original_marker = next(m for m in markers if m.parent.name == "original")
     stale = json.loads(original_marker.read_text())
     original_marker.write_text(json.dumps({**stale, "fingerprint": "from another seed"}))
     capsys.readouterr()
-    assert main(["demo", "--size", "tiny", "--output_dir", str(output)]) == 0
+    assert main(["demo", "--size", "tiny", "--no-audit", "--output_dir", str(output)]) == 0
     out = capsys.readouterr().out
     assert "original: " in out and out.count("(from cache)") == 1  # the retain model is still valid
     assert json.loads(original_marker.read_text())["fingerprint"] == stale["fingerprint"]
