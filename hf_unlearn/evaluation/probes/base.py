@@ -266,6 +266,20 @@ class AuditContext:
                 rewritten.append({"prompt": prompt, "completion": row["completion"]})
         return rewritten
 
+    def prompt_attack(
+        self, name: str, probe: str, make_prompt: Callable[[int, dict], str], rows: Sequence[int], settings=None
+    ) -> Attack:
+        """The attack that scores forget rows `rows` with prompts rewritten by `make_prompt` (see `prompt_rows`)."""
+        evaluator = self.evaluator(self.prompt_rows(make_prompt, rows), rewritten=True)
+        return Attack(
+            name=name,
+            probe=probe,
+            rows=list(rows),
+            run=lambda model: self.score(model, evaluator),
+            settings=settings or {},
+            evaluator=evaluator,
+        )
+
     def demonstration(self, row: dict, fmt: str) -> str | None:
         """One solved example (prompt and answer) as text in the prompt format, or `None` for other formats."""
         if fmt == "question_answer":

@@ -63,14 +63,4 @@ class FewShotProbe(Probe):
             shots = [examples[j] for j in chosen[index]]
             return self.separator.join([*shots, context.format_prompt(context.question_of(row))])
 
-        evaluator = context.evaluator(context.prompt_rows(prompt, rows), rewritten=True)
-        return [
-            Attack(
-                name="few_shot",
-                probe=self.name,
-                rows=rows,
-                run=lambda model: context.score(model, evaluator),
-                settings=settings,
-                evaluator=evaluator,
-            )
-        ]
+        return [context.prompt_attack("few_shot", self.name, prompt, rows, settings)]

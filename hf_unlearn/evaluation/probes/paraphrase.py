@@ -38,16 +38,8 @@ class ParaphraseProbe(Probe):
                 skipped = f"every value of the forget set's {self.column!r} column is empty"
         if skipped is not None:
             return [Attack(name="paraphrase", probe=self.name, rows=[], skipped=skipped, settings=settings)]
-        evaluator = context.evaluator(
-            context.prompt_rows(lambda index, row: context.format_prompt(row[self.column]), rows), rewritten=True
-        )
-        return [
-            Attack(
-                name="paraphrase",
-                probe=self.name,
-                rows=rows,
-                run=lambda model: context.score(model, evaluator),
-                settings=settings,
-                evaluator=evaluator,
-            )
-        ]
+
+        def prompt(index: int, row: dict) -> str:
+            return context.format_prompt(row[self.column])
+
+        return [context.prompt_attack("paraphrase", self.name, prompt, rows, settings)]

@@ -73,12 +73,15 @@ class PromptAttackProbe(Probe):
         skipped = context.prompt_support()
         result = []
         for name, transform in self.transforms.items():
-            attack = Attack(name=f"prompt_{name}", probe=self.name, rows=rows, skipped=skipped)
-            if skipped is None:
-                prompts = context.prompt_rows(
-                    lambda index, row, t=transform: t.apply(context.format_prompt, context.question_of(row)), rows
+            if skipped is not None:
+                result.append(Attack(name=f"prompt_{name}", probe=self.name, rows=rows, skipped=skipped))
+                continue
+            result.append(
+                context.prompt_attack(
+                    f"prompt_{name}",
+                    self.name,
+                    lambda index, row, t=transform: t.apply(context.format_prompt, context.question_of(row)),
+                    rows,
                 )
-                attack.evaluator = context.evaluator(prompts, rewritten=True)
-                attack.run = lambda model, e=attack.evaluator: context.score(model, e)
-            result.append(attack)
+            )
         return result
