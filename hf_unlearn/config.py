@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,8 +17,11 @@ from .losses.base import check_beta
 
 REF_SOURCES = ("auto", "adapter", "model")
 
-# Default inverse temperature per forget objective, from the papers (NPO: Zhang et al. 2024; SimNPO: see SimNPOLoss).
-DEFAULT_BETA = {"npo": 0.1, "simnpo": 2.5}
+
+def objective_beta_default(forget_loss: str) -> float | None:
+    """The paper default of `beta` of a forget objective (its constructor's default), `None` if it has no beta."""
+    parameter = inspect.signature(FORGET_LOSSES[forget_loss].__init__).parameters.get("beta")
+    return None if parameter is None else parameter.default
 
 
 def _accelerator_available() -> bool:
@@ -206,12 +210,13 @@ class UnlearningConfig(TrainingArguments):
 
     def check_objectives(self, forget_loss: str, retain_loss: str) -> None:
         """Reject or warn about combinations of objectives and reference settings that cannot do what they say."""
-        if self.precompute_ref_log_probs and not FORGET_LOSSES[forget_loss].needs_reference:
+        if self.precompute_ref_log_probs and not FORGET_LOSSES[forget_loss].reference_is_precomputable():
             warnings.warn(
-                f"precompute_ref_log_probs=True has no effect: forget_loss={forget_loss!r} uses no reference.",
+                f"precompute_ref_log_probs=True has no effect: forget_loss={forget_loss!r} uses no reference, or one "
+                "that is not one number per row.",
                 stacklevel=3,
             )
-        if self.beta is not None and forget_loss not in DEFAULT_BETA:
+        if self.beta is not None and objective_beta_default(forget_loss) is None:
             warnings.warn(f"beta={self.beta} has no effect: forget_loss={forget_loss!r} has no beta.", stacklevel=3)
         if retain_loss == "none" and self.retain_weight not in (0.0, 1.0):
             raise ValueError(
@@ -221,4 +226,5 @@ class UnlearningConfig(TrainingArguments):
 
     def resolved_beta(self, forget_loss: str) -> float | None:
         """`beta`, or the paper default of `forget_loss` when unset."""
-        return self.beta if self.beta is not None else DEFAULT_BETA.get(forget_loss)
+        default = objective_beta_default(forget_loss)
+        return None if default is None else (self.beta if self.beta is not None else default)

@@ -6,8 +6,9 @@
 | a frozen copy of the initial model, or a user `ref_model` | `ModelReference` | one more model |
 | computed once before training, read from the data | `precompute_ref_log_probs=True` | one pass over the forget set |
 
-Live sources return logits; the trainer turns them into log-probs with the same helper as the policy's
-(`hf_unlearn.logprobs`), so precomputed and live values are computed by the same code.
+A live source is a context manager, `with reference.active(policy) as module:`, yielding the module to run without
+gradients; the trainer scores it with the same code as the policy (`hf_unlearn.logprobs`), so precomputed and live
+values come from one place.
 """
 
 from __future__ import annotations
@@ -36,9 +37,9 @@ class AdapterOffReference:
         self.accelerator = accelerator
         self.gradient_checkpointing_kwargs = gradient_checkpointing_kwargs
 
-    @torch.no_grad()
-    def logits(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits of the base model, with the adapter switched off for this forward pass only.
+    @contextlib.contextmanager
+    def active(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+        """Yield the module that computes the reference: the policy itself, with its adapter off inside the block.
 
         Args:
             model (`torch.nn.Module`):
@@ -47,10 +48,11 @@ class AdapterOffReference:
         """
         peft_model = self.accelerator.unwrap_model(model)
         with (
+            torch.no_grad(),
             peft_model.disable_adapter(),
             gradient_checkpointing_off(peft_model, self.gradient_checkpointing_kwargs),
         ):
-            return model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+            yield model
 
 
 class ModelReference:
@@ -66,10 +68,11 @@ class ModelReference:
     def __init__(self, model: torch.nn.Module):
         self.model = model
 
-    @torch.no_grad()
-    def logits(self, model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Logits of the reference model; `model` (the policy) is not used."""
-        return self.model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
+    @contextlib.contextmanager
+    def active(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+        """Yield the reference model (under `torch.no_grad`); `model`, the policy, is not used."""
+        with torch.no_grad():
+            yield self.model
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:
@@ -94,14 +97,15 @@ def gradient_checkpointing_off(model: torch.nn.Module, gradient_checkpointing_kw
     A checkpointed forward under `torch.no_grad()` saves nothing and warns; PEFT models also re-enable input grads
     when it is switched on, so the state is restored exactly as the run set it.
     """
-    was_on = getattr(model, "is_gradient_checkpointing", False)
+    # transformers 5 names it activation checkpointing; the gradient_* names are deprecated aliases.
+    was_on = getattr(model, "is_activation_checkpointing", False)
     if was_on:
-        model.gradient_checkpointing_disable()
+        model.activation_checkpointing_disable()
     try:
         yield
     finally:
         if was_on:
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs=gradient_checkpointing_kwargs)
 
 
 def prepare_reference_model(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn.Module:

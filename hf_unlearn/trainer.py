@@ -39,9 +39,17 @@ from .data import (
 )
 from .data.pairing import RetainPairingCallback
 from .hub import library_versions, save_card_and_record
-from .logprobs import answer_token_logprobs, sequence_logps
-from .losses import FORGET_LOSSES, RETAIN_LOSSES
-from .losses.base import token_mean_logps
+from .layers import capture_layer_output
+from .logprobs import (
+    accepts_logits_to_keep,
+    answer_logits,
+    answer_targets,
+    per_sequence_sum,
+    predicting_positions,
+    selected_logps,
+)
+from .losses import FORGET_LOSSES, RETAIN_LOSSES, NLLRetainLoss
+from .losses.base import ObjectiveInputs, UnlearningObjective, token_mean_logps
 from .reference import AdapterOffReference, ModelReference, disable_dropout, prepare_reference_model
 from .utils import resolve_dtype
 
@@ -120,8 +128,8 @@ class UnlearningTrainer(Trainer):
         model_id = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", None)
         args = self._resolve_args(args, model_id)
         forget_loss_name, retain_loss_name = self._resolve_objectives(args)
-        self.forget_loss = self._build_forget_loss(forget_loss_name, args)
-        self.retain_loss = None if retain_loss_name == "none" else RETAIN_LOSSES[retain_loss_name]()
+        self.forget_loss = FORGET_LOSSES[forget_loss_name].from_config(args)
+        self.retain_loss = None if retain_loss_name == "none" else RETAIN_LOSSES[retain_loss_name].from_config(args)
         self.forget_weight, self.retain_weight = args.forget_weight, args.retain_weight
 
         if isinstance(model, str):
@@ -161,11 +169,10 @@ class UnlearningTrainer(Trainer):
 
         # Reference: which source, and whether one must stay alive during training.
         self.ref_source = None
-        needs_reference = self.forget_loss.needs_reference or getattr(self.retain_loss, "needs_reference", False)
-        self._precompute = args.precompute_ref_log_probs and self.forget_loss.needs_reference
-        keep_live_reference = (self.forget_loss.needs_reference and not self._precompute) or getattr(
-            self.retain_loss, "needs_reference", False
-        )
+        retain_needs_reference = self.retain_loss is not None and self.retain_loss.needs_reference()
+        needs_reference = self.forget_loss.needs_reference() or retain_needs_reference
+        self._precompute = args.precompute_ref_log_probs and self.forget_loss.reference_is_precomputable()
+        keep_live_reference = (self.forget_loss.needs_reference() and not self._precompute) or retain_needs_reference
         if needs_reference:
             self.ref_source = self._resolve_ref_source(args, model, ref_model)
             if self.ref_source == "model" and ref_model is None:
@@ -216,6 +223,8 @@ class UnlearningTrainer(Trainer):
         else:
             self.reference = None
 
+        # Logits at answer positions only, sliced inside the model before its LM head, when the model allows it.
+        self._slice_in_model = accepts_logits_to_keep(self.accelerator.unwrap_model(self.model))
         if self._precompute:
             self._check_precompute_engine()
             self._add_ref_logps_to_forget_sets()
@@ -257,14 +266,6 @@ class UnlearningTrainer(Trainer):
         retain_loss = args.retain_loss or self.default_retain_loss
         args.check_objectives(forget_loss, retain_loss)
         return forget_loss, retain_loss
-
-    @staticmethod
-    def _build_forget_loss(name: str, args: UnlearningConfig):
-        if name == "npo":
-            return FORGET_LOSSES[name](beta=args.resolved_beta(name))
-        if name == "simnpo":
-            return FORGET_LOSSES[name](beta=args.resolved_beta(name), delta=args.simnpo_delta)
-        return FORGET_LOSSES[name]()
 
     @staticmethod
     def _model_init_kwargs(args: UnlearningConfig) -> dict:
@@ -381,33 +382,42 @@ class UnlearningTrainer(Trainer):
                 "engine and can be precomputed."
             )
 
-    def _compute_ref_logps(self, dataset: datasets.Dataset, name: str) -> torch.Tensor:
-        """Reference log-probs of every row of a prepared (unprefixed) dataset, in row order."""
+    def _precomputed_columns(self) -> dict[str, str]:
+        """Sequence prefix -> column holding its precomputed reference log-probs (`alt_` for alternative answers)."""
+        columns = {"": "ref_logps"}
+        if "ref_alt_logps" in self.forget_loss.requires:
+            columns["alt_"] = "alt_ref_logps"
+        return columns
+
+    def _compute_ref_logps(self, dataset: datasets.Dataset, name: str) -> dict[str, list[float]]:
+        """Reference log-probs of every row of a prepared (unprefixed) dataset, in row order, one list per column."""
         batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
         loader = DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False)
         loader = self.accelerator.prepare(loader)
-        model = self.model if self.ref_source == "adapter" else None
         was_training = self.model.training
         self.model.eval()
-        ref_logps = []
+        columns = self._precomputed_columns()
+        values = {column: [] for column in columns.values()}
         for batch in loader:
-            logits = self.reference.logits(model, batch["input_ids"], batch["attention_mask"])
-            logps, _ = sequence_logps(logits, batch["labels"])
-            ref_logps.append(self.accelerator.gather_for_metrics(logps).cpu())
+            with self.reference.active(self.model) as reference:
+                for prefix, column in columns.items():
+                    logps = self._score(reference, batch, prefix)["logps"]
+                    values[column].append(self.accelerator.gather_for_metrics(logps).cpu())
         self.model.train(was_training)
         logger.info(f"Precomputed reference log-probs for the {name} set ({len(dataset)} rows).")
-        return torch.cat(ref_logps)
+        return {column: torch.cat(parts).tolist() for column, parts in values.items()}
 
     def _add_ref_logps_to_forget_sets(self) -> None:
         pairs = self.train_dataset
-        ref_logps = self._compute_ref_logps(pairs.forget, "forget")
-        pairs.forget = pairs.forget.add_column("ref_logps", ref_logps.tolist())
+        for column, values in self._compute_ref_logps(pairs.forget, "forget").items():
+            pairs.forget = pairs.forget.add_column(column, values)
         if isinstance(self.eval_dataset, dict):
             for name, dataset in self.eval_dataset.items():
                 if self.eval_role(name) == "forget":
                     unprefixed = dataset.rename_columns({c: c.removeprefix("forget_") for c in dataset.column_names})
-                    values = self._compute_ref_logps(unprefixed, name)
-                    self.eval_dataset[name] = dataset.add_column("forget_ref_logps", values.tolist())
+                    for column, values in self._compute_ref_logps(unprefixed, name).items():
+                        dataset = dataset.add_column(f"forget_{column}", values)
+                    self.eval_dataset[name] = dataset
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
@@ -417,9 +427,13 @@ class UnlearningTrainer(Trainer):
             checkpoint_dir = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            ref_logps = torch.tensor(self.train_dataset.forget["ref_logps"], dtype=torch.float32)
+            forget = self.train_dataset.forget
+            tensors = {
+                f"forget_{column}": torch.tensor(forget[column], dtype=torch.float32)
+                for column in self._precomputed_columns().values()
+            }
             save_file(
-                {"forget_ref_logps": ref_logps},
+                tensors,
                 os.path.join(checkpoint_dir, REF_LOGPS_FILE),
                 metadata={"forget_fingerprint": self._forget_fingerprint},
             )
@@ -439,9 +453,11 @@ class UnlearningTrainer(Trainer):
                 f"{saved_fingerprint[:12] if saved_fingerprint else None}... vs {self._forget_fingerprint[:12]}...); "
                 "resume with the same forget set and max_length."
             )
-        ref_logps = load_file(path)["forget_ref_logps"]
-        forget = self.train_dataset.forget.remove_columns("ref_logps")
-        self.train_dataset.forget = forget.add_column("ref_logps", ref_logps.tolist())
+        saved = load_file(path)
+        forget = self.train_dataset.forget
+        for column in self._precomputed_columns().values():
+            forget = forget.remove_columns(column).add_column(column, saved[f"forget_{column}"].tolist())
+        self.train_dataset.forget = forget
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
         if resume_from_checkpoint and self._precompute:
@@ -493,8 +509,8 @@ class UnlearningTrainer(Trainer):
             "per_device_train_batch_size": args.per_device_train_batch_size,
             "gradient_accumulation_steps": args.gradient_accumulation_steps,
             "num_processes": self.accelerator.num_processes,
-            "beta": args.resolved_beta(self.loss_names["forget"]),
-            "simnpo_delta": args.simnpo_delta if self.loss_names["forget"] == "simnpo" else None,
+            "beta": getattr(self.forget_loss, "beta", None),
+            "simnpo_delta": getattr(self.forget_loss, "delta", None),
             "max_length": args.max_length,
             "precompute_ref_log_probs": self._precompute,
             "seed": args.seed,
@@ -554,55 +570,89 @@ class UnlearningTrainer(Trainer):
     def _set_signature_columns_if_needed(self):
         # The model's forward takes none of our prefixed columns; keep them all (DPOTrainer does the same).
         if self._signature_columns is None:
-            self._signature_columns = [
-                f"{role}_{column}" for role in ROLES for column in ("input_ids", "labels", "ref_logps")
-            ]
+            columns = ("input_ids", "labels", "ref_logps", "alt_input_ids", "alt_labels", "alt_ref_logps")
+            self._signature_columns = [f"{role}_{column}" for role in ROLES for column in columns]
 
-    def _role_term(self, model, inputs: dict, role: str, mode: str) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Objective of one role (`forget` / `retain`) on its batch, and per-sequence statistics to log."""
-        input_ids, attention_mask = inputs[f"{role}_input_ids"], inputs[f"{role}_attention_mask"]
-        labels = inputs[f"{role}_labels"]
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-        logps, n_tokens = sequence_logps(logits, labels)
-        stats = {"logps": logps.detach(), "nll": -token_mean_logps(logps, n_tokens).detach()}
-        loss_fn = self.forget_loss if role == "forget" else self.retain_loss
-        if loss_fn is None:  # an eval set scored while the retain objective is off: NLL is all there is to report
-            return stats["nll"].mean(), {**stats, "loss": stats["nll"]}
-        if getattr(loss_fn, "token_level", False):
-            ref_logits = self.reference.logits(model, input_ids, attention_mask)
-            token_logprobs, answer_mask = answer_token_logprobs(logits, labels)
-            ref_token_logprobs, _ = answer_token_logprobs(ref_logits, labels)
-            loss_inputs = (token_logprobs, ref_token_logprobs, answer_mask)
-        elif loss_fn.needs_reference:
-            ref_logps = inputs.get(f"{role}_ref_logps")
-            if ref_logps is None:
-                if self.reference is None:
-                    raise ValueError(
-                        "This batch has no precomputed reference log-probs and no reference model is kept. With "
-                        "precompute_ref_log_probs=True and no ref_model, pass forget eval sets at construction."
-                    )
-                ref_logps, _ = sequence_logps(self.reference.logits(model, input_ids, attention_mask), labels)
-            loss_inputs = (logps, n_tokens, ref_logps)
-        else:
-            loss_inputs = (logps, n_tokens)
-        loss, loss_stats = loss_fn(*loss_inputs)
-        if mode == "eval":
-            # Each objective is a mean over sequences, so a sequence's own loss is the loss of a batch of one; per-
-            # sequence values let the evaluation average drop the samples accelerate repeats to even out processes.
-            per_sequence = [loss_fn(*(x[i : i + 1] for x in loss_inputs))[0] for i in range(input_ids.size(0))]
-            loss_stats["loss"] = torch.stack(per_sequence).detach()
-        else:
-            loss_stats["loss"] = loss.detach().expand(input_ids.size(0))
-        return loss, {**stats, **loss_stats}
+    def _score(self, module, batch: dict, prefix: str = "", hidden_layer: int | None = None) -> dict:
+        """One forward of `module` over the batch's `prefix` sequences (`""`, or `"alt_"` for alternative answers).
+
+        Returns answer-position logits, per-token and per-sequence log-probs, token counts, the answer positions and,
+        when `hidden_layer` is given, the output of that decoder layer.
+        """
+        labels = batch[prefix + "labels"]
+        captured = {}
+        with capture_layer_output(module, hidden_layer, captured):
+            logits = answer_logits(
+                module, batch[prefix + "input_ids"], batch[prefix + "attention_mask"], labels, self._slice_in_model
+            )
+        positions = predicting_positions(labels)
+        token_logps = selected_logps(logits, answer_targets(labels))
+        return {
+            "logits": logits,
+            "token_logps": token_logps,
+            "logps": per_sequence_sum(token_logps, positions),
+            "n_tokens": positions.sum(-1),
+            "answer_positions": positions,
+            "hidden_states": captured.get("hidden"),
+        }
+
+    def _objective_inputs(self, model, batch: dict, objective: UnlearningObjective) -> ObjectiveInputs:
+        """Everything `objective` asked for on this batch, each computed once: one policy forward per sequence kind
+        (answers, and alternative answers when asked), the same under the reference only when asked."""
+        requires = objective.requires
+        wants_hidden = bool(requires & {"hidden_states", "ref_hidden_states"})
+        layer = objective.hidden_layer if wants_hidden else None
+        policy = self._score(model, batch, "", layer)
+        values = {**policy, "attention_mask": batch["attention_mask"]}
+        if requires & {"alt_logps", "ref_alt_logps"}:
+            alternative = self._score(model, batch, "alt_")
+            values.update(alt_logps=alternative["logps"], alt_n_tokens=alternative["n_tokens"])
+        reference_needs = {name for name in requires if name.startswith("ref_")}
+        precomputed = {"ref_logps": batch.get("ref_logps"), "ref_alt_logps": batch.get("alt_ref_logps")}
+        if reference_needs and all(precomputed.get(name) is not None for name in reference_needs):
+            values.update({name: precomputed[name] for name in reference_needs})
+        elif reference_needs:
+            if self.reference is None:
+                raise ValueError(
+                    "This batch has no precomputed reference log-probs and no reference model is kept. With "
+                    "precompute_ref_log_probs=True and no ref_model, pass forget eval sets at construction."
+                )
+            with self.reference.active(model) as reference:
+                ref = self._score(reference, batch, "", layer if "ref_hidden_states" in requires else None)
+                if "ref_alt_logps" in requires:
+                    ref["alt_logps"] = self._score(reference, batch, "alt_")["logps"]
+            values.update({name: ref[name.removeprefix("ref_")] for name in reference_needs})
+        return ObjectiveInputs(**{name: values.get(name) for name in ObjectiveInputs.__dataclass_fields__})
+
+    def _role_objective(self, role: str, mode: str) -> UnlearningObjective | None:
+        if role == "forget":
+            return self.forget_loss
+        if self.retain_loss is None and mode == "eval":
+            return NLLRetainLoss()  # an eval set scored while the retain objective is off: NLL is all there is
+        return self.retain_loss
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
         weights = {"forget": self.forget_weight, "retain": self.retain_weight}
         parts, stats = {}, {}
         for role in ROLES:
-            if f"{role}_input_ids" in inputs and (role == "forget" or mode == "eval" or self.retain_loss is not None):
-                parts[role], role_stats = self._role_term(model, inputs, role, mode)
-                stats.update({f"{name}/{role}": value for name, value in role_stats.items()})
+            objective = self._role_objective(role, mode)
+            if f"{role}_input_ids" not in inputs or objective is None:
+                continue
+            batch = {
+                key.removeprefix(f"{role}_"): value for key, value in inputs.items() if key.startswith(f"{role}_")
+            }
+            objective_inputs = self._objective_inputs(model, batch, objective)
+            per_sequence, role_stats = objective(objective_inputs)
+            parts[role] = per_sequence.mean()
+            logps, n_tokens = objective_inputs.logps.detach(), objective_inputs.n_tokens
+            role_stats = {
+                "logps": logps,
+                "nll": -token_mean_logps(logps, n_tokens),
+                **role_stats,
+                "loss": per_sequence.detach(),
+            }
+            stats.update({f"{name}/{role}": value for name, value in role_stats.items()})
         if mode == "train":
             self._stop_if_not_finite(parts)
         loss = sum(weights[role] * part for role, part in parts.items())

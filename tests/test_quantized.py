@@ -68,7 +68,9 @@ def test_the_adapter_off_reference_is_the_8bit_base(tmp_path, tokenizer, base_di
     fresh_base = load_8bit(base_dir).eval()
     with torch.no_grad():
         expected = fresh_base(input_ids=input_ids, attention_mask=attention_mask).logits
-    torch.testing.assert_close(trainer.reference.logits(trainer.model, input_ids, attention_mask), expected)
+    with trainer.reference.active(trainer.model) as reference:
+        logits = reference(input_ids=input_ids, attention_mask=attention_mask).logits
+    torch.testing.assert_close(logits, expected)
 
 
 def test_a_quantized_model_is_not_copied_into_a_reference(tmp_path, tokenizer, base_dir):

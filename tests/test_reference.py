@@ -182,14 +182,15 @@ def test_adapter_off_reference_runs_without_gradient_checkpointing_and_restores_
     from peft import get_peft_model
 
     model = get_peft_model(tiny_llama(len(tokenizer), seed=3), lora())
-    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     states = []
     decoder = model.base_model.model.model
     decoder.register_forward_pre_hook(lambda module, args: states.append(module.gradient_checkpointing))
     reference = AdapterOffReference(Accelerator(cpu=True), {"use_reentrant": False})
-    reference.logits(model, torch.tensor([[5, 6, 7]]), torch.ones(1, 3, dtype=torch.long))
+    with reference.active(model) as module:
+        module(input_ids=torch.tensor([[5, 6, 7]]), attention_mask=torch.ones(1, 3, dtype=torch.long))
     assert states == [False]
-    assert model.is_gradient_checkpointing
+    assert model.is_activation_checkpointing
 
 
 def test_disable_dropout_zeroes_every_dropout_layer():

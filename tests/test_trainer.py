@@ -414,3 +414,63 @@ def test_a_cpu_run_does_not_pin_memory(tmp_path, tokenizer, llama):
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*pin_memory.*")
         next(iter(trainer.get_train_dataloader()))
+
+
+@pytest.mark.parametrize("forget_loss, retain_loss", [("npo", "kl"), ("ga", "nll"), ("simnpo", "kl")])
+def test_logits_at_answer_positions_only_give_the_full_logits_values(tmp_path, tokenizer, forget_loss, retain_loss):
+    """The LM head runs on answer positions only (logits_to_keep); losses and gradients are those of full logits."""
+    results = []
+    for slice_in_model in (True, False):
+        trainer = UnlearningTrainer(
+            tiny_llama(len(tokenizer), seed=2),
+            args=make_config(tmp_path / str(slice_in_model), forget_loss=forget_loss, retain_loss=retain_loss),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+        )
+        assert trainer._slice_in_model  # a transformers llama accepts a boolean logits_to_keep
+        trainer._slice_in_model = slice_in_model
+        batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
+        trainer.model.train()
+        loss = trainer.compute_loss(trainer.model, batch)
+        loss.backward()
+        gradient = torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None])
+        results.append((loss.detach(), gradient))
+    (sliced_loss, sliced_grad), (full_loss, full_grad) = results
+    torch.testing.assert_close(sliced_loss, full_loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sliced_grad, full_grad, rtol=1e-4, atol=1e-6 * full_grad.abs().max().item())
+
+
+def test_a_registered_objective_gets_what_it_declares(tmp_path, tokenizer, llama, monkeypatch):
+    """The trainer computes inputs from the objective's `requires`, without knowing its class."""
+    from hf_unlearn import losses
+    from hf_unlearn.losses.base import UnlearningObjective
+
+    seen = {}
+
+    class HiddenAndReference(UnlearningObjective):
+        requires = frozenset({"hidden_states", "ref_hidden_states", "ref_logits", "ref_token_logps"})
+        hidden_layer = 1
+
+        def __call__(self, inputs):
+            seen.update(vars(inputs))
+            distance = (inputs.hidden_states - inputs.ref_hidden_states).pow(2).mean(dim=(1, 2))
+            return distance, {"distance": distance.detach()}
+
+    monkeypatch.setitem(losses.FORGET_LOSSES, "hidden_distance", HiddenAndReference)
+    trainer = UnlearningTrainer(
+        llama,
+        args=make_config(tmp_path, forget_loss="hidden_distance", retain_loss="none", max_steps=1),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        eval_dataset={"forget": FORGET_ROWS[:2]},
+    )
+    metrics = trainer.evaluate()
+    assert metrics["eval_forget_distance/forget"] == pytest.approx(0.0, abs=1e-12)  # the policy is the reference
+    hidden = seen["hidden_states"]
+    assert hidden.shape[:2] == seen["attention_mask"].shape and hidden.shape[-1] == llama.config.hidden_size
+    assert seen["ref_logits"].shape == seen["logits"].shape == (seen["n_tokens"].sum().item(), len(tokenizer))
+    torch.testing.assert_close(seen["ref_token_logps"], seen["token_logps"])
+    assert seen["ref_logps"] is None and seen["alt_logps"] is None  # not asked for, not computed
+    trainer.train()
+    assert seen["hidden_states"].requires_grad and not seen["ref_hidden_states"].requires_grad

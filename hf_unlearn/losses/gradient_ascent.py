@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import torch
-
-from .base import LossOutput, token_mean_logps
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean_logps
 
 
-class GradientAscentLoss:
+class GradientAscentLoss(UnlearningObjective):
     r"""Gradient ascent on the forget set (GA).
 
     Minimising the negative of the language-modelling loss pushes the probability of the forget answers down:
@@ -25,22 +23,6 @@ class GradientAscentLoss:
     https://huggingface.co/papers/2310.10683.
     """
 
-    needs_reference = False
-
-    def __call__(
-        self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None
-    ) -> LossOutput:
-        """
-        Args:
-            logps (`torch.Tensor` of shape `(batch,)`):
-                Sum of the answer-token log-probs of each forget sequence under the policy.
-            n_tokens (`torch.Tensor` of shape `(batch,)`):
-                Number of answer tokens of each sequence.
-            ref_logps (`torch.Tensor`, *optional*):
-                Ignored; GA uses no reference.
-
-        Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs NLL).
-        """
-        nll = -token_mean_logps(logps, n_tokens)
-        return -nll.mean(), {}
+    def __call__(self, inputs: ObjectiveInputs) -> LossOutput:
+        """Per sequence `-NLL_i`; no extra statistics (the trainer logs NLL)."""
+        return token_mean_logps(inputs.logps, inputs.n_tokens), {}

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
-from .base import LossOutput, check_beta
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, check_beta
 
 
-class NPOLoss:
+class NPOLoss(UnlearningObjective):
     r"""Negative preference optimization (NPO) on the forget set.
 
     DPO with only a dispreferred answer: the forget answers are pushed below the reference model's probability, with a
@@ -26,29 +25,17 @@ class NPOLoss:
             Inverse temperature; the paper's default.
     """
 
-    needs_reference = True
+    requires = frozenset({"ref_logps"})
 
     def __init__(self, beta: float = 0.1):
         self.beta = check_beta(beta)
 
-    def __call__(
-        self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None
-    ) -> LossOutput:
-        """
-        Args:
-            logps (`torch.Tensor` of shape `(batch,)`):
-                Sum of the answer-token log-probs of each forget sequence under the policy.
-            n_tokens (`torch.Tensor` of shape `(batch,)`):
-                Number of answer tokens of each sequence (unused by the formula, kept for a uniform signature).
-            ref_logps (`torch.Tensor` of shape `(batch,)`):
-                The same sums under the reference model.
+    @classmethod
+    def from_config(cls, args) -> NPOLoss:
+        return cls() if args.beta is None else cls(beta=args.beta)
 
-        Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss, and per sequence the reference log-prob and the
-            log-ratio.
-        """
-        if ref_logps is None:
-            raise ValueError("NPOLoss needs `ref_logps`, the reference model's log-probs of the forget answers.")
-        log_ratio = logps - ref_logps
-        loss = -(2.0 / self.beta) * F.logsigmoid(-self.beta * log_ratio).mean()
-        return loss, {"ref_logps": ref_logps.detach(), "log_ratio": log_ratio.detach()}
+    def __call__(self, inputs: ObjectiveInputs) -> LossOutput:
+        """Per sequence the NPO loss; statistics: the reference log-prob and the log-ratio."""
+        log_ratio = inputs.logps - inputs.ref_logps
+        loss = -(2.0 / self.beta) * F.logsigmoid(-self.beta * log_ratio)
+        return loss, {"ref_logps": inputs.ref_logps.detach(), "log_ratio": log_ratio.detach()}

@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import torch
 import torch.nn.functional as F
 
-from .base import LossOutput, check_beta, token_mean_logps
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, check_beta, token_mean_logps
 
 
-class SimNPOLoss:
+class SimNPOLoss(UnlearningObjective):
     r"""Simple NPO (SimNPO): NPO without a reference model, on length-normalised log-probs.
 
     $$\mathcal{L}_{\mathrm{SimNPO}} = -\frac{2}{\beta}\,\frac{1}{B}\sum_{i=1}^{B}
@@ -26,27 +25,15 @@ class SimNPOLoss:
             Reward margin.
     """
 
-    needs_reference = False
-
     def __init__(self, beta: float = 2.5, delta: float = 0.0):
         self.beta = check_beta(beta)
         self.delta = delta
 
-    def __call__(
-        self, logps: torch.Tensor, n_tokens: torch.Tensor, ref_logps: torch.Tensor | None = None
-    ) -> LossOutput:
-        """
-        Args:
-            logps (`torch.Tensor` of shape `(batch,)`):
-                Sum of the answer-token log-probs of each forget sequence under the policy.
-            n_tokens (`torch.Tensor` of shape `(batch,)`):
-                Number of answer tokens of each sequence.
-            ref_logps (`torch.Tensor`, *optional*):
-                Ignored; SimNPO uses no reference.
+    @classmethod
+    def from_config(cls, args) -> SimNPOLoss:
+        return cls(delta=args.simnpo_delta) if args.beta is None else cls(beta=args.beta, delta=args.simnpo_delta)
 
-        Returns:
-            `tuple[torch.Tensor, dict[str, torch.Tensor]]`: the loss and no extra statistics (the trainer logs NLL).
-        """
-        mean_logps = token_mean_logps(logps, n_tokens)
-        loss = -(2.0 / self.beta) * F.logsigmoid(-self.beta * mean_logps - self.delta).mean()
-        return loss, {}
+    def __call__(self, inputs: ObjectiveInputs) -> LossOutput:
+        """Per sequence the SimNPO loss; no extra statistics (the trainer logs NLL)."""
+        mean_logps = token_mean_logps(inputs.logps, inputs.n_tokens)
+        return -(2.0 / self.beta) * F.logsigmoid(-self.beta * mean_logps - self.delta), {}
