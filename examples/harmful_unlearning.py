@@ -1,7 +1,7 @@
 r"""Harmful-response unlearning in the manner of the PKU-SafeRLHF experiments, offline on a CPU by default.
 
     python examples/harmful_unlearning.py                  # toy data, tiny model: gradient ascent + KL on normal rows
-    python examples/harmful_unlearning.py --mismatch       # + Yao et al.'s random-mismatch term (normal rows: NLL)
+    python examples/harmful_unlearning.py --mismatch       # + Yao et al.'s random-mismatch term: their full objective
     python examples/harmful_unlearning.py --mismatch --lora --load_in_8bit
     python examples/harmful_unlearning.py --model facebook/opt-1.3b --lora --load_in_8bit --mismatch \
         --dataset PKU-Alignment/PKU-SafeRLHF --num_forget 1000 --num_eval 200 \
@@ -20,7 +20,7 @@ Unlearning in Large Language Models" (https://arxiv.org/abs/2405.15152), do the 
    the output folder); `--model` takes a Hub id or a local path, used as it is.
 3. Unlearning. Gradient ascent on the harmful answers of the forget prompts, and KL to the original model on normal
    rows, as in Yao et al.; with `--mismatch`, also descent on harmful prompts paired with random normal answers (see
-   `mismatch_rows`), and then NLL on the normal rows too (the trainer has one retain objective).
+   `mismatch_rows`): a second named retain set with its own objective (NLL) and weight, in the same trainer call.
 4. Scores of greedy answers, before and after: the share the judge flags as harmful, on the unlearned harmful prompts
    and on held-out ones; the share of distinct tokens (Yao et al.'s diversity: gradient ascent alone tends to leave
    degenerate repetition); on normal rows (retain set and held out), the answer NLL and ROUGE-L recall. The judge is
@@ -180,11 +180,10 @@ def mismatch_rows(harmful_prompts: list[str], normal_answers: list[str], count: 
     """`count` distinct pairs of a harmful prompt and a random normal answer, to be added to the retain set.
 
     This is exactly Yao et al.'s random-mismatch term, L_rdn: the NLL of normal answers given the harmful prompts,
-    descended. The retain objective is the NLL of each retain row's answer given its prompt (answer tokens only, each
-    row averaged over its tokens as in their released code; the paper writes a sum over tokens), so on these rows it
-    is that NLL, and no library change is needed. Their code draws fresh random answers at every step for the prompts
-    of the current batch; here a fixed, seeded set of pairs is drawn once, and the term's weight is set through the
-    share of such rows among the retain rows (see `main`).
+    descended. These rows are a named retain set of their own, scored with the NLL retain objective (answer tokens
+    only, each row averaged over its tokens as in their released code; the paper writes a sum over tokens) and
+    weighted by `--mismatch_weight`. Their code draws fresh random answers at every step for the prompts of the
+    current batch; here a fixed, seeded set of pairs is drawn once and cycled.
     """
     rng = random.Random(seed)
     pairs = [(prompt, answer) for prompt in harmful_prompts for answer in normal_answers]
@@ -334,10 +333,9 @@ def main() -> None:
     method.add_argument("--mismatch", action="store_true", help="add Yao et al.'s random-mismatch term")
     method.add_argument(
         "--retain_loss",
-        choices=["auto", "nll", "kl"],
-        default="auto",
-        help="normal-data term: KL to the original model as in Yao et al., or NLL; auto: KL, or NLL "
-        "with --mismatch (the only one that gives the mismatched rows their NLL)",
+        choices=["nll", "kl"],
+        default="kl",
+        help="normal-data term: KL to the original model as in Yao et al., or NLL",
     )
     method.add_argument("--forget_weight", type=float, default=1.0, help="weight of gradient ascent (Yao et al.: 0.5)")
     method.add_argument("--retain_weight", type=float, default=1.0, help="weight of the normal-data term")
@@ -360,15 +358,6 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output_dir", default="outputs/harmful_unlearning")
     args = parser.parse_args()
-    if args.retain_loss == "auto":
-        args.retain_loss = "nll" if args.mismatch else "kl"
-    if args.mismatch and args.retain_loss == "kl":
-        parser.error(
-            "--mismatch needs --retain_loss nll: the mismatch term is an NLL, and the trainer has one retain "
-            "objective for all retain rows (KL on mismatched rows would hold the model to its own answer)."
-        )
-    if args.mismatch and args.retain_weight <= 0:
-        parser.error("--mismatch needs --retain_weight > 0: the mismatch rows share the retain term's weight.")
     if args.judge and not args.judge_label:
         parser.error("--judge needs --judge_label, the classifier's label for harmful text.")
     if args.dataset and not (args.judge or args.keywords):
@@ -415,15 +404,14 @@ def main() -> None:
     before = {name: score(model, tokenizer, rows, judge, args) for name, rows in sets.items()}
 
     # 3. Unlearning: gradient ascent on the harmful answers, descent on the retain rows.
-    retain_rows, retain_weight = retain, args.retain_weight
+    retain_sets, extra = retain, []
     if args.mismatch:
-        # The retain objective is a mean over the retain rows of a batch, so a fraction m / (n + m) of mismatch rows
-        # among n normal ones gives each term its share of the retain weight, in expectation over the batches. Scale
-        # the weight so that the normal term keeps `--retain_weight` and the mismatch term gets m / n of it.
-        count = max(1, round(len(retain) * args.mismatch_weight / args.retain_weight))
-        extra = mismatch_rows([row["question"] for row in forget], [row["answer"] for row in retain], count, args.seed)
-        retain_rows = retain + extra
-        retain_weight = args.retain_weight * len(retain_rows) / len(retain)
+        # Yao et al.'s full objective in one trainer call: the normal rows and the mismatched rows are two named
+        # retain sets, each cycled on its own, with its own objective and weight.
+        extra = mismatch_rows(
+            [row["question"] for row in forget], [row["answer"] for row in retain], len(retain), args.seed
+        )
+        retain_sets = {"normal": retain, "mismatch": extra}
     # Defaults from a short sweep on the toy data (seeds 0-2); they are a starting point, not a recipe for real models.
     steps = args.steps or (60 if args.lora else 20)
     learning_rate = args.learning_rate or (2e-3 if args.lora else 1e-3)
@@ -431,8 +419,10 @@ def main() -> None:
         output_dir=str(output_dir / ("unlearned" + ("-lora" if args.lora else ""))),
         forget_loss="ga",
         retain_loss=args.retain_loss,
+        retain_objectives={"mismatch": "nll"} if args.mismatch else None,
+        retain_weights={"normal": args.retain_weight, "mismatch": args.mismatch_weight} if args.mismatch else None,
         forget_weight=args.forget_weight,
-        retain_weight=retain_weight,
+        retain_weight=args.retain_weight,
         per_device_train_batch_size=args.batch_size,
         learning_rate=learning_rate,
         max_steps=steps,
@@ -450,17 +440,17 @@ def main() -> None:
         f"(x{args.retain_weight:g})"
     )
     if args.mismatch:
-        terms += f" + NLL on {len(extra)} mismatched rows (x{args.retain_weight * len(extra) / len(retain):.3g})"
+        terms += f" + NLL on {len(extra)} mismatched rows (x{args.mismatch_weight:g})"
     print(
         f"[3/4] Unlearning for {steps} steps{' with LoRA' if args.lora else ''}"
-        f"{' on an 8-bit base' if args.load_in_8bit else ''}: {terms}, weights in expectation per step"
+        f"{' on an 8-bit base' if args.load_in_8bit else ''}: {terms}"
     )
     trainer = UnlearningTrainer(
         model,
         args=config,
         processing_class=tokenizer,
         forget_dataset=forget,
-        retain_dataset=retain_rows,
+        retain_dataset=retain_sets,
         peft_config=peft_config,
     )
     trainer.train()
@@ -491,7 +481,7 @@ def main() -> None:
         "steps": steps,
         "learning_rate": learning_rate,
         "rows": {name: len(rows) for name, rows in sets.items()},
-        "mismatch_rows": len(retain_rows) - len(retain),
+        "mismatch_rows": len(extra),
         "scores": {
             moment: {name: {k: v for k, v in values.items() if k != "generations"} for name, values in scores.items()}
             for moment, scores in (("before", before), ("after", after))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,6 +55,12 @@ class UnlearningConfig(TrainingArguments):
             Inverse temperature of NPO / SimNPO. Defaults to `0.1` for NPO (Zhang et al. 2024) and `2.5` for SimNPO.
         simnpo_delta (`float`, *optional*, defaults to `0.0`):
             SimNPO's reward margin (the paper's gamma).
+        retain_objectives (`dict[str, str]`, *optional*):
+            With several named retain sets (`retain_dataset={"normal": ..., "mismatch": ...}`), the objective of each,
+            e.g. `{"normal": "kl", "mismatch": "nll"}` (Yao et al. 2023's objective). Sets not named use
+            `retain_loss`. Each set is cycled independently and contributes its own weighted term.
+        retain_weights (`dict[str, float]`, *optional*):
+            Weight of each named retain set's term. Sets not named use `retain_weight`.
         max_length (`int` or `None`, *optional*, defaults to `512`):
             Maximum tokens per example (prompt + answer + EOS), in training and in the evaluation `hf-unlearn unlearn`
             runs; longer examples are truncated from the right. `None` (`--max_length none` on the command line)
@@ -72,6 +79,11 @@ class UnlearningConfig(TrainingArguments):
             needs the reference's full next-token distributions.
         precompute_ref_batch_size (`int`, *optional*):
             Batch size of the precompute pass. Defaults to `per_device_eval_batch_size`.
+        concatenated_forward (`bool`, *optional*, defaults to `True`):
+            Run the forget and retain batches of a step through the model in one forward, padded to the longer of the
+            two, as TRL's DPO does for chosen / rejected; `False` runs one forward per set. One forward halves the
+            per-forward overhead (kernel launches, Python dispatch), which dominates small models and batches; on a
+            large model with very different forget / retain lengths, the padding can cost more than it saves.
         disable_dropout (`bool`, *optional*, defaults to `True`):
             Turn off dropout in the model and the reference, so that both score the same sequence identically (NPO's
             log-ratio is exactly 0 at the start).
@@ -118,6 +130,18 @@ class UnlearningConfig(TrainingArguments):
         },
     )
     simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO's reward margin (the paper's gamma)."})
+    # Several retain sets, each with its own objective and weight
+    retain_objectives: dict[str, str] | str | None = field(
+        default=None,
+        metadata={
+            "help": "Objective per named retain set, {NAME: OBJECTIVE}, e.g. {normal: kl, mismatch: nll}, when the "
+            "retain set is a dict of named sets. Sets not named here use retain_loss."
+        },
+    )
+    retain_weights: dict[str, float] | str | None = field(
+        default=None,
+        metadata={"help": "Weight per named retain set, {NAME: WEIGHT}. Sets not named here use retain_weight."},
+    )
     max_length: int | None = field(
         default=512,
         metadata={
@@ -153,6 +177,13 @@ class UnlearningConfig(TrainingArguments):
     precompute_ref_batch_size: int | None = field(
         default=None,
         metadata={"help": "Batch size of the precompute pass. Defaults to per_device_eval_batch_size."},
+    )
+    concatenated_forward: bool = field(
+        default=True,
+        metadata={
+            "help": "Run the forget and retain batches through the model in one forward (padded to the longer one) "
+            "instead of one forward each."
+        },
     )
     disable_dropout: bool = field(
         default=True,
@@ -190,6 +221,21 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError(
                 f"retain_loss={self.retain_loss!r} is not known; accepted: {['none', *sorted(RETAIN_LOSSES)]}."
             )
+        for name in ("retain_objectives", "retain_weights"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = json.loads(value)
+            if value is not None and not isinstance(value, dict):
+                raise ValueError(f"{name} must be a dict {{SET_NAME: VALUE}}, got {type(value).__name__}.")
+            setattr(self, name, value)
+        for set_name, objective in (self.retain_objectives or {}).items():
+            if objective not in RETAIN_LOSSES:
+                raise ValueError(
+                    f"retain_objectives[{set_name!r}]={objective!r} is not known; accepted: {sorted(RETAIN_LOSSES)}."
+                )
+        for set_name, weight in (self.retain_weights or {}).items():
+            if not isinstance(weight, (int, float)) or weight < 0:
+                raise ValueError(f"retain_weights[{set_name!r}] must be a number >= 0, got {weight!r}.")
         if self.ref_source not in REF_SOURCES:
             raise ValueError(f"ref_source={self.ref_source!r} is not known; accepted: {list(REF_SOURCES)}.")
         for name in ("forget_weight", "retain_weight"):

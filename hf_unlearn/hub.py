@@ -188,7 +188,12 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
     forget, retain = record["forget_set"], record.get("retain_set")
     robustness = record.get("robustness")
     objective = f"`{method['forget_weight']} * {method['forget_loss']}"
-    objective += f" + {method['retain_weight']} * {method['retain_loss']}`" if retain else "`"
+    if isinstance(method["retain_loss"], dict):  # one objective per named retain set
+        for name, loss in method["retain_loss"].items():
+            objective += f" + {method['retain_weight'][name]} * {loss}({name})"
+    elif retain:
+        objective += f" + {method['retain_weight']} * {method['retain_loss']}"
+    objective += "`"
     procedure = {
         "trainer": f"`{method['trainer']}`",
         "objective": objective,
@@ -196,11 +201,15 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         "optimizer steps": record["training"]["global_step"],
     }
     hyperparameters = {key: value for key, value in record["hyperparameters"].items() if value is not None}
-    retain_line = (
-        f"- **Retain set**, kept: {retain['rows']} rows, SHA-256 `{retain['sha256']}`."
-        if retain
-        else "- **Retain set**: none (nothing anchored what the model should keep)."
-    )
+    if retain and "sha256" not in retain:  # named retain sets
+        retain_line = "\n".join(
+            f"- **Retain set `{name}`**, kept: {fp['rows']} rows, SHA-256 `{fp['sha256']}`."
+            for name, fp in retain.items()
+        )
+    elif retain:
+        retain_line = f"- **Retain set**, kept: {retain['rows']} rows, SHA-256 `{retain['sha256']}`."
+    else:
+        retain_line = "- **Retain set**: none (nothing anchored what the model should keep)."
     audited = "; the Robustness section measures some of these attacks, at a small budget" if robustness else ""
     body = f"""
 # {record["model_name"]}

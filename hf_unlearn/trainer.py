@@ -12,6 +12,7 @@ from typing import Any
 
 import datasets
 import torch
+import torch.nn.functional as F
 from peft import PeftConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -37,10 +38,11 @@ from .data import (
     fingerprint,
     prepare_dataset,
 )
-from .data.pairing import RetainPairingCallback
+from .data.pairing import RetainPairingCallback, retain_role
 from .hub import library_versions, save_card_and_record
 from .layers import capture_layer_output
 from .logprobs import (
+    IGNORE_INDEX,
     accepts_logits_to_keep,
     answer_logits,
     answer_targets,
@@ -88,8 +90,12 @@ class UnlearningTrainer(Trainer):
             Tokenizer. Loaded from the model's name or path when omitted. Without a pad token, EOS pads.
         forget_dataset (`Dataset`, *optional*):
             Rows to forget: `prompt`/`completion`, `question`/`answer`, `messages` or `text` columns.
-        retain_dataset (`Dataset`, *optional*):
-            Rows to keep, same formats; required when the retain objective is not `"none"`.
+        retain_dataset (`Dataset` or `dict[str, Dataset]`, *optional*):
+            Rows to keep, same formats; required when the retain objective is not `"none"`. A dict of named sets
+            (`{"normal": ..., "mismatch": ...}`) gives one term per set, each cycled independently, with its objective
+            and weight from `UnlearningConfig.retain_objectives` / `retain_weights` (default `retain_loss` /
+            `retain_weight`); statistics are logged per set (`loss/retain.normal`), and an eval set with the name of a
+            retain set is scored with that set's objective.
         ref_model ([`~transformers.PreTrainedModel`], *optional*):
             Reference model for NPO / KL. Without one, a PEFT model uses itself with the adapter disabled and any
             other model a frozen copy of its initial state (see `UnlearningConfig.ref_source`).
@@ -129,7 +135,6 @@ class UnlearningTrainer(Trainer):
         args = self._resolve_args(args, model_id)
         forget_loss_name, retain_loss_name = self._resolve_objectives(args)
         self.forget_loss = FORGET_LOSSES[forget_loss_name].from_config(args)
-        self.retain_loss = None if retain_loss_name == "none" else RETAIN_LOSSES[retain_loss_name].from_config(args)
         self.forget_weight, self.retain_weight = args.forget_weight, args.retain_weight
 
         if isinstance(model, str):
@@ -146,21 +151,35 @@ class UnlearningTrainer(Trainer):
 
         # Data: tokenized once here; no text column goes further. The record keeps fingerprints, never content.
         forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
+        # One weighted term per retain set: role "retain" for a single set, "retain.NAME" for each named one.
+        retain_terms = self._retain_terms(args, retain_loss_name, retain_dataset)
+        self.objectives: dict[str, tuple[UnlearningObjective, float]] = {
+            "forget": (self.forget_loss, args.forget_weight)
+        }
+        for role, (objective_name, weight) in retain_terms.items():
+            self.objectives[role] = (RETAIN_LOSSES[objective_name].from_config(args), weight)
+        self.retain_loss = self.objectives.get(retain_role(None), (None,))[0]
         self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
         prepare = dict(
             tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template
         )
         forget = prepare_dataset(forget_dataset, name="forget", **prepare)
         retain = None
-        if self.retain_loss is not None:
-            if retain_dataset is None:
-                raise ValueError(
-                    f"retain_loss={retain_loss_name!r} needs a retain set: pass retain_dataset= or "
-                    "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
-                )
+        if retain_terms and retain_dataset is None:
+            raise ValueError(
+                f"retain_loss={retain_loss_name!r} needs a retain set: pass retain_dataset= or "
+                "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
+            )
+        if isinstance(retain_dataset, dict):
+            names = [name for name in retain_dataset if retain_role(name) in retain_terms]
+            retain = {name: prepare_dataset(retain_dataset[name], name=f"retain {name}", **prepare) for name in names}
+            self.set_fingerprints["retain"] = {
+                name: content_fingerprint(retain_dataset[name], f"retain {name}") for name in names
+            } or None
+        elif retain_terms:
             retain = prepare_dataset(retain_dataset, name="retain", **prepare)
             self.set_fingerprints["retain"] = content_fingerprint(retain_dataset, "retain")
-        elif retain_dataset is not None:
+        if retain_dataset is not None and not retain_terms:
             warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=2)
         retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
         train_pairs = ForgetRetainDataset(forget, retain, seed=retain_seed)
@@ -169,7 +188,9 @@ class UnlearningTrainer(Trainer):
 
         # Reference: which source, and whether one must stay alive during training.
         self.ref_source = None
-        retain_needs_reference = self.retain_loss is not None and self.retain_loss.needs_reference()
+        retain_needs_reference = any(
+            objective.needs_reference() for role, (objective, _) in self.objectives.items() if role != "forget"
+        )
         needs_reference = self.forget_loss.needs_reference() or retain_needs_reference
         self._precompute = args.precompute_ref_log_probs and self.forget_loss.reference_is_precomputable()
         keep_live_reference = (self.forget_loss.needs_reference() and not self._precompute) or retain_needs_reference
@@ -206,7 +227,12 @@ class UnlearningTrainer(Trainer):
                 "then started with the current epoch) or dataloader_num_workers=0."
             )
         self.add_callback(RetainPairingCallback(train_pairs))
-        self.loss_names = {"forget": forget_loss_name, "retain": retain_loss_name}
+        named = {role.removeprefix("retain."): term for role, term in retain_terms.items() if role != "retain"}
+        self.loss_names = {
+            "forget": forget_loss_name,
+            "retain": {name: objective for name, (objective, _) in named.items()} if named else retain_loss_name,
+        }
+        self._retain_weight_record = {name: weight for name, (_, weight) in named.items()} or self.retain_weight
         # The id the user gave, for the card's `base_model` (a local path is no use to readers of the card).
         self.base_model_id = args.base_model_id or (model_id if model_id and not os.path.isdir(model_id) else None)
         # Scores before / after unlearning for the card; filled by the evaluator, else taken from eval logs.
@@ -324,9 +350,36 @@ class UnlearningTrainer(Trainer):
         return forget_dataset, retain_dataset
 
     @staticmethod
-    def eval_role(name: str) -> str:
-        """Objective an eval set is scored with: `"forget"` for names starting with "forget", else `"retain"`."""
-        return "forget" if name.startswith("forget") else "retain"
+    def _retain_terms(args: UnlearningConfig, retain_loss: str, retain_dataset) -> dict[str, tuple[str, float]]:
+        """Role -> (objective name, weight) of each retain term: one per retain set that has an objective."""
+        objectives, weights = args.retain_objectives or {}, args.retain_weights or {}
+        if not isinstance(retain_dataset, dict):
+            if objectives or weights:
+                raise ValueError(
+                    "retain_objectives / retain_weights give a value per named retain set, but the retain set is "
+                    "not a dict of named sets; pass retain_dataset={NAME: dataset, ...}."
+                )
+            return {} if retain_loss == "none" else {retain_role(None): (retain_loss, args.retain_weight)}
+        unknown = sorted((set(objectives) | set(weights)) - set(retain_dataset))
+        if unknown:
+            raise ValueError(
+                f"retain_objectives / retain_weights name {unknown}, which are not retain sets; the retain sets "
+                f"given are {sorted(retain_dataset)}."
+            )
+        terms = {}
+        for name in retain_dataset:
+            objective = objectives.get(name, retain_loss)
+            if objective != "none":
+                terms[retain_role(name)] = (objective, weights.get(name, args.retain_weight))
+        return terms
+
+    def eval_role(self, name: str) -> str:
+        """Role an eval set is scored as: `"forget"` for names starting with "forget", the named retain set of the
+        same name (its objective), else `"retain"` (the retain objective, or NLL)."""
+        if name.startswith("forget"):
+            return "forget"
+        named = retain_role(name)
+        return named if named in self.objectives else "retain"
 
     def _prepare_eval_datasets(self, eval_dataset, prepare: dict):
         if eval_dataset is None:
@@ -535,7 +588,7 @@ class UnlearningTrainer(Trainer):
                 "forget_loss": self.loss_names["forget"],
                 "retain_loss": self.loss_names["retain"],
                 "forget_weight": self.forget_weight,
-                "retain_weight": self.retain_weight,
+                "retain_weight": self._retain_weight_record,
                 "reference": self.ref_source,
             },
             "hyperparameters": hyperparameters,
@@ -571,7 +624,7 @@ class UnlearningTrainer(Trainer):
         # The model's forward takes none of our prefixed columns; keep them all (DPOTrainer does the same).
         if self._signature_columns is None:
             columns = ("input_ids", "labels", "ref_logps", "alt_input_ids", "alt_labels", "alt_ref_logps")
-            self._signature_columns = [f"{role}_{column}" for role in ROLES for column in columns]
+            self._signature_columns = [f"{role}_{column}" for role in self._roles for column in columns]
 
     def _score(self, module, batch: dict, prefix: str = "", hidden_layer: int | None = None) -> dict:
         """One forward of `module` over the batch's `prefix` sequences (`""`, or `"alt_"` for alternative answers).
@@ -596,13 +649,53 @@ class UnlearningTrainer(Trainer):
             "hidden_states": captured.get("hidden"),
         }
 
-    def _objective_inputs(self, model, batch: dict, objective: UnlearningObjective) -> ObjectiveInputs:
-        """Everything `objective` asked for on this batch, each computed once: one policy forward per sequence kind
-        (answers, and alternative answers when asked), the same under the reference only when asked."""
+    @staticmethod
+    def _hidden_layer(objective: UnlearningObjective) -> int | None:
+        return objective.hidden_layer if objective.requires & {"hidden_states", "ref_hidden_states"} else None
+
+    def _policy_scores(self, model, batches: dict[str, dict], objectives: dict[str, UnlearningObjective]) -> dict:
+        """`_score` of the policy on each role's batch; with `concatenated_forward`, in one forward of all of them.
+
+        One forward of the forget and retain rows together (padded to the longer batch) halves the per-forward
+        overhead that dominates small models and small batches; results are split back by rows and answer tokens.
+        Roles that need hidden states of different layers run separately.
+        """
+        layers = {role: self._hidden_layer(objective) for role, objective in objectives.items()}
+        distinct_layers = set(layers.values()) - {None}
+        if not self.args.concatenated_forward or len(batches) < 2 or len(distinct_layers) > 1:
+            return {role: self._score(model, batch, "", layers[role]) for role, batch in batches.items()}
+        width = max(batch["input_ids"].size(1) for batch in batches.values())
+        pad_values = {"input_ids": self.processing_class.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
+        joint = {
+            key: torch.cat(
+                [F.pad(batch[key], (0, width - batch[key].size(1)), value=value) for batch in batches.values()]
+            )
+            for key, value in pad_values.items()
+        }
+        scores = self._score(model, joint, "", next(iter(distinct_layers), None))
+        rows = [batch["input_ids"].size(0) for batch in batches.values()]
+        positions = [predicting_positions(batch["labels"]) for batch in batches.values()]
+        tokens = torch.stack([mask.sum() for mask in positions]).tolist()  # one host sync for all roles
+        split = {}
+        for index, (role, batch) in enumerate(batches.items()):
+            row = slice(sum(rows[:index]), sum(rows[: index + 1]))
+            token = slice(sum(tokens[:index]), sum(tokens[: index + 1]))
+            hidden = scores["hidden_states"]
+            split[role] = {
+                "logits": scores["logits"][token],
+                "token_logps": scores["token_logps"][token],
+                "logps": scores["logps"][row],
+                "n_tokens": scores["n_tokens"][row],
+                "answer_positions": positions[index],
+                "hidden_states": None if hidden is None else hidden[row, : batch["input_ids"].size(1)],
+            }
+        return split
+
+    def _objective_inputs(self, model, batch: dict, objective: UnlearningObjective, policy: dict) -> ObjectiveInputs:
+        """Everything `objective` asked for on this batch, each computed once: the policy's scores of the answers
+        (`policy`, from `_policy_scores`), alternative answers when asked, the reference only when asked."""
         requires = objective.requires
-        wants_hidden = bool(requires & {"hidden_states", "ref_hidden_states"})
-        layer = objective.hidden_layer if wants_hidden else None
-        policy = self._score(model, batch, "", layer)
+        layer = self._hidden_layer(objective)
         values = {**policy, "attention_mask": batch["attention_mask"]}
         if requires & {"alt_logps", "ref_alt_logps"}:
             alternative = self._score(model, batch, "alt_")
@@ -624,25 +717,35 @@ class UnlearningTrainer(Trainer):
             values.update({name: ref[name.removeprefix("ref_")] for name in reference_needs})
         return ObjectiveInputs(**{name: values.get(name) for name in ObjectiveInputs.__dataclass_fields__})
 
-    def _role_objective(self, role: str, mode: str) -> UnlearningObjective | None:
-        if role == "forget":
-            return self.forget_loss
-        if self.retain_loss is None and mode == "eval":
-            return NLLRetainLoss()  # an eval set scored while the retain objective is off: NLL is all there is
-        return self.retain_loss
+    @property
+    def _roles(self) -> list[str]:
+        """Every column prefix a batch may carry: forget, the single retain set, named retain sets."""
+        return list(dict.fromkeys([*ROLES, *self.objectives]))
+
+    def _role_objective(self, role: str, mode: str) -> tuple[UnlearningObjective, float] | None:
+        if role in self.objectives:
+            return self.objectives[role]
+        if mode == "eval" and role != "forget":
+            # An eval set with no objective of its own (the retain term is off, or the retain sets are named
+            # differently): NLL is all there is to report.
+            return NLLRetainLoss(), self.retain_weight
+        return None
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
-        weights = {"forget": self.forget_weight, "retain": self.retain_weight}
-        parts, stats = {}, {}
-        for role in ROLES:
-            objective = self._role_objective(role, mode)
-            if f"{role}_input_ids" not in inputs or objective is None:
-                continue
-            batch = {
-                key.removeprefix(f"{role}_"): value for key, value in inputs.items() if key.startswith(f"{role}_")
-            }
-            objective_inputs = self._objective_inputs(model, batch, objective)
+        terms = {}
+        for role in self._roles:
+            term = self._role_objective(role, mode)
+            if f"{role}_input_ids" in inputs and term is not None:
+                terms[role] = term
+        batches = {
+            role: {key.removeprefix(f"{role}_"): value for key, value in inputs.items() if key.startswith(f"{role}_")}
+            for role in terms
+        }
+        policy = self._policy_scores(model, batches, {role: objective for role, (objective, _) in terms.items()})
+        weights, parts, stats = {}, {}, {}
+        for role, (objective, weights[role]) in terms.items():
+            objective_inputs = self._objective_inputs(model, batches[role], objective, policy[role])
             per_sequence, role_stats = objective(objective_inputs)
             parts[role] = per_sequence.mean()
             logps, n_tokens = objective_inputs.logps.detach(), objective_inputs.n_tokens

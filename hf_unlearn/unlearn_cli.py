@@ -54,8 +54,9 @@ class UnlearningDataConfig:
     Parameters:
         forget_dataset (`str`):
             The forget set.
-        retain_dataset (`str`, *optional*):
-            The retain set (needed unless `retain_loss="none"`).
+        retain_dataset (`str` or `dict[str, str]`, *optional*):
+            The retain set (needed unless `retain_loss="none"`), or several named ones, `{NAME: SPEC}`, each with its
+            own objective and weight (`retain_objectives`, `retain_weights`).
         eval_datasets (`dict[str, str]`, *optional*):
             Named eval sets, e.g. `{"forget": "...", "retain": "..."}`; names starting with `forget` are scored with
             the forget objective. Without it, the forget and retain sets are scored (see `default_eval_rows`).
@@ -72,8 +73,12 @@ class UnlearningDataConfig:
     """
 
     forget_dataset: str = field(default=None, metadata={"help": "The forget set, a SPEC (required)."})
-    retain_dataset: str | None = field(
-        default=None, metadata={"help": "The retain set, a SPEC (needed unless retain_loss is none)."}
+    retain_dataset: dict[str, str] | str | None = field(
+        default=None,
+        metadata={
+            "help": "The retain set, a SPEC (needed unless retain_loss is none), or named sets {NAME: SPEC}, each "
+            "with its own objective and weight (retain_objectives, retain_weights)."
+        },
     )
     eval_datasets: dict[str, str] | str | None = field(
         default=None,
@@ -108,6 +113,8 @@ class UnlearningDataConfig:
             raise ValueError("forget_dataset is required: a SPEC such as `locuslab/TOFU:forget10` or a local file.")
         if self.default_eval_rows < 0:
             raise ValueError(f"default_eval_rows must be >= 0 (0 turns it off), got {self.default_eval_rows}.")
+        if isinstance(self.retain_dataset, str) and self.retain_dataset.lstrip().startswith("{"):
+            self.retain_dataset = json.loads(self.retain_dataset)
         for name in ("eval_datasets", "column_mapping"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -153,6 +160,8 @@ TRAINING_OPTIONS = {
 METAVARS = {
     "forget_dataset": "SPEC",
     "retain_dataset": "SPEC",
+    "retain_objectives": "{NAME: OBJECTIVE}",
+    "retain_weights": "{NAME: WEIGHT}",
     "eval_datasets": "{NAME: SPEC}",
     "column_mapping": "{SOURCE: TARGET}",
     "retain_logs": "FILE",
@@ -462,15 +471,21 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
     mapping = data_args.column_mapping
     forget = _load_set(data_args.forget_dataset, "forget_dataset", mapping)
-    retain = _load_set(data_args.retain_dataset, "retain_dataset", mapping) if data_args.retain_dataset else None
+    retain_spec = data_args.retain_dataset
+    if isinstance(retain_spec, dict):
+        retain = {name: _load_set(spec, f"retain_dataset.{name}", mapping) for name, spec in retain_spec.items()}
+    else:
+        retain = _load_set(retain_spec, "retain_dataset", mapping) if retain_spec else None
     eval_sets = {
         name: _load_set(spec, f"eval_datasets.{name}", mapping)
         for name, spec in (data_args.eval_datasets or {}).items()
     }
     sampled = None
     if not eval_sets:
+        # With named retain sets, the first one is scored as the retain set.
+        scored_retain = next(iter(retain.values()), None) if isinstance(retain, dict) else retain
         eval_sets, sampled = default_eval_sets(
-            {"forget": forget, "retain": retain}, data_args.default_eval_rows, training_args.seed
+            {"forget": forget, "retain": scored_retain}, data_args.default_eval_rows, training_args.seed
         )
     trainer = UnlearningTrainer(
         model_args.model_name_or_path,

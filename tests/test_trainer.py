@@ -474,3 +474,105 @@ def test_a_registered_objective_gets_what_it_declares(tmp_path, tokenizer, llama
     assert seen["ref_logps"] is None and seen["alt_logps"] is None  # not asked for, not computed
     trainer.train()
     assert seen["hidden_states"].requires_grad and not seen["ref_hidden_states"].requires_grad
+
+
+def test_named_retain_sets_each_get_their_objective_weight_and_statistics(tmp_path, tokenizer, llama):
+    """Yao et al.'s objective in one call: GA on forget, KL on normal rows, NLL on mismatched rows."""
+    mismatch = [
+        {"question": forget["question"], "answer": retain["answer"]}
+        for forget, retain in zip(FORGET_ROWS, RETAIN_ROWS)
+    ]
+    trainer = UnlearningTrainer(
+        llama,
+        args=make_config(
+            tmp_path,
+            forget_loss="ga",
+            retain_loss="nll",
+            retain_objectives={"normal": "kl"},
+            retain_weights={"normal": 2.0, "mismatch": 0.5},
+            max_steps=2,
+            logging_steps=1,
+        ),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset={"normal": RETAIN_ROWS, "mismatch": mismatch[:3]},
+        eval_dataset={"forget": FORGET_ROWS[:2], "normal": RETAIN_ROWS[:2], "holdout": RETAIN_ROWS[2:4]},
+    )
+    assert trainer.loss_names == {"forget": "ga", "retain": {"normal": "kl", "mismatch": "nll"}}
+    assert trainer.ref_source == "model"  # KL on the normal set needs the reference
+    item = trainer.train_dataset[0]
+    assert {"retain.normal_input_ids", "retain.mismatch_input_ids"} <= set(item) and "retain_input_ids" not in item
+    # Each set is cycled on its own: the 3 mismatch rows come round again within the 8 forget rows of an epoch.
+    mismatch_indices = [trainer.train_dataset.retain_index(i, "retain.mismatch") for i in range(8)]
+    assert sorted(mismatch_indices[:3]) == [0, 1, 2] and sorted(mismatch_indices[3:6]) == [0, 1, 2]
+
+    batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(2)]))
+    trainer.model.train()
+    total = trainer.compute_loss(trainer.model, batch)
+    stats = trainer._pop_metrics("train")
+    expected = stats["loss/forget"] + 2.0 * stats["loss/retain.normal"] + 0.5 * stats["loss/retain.mismatch"]
+    assert total.item() == pytest.approx(expected, rel=1e-5)
+    assert stats["kl/retain.normal"] == pytest.approx(0.0, abs=1e-6)  # KL from the reference, before any step
+    assert stats["loss/retain.mismatch"] == pytest.approx(stats["nll/retain.mismatch"], rel=1e-6)
+
+    metrics = trainer.evaluate()
+    assert "eval_normal_kl/retain.normal" in metrics  # an eval set named like a retain set uses its objective
+    assert "eval_holdout_nll/retain" in metrics
+    trainer.train()
+    record = trainer.unlearning_record()
+    assert record["method"]["retain_weight"] == {"normal": 2.0, "mismatch": 0.5}
+    assert set(record["retain_set"]) == {"normal", "mismatch"} and record["retain_set"]["mismatch"]["rows"] == 3
+    trainer.create_model_card()
+    card = (tmp_path / "run" / "README.md").read_text()
+    assert "`1.0 * ga + 2.0 * kl(normal) + 0.5 * nll(mismatch)`" in card
+    assert "Retain set `mismatch`**, kept: 3 rows" in card
+
+
+def test_a_per_set_objective_for_a_set_not_given_lists_the_sets(tmp_path, tokenizer, llama):
+    with pytest.raises(
+        ValueError, match=r"name \['mismatch'\], which are not retain sets; the retain sets given are \['normal'\]"
+    ):
+        UnlearningTrainer(
+            llama,
+            args=make_config(tmp_path, forget_loss="ga", retain_objectives={"mismatch": "nll"}),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset={"normal": RETAIN_ROWS},
+        )
+    with pytest.raises(ValueError, match="retain_objectives\\['normal'\\]='ce' is not known"):
+        make_config(tmp_path, retain_objectives={"normal": "ce"})
+
+
+@pytest.mark.parametrize("forget_loss, retain_loss", [("npo", "kl"), ("ga", "nll")])
+def test_one_forward_for_forget_and_retain_gives_the_two_forwards_values(
+    tmp_path, tokenizer, forget_loss, retain_loss
+):
+    results = []
+    for concatenated in (True, False):
+        trainer = UnlearningTrainer(
+            tiny_llama(len(tokenizer), seed=2),
+            args=make_config(
+                tmp_path / str(concatenated),
+                forget_loss=forget_loss,
+                retain_loss=retain_loss,
+                concatenated_forward=concatenated,
+            ),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+        )
+        calls = []
+        trainer.model.register_forward_hook(lambda module, args, output: calls.append(1))
+        batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
+        trainer.model.train()
+        loss = trainer.compute_loss(trainer.model, batch)
+        loss.backward()
+        gradient = torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None])
+        results.append((loss.detach(), gradient, trainer._pop_metrics("train"), len(calls)))
+    (joint_loss, joint_grad, joint_stats, joint_calls), (loss, grad, stats, calls) = results
+    assert (joint_calls, calls) == (1, 2)  # the policy's forwards (a frozen-copy reference is another module)
+    torch.testing.assert_close(joint_loss, loss, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(joint_grad, grad, rtol=1e-4, atol=1e-6 * grad.abs().max().item())
+    assert joint_stats.keys() == stats.keys()
+    for key in stats:
+        assert joint_stats[key] == pytest.approx(stats[key], rel=1e-5, abs=1e-5), key
