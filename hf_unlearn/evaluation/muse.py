@@ -107,8 +107,9 @@ def load_muse_split(source: str, config: str, split: str) -> datasets.Dataset:
             the config's.
     """
     source = MUSE_BENCHMARKS.get(source, source)
-    # A local copy is read afresh each time: `datasets` may otherwise serve a cached build of another folder with the
-    # same name (seen with HF_DATASETS_OFFLINE=1), i.e. stale rows. Rebuilding from local parquet files is cheap.
+    # A local copy is read afresh each time, unchecked against cached split sizes: `datasets` keys its cache by the
+    # folder's name, so another folder of the same name (an older copy) would otherwise give stale rows or a split
+    # size error. Rebuilding from local parquet files is cheap.
     fresh = {"download_mode": "force_redownload"} if os.path.isdir(source) else {}
     try:
         available = datasets.get_dataset_split_names(source, config, **fresh)
@@ -124,7 +125,8 @@ def load_muse_split(source: str, config: str, split: str) -> datasets.Dataset:
         raise ValueError(
             f"MUSE data {source!r}, config {config!r} has no split {split!r}; it has {sorted(available)}."
         )
-    dataset = datasets.load_dataset(source, config, split=found, **fresh)
+    unchecked = {"verification_mode": "no_checks"} if fresh else {}
+    dataset = datasets.load_dataset(source, config, split=found, **fresh, **unchecked)
     needed = CONFIG_COLUMNS.get(config, ("text",))
     missing = [column for column in needed if column not in dataset.column_names]
     if missing:
@@ -326,15 +328,22 @@ class MuseEvaluator:
         self.max_length = max_length
         self.generation_batch_size = generation_batch_size or batch_size
         # C3 through the evaluator: the privleak texts as text sets (every token scored), Min-K% on forget / holdout.
-        self.evaluator = UnlearningEvaluator(
-            tokenizer,
-            data.privleak,
-            retain_logs=retain_logs,
-            batch_size=batch_size,
-            max_length=max_length,
-            generate=False,
-            mia_k=mia_k,
-        )
+        # Its warning that text sets have no truth ratio (so no TOFU utility) is beside the point for MUSE: quieted.
+        evaluator_logger = logging.get_logger(UnlearningEvaluator.__module__)
+        level = evaluator_logger.level
+        evaluator_logger.setLevel(logging.ERROR)
+        try:
+            self.evaluator = UnlearningEvaluator(
+                tokenizer,
+                data.privleak,
+                retain_logs=retain_logs,
+                batch_size=batch_size,
+                max_length=max_length,
+                generate=False,
+                mia_k=mia_k,
+            )
+        finally:
+            evaluator_logger.setLevel(level)
         self._warn_cut_texts()
         self.prompts = {
             "verbmem_f": self._verbmem_prompts(verbmem_max_new_tokens),

@@ -165,6 +165,15 @@ def test_older_split_names_are_found(tmp_path):
     assert old.knowmem_forget_icl is None and old.knowmem_retain_icl is None
 
 
+def test_a_new_copy_in_a_folder_of_the_same_name_is_read_afresh(tmp_path):
+    # `datasets` caches a local dataset by its folder's name: an older copy's rows must not come back.
+    for sizes in (8, 3):
+        layout = muse_layout()
+        layout["privleak"]["forget"] = layout["privleak"]["forget"][:sizes]
+        folder = tmp_path / f"copy-{sizes}" / "MUSE-News"
+        assert len(load_muse("muse_news", write_muse_repo(folder, layout)).privleak["forget"]) == sizes
+
+
 def test_bad_names_and_columns_are_clear_errors(tmp_path, repo):
     with pytest.raises(ValueError, match=r"Unknown benchmark 'muse_wmdp'; known benchmarks: muse_books, muse_news"):
         resolve_benchmark("muse_wmdp")
