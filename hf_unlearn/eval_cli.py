@@ -70,10 +70,11 @@ def run_eval(args: argparse.Namespace) -> int:
     from .metrics.tofu import load_tofu_log
 
     specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
+    benchmark = _benchmark_data(args, specs)
     eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
     retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
     model, tokenizer = load_model_and_tokenizer(args)
-    evaluator = UnlearningEvaluator(
+    evaluator = _benchmark_evaluator(args, benchmark, tokenizer, retain_logs) or UnlearningEvaluator(
         tokenizer,
         eval_sets,
         retain_logs=retain_logs,
@@ -90,6 +91,7 @@ def run_eval(args: argparse.Namespace) -> int:
         "model": args.model,
         "adapter": args.adapter,
         "sets": specs,
+        "benchmark": args.benchmark,
         "retain_logs": str(args.retain_logs) if args.retain_logs is not None else None,
         "max_new_tokens": args.max_new_tokens,
         "max_length": args.max_length,
@@ -99,6 +101,40 @@ def run_eval(args: argparse.Namespace) -> int:
     print(json.dumps(result.summary, indent=2))
     print(f"hf-unlearn eval: wrote {paths['logs']} and {paths['summary']}", file=sys.stderr)
     return 0
+
+
+def _benchmark_data(args: argparse.Namespace, specs: dict):
+    """The `--benchmark` data (MUSE's splits), or `None`; checks that the set options fit with it."""
+    if args.benchmark is None:
+        missing = [f"--{SET_OPTIONS[name]}" for name in ("forget", "retain") if name not in specs]
+        if missing:
+            raise ValueError(
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required without --benchmark."
+            )
+        return None
+    from .evaluation.muse import load_muse, resolve_benchmark
+
+    resolve_benchmark(args.benchmark)  # an unknown name fails here, listing the known ones
+    if specs:
+        options = ", ".join(f"--{SET_OPTIONS[name]}" for name in specs)
+        raise ValueError(f"--benchmark {args.benchmark} brings its own sets; drop {options}.")
+    return load_muse(args.benchmark, args.benchmark_data)
+
+
+def _benchmark_evaluator(args: argparse.Namespace, data, tokenizer, retain_logs):
+    """A `MuseEvaluator` on the `--benchmark` data (its summary goes to `muse_summary.json`), or `None`."""
+    if data is None:
+        return None
+    from .evaluation.muse import MuseEvaluator
+
+    return MuseEvaluator(
+        tokenizer,
+        data,
+        retain_logs=retain_logs,
+        batch_size=args.batch_size,
+        generation_batch_size=args.generation_batch_size,
+        max_length=args.max_length,
+    )
 
 
 def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
@@ -111,8 +147,9 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     """Registers the `eval` subcommand on an `argparse` subparsers object.
 
     Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] --forget SPEC --retain SPEC [--holdout SPEC]
-    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] --output_dir DIR`. The parsed
-    namespace carries `func`, a callable taking it and returning the exit code.
+    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] --output_dir DIR`, or with
+    `--benchmark muse_news|muse_books [--benchmark_data DIR]` in place of the sets. The parsed namespace carries
+    `func`, a callable taking it and returning the exit code.
 
     Args:
         subparsers (`argparse._SubParsersAction`):
@@ -129,7 +166,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
             "probability, greedy-generation ROUGE, truth ratio, memorization and membership-inference scores. "
             "Writes OUTPUT_DIR/eval_log_aggregated.json (TOFU's per-sample log format, numbers only: no text of "
             "any set, so TOFU's generated_text field is left out) and OUTPUT_DIR/summary.json, and prints the "
-            "summary. With --retain-logs, also forget quality (TOFU) and PrivLeak (MUSE)."
+            "summary. With --retain-logs, also forget quality (TOFU) and PrivLeak (MUSE). With --benchmark, the "
+            "benchmark's own sets, and its summary (OUTPUT_DIR/muse_summary.json for MUSE)."
         ),
     )
     _add(
@@ -138,15 +176,27 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "adapter", metavar="DIR", help="PEFT adapter folder to load on top of --model")
     _add(parser, "tokenizer", metavar="PATH_OR_HUB_ID", help="tokenizer (default: the adapter's or model's own)")
     for name, option in SET_OPTIONS.items():
-        required = name in ("forget", "retain")
+        required = name in ("forget", "retain")  # unless --benchmark brings the sets
         parser.add_argument(
             f"--{option}",
             *([f"--{name}"] if option != name else []),
             dest=name,
-            required=required,
             metavar="SPEC",
-            help=f"{name.replace('_', ' ')} set{'' if required else ' (optional)'}: {SPEC_HELP}",
+            help=f"{name.replace('_', ' ')} set{' (without --benchmark)' if required else ' (optional)'}: {SPEC_HELP}",
         )
+    _add(
+        parser,
+        "benchmark",
+        metavar="NAME",
+        help="evaluate on a benchmark's own sets instead: muse_news or muse_books (MUSE's VerbMem, KnowMem and "
+        "PrivLeak, written to OUTPUT_DIR/muse_summary.json; PrivLeak needs --retain-logs of the retrained model)",
+    )
+    _add(
+        parser,
+        "benchmark_data",
+        metavar="PATH_OR_HUB_ID",
+        help="where --benchmark's dataset is read: a local copy of its Hub repository (default: the Hub)",
+    )
     _add(
         parser,
         "retain_logs",

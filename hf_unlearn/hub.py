@@ -132,6 +132,65 @@ def _robustness_section(robustness: dict[str, Any] | None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def _overlap_cell(overlap: list[dict[str, Any]]) -> str:
+    if not overlap:
+        return "none"
+    return "; ".join(
+        f"request {item['request']}: "
+        + ("the same set" if item["same_set"] else "rows unknown" if item["rows"] is None else f"{item['rows']} rows")
+        for item in overlap
+    )
+
+
+def objective_formula(method: dict[str, Any]) -> str:
+    """The weighted sum a run minimised, e.g. `1.0 * npo + 20.0 * nll` or `0.5 * ga + 1.0 * kl(normal) + ...`."""
+    formula = f"{method.get('forget_weight', 1.0)} * {method.get('forget_loss')}"
+    retain_loss, retain_weight = method.get("retain_loss"), method.get("retain_weight")
+    if isinstance(retain_loss, dict):  # one objective per named retain set
+        for name, loss in retain_loss.items():
+            formula += f" + {retain_weight[name]} * {loss}({name})"
+    elif retain_loss not in (None, "none"):
+        formula += f" + {retain_weight} * {retain_loss}"
+    return formula
+
+
+def _history_section(requests: list[dict[str, Any]] | None) -> str:
+    """The card's "Unlearning history" section: every request of a sequentially unlearned model, oldest first."""
+    if not requests or len(requests) < 2:
+        return ""
+    rows = [
+        "| request | forget set | objective | steps | forget ROUGE-L after | overlap with earlier requests |",
+        "|---|---|---|---|---|---|",
+    ]
+    for entry in requests:
+        method = entry.get("method") or {}
+        objective = f"`{objective_formula(method)}`" if method else "-"
+        rouge = _lookup(entry.get("scores") or {}, "forget", "rougeL_recall")
+        forget = entry["forget_set"]
+        rows.append(
+            f"| {entry['request']} | {forget['rows']} rows, `{str(forget['sha256'])[:12]}` | {objective} | "
+            f"{entry.get('global_step', '-')} | {'-' if rouge is None else f'{rouge:.3g}'} | "
+            f"{_overlap_cell(entry.get('overlap'))} |"
+        )
+    overlapping = [entry["request"] for entry in requests if entry.get("overlap")]
+    lines = [
+        "## Unlearning history",
+        "",
+        f"This model went through {len(requests)} unlearning requests, each starting from the result of the one "
+        "before; this card's run is the last. Forget sets by row count and the first characters of their SHA-256; "
+        f"full fingerprints, the per-row digests and every score are in `{RECORD_FILE}` under `requests`.",
+        "",
+        "\n".join(rows),
+    ]
+    if overlapping:
+        lines += [
+            "",
+            f"Request{'s' if len(overlapping) > 1 else ''} {', '.join(map(str, overlapping))} unlearned rows that an "
+            "earlier request had already unlearned (matched by row digest or set fingerprint).",
+        ]
+    return "\n".join(lines) + "\n\n"
+
+
 def _load_snippet(is_adapter: bool, repo_id: str | None) -> str:
     target = repo_id or REPO_PLACEHOLDER
     if is_adapter:
@@ -187,13 +246,7 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         )
     forget, retain = record["forget_set"], record.get("retain_set")
     robustness = record.get("robustness")
-    objective = f"`{method['forget_weight']} * {method['forget_loss']}"
-    if isinstance(method["retain_loss"], dict):  # one objective per named retain set
-        for name, loss in method["retain_loss"].items():
-            objective += f" + {method['retain_weight'][name]} * {loss}({name})"
-    elif retain:
-        objective += f" + {method['retain_weight']} * {method['retain_loss']}"
-    objective += "`"
+    objective = f"`{objective_formula(method)}`"
     procedure = {
         "trainer": f"`{method['trainer']}`",
         "objective": objective,
@@ -235,7 +288,7 @@ holding a set can check that it is the one this run forgot. Their content is not
 
 Every recorded score is in `{RECORD_FILE}`, next to the weights.
 
-{_robustness_section(robustness)}## Training procedure
+{_history_section(record.get("requests"))}{_robustness_section(robustness)}## Training procedure
 
 {_table(procedure)}
 

@@ -39,6 +39,7 @@ from .data import (
     prepare_dataset,
 )
 from .data.pairing import RetainPairingCallback, retain_role
+from .history import RequestChain
 from .hub import library_versions, save_card_and_record
 from .layers import capture_layer_output
 from .logprobs import (
@@ -160,6 +161,8 @@ class UnlearningTrainer(Trainer):
             self.objectives[role] = (RETAIN_LOSSES[objective_name].from_config(args), weight)
         self.retain_loss = self.objectives.get(retain_role(None), (None,))[0]
         self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
+        # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
+        self.request_chain = RequestChain.start(model_id, forget_dataset, self.set_fingerprints["forget"])
         prepare = dict(
             tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template
         )
@@ -552,7 +555,9 @@ class UnlearningTrainer(Trainer):
         """What this run did, as written into the model card and `unlearning_record.json`.
 
         Method and hyperparameters, forget / retain set fingerprints (row count and SHA-256, no content), metrics
-        before and after, library versions. Nothing in it comes from the text of the sets.
+        before and after, library versions, and `requests`: the chain of unlearning requests of the model, earlier
+        runs first when the model was loaded from an earlier run's folder (see [`~hf_unlearn.history.RequestChain`]).
+        Nothing in it comes from the text of the sets.
         """
         args = self.args
         hyperparameters = {
@@ -578,9 +583,9 @@ class UnlearningTrainer(Trainer):
                     value = str(value)  # enums such as PeftType
                 hyperparameters[f"peft_{name}"] = value
         metrics = self.unlearning_metrics if any(self.unlearning_metrics.values()) else self._metrics_from_eval_logs()
-        return {
+        record = {
             "model_name": model_name or os.path.basename(os.path.abspath(args.output_dir)),
-            "base_model": self.base_model_id,
+            "base_model": self.base_model_id or self.request_chain.base_model,
             "adapter": isinstance(self.model, PeftModel),
             "tags": sorted(set(tags or [])),
             "method": {
@@ -598,6 +603,9 @@ class UnlearningTrainer(Trainer):
             "metrics": {"before": dict(metrics["before"]), "after": dict(metrics["after"])},
             "library_versions": library_versions(),
         }
+        # Every request this model went through, this one last (fingerprints, methods and scores; no text).
+        record["requests"] = self.request_chain.requests(record)
+        return record
 
     def create_model_card(self, model_name: str | None = None, tags: str | list[str] | None = None, **kwargs) -> None:
         """Write `README.md` (model card with the unlearning record) and `unlearning_record.json` to `output_dir`.

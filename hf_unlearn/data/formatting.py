@@ -267,15 +267,31 @@ def fingerprint(dataset: datasets.Dataset, columns: Sequence[str] | None = None,
         ordered (`bool`, *optional*, defaults to `True`):
             Whether row order is part of the identity.
     """
+    digests = row_digests(dataset, columns)
+    if not ordered:
+        digests.sort()
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
+def row_digests(dataset: datasets.Dataset, columns: Sequence[str] | None = None) -> list[str]:
+    """SHA-256 of each row, in row order: canonical JSON of `columns` (strings NFC-normalised and stripped).
+
+    What [`fingerprint`] hashes together; on its own it tells which rows two sets share (sequential unlearning
+    reports overlapping requests with it), without revealing them.
+
+    Args:
+        dataset (`datasets.Dataset`):
+            The rows.
+        columns (`Sequence[str]`, *optional*):
+            Columns to include; defaults to all.
+    """
     columns = list(columns or dataset.column_names)
-    row_digests = []
+    digests = []
     for batch in dataset.select_columns(columns).iter(batch_size=1024):
         for values in zip(*(batch[column] for column in columns)):
             row = json.dumps(_normalize(dict(zip(columns, values))), sort_keys=True, ensure_ascii=False)
-            row_digests.append(hashlib.sha256(row.encode()).hexdigest())
-    if not ordered:
-        row_digests.sort()
-    return hashlib.sha256("\n".join(row_digests).encode()).hexdigest()
+            digests.append(hashlib.sha256(row.encode()).hexdigest())
+    return digests
 
 
 def content_fingerprint(data: Any, name: str) -> dict[str, Any]:

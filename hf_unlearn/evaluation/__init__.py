@@ -4,6 +4,8 @@
   per-sample log + summary).
 - [`UnlearningEvalCallback`]: the same during training, on the Trainer's evaluation schedule, multi-process.
 - `hf-unlearn eval` (`hf_unlearn.eval_cli`): the same from the command line, for a model or an adapter folder.
+- [`MuseEvaluator`]: MUSE's criteria (VerbMem, KnowMem, PrivLeak) on `muse-bench/MUSE-News` / `MUSE-Books`
+  ([`load_muse`]); `hf-unlearn eval --benchmark muse_news` from the shell.
 - [`UnlearningAuditor`]: the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks,
   logit lens) of an unlearned model against its original and retain models; `hf-unlearn audit` from the shell.
 
@@ -33,6 +35,11 @@ _EXPORTS = {
     "UnlearningEvaluator": ".evaluator",
     "summarize_logs": ".evaluator",
     "UnlearningEvalCallback": ".callback",
+    "MuseData": ".muse",
+    "MuseEvaluator": ".muse",
+    "MuseResult": ".muse",
+    "load_muse": ".muse",
+    "load_muse_split": ".muse",
     "prepare_eval_set": ".sets",
     "greedy_generate": ".scoring",
     "score_sequences": ".scoring",
@@ -55,5 +62,6 @@ if TYPE_CHECKING:
     from .audit import AuditResult, UnlearningAuditor, robustness_summary
     from .callback import UnlearningEvalCallback
     from .evaluator import EvaluationResult, UnlearningEvaluator, summarize_logs
+    from .muse import MuseData, MuseEvaluator, MuseResult, load_muse, load_muse_split
     from .scoring import greedy_generate, score_sequences
     from .sets import prepare_eval_set
