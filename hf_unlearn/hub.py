@@ -142,10 +142,15 @@ def _overlap_cell(overlap: list[dict[str, Any]]) -> str:
     )
 
 
-def objective_formula(method: dict[str, Any]) -> str:
-    """The weighted sum a run minimised, e.g. `1.0 * npo + 20.0 * nll` or `0.5 * ga + 1.0 * kl(normal) + ...`."""
+def objective_formula(method: dict[str, Any], with_retain: bool = True) -> str:
+    """The weighted sum a run minimised, e.g. `1.0 * npo + 20.0 * nll` or `0.5 * ga + 1.0 * kl(normal) + ...`.
+
+    `with_retain=False` (the run had no retain set) leaves the retain term out.
+    """
     formula = f"{method.get('forget_weight', 1.0)} * {method.get('forget_loss')}"
     retain_loss, retain_weight = method.get("retain_loss"), method.get("retain_weight")
+    if not with_retain:
+        return formula
     if isinstance(retain_loss, dict):  # one objective per named retain set
         for name, loss in retain_loss.items():
             formula += f" + {retain_weight[name]} * {loss}({name})"
@@ -246,7 +251,7 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         )
     forget, retain = record["forget_set"], record.get("retain_set")
     robustness = record.get("robustness")
-    objective = f"`{objective_formula(method)}`"
+    objective = f"`{objective_formula(method, with_retain=bool(retain))}`"
     procedure = {
         "trainer": f"`{method['trainer']}`",
         "objective": objective,
