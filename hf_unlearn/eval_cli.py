@@ -10,7 +10,8 @@ from pathlib import Path
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
-from .utils import resolve_dtype
+from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval
+from .utils import resolve_dtype, write_json_atomic
 
 
 SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
@@ -67,26 +68,38 @@ def run_eval(args: argparse.Namespace) -> int:
         `int`: exit code, 0 on success.
     """
     from .evaluation import UnlearningEvaluator
+    from .evaluation.evaluator import SUMMARY_FILE
     from .metrics.tofu import load_tofu_log
 
     specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
+    lm_eval = prepare_lm_eval(args)  # None without --lm_eval_tasks; its checks run before any model loads
+    if not {"forget", "retain"} <= specs.keys() and (specs or lm_eval is None):
+        raise ValueError(
+            "Give --forget and --retain (forget / retain scores; the other sets need both), --lm_eval_tasks "
+            "(multiple-choice benchmarks), or both."
+        )
     eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
     retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
     model, tokenizer = load_model_and_tokenizer(args)
-    evaluator = UnlearningEvaluator(
-        tokenizer,
-        eval_sets,
-        retain_logs=retain_logs,
-        batch_size=args.batch_size,
-        generation_batch_size=args.generation_batch_size,
-        max_new_tokens=args.max_new_tokens,
-        max_length=args.max_length,
-        qa_prompt_template=args.qa_prompt_template,
-        generate=not args.no_generation,
-    )
-    result = evaluator.evaluate(model)
+    result = None
+    if specs:
+        evaluator = UnlearningEvaluator(
+            tokenizer,
+            eval_sets,
+            retain_logs=retain_logs,
+            batch_size=args.batch_size,
+            generation_batch_size=args.generation_batch_size,
+            max_new_tokens=args.max_new_tokens,
+            max_length=args.max_length,
+            qa_prompt_template=args.qa_prompt_template,
+            generate=not args.no_generation,
+        )
+        result = evaluator.evaluate(model)
+    summary = result.summary if result is not None else {}
+    if lm_eval is not None:
+        summary["lm_eval"] = lm_eval(model, tokenizer)
     # Where the numbers come from (paths and settings; no row text).
-    result.summary["run"] = {
+    summary["run"] = {
         "model": args.model,
         "adapter": args.adapter,
         "sets": specs,
@@ -95,9 +108,14 @@ def run_eval(args: argparse.Namespace) -> int:
         "max_length": args.max_length,
         "qa_prompt_template": args.qa_prompt_template,
     }
-    paths = result.save(args.output_dir)
-    print(json.dumps(result.summary, indent=2))
-    print(f"hf-unlearn eval: wrote {paths['logs']} and {paths['summary']}", file=sys.stderr)
+    if result is not None:
+        paths = result.save(args.output_dir)
+        written = f"{paths['logs']} and {paths['summary']}"
+    else:
+        written = args.output_dir / SUMMARY_FILE
+        write_json_atomic(written, summary)
+    print(json.dumps(summary, indent=2))
+    print(f"hf-unlearn eval: wrote {written}", file=sys.stderr)
     return 0
 
 
@@ -110,8 +128,9 @@ def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
 def add_eval_command(subparsers) -> argparse.ArgumentParser:
     """Registers the `eval` subcommand on an `argparse` subparsers object.
 
-    Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] --forget SPEC --retain SPEC [--holdout SPEC]
-    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] --output_dir DIR`. The parsed
+    Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] [--forget SPEC --retain SPEC] [--holdout SPEC]
+    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] [--lm_eval_tasks TASKS ...]
+    --output_dir DIR`: forget and retain sets, multiple-choice benchmarks (lm-evaluation-harness), or both. The parsed
     namespace carries `func`, a callable taking it and returning the exit code.
 
     Args:
@@ -129,7 +148,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
             "probability, greedy-generation ROUGE, truth ratio, memorization and membership-inference scores. "
             "Writes OUTPUT_DIR/eval_log_aggregated.json (TOFU's per-sample log format, numbers only: no text of "
             "any set, so TOFU's generated_text field is left out) and OUTPUT_DIR/summary.json, and prints the "
-            "summary. With --retain-logs, also forget quality (TOFU) and PrivLeak (MUSE)."
+            "summary. With --retain-logs, also forget quality (TOFU) and PrivLeak (MUSE). With --lm_eval_tasks, also "
+            "(or, without sets, only) multiple-choice accuracies (WMDP, MMLU, ...) from lm-evaluation-harness."
         ),
     )
     _add(
@@ -138,14 +158,14 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "adapter", metavar="DIR", help="PEFT adapter folder to load on top of --model")
     _add(parser, "tokenizer", metavar="PATH_OR_HUB_ID", help="tokenizer (default: the adapter's or model's own)")
     for name, option in SET_OPTIONS.items():
-        required = name in ("forget", "retain")
+        # Not required by the parser: --lm_eval_tasks alone is a complete command (run_eval checks the combination).
+        needed = " (with --retain)" if name == "forget" else " (with --forget)" if name == "retain" else " (optional)"
         parser.add_argument(
             f"--{option}",
             *([f"--{name}"] if option != name else []),
             dest=name,
-            required=required,
             metavar="SPEC",
-            help=f"{name.replace('_', ' ')} set{'' if required else ' (optional)'}: {SPEC_HELP}",
+            help=f"{name.replace('_', ' ')} set{needed}: {SPEC_HELP}",
         )
     _add(
         parser,
@@ -174,5 +194,6 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="allow model / tokenizer code from the model repository to run (off by default)",
     )
+    add_lm_eval_arguments(parser)
     parser.set_defaults(func=run_eval)
     return parser

@@ -1,0 +1,295 @@
+"""Multiple-choice benchmarks (WMDP, MMLU, any lm-evaluation-harness task) on an in-memory model.
+
+EleutherAI's lm-evaluation-harness (`pip install "hf_unlearn[lm-eval]"`) scores a multiple-choice question by
+the log-likelihood of each option's text after the question, and counts the question right when the correct option
+scores highest (`acc`), or highest per byte of its text (`acc_norm`). [`evaluate_lm_eval`] hands it the model object
+and tokenizer you already hold (a full model or a PEFT model: the harness's HF wrapper accepts both), so that an
+unlearned model is scored without saving and reloading it; `hf-unlearn eval --lm_eval_tasks` does it from the shell.
+
+What this module keeps of the harness's output: numbers per task (accuracies, their standard errors, sample counts
+and shots) and the settings. Never a question, an option or a model output: the harness is asked not to log samples.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+
+LM_EVAL_INSTALL = 'pip install "hf_unlearn[lm-eval]"'
+"""The command that installs the harness at the versions this library is tested with."""
+
+HEADLINE_METRICS = ("acc", "acc_norm")
+"""Metrics the card shows per task; every other numeric metric the harness reports stays in the record."""
+
+
+def require_lm_eval() -> None:
+    """Imports the harness, or raises `ImportError` naming the command that installs it."""
+    try:
+        import lm_eval  # noqa: F401
+    except ImportError as error:
+        raise ImportError(
+            f"Multiple-choice benchmarks (WMDP, MMLU, ...) run through lm-evaluation-harness, which is not installed: "
+            f"{LM_EVAL_INSTALL}"
+        ) from error
+
+
+def parse_task_names(tasks: str | Sequence[str]) -> list[str]:
+    """Task names from a comma-separated string or a list, stripped, empty items dropped, first occurrence kept."""
+    items = tasks.split(",") if isinstance(tasks, str) else list(tasks)
+    names = list(dict.fromkeys(item.strip() for item in items if item and item.strip()))
+    if not names:
+        raise ValueError(f"No lm-evaluation-harness task was named (got {tasks!r}); e.g. wmdp_bio,wmdp_cyber,mmlu.")
+    return names
+
+
+@functools.lru_cache(maxsize=4)
+def _task_manager(include_paths: tuple[str, ...]):
+    from lm_eval.tasks import TaskManager
+
+    # Indexing the harness's few thousand task files takes seconds: one index per set of folders, per process.
+    return TaskManager(include_path=list(include_paths) or None)
+
+
+def task_manager(include_path: str | os.PathLike | Sequence[str | os.PathLike] | None = None):
+    """The harness's `TaskManager` over its own tasks and the task YAML files under `include_path`.
+
+    Built once per process for a given set of folders (task files added to a folder later are not seen).
+
+    Args:
+        include_path (`str`, `os.PathLike` or a list of them, *optional*):
+            Folders (or one folder) of task YAML files of your own, indexed after the harness's own tasks.
+
+    Raises:
+        ImportError: the harness is not installed (the message names the install command).
+        FileNotFoundError: an include folder does not exist.
+    """
+    require_lm_eval()
+    if include_path is None:
+        paths = []
+    else:
+        paths = [include_path] if isinstance(include_path, (str, os.PathLike)) else list(include_path)
+    resolved = []
+    for path in paths:
+        if not Path(path).exists():
+            raise FileNotFoundError(f"lm-evaluation-harness include path {str(path)!r} does not exist.")
+        resolved.append(str(Path(path).resolve()))
+    return _task_manager(tuple(resolved))
+
+
+def check_tasks(tasks: Sequence[str], manager) -> None:
+    """Raises `ValueError` with the harness's own message (on one line) for the first task name it does not know.
+
+    Cheap: names the index knows, and paths of task YAML files, are not loaded here (loading a task fetches its
+    data), and an unknown name is refused by the harness before it loads anything.
+    """
+    for name in tasks:
+        if name in manager.all_tasks or Path(name).is_file():
+            continue
+        try:
+            manager.load([name])
+        except KeyError as error:  # the harness reports an unknown name as a KeyError carrying its message
+            message = " ".join(str(error.args[0] if error.args else error).split())
+            raise ValueError(
+                f"lm-evaluation-harness: {message}. Give a task, group or tag it knows (`lm-eval ls tasks` lists "
+                "them), or a folder of your own task YAML files with --lm_eval_include."
+            ) from error
+
+
+def _number(value: Any) -> float | None:
+    """A JSON-safe float, or `None` for the harness's "N/A", nan and inf."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _metrics(row: dict[str, Any]) -> dict[str, float | None]:
+    """`{"acc,none": 0.5, "acc_stderr,none": 0.1, "alias": ...}` -> `{"acc": 0.5, "acc_stderr": 0.1}`.
+
+    Metrics of a filter other than the default `none` keep its name as a suffix (`exact_match_strict-match`).
+    """
+    metrics = {}
+    for key, value in row.items():
+        if "," not in key:  # alias, name, sample_len: not metrics
+            continue
+        metric, filter_name = key.split(",", 1)
+        metrics[metric if filter_name == "none" else f"{metric}_{filter_name}"] = _number(value)
+    return metrics
+
+
+def _samples(name: str, harness_output: dict) -> int | None:
+    """Questions scored under a task or group: a group's are its leaf tasks' (each counted once)."""
+    counts = harness_output.get("n-samples", {})
+    children = harness_output.get("group_subtasks", {})
+    leaves, pending, seen = [], [name], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        if current in counts:
+            leaves.append(counts[current]["effective"])
+        pending.extend(children.get(current, []))
+    return sum(leaves) if leaves else None
+
+
+@dataclass
+class LMEvalResult:
+    """What [`evaluate_lm_eval`] returns: the harness's numbers, no text.
+
+    Args:
+        tasks (`dict`):
+            Each requested task or group -> its metrics (`acc`, `acc_stderr`, `acc_norm`, `acc_norm_stderr`, ... as
+            the task defines them; a group's are the harness's aggregate over its tasks) and `samples` (questions
+            scored).
+        subtasks (`dict`):
+            The same for every task and group under a requested group (MMLU's 57 subjects, ...).
+        settings (`dict`):
+            Task list, include paths, `limit`, shots per task, task versions, batch size, seed, harness version.
+    """
+
+    tasks: dict[str, dict[str, Any]]
+    subtasks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Tasks, subtasks and settings: what `hf-unlearn eval` puts under `lm_eval` in `summary.json`."""
+        return {"tasks": self.tasks, "subtasks": self.subtasks, "settings": self.settings}
+
+    def record_summary(self) -> dict[str, Any]:
+        """What goes into an unlearning record: the requested tasks' metrics and the settings (no subtasks)."""
+        return {"tasks": self.tasks, "settings": self.settings}
+
+    def metrics(self, prefix: str = "lm_eval") -> dict[str, float]:
+        """Flat scalars for a logger, e.g. `lm_eval_wmdp_bio_acc`, `lm_eval_mmlu_acc_stderr` (requested tasks)."""
+        flat = {}
+        for task, metrics in self.tasks.items():
+            for metric, value in metrics.items():
+                if value is not None:
+                    flat[f"{prefix}_{task}_{metric}"] = float(value)
+        return flat
+
+    def record_in(self, model_dir: str | os.PathLike, repo_id: str | None = None) -> dict[str, Any]:
+        """Adds these scores to a saved unlearned model's record and card (opt-in; scoring never does it itself).
+
+        Writes [`LMEvalResult.record_summary`] under `lm_eval` in the folder's `unlearning_record.json` and
+        regenerates its `README.md` card from the record, with a "Multiple-choice benchmarks" section. Nothing else
+        in the folder is touched; both files are rendered before either is written, each atomically. A second call
+        replaces the section of the first. Record the scores of the model in that folder: the card says they are
+        its own.
+
+        Args:
+            model_dir (`str` or `os.PathLike`):
+                The folder of the unlearned model (or adapter), as saved by `UnlearningTrainer` with its card and
+                `unlearning_record.json`.
+            repo_id (`str`, *optional*):
+                The Hub repository the card's loading snippet names; without it, a placeholder.
+
+        Returns:
+            `dict`: the updated record.
+
+        Raises:
+            ValueError: the folder has no `unlearning_record.json` (it was not saved by an unlearning run).
+        """
+        from ..hub import load_record, save_card_and_record
+
+        record = {**load_record(model_dir, "multiple-choice benchmark scores"), "lm_eval": self.record_summary()}
+        save_card_and_record(record, str(Path(model_dir)), repo_id=repo_id)
+        return record
+
+
+def evaluate_lm_eval(
+    model: torch.nn.Module,
+    tokenizer: PreTrainedTokenizerBase,
+    tasks: str | Sequence[str],
+    *,
+    include_path: str | os.PathLike | Sequence[str | os.PathLike] | None = None,
+    limit: int | float | None = None,
+    num_fewshot: int | None = None,
+    batch_size: int = 8,
+    seed: int = 1234,
+) -> LMEvalResult:
+    r"""
+    Runs lm-evaluation-harness tasks (e.g. `wmdp_bio`, `wmdp_cyber`, `mmlu`) on an in-memory model.
+
+    The model is scored where it is (its device and dtype), in eval mode and without gradients; its training mode
+    is restored afterwards, so the call fits in a training loop. Nothing is downloaded but the tasks' data (from the
+    Hub, unless cached or offline), and no question, option or output is kept.
+
+    Args:
+        model (`torch.nn.Module`):
+            A causal LM (`transformers` model or PEFT model, e.g. a LoRA adapter on its base).
+        tokenizer (`PreTrainedTokenizerBase`):
+            Its tokenizer.
+        tasks (`str` or `list[str]`):
+            Task, group or tag names the harness knows (`"wmdp_bio,wmdp_cyber,mmlu"` or a list), or names defined
+            in YAML files under `include_path`, or paths of task YAML files.
+        include_path (`str`, `os.PathLike` or a list of them, *optional*):
+            Folders of task YAML files of your own (a local JSON dataset works offline: see the guide).
+        limit (`int` or `float`, *optional*):
+            Score only the first `limit` questions of each task (a fraction of each task when below 1): for quick
+            checks; the paper's numbers use every question.
+        num_fewshot (`int`, *optional*):
+            Shots per question; by default each task's own (WMDP and MMLU in the harness: 0).
+        batch_size (`int`, *optional*, defaults to `8`):
+            Sequences per forward pass.
+        seed (`int`, *optional*, defaults to `1234`):
+            Seed of Python, NumPy, torch and the few-shot sampler (the harness's default is 1234 for the last three
+            and 0 for Python's; one seed here).
+
+    Returns:
+        [`LMEvalResult`]: per requested task, accuracies with standard errors and sample counts.
+
+    Raises:
+        ImportError: the harness is not installed (the message names `pip install "hf_unlearn[lm-eval]"`).
+        ValueError: a task name the harness does not know (its message), or an empty task list.
+    """
+    names = parse_task_names(tasks)
+    manager = task_manager(include_path)
+    check_tasks(names, manager)
+    from lm_eval import simple_evaluate
+    from lm_eval.models.huggingface import HFLM
+
+    was_training = model.training
+    try:
+        harness_model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
+        output = simple_evaluate(
+            harness_model,
+            tasks=names,
+            task_manager=manager,
+            limit=limit,
+            num_fewshot=num_fewshot,
+            log_samples=False,  # the per-question records hold the questions and options: never kept
+            random_seed=seed,
+            numpy_random_seed=seed,
+            torch_random_seed=seed,
+            fewshot_random_seed=seed,
+        )
+    finally:
+        model.train(was_training)
+    rows = output["results"]
+    # The requested tasks are the rows under no group (a YAML path given as a task is reported under its task name).
+    children = {child for group in output.get("group_subtasks", {}).values() for child in group}
+    scores = {name: {**_metrics(row), "samples": _samples(name, output)} for name, row in rows.items()}
+    requested = {name: values for name, values in scores.items() if name not in children}
+    subtasks = {name: values for name, values in scores.items() if name in children}
+    settings = {
+        "tasks": names,
+        "include_path": [str(path) for path in getattr(manager, "include_path", None) or []],
+        "limit": limit,
+        "num_fewshot": {name: output.get("n-shot", {}).get(name) for name in requested},
+        "versions": {name: output.get("versions", {}).get(name) for name in requested},
+        "batch_size": batch_size,
+        "seed": seed,
+        "lm_eval_version": importlib.metadata.version("lm_eval"),
+    }
+    return LMEvalResult(tasks=requested, subtasks=subtasks, settings=settings)
