@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.metadata
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -22,7 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from transformers import PreTrainedTokenizerBase
+
+from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
+from ..utils import write_text_atomic
 
 
 LM_EVAL_INSTALL = 'pip install "hf_unlearn[lm-eval]"'
@@ -103,6 +108,73 @@ def check_tasks(tasks: Sequence[str], manager) -> None:
                 f"lm-evaluation-harness: {message}. Give a task, group or tag it knows (`lm-eval ls tasks` lists "
                 "them), or a folder of your own task YAML files with --lm_eval_include."
             ) from error
+
+
+def write_multiple_choice_task(
+    rows: Sequence[dict],
+    directory: str | os.PathLike,
+    name: str,
+    prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
+) -> Path:
+    """Writes a local multiple-choice task for the harness: `name.jsonl` (the rows) and `name.yaml` (the task).
+
+    Each option is scored as the text that follows the prompt (a "cloze" question, as the harness's ARC and MMLU-cloze
+    tasks do, and as the trainer's `question`/`answer` rows are trained: prompt, a space, the answer). The task reads
+    the local file, so it runs offline; pass `directory` as `include_path` (or `--lm_eval_include`) and `name` as the
+    task.
+
+    Args:
+        rows (`list[dict]`):
+            Questions: `question` (`str`), `choices` (`list[str]`, at least two) and `label` (index of the correct
+            choice).
+        directory (`str` or `os.PathLike`):
+            Folder to write the two files into (created if needed).
+        name (`str`):
+            The task's name, and the files' stem.
+        prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
+            The prompt, with `{question}`; use the one the model was trained with.
+
+    Returns:
+        `Path`: the task's YAML file.
+
+    Raises:
+        ValueError: no rows, a row without the three fields, fewer than two choices or a label out of range (the
+            message names the row's index, never its text), or a template without `{question}`.
+    """
+    if "{question}" not in prompt_template:
+        raise ValueError(f"prompt_template must contain '{{question}}'; got {prompt_template!r}.")
+    if not rows:
+        raise ValueError(f"The multiple-choice task {name!r} has no rows.")
+    for index, row in enumerate(rows):
+        choices, label = row.get("choices"), row.get("label")
+        if not isinstance(row.get("question"), str) or not isinstance(choices, list) or len(choices) < 2:
+            raise ValueError(
+                f"Row {index} of task {name!r} needs 'question' (a string) and 'choices' (a list of at least two "
+                f"strings); it has the fields {sorted(row)}."
+            )
+        if not isinstance(label, int) or not 0 <= label < len(choices):
+            raise ValueError(f"Row {index} of task {name!r}: 'label' must be a choice index, 0 to {len(choices) - 1}.")
+    directory = Path(directory)
+    data = (directory / f"{name}.jsonl").resolve()
+    fields = ("question", "choices", "label")
+    write_text_atomic(data, "".join(json.dumps({key: row[key] for key in fields}) + "\n" for row in rows))
+    accuracy = [{"metric": metric, "aggregation": "mean", "higher_is_better": True} for metric in HEADLINE_METRICS]
+    config = {
+        "task": name,
+        "dataset_path": "json",
+        "dataset_kwargs": {"data_files": {"test": str(data)}},
+        "test_split": "test",
+        "output_type": "multiple_choice",
+        # The harness renders these with Jinja: {question} of the template becomes the row's field.
+        "doc_to_text": prompt_template.replace("{question}", "{{question}}"),
+        "doc_to_choice": "{{choices}}",
+        "doc_to_target": "label",
+        "metric_list": accuracy,
+        "metadata": {"version": 1},
+    }
+    path = directory / f"{name}.yaml"
+    write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
+    return path
 
 
 def _number(value: Any) -> float | None:

@@ -41,26 +41,6 @@ QUESTIONS = [
     (["red", "green", "black", "blue"], 2),
     (["blue", "black", "red", "green"], 0),
 ]
-TASK_YAML = """task: {task}
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "{{{{question}}}}\\nAnswer:"
-doc_to_choice: "{{{{choices}}}}"
-doc_to_target: answer
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-  - metric: acc_norm
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1
-"""
 
 
 def expected_accuracy(favoured: str, questions=QUESTIONS) -> float:
@@ -83,15 +63,38 @@ def no_network(monkeypatch):
 
 @pytest.fixture(scope="module")
 def task_dir(tmp_path_factory) -> Path:
+    from hf_unlearn.evaluation import write_multiple_choice_task
+
     directory = tmp_path_factory.mktemp("tasks")
-    data = directory / "colours.jsonl"
     rows = [
-        {"question": f"Which colour is option {index}?", "choices": choices, "answer": answer}
-        for index, (choices, answer) in enumerate(QUESTIONS)
+        {"question": f"Which colour is option {index}?", "choices": choices, "label": label}
+        for index, (choices, label) in enumerate(QUESTIONS)
     ]
-    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    (directory / "colours.yaml").write_text(TASK_YAML.format(task=TASK, data=data))
+    assert write_multiple_choice_task(rows, directory, TASK) == directory / f"{TASK}.yaml"
     return directory
+
+
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([], r"has no rows"),
+        ([{"question": "q", "choices": ["a"], "label": 0}], r"Row 0 .* at least two"),
+        (
+            [
+                {"question": "q", "choices": ["a", "b"], "label": 0},
+                {"question": "q", "choices": ["a", "b"], "label": 2},
+            ],
+            r"Row 1 .*'label' must be a choice index, 0 to 1",
+        ),
+    ],
+    ids=["empty", "one-choice", "label-out-of-range"],
+)
+def test_a_malformed_task_is_refused_before_any_file_is_written(tmp_path, rows, message):
+    from hf_unlearn.evaluation import write_multiple_choice_task
+
+    with pytest.raises(ValueError, match=message):
+        write_multiple_choice_task(rows, tmp_path, "bad")
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.fixture(scope="module")
@@ -102,17 +105,35 @@ def colour_tokenizer():
     return tokenizer
 
 
-def favouring(tokenizer, colour: str):
-    """A tiny GPT-2 whose logits are 10 for the token of `" " + colour` and 0 for every other token, everywhere."""
+def favouring(tokenizer, colour: str, axis_1_colour: str = "red"):
+    """A tiny GPT-2 whose logits are 10 for the token of `" " + colour` and 0 for every other token, everywhere.
+
+    Hidden axis 1 of the LM head holds the same for `axis_1_colour`: unused, until an adapter points the final
+    LayerNorm's bias there.
+    """
     model = tiny_causal_lm(len(tokenizer), "gpt2", max_positions=128)
-    (token,) = tokenizer(" " + colour)["input_ids"]
     with torch.no_grad():
         model.transformer.ln_f.weight.zero_()
         model.transformer.ln_f.bias.zero_()
         model.transformer.ln_f.bias[0] = 1.0  # every final hidden state is the unit vector e_0
-        model.lm_head.weight[:, 0] = 0.0  # logits = column 0 of the (tied) LM head
-        model.lm_head.weight[token, 0] = 10.0
+        for axis, favoured in enumerate((colour, axis_1_colour)):
+            (token,) = tokenizer(" " + favoured)["input_ids"]
+            model.lm_head.weight[:, axis] = 0.0  # logits = column 0 of the (tied) LM head, with e_0
+            model.lm_head.weight[token, axis] = 10.0
     return model
+
+
+def adapter_switching_to_axis_1(model):
+    """A PEFT model whose adapter carries its own final LayerNorm, bias on axis 1 (its LoRA is the identity)."""
+    from peft import LoraConfig, get_peft_model
+
+    config = LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True, modules_to_save=["ln_f"])
+    peft_model = get_peft_model(model, config)
+    with torch.no_grad():
+        bias = peft_model.base_model.model.transformer.ln_f.modules_to_save["default"].bias
+        bias.zero_()
+        bias[1] = 1.0
+    return peft_model
 
 
 @needs_lm_eval
@@ -140,16 +161,26 @@ def test_accuracy_is_the_share_of_questions_won_by_the_preferred_option(task_dir
 
 
 @needs_lm_eval
-def test_limit_scores_the_first_questions_and_a_lora_model_is_scored_through_its_adapter(task_dir, colour_tokenizer):
-    from peft import LoraConfig, get_peft_model
-
+def test_a_peft_model_is_scored_through_its_adapter(task_dir, colour_tokenizer):
     from hf_unlearn.evaluation import evaluate_lm_eval
 
-    # LoRA starts as the identity (B = 0): the PEFT model prefers blue exactly as its base does.
-    peft_model = get_peft_model(favouring(colour_tokenizer, "blue"), LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True))
-    result = evaluate_lm_eval(peft_model, colour_tokenizer, [TASK], include_path=task_dir, limit=4)
+    peft_model = adapter_switching_to_axis_1(favouring(colour_tokenizer, "blue", axis_1_colour="red"))
+    result = evaluate_lm_eval(peft_model, colour_tokenizer, [TASK], include_path=task_dir)
+    assert result.tasks[TASK]["acc"] == pytest.approx(expected_accuracy("red"))  # the adapter's choice, not blue's
+    with peft_model.disable_adapter():
+        result = evaluate_lm_eval(peft_model, colour_tokenizer, [TASK], include_path=task_dir)
+    assert result.tasks[TASK]["acc"] == pytest.approx(expected_accuracy("blue"))
+
+
+@needs_lm_eval
+def test_limit_scores_the_first_questions_only(task_dir, colour_tokenizer):
+    from hf_unlearn.evaluation import evaluate_lm_eval
+
+    result = evaluate_lm_eval(
+        favouring(colour_tokenizer, "blue"), colour_tokenizer, TASK, include_path=task_dir, limit=4
+    )
     assert result.tasks[TASK]["samples"] == 4
-    assert result.tasks[TASK]["acc"] == pytest.approx(expected_accuracy("blue", QUESTIONS[:4]))  # 2 / 4
+    assert result.tasks[TASK]["acc"] == pytest.approx(expected_accuracy("blue", QUESTIONS[:4]))  # 2 / 4, not 3 / 6
     assert result.settings["limit"] == 4
 
 
@@ -192,25 +223,26 @@ def run_cli(*arguments: str) -> int:
 
 @needs_lm_eval
 def test_eval_command_scores_a_model_folder_and_an_adapter_folder(tmp_path, task_dir, colour_tokenizer, capsys):
-    from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     model_dir, adapter_dir = tmp_path / "model", tmp_path / "adapter"
-    favouring(colour_tokenizer, "blue").save_pretrained(model_dir)
+    favouring(colour_tokenizer, "blue", axis_1_colour="red").save_pretrained(model_dir)
     colour_tokenizer.save_pretrained(model_dir)
     base = AutoModelForCausalLM.from_pretrained(model_dir)  # the adapter's config names this base folder
-    get_peft_model(base, LoraConfig(r=2, target_modules=["c_attn"], fan_in_fan_out=True)).save_pretrained(adapter_dir)
+    adapter_switching_to_axis_1(base).save_pretrained(adapter_dir)
     save_card_and_record(card_record({}, {}, adapter=True), str(adapter_dir))
 
-    for folder, extra in ((model_dir, []), (adapter_dir, ["--lm_eval_record_in_model"])):
+    for folder, colour, extra in ((model_dir, "blue", []), (adapter_dir, "red", ["--lm_eval_record_in_model"])):
         output = tmp_path / f"scores_{folder.name}"
         arguments = ["--model", str(folder), "--lm_eval_tasks", TASK, "--lm_eval_include", str(task_dir)]
         assert run_cli(*arguments, *extra, "--output_dir", str(output), "--device", "cpu") == 0
         summary = json.loads((output / "summary.json").read_text())
         assert json.loads(capsys.readouterr().out) == summary
-        assert summary["lm_eval"]["tasks"][TASK]["acc"] == pytest.approx(0.5), folder.name
+        assert summary["lm_eval"]["tasks"][TASK]["acc"] == pytest.approx(expected_accuracy(colour)), folder.name
         assert not (output / "eval_log_aggregated.json").exists()  # no forget / retain sets were given
-    assert json.loads((adapter_dir / RECORD_FILE).read_text())["lm_eval"]["tasks"][TASK]["acc"] == pytest.approx(0.5)
+    recorded = json.loads((adapter_dir / RECORD_FILE).read_text())["lm_eval"]["tasks"][TASK]["acc"]
+    assert recorded == pytest.approx(expected_accuracy("red"))
+    assert not (model_dir / RECORD_FILE).exists()  # the adapter folder was the one recorded
 
 
 @needs_lm_eval
