@@ -6,7 +6,7 @@
 - `hf-unlearn eval` (`hf_unlearn.eval_cli`): the same from the command line, for a model or an adapter folder.
 - [`evaluate_lm_eval`]: multiple-choice benchmarks (WMDP, MMLU, any lm-evaluation-harness task) on an in-memory
   model, with the `lm-eval` extra; `hf-unlearn eval --lm_eval_tasks` from the shell. [`write_multiple_choice_task`]
-  writes a local task of your own questions.
+  writes a local task of your own questions; [`LMEvalCallback`] scores at chosen training steps.
 - [`UnlearningAuditor`]: the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks,
   logit lens) of an unlearned model against its original and retain models; `hf-unlearn audit` from the shell.
 
@@ -36,6 +36,7 @@ _EXPORTS = {
     "UnlearningEvaluator": ".evaluator",
     "summarize_logs": ".evaluator",
     "UnlearningEvalCallback": ".callback",
+    "LMEvalCallback": ".lm_eval_harness",
     "LMEvalResult": ".lm_eval_harness",
     "evaluate_lm_eval": ".lm_eval_harness",
     "write_multiple_choice_task": ".lm_eval_harness",
@@ -61,6 +62,6 @@ if TYPE_CHECKING:
     from .audit import AuditResult, UnlearningAuditor, robustness_summary
     from .callback import UnlearningEvalCallback
     from .evaluator import EvaluationResult, UnlearningEvaluator, summarize_logs
-    from .lm_eval_harness import LMEvalResult, evaluate_lm_eval, write_multiple_choice_task
+    from .lm_eval_harness import LMEvalCallback, LMEvalResult, evaluate_lm_eval, write_multiple_choice_task
     from .scoring import greedy_generate, score_sequences
     from .sets import prepare_eval_set

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import json
+import logging
 import math
 import os
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from typing import Any
 
 import torch
 import yaml
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedTokenizerBase, Trainer, TrainerCallback
 
 from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from ..utils import write_text_atomic
@@ -175,6 +176,16 @@ def write_multiple_choice_task(
     path = directory / f"{name}.yaml"
     write_text_atomic(path, yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+class _PassedModelNotices(logging.Filter):
+    """Drops the harness's two warnings about a model passed as an object: that is how this module uses it, on one
+    process (they advise against `accelerate launch` and `parallelize`, which do not apply here)."""
+
+    PREFIXES = ("`pretrained` model kwarg is not of type `str`", "Passed an already-initialized model")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.PREFIXES)
 
 
 def _number(value: Any) -> float | None:
@@ -332,6 +343,9 @@ def evaluate_lm_eval(
     from lm_eval.models.huggingface import HFLM
 
     was_training = model.training
+    notices = _PassedModelNotices()
+    harness_logger = logging.getLogger("lm_eval.models.huggingface")
+    harness_logger.addFilter(notices)
     try:
         harness_model = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=batch_size)
         output = simple_evaluate(
@@ -347,6 +361,7 @@ def evaluate_lm_eval(
             fewshot_random_seed=seed,
         )
     finally:
+        harness_logger.removeFilter(notices)
         model.train(was_training)
     rows = output["results"]
     # The requested tasks are the rows under no group (a YAML path given as a task is reported under its task name).
@@ -365,3 +380,97 @@ def evaluate_lm_eval(
         "lm_eval_version": importlib.metadata.version("lm_eval"),
     }
     return LMEvalResult(tasks=requested, subtasks=subtasks, settings=settings)
+
+
+class LMEvalCallback(TrainerCallback):
+    r"""
+    Runs lm-evaluation-harness tasks at chosen optimizer steps of a training run, and logs their accuracies.
+
+    At each step in `steps` (and at the end of training, with `at_end`), the main process scores the model with
+    [`evaluate_lm_eval`] and logs `{prefix}_{task}_{metric}` (`lm_eval_wmdp_bio_acc`, `lm_eval_mmlu_acc_stderr`, ...)
+    through `trainer.log`, so that they reach the console, `state.log_history` and every `report_to` integration.
+    The results are kept in `results` (step -> [`LMEvalResult`]; `None` on the other processes). A task's full pass
+    is slow on a large benchmark: choose few steps, or a `limit` for a rough curve.
+
+    The task names are checked when the callback is built, so a typo fails before training starts.
+
+    Under several data-parallel processes the main process scores the whole model while the others wait at a
+    barrier (raise `ddp_timeout` for long evaluations); runs that shard the parameters (FSDP, DeepSpeed ZeRO-3) are
+    refused: score the saved model with `hf-unlearn eval --lm_eval_tasks` instead.
+
+    Args:
+        trainer ([`~transformers.Trainer`]):
+            The trainer whose model is scored (with its tokenizer) and through which the scores are logged. Add the
+            callback with `trainer.add_callback(callback)`.
+        tasks (`str` or `list[str]`):
+            As for [`evaluate_lm_eval`].
+        steps (`list[int]`):
+            Optimizer steps (`state.global_step`) after which to score.
+        at_end (`bool`, *optional*, defaults to `True`):
+            Also score at the end of training (once, if the last step is already in `steps`).
+        prefix (`str`, *optional*, defaults to `"lm_eval"`):
+            Prefix of the logged keys.
+        **evaluate_kwargs:
+            Passed to [`evaluate_lm_eval`] (`include_path`, `limit`, `num_fewshot`, `batch_size`, `seed`);
+            `batch_size` defaults to `args.per_device_eval_batch_size`.
+
+    Raises:
+        ImportError: the harness is not installed (the message names the install command).
+        ValueError: a task the harness does not know (its message), a negative step, or a sharded run.
+
+    Example:
+
+    ```python
+    trainer = NPOTrainer(model, args=config, forget_dataset=forget, retain_dataset=retain)
+    trainer.add_callback(LMEvalCallback(trainer, "wmdp_bio,mmlu", steps=[50, 100], limit=200))
+    trainer.train()
+    ```
+    """
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        tasks: str | Sequence[str],
+        steps: Sequence[int],
+        *,
+        at_end: bool = True,
+        prefix: str = "lm_eval",
+        **evaluate_kwargs,
+    ):
+        deepspeed_plugin = getattr(trainer.accelerator.state, "deepspeed_plugin", None)
+        if trainer.is_fsdp_enabled or getattr(deepspeed_plugin, "zero_stage", None) == 3:
+            raise ValueError(
+                "LMEvalCallback needs the whole model on the main process (plain or DDP runs); this run shards the "
+                "parameters (FSDP or DeepSpeed ZeRO-3). Score the saved model with `hf-unlearn eval --lm_eval_tasks`."
+            )
+        if any(step < 0 for step in steps):
+            raise ValueError(f"LMEvalCallback steps must be optimizer steps (>= 0); got {list(steps)}.")
+        self.trainer = trainer
+        self.tasks = parse_task_names(tasks)
+        check_tasks(self.tasks, task_manager(evaluate_kwargs.get("include_path")))
+        self.steps = set(steps)
+        self.at_end = at_end
+        self.prefix = prefix
+        self.evaluate_kwargs = {"batch_size": trainer.args.per_device_eval_batch_size, **evaluate_kwargs}
+        self.results: dict[int, LMEvalResult | None] = {}
+
+    def _score(self, state) -> None:
+        if state.global_step in self.results:
+            return
+        if state.is_world_process_zero:
+            result = evaluate_lm_eval(
+                self.trainer.model, self.trainer.processing_class, self.tasks, **self.evaluate_kwargs
+            )
+            self.results[state.global_step] = result
+            self.trainer.log(result.metrics(self.prefix))
+        else:
+            self.results[state.global_step] = None  # scored on the main process
+        self.trainer.accelerator.wait_for_everyone()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step in self.steps:
+            self._score(state)
+
+    def on_train_end(self, args, state, control, **kwargs):
+        if self.at_end:
+            self._score(state)

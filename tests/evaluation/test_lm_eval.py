@@ -275,3 +275,30 @@ def test_eval_command_needs_sets_or_tasks(tmp_path, capsys, arguments, message, 
         monkeypatch.setattr("hf_unlearn.eval_cli.prepare_lm_eval", lambda args: lambda model, tokenizer: {})
     assert run_cli("--model", "m", *arguments, "--output_dir", str(tmp_path)) == 2
     assert re.search(message, capsys.readouterr().err.splitlines()[0])
+
+
+@needs_lm_eval
+def test_the_callback_scores_at_the_chosen_steps_and_at_the_end(tmp_path, task_dir, colour_tokenizer):
+    from hf_unlearn import UnlearningTrainer
+    from hf_unlearn.evaluation import LMEvalCallback
+
+    from ..conftest import make_config
+
+    rows = [{"question": f"Which colour is option {index}?", "answer": "green"} for index in range(4)]
+    # A learning rate of 0: the model keeps preferring blue, so every scoring is predictable.
+    config = make_config(tmp_path, max_steps=3, learning_rate=0.0, forget_loss="ga", retain_loss="none")
+    trainer = UnlearningTrainer(
+        favouring(colour_tokenizer, "blue"), args=config, processing_class=colour_tokenizer, forget_dataset=rows
+    )
+    callback = LMEvalCallback(trainer, TASK, steps=[1], include_path=task_dir)
+    trainer.add_callback(callback)
+    trainer.train()
+
+    assert sorted(callback.results) == [1, 3]  # step 1, and the end of training
+    logged = [entry for entry in trainer.state.log_history if f"lm_eval_{TASK}_acc" in entry]
+    assert [entry["step"] for entry in logged] == [1, 3]
+    assert all(entry[f"lm_eval_{TASK}_acc"] == pytest.approx(expected_accuracy("blue")) for entry in logged)
+    assert trainer.model.training  # scoring left the model in training mode during the run
+
+    with pytest.raises(ValueError, match=r"'nope' is not a registered task"):
+        LMEvalCallback(trainer, "nope", steps=[1], include_path=task_dir)  # refused before any training
