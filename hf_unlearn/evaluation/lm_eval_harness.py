@@ -17,12 +17,15 @@ import importlib.metadata
 import json
 import logging
 import math
+import numbers
 import os
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import yaml
 from transformers import PreTrainedTokenizerBase, Trainer, TrainerCallback
@@ -107,7 +110,8 @@ def check_tasks(tasks: Sequence[str], manager) -> None:
             message = " ".join(str(error.args[0] if error.args else error).split())
             raise ValueError(
                 f"lm-evaluation-harness: {message}. Give a task, group or tag it knows (`lm-eval ls tasks` lists "
-                "them), or a folder of your own task YAML files with --lm_eval_include."
+                "them), a task YAML path, or a folder of your own task YAML files (--lm_eval_include on the command "
+                "line, include_path in Python)."
             ) from error
 
 
@@ -117,7 +121,7 @@ def write_multiple_choice_task(
     name: str,
     prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
 ) -> Path:
-    """Writes a local multiple-choice task for the harness: `name.jsonl` (the rows) and `name.yaml` (the task).
+    r"""Writes a local multiple-choice task for the harness: `name.jsonl` (the rows) and `name.yaml` (the task).
 
     Each option is scored as the text that follows the prompt (a "cloze" question, as the harness's ARC and MMLU-cloze
     tasks do, and as the trainer's `question`/`answer` rows are trained: prompt, a space, the answer). The task reads
@@ -188,9 +192,24 @@ class _PassedModelNotices(logging.Filter):
         return not str(record.msg).startswith(self.PREFIXES)
 
 
+def _random_states() -> tuple:
+    """Python's, NumPy's and torch's (CPU and CUDA) random states: the harness reseeds all of them."""
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return random.getstate(), np.random.get_state(), torch.random.get_rng_state(), cuda
+
+
+def _restore_random_states(states: tuple) -> None:
+    python, numpy_state, torch_state, cuda = states
+    random.setstate(python)
+    np.random.set_state(numpy_state)
+    torch.random.set_rng_state(torch_state)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
+
+
 def _number(value: Any) -> float | None:
     """A JSON-safe float, or `None` for the harness's "N/A", nan and inf."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):  # NumPy scalars are Real too
         return None
     return float(value) if math.isfinite(value) else None
 
@@ -305,7 +324,8 @@ def evaluate_lm_eval(
     Runs lm-evaluation-harness tasks (e.g. `wmdp_bio`, `wmdp_cyber`, `mmlu`) on an in-memory model.
 
     The model is scored where it is (its device and dtype), in eval mode and without gradients; its training mode
-    is restored afterwards, so the call fits in a training loop. Nothing is downloaded but the tasks' data (from the
+    and the random states the harness reseeds (Python, NumPy, torch) are restored afterwards, so the call fits in a
+    training loop. Nothing is downloaded but the tasks' data (from the
     Hub, unless cached or offline), and no question, option or output is kept.
 
     Args:
@@ -342,7 +362,7 @@ def evaluate_lm_eval(
     from lm_eval import simple_evaluate
     from lm_eval.models.huggingface import HFLM
 
-    was_training = model.training
+    was_training, random_states = model.training, _random_states()
     notices = _PassedModelNotices()
     harness_logger = logging.getLogger("lm_eval.models.huggingface")
     harness_logger.addFilter(notices)
@@ -363,6 +383,7 @@ def evaluate_lm_eval(
     finally:
         harness_logger.removeFilter(notices)
         model.train(was_training)
+        _restore_random_states(random_states)
     rows = output["results"]
     # The requested tasks are the rows under no group (a YAML path given as a task is reported under its task name).
     children = {child for group in output.get("group_subtasks", {}).values() for child in group}

@@ -143,8 +143,12 @@ def test_accuracy_is_the_share_of_questions_won_by_the_preferred_option(task_dir
 
     model = favouring(colour_tokenizer, colour)
     model.train()
+    torch.manual_seed(7)
+    expected_draw = torch.rand(1)
+    torch.manual_seed(7)
     result = evaluate_lm_eval(model, colour_tokenizer, TASK, include_path=task_dir, batch_size=4)
     assert model.training  # the caller's mode is restored (the harness switches to eval mode)
+    assert torch.rand(1) == expected_draw  # and the caller's random state (the harness reseeds torch)
 
     scores = result.tasks[TASK]
     expected = expected_accuracy(colour)  # blue: 3 / 6, red: 1 / 6
