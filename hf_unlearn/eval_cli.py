@@ -10,8 +10,8 @@ from pathlib import Path
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
-from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval
-from .utils import resolve_dtype, write_json_atomic
+from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval, run_lm_eval_only
+from .utils import resolve_dtype
 
 
 SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
@@ -68,7 +68,6 @@ def run_eval(args: argparse.Namespace) -> int:
         `int`: exit code, 0 on success.
     """
     from .evaluation import UnlearningEvaluator
-    from .evaluation.evaluator import SUMMARY_FILE
     from .metrics.tofu import load_tofu_log
 
     specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
@@ -78,28 +77,27 @@ def run_eval(args: argparse.Namespace) -> int:
             "Give --forget and --retain (forget / retain scores; the other sets need both), --lm_eval_tasks "
             "(multiple-choice benchmarks), or both."
         )
+    if not specs:
+        return run_lm_eval_only(args, lm_eval, load_model_and_tokenizer)
     eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
     retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
     model, tokenizer = load_model_and_tokenizer(args)
-    result = None
-    if specs:
-        evaluator = UnlearningEvaluator(
-            tokenizer,
-            eval_sets,
-            retain_logs=retain_logs,
-            batch_size=args.batch_size,
-            generation_batch_size=args.generation_batch_size,
-            max_new_tokens=args.max_new_tokens,
-            max_length=args.max_length,
-            qa_prompt_template=args.qa_prompt_template,
-            generate=not args.no_generation,
-        )
-        result = evaluator.evaluate(model)
-    summary = result.summary if result is not None else {}
+    evaluator = UnlearningEvaluator(
+        tokenizer,
+        eval_sets,
+        retain_logs=retain_logs,
+        batch_size=args.batch_size,
+        generation_batch_size=args.generation_batch_size,
+        max_new_tokens=args.max_new_tokens,
+        max_length=args.max_length,
+        qa_prompt_template=args.qa_prompt_template,
+        generate=not args.no_generation,
+    )
+    result = evaluator.evaluate(model)
     if lm_eval is not None:
-        summary["lm_eval"] = lm_eval(model, tokenizer)
+        result.summary["lm_eval"] = lm_eval(model, tokenizer)
     # Where the numbers come from (paths and settings; no row text).
-    summary["run"] = {
+    result.summary["run"] = {
         "model": args.model,
         "adapter": args.adapter,
         "sets": specs,
@@ -108,14 +106,9 @@ def run_eval(args: argparse.Namespace) -> int:
         "max_length": args.max_length,
         "qa_prompt_template": args.qa_prompt_template,
     }
-    if result is not None:
-        paths = result.save(args.output_dir)
-        written = f"{paths['logs']} and {paths['summary']}"
-    else:
-        written = args.output_dir / SUMMARY_FILE
-        write_json_atomic(written, summary)
-    print(json.dumps(summary, indent=2))
-    print(f"hf-unlearn eval: wrote {written}", file=sys.stderr)
+    paths = result.save(args.output_dir)
+    print(json.dumps(result.summary, indent=2))
+    print(f"hf-unlearn eval: wrote {paths['logs']} and {paths['summary']}", file=sys.stderr)
     return 0
 
 

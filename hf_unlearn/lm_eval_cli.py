@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -119,3 +120,29 @@ def prepare_lm_eval(args: argparse.Namespace) -> Callable | None:
         return result.to_dict()
 
     return run
+
+
+def run_lm_eval_only(args: argparse.Namespace, score: Callable, load_model_and_tokenizer: Callable) -> int:
+    """`hf-unlearn eval` with `--lm_eval_tasks` and no sets: loads the model, writes and prints `summary.json`.
+
+    Args:
+        args (`argparse.Namespace`):
+            The `eval` command's arguments.
+        score (`Callable`):
+            The step [`prepare_lm_eval`] returned.
+        load_model_and_tokenizer (`Callable`):
+            The `eval` command's loader (model folder, Hub id or adapter folder, and its tokenizer).
+
+    Returns:
+        `int`: exit code, 0 on success.
+    """
+    from .evaluation.evaluator import SUMMARY_FILE
+    from .utils import write_json_atomic
+
+    model, tokenizer = load_model_and_tokenizer(args)
+    summary = {"lm_eval": score(model, tokenizer), "run": {"model": args.model, "adapter": args.adapter}}
+    path = Path(args.output_dir) / SUMMARY_FILE
+    write_json_atomic(path, summary)
+    print(json.dumps(summary, indent=2))
+    print(f"hf-unlearn eval: wrote {path}", file=sys.stderr)
+    return 0
