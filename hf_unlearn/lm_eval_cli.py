@@ -86,7 +86,8 @@ def prepare_lm_eval(args: argparse.Namespace) -> Callable | None:
         FileNotFoundError: an include folder does not exist.
     """
     if args.lm_eval_tasks is None:
-        if args.lm_eval_record_in_model or args.lm_eval_include or args.lm_eval_limit or args.lm_eval_num_fewshot:
+        options = (args.lm_eval_include, args.lm_eval_limit, args.lm_eval_num_fewshot)
+        if args.lm_eval_record_in_model or any(value is not None for value in options):
             raise ValueError("The --lm_eval_* options need --lm_eval_tasks (e.g. --lm_eval_tasks wmdp_bio,mmlu).")
         return None
     from .evaluation.lm_eval_harness import check_tasks, parse_task_names, require_lm_eval, task_manager

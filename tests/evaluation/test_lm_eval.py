@@ -270,7 +270,7 @@ def test_without_the_extra_the_eval_command_names_the_install_command(tmp_path, 
     [
         ([], r"Give --forget and --retain .*--lm_eval_tasks"),
         (["--forget", "f.json", "--lm_eval_tasks", "mmlu"], r"Give --forget and --retain"),
-        (["--lm_eval_limit", "5"], r"The --lm_eval_\* options need --lm_eval_tasks"),
+        (["--lm_eval_num_fewshot", "0"], r"The --lm_eval_\* options need --lm_eval_tasks"),
     ],
     ids=["nothing-to-score", "forget-without-retain", "option-without-tasks"],
 )
