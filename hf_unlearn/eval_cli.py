@@ -10,6 +10,7 @@ from pathlib import Path
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
+from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval, run_lm_eval_only
 from .utils import resolve_dtype
 
 
@@ -70,6 +71,9 @@ def run_eval(args: argparse.Namespace) -> int:
     from .metrics.tofu import load_tofu_log
 
     specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
+    lm_eval = prepare_lm_eval(args)  # None without --lm_eval_tasks; its checks run before any model loads
+    if not specs and args.benchmark is None and lm_eval is not None:
+        return run_lm_eval_only(args, lm_eval, load_model_and_tokenizer)
     benchmark = _benchmark_data(args, specs)
     eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
     retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
@@ -86,6 +90,8 @@ def run_eval(args: argparse.Namespace) -> int:
         generate=not args.no_generation,
     )
     result = evaluator.evaluate(model)
+    if lm_eval is not None:
+        result.summary["lm_eval"] = lm_eval(model, tokenizer)
     # Where the numbers come from (paths and settings; no row text).
     result.summary["run"] = {
         "model": args.model,
@@ -109,7 +115,8 @@ def _benchmark_data(args: argparse.Namespace, specs: dict):
         missing = [f"--{SET_OPTIONS[name]}" for name in ("forget", "retain") if name not in specs]
         if missing:
             raise ValueError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required without --benchmark."
+                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required without --benchmark "
+                "(forget / retain scores; the other sets need both), unless --lm_eval_tasks is given alone."
             )
         return None
     from .evaluation.muse import load_muse, resolve_benchmark
@@ -146,8 +153,9 @@ def _add(parser: argparse.ArgumentParser, name: str, **kwargs) -> None:
 def add_eval_command(subparsers) -> argparse.ArgumentParser:
     """Registers the `eval` subcommand on an `argparse` subparsers object.
 
-    Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] --forget SPEC --retain SPEC [--holdout SPEC]
-    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] --output_dir DIR`, or with
+    Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] [--forget SPEC --retain SPEC] [--holdout SPEC]
+    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] [--lm_eval_tasks TASKS ...]
+    --output_dir DIR`: forget and retain sets, multiple-choice benchmarks (lm-evaluation-harness), or both; or with
     `--benchmark muse_news|muse_books [--benchmark_data DIR]` in place of the sets. The parsed namespace carries
     `func`, a callable taking it and returning the exit code.
 
@@ -167,7 +175,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
             "Writes OUTPUT_DIR/eval_log_aggregated.json (TOFU's per-sample log format, numbers only: no text of "
             "any set, so TOFU's generated_text field is left out) and OUTPUT_DIR/summary.json, and prints the "
             "summary. With --retain-logs, also forget quality (TOFU) and PrivLeak (MUSE). With --benchmark, the "
-            "benchmark's own sets, and its summary (OUTPUT_DIR/muse_summary.json for MUSE)."
+            "benchmark's own sets, and its summary (OUTPUT_DIR/muse_summary.json for MUSE). With --lm_eval_tasks, "
+            "also (or, without sets, only) multiple-choice accuracies (WMDP, MMLU, ...) from lm-evaluation-harness."
         ),
     )
     _add(
@@ -176,13 +185,15 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "adapter", metavar="DIR", help="PEFT adapter folder to load on top of --model")
     _add(parser, "tokenizer", metavar="PATH_OR_HUB_ID", help="tokenizer (default: the adapter's or model's own)")
     for name, option in SET_OPTIONS.items():
-        required = name in ("forget", "retain")  # unless --benchmark brings the sets
+        # Not required by the parser: --benchmark brings its own sets, and --lm_eval_tasks alone is a complete
+        # command (run_eval checks the combination).
+        needed = {"forget": " (with --retain)", "retain": " (with --forget)"}.get(name, " (optional)")
         parser.add_argument(
             f"--{option}",
             *([f"--{name}"] if option != name else []),
             dest=name,
             metavar="SPEC",
-            help=f"{name.replace('_', ' ')} set{' (without --benchmark)' if required else ' (optional)'}: {SPEC_HELP}",
+            help=f"{name.replace('_', ' ')} set{needed}: {SPEC_HELP}",
         )
     _add(
         parser,
@@ -224,5 +235,6 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="allow model / tokenizer code from the model repository to run (off by default)",
     )
+    add_lm_eval_arguments(parser)
     parser.set_defaults(func=run_eval)
     return parser

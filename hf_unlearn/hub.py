@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -196,6 +197,36 @@ def _history_section(requests: list[dict[str, Any]] | None) -> str:
     return "\n".join(lines) + "\n\n"
 
 
+def _lm_eval_section(lm_eval: dict[str, Any] | None) -> str:
+    """The card's "Multiple-choice benchmarks" section, from the record's `lm_eval` scores (lm-evaluation-harness)."""
+    if not lm_eval:
+        return ""
+
+    def cell(metrics: dict, name: str) -> str:
+        value, error = metrics.get(name), metrics.get(f"{name}_stderr")
+        if value is None:
+            return "-"
+        return f"{100 * value:.1f}" + (f" ± {100 * error:.1f}" if error is not None else "")
+
+    settings = lm_eval["settings"]
+    rows = ["| task | acc (%) | acc_norm (%) | questions | shots |", "|---|---|---|---|---|"]
+    for task, metrics in lm_eval["tasks"].items():
+        shots = settings.get("num_fewshot", {}).get(task)
+        rows.append(
+            f"| `{task}` | {cell(metrics, 'acc')} | {cell(metrics, 'acc_norm')} | {metrics.get('samples') or '-'} "
+            f"| {'-' if shots is None else shots} |"
+        )
+    limit = settings.get("limit")
+    partial = f" on the first {limit} questions of each task (not comparable to published numbers)" if limit else ""
+    return (
+        "## Multiple-choice benchmarks\n\n"
+        f"Accuracy of this model under EleutherAI's lm-evaluation-harness {settings.get('lm_eval_version', '')}"
+        f"{partial}, ± one standard error (`hf_unlearn.evaluation.evaluate_lm_eval`):\n\n"
+        + "\n".join(rows)
+        + f"\n\nThe settings are in `{RECORD_FILE}` under `lm_eval`.\n\n"
+    )
+
+
 def _load_snippet(is_adapter: bool, repo_id: str | None) -> str:
     target = repo_id or REPO_PLACEHOLDER
     if is_adapter:
@@ -269,6 +300,11 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
     else:
         retain_line = "- **Retain set**: none (nothing anchored what the model should keep)."
     audited = "; the Robustness section measures some of these attacks, at a small budget" if robustness else ""
+    sections = (
+        _history_section(record.get("requests"))
+        + _lm_eval_section(record.get("lm_eval"))
+        + _robustness_section(robustness)
+    )
     body = f"""
 # {record["model_name"]}
 
@@ -293,7 +329,7 @@ holding a set can check that it is the one this run forgot. Their content is not
 
 Every recorded score is in `{RECORD_FILE}`, next to the weights.
 
-{_history_section(record.get("requests"))}{_robustness_section(robustness)}## Training procedure
+{sections}## Training procedure
 
 {_table(procedure)}
 
@@ -324,3 +360,24 @@ def save_card_and_record(record: dict[str, Any], output_dir: str, repo_id: str |
     json.dumps(record, allow_nan=False)  # raises here, not after the card is written
     write_text_atomic(os.path.join(output_dir, "README.md"), card)
     write_json_atomic(os.path.join(output_dir, RECORD_FILE), record)
+
+
+def load_record(model_dir: str | os.PathLike, what: str = "a score") -> dict[str, Any]:
+    """The unlearning record saved in `model_dir`.
+
+    Args:
+        model_dir (`str` or `os.PathLike`):
+            Folder of an unlearned model saved with its card and `unlearning_record.json`.
+        what (`str`, *optional*, defaults to `"a score"`):
+            What the caller is about to record, for the error message.
+
+    Raises:
+        ValueError: the folder has no `unlearning_record.json` (it was not saved by an unlearning run).
+    """
+    record_path = Path(model_dir) / RECORD_FILE
+    if not record_path.is_file():
+        raise ValueError(
+            f"{str(model_dir)!r} has no {RECORD_FILE}: {what} is recorded only in the folder of an unlearned model "
+            "saved by hf_unlearn (UnlearningTrainer.save_model, then create_model_card)."
+        )
+    return json.loads(record_path.read_text(encoding="utf-8"))

@@ -562,7 +562,7 @@ def test_one_forward_for_forget_and_retain_gives_the_two_forwards_values(
             retain_dataset=RETAIN_ROWS,
         )
         calls = []
-        trainer.model.register_forward_hook(lambda module, args, output: calls.append(1))
+        trainer.model.register_forward_hook(lambda module, args, output, calls=calls: calls.append(1))
         batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
         trainer.model.train()
         loss = trainer.compute_loss(trainer.model, batch)

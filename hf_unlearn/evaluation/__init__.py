@@ -6,6 +6,9 @@
 - `hf-unlearn eval` (`hf_unlearn.eval_cli`): the same from the command line, for a model or an adapter folder.
 - [`MuseEvaluator`]: MUSE's criteria (VerbMem, KnowMem, PrivLeak) on `muse-bench/MUSE-News` / `MUSE-Books`
   ([`load_muse`]); `hf-unlearn eval --benchmark muse_news` from the shell.
+- [`evaluate_lm_eval`]: multiple-choice benchmarks (WMDP, MMLU, any lm-evaluation-harness task) on an in-memory
+  model, with the `lm-eval` extra; `hf-unlearn eval --lm_eval_tasks` from the shell. [`write_multiple_choice_task`]
+  writes a local task of your own questions; [`LMEvalCallback`] scores at chosen training steps.
 - [`UnlearningAuditor`]: the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks,
   logit lens) of an unlearned model against its original and retain models; `hf-unlearn audit` from the shell.
 
@@ -40,6 +43,10 @@ _EXPORTS = {
     "MuseResult": ".muse",
     "load_muse": ".muse",
     "load_muse_split": ".muse",
+    "LMEvalCallback": ".lm_eval_harness",
+    "LMEvalResult": ".lm_eval_harness",
+    "evaluate_lm_eval": ".lm_eval_harness",
+    "write_multiple_choice_task": ".lm_eval_harness",
     "prepare_eval_set": ".sets",
     "greedy_generate": ".scoring",
     "score_sequences": ".scoring",
@@ -62,6 +69,7 @@ if TYPE_CHECKING:
     from .audit import AuditResult, UnlearningAuditor, robustness_summary
     from .callback import UnlearningEvalCallback
     from .evaluator import EvaluationResult, UnlearningEvaluator, summarize_logs
+    from .lm_eval_harness import LMEvalCallback, LMEvalResult, evaluate_lm_eval, write_multiple_choice_task
     from .muse import MuseData, MuseEvaluator, MuseResult, load_muse, load_muse_split
     from .scoring import greedy_generate, score_sequences
     from .sets import prepare_eval_set

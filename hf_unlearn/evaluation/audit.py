@@ -16,7 +16,6 @@ teaches some of the answers to any model (relearning on forget rows A helps on r
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -130,20 +129,15 @@ def check_record(model_dir: str | os.PathLike, forget_set: dict) -> dict[str, An
     Raises:
         ValueError: no record in the folder, or a record of another forget set (row count or SHA-256 differ).
     """
-    from ..hub import RECORD_FILE
+    from ..hub import RECORD_FILE, load_record
 
-    record_path = Path(model_dir) / RECORD_FILE
-    if not record_path.is_file():
-        raise ValueError(
-            f"{str(model_dir)!r} has no {RECORD_FILE}: a robustness summary is recorded only in the folder of an "
-            "unlearned model saved by hf_unlearn (UnlearningTrainer.save_model, then create_model_card)."
-        )
-    record = json.loads(record_path.read_text(encoding="utf-8"))
+    record = load_record(model_dir, "a robustness summary")
     recorded = record.get("forget_set") or {}
     if (forget_set["rows"], forget_set["sha256"]) != (recorded.get("rows"), recorded.get("sha256")):
         raise ValueError(
             f"The audit's forget set ({forget_set['rows']} rows, SHA-256 {forget_set['sha256']}) is not the one "
-            f"{record_path} says the model forgot ({recorded.get('rows')} rows, SHA-256 {recorded.get('sha256')}): "
+            f"{Path(model_dir) / RECORD_FILE} says the model forgot ({recorded.get('rows')} rows, SHA-256 "
+            f"{recorded.get('sha256')}): "
             "audit the model on the forget set it was unlearned on (the same rows, in any order) to record the "
             "audit in its card."
         )
