@@ -40,10 +40,16 @@ _EXPORTS = {
     "NLLRetainLoss": ".losses",
     "NPOLoss": ".losses",
     "SimNPOLoss": ".losses",
+    "SatImpLoss": ".losses",
+    "UNDIALLoss": ".losses",
+    "WGALoss": ".losses",
     "GradientAscentTrainer": ".trainer",
     "GradientDifferenceTrainer": ".trainer",
     "NPOTrainer": ".trainer",
     "SimNPOTrainer": ".trainer",
+    "SatImpTrainer": ".trainer",
+    "UNDIALTrainer": ".trainer",
+    "WGATrainer": ".trainer",
     "UnlearningTrainer": ".trainer",
     "EvaluationResult": ".evaluation",
     "UnlearningEvalCallback": ".evaluation",
@@ -69,5 +75,23 @@ if TYPE_CHECKING:
     from .callbacks import UnlearningStopCallback
     from .config import UnlearningConfig
     from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
-    from .losses import GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
-    from .trainer import GradientAscentTrainer, GradientDifferenceTrainer, NPOTrainer, SimNPOTrainer, UnlearningTrainer
+    from .losses import (
+        GradientAscentLoss,
+        KLRetainLoss,
+        NLLRetainLoss,
+        NPOLoss,
+        SatImpLoss,
+        SimNPOLoss,
+        UNDIALLoss,
+        WGALoss,
+    )
+    from .trainer import (
+        GradientAscentTrainer,
+        GradientDifferenceTrainer,
+        NPOTrainer,
+        SatImpTrainer,
+        SimNPOTrainer,
+        UNDIALTrainer,
+        UnlearningTrainer,
+        WGATrainer,
+    )

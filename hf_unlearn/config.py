@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ from transformers import TrainingArguments
 
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .losses import FORGET_LOSSES, RETAIN_LOSSES
-from .losses.base import check_beta
+from .losses.base import check_beta, check_non_negative
 
 
 REF_SOURCES = ("auto", "adapter", "model")
@@ -40,13 +40,14 @@ class UnlearningConfig(TrainingArguments):
 
     Parameters:
         forget_loss (`str`, *optional*):
-            Objective on the forget set: `"ga"` (gradient ascent), `"npo"` or `"simnpo"`. Defaults to the trainer's own
-            method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`], `"ga"` for [`GradientAscentTrainer`] and
-            [`GradientDifferenceTrainer`], `"simnpo"` for [`SimNPOTrainer`]).
+            Objective on the forget set: `"ga"` (gradient ascent), `"npo"`, `"simnpo"`, `"undial"`, `"wga"` or
+            `"satimp"`. Defaults to the trainer's own method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`],
+            `"ga"` for [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the method's name for the
+            others, e.g. `"simnpo"` for [`SimNPOTrainer`]).
         retain_loss (`str`, *optional*):
             Objective on the retain set: `"none"`, `"nll"` (language-modelling loss) or `"kl"` (KL divergence from the
             reference model over retain answer tokens). Defaults to the trainer's own method (`"nll"`, or `"none"` for
-            [`GradientAscentTrainer`]).
+            [`GradientAscentTrainer`] and [`UNDIALTrainer`]).
         forget_weight (`float`, *optional*, defaults to `1.0`):
             Weight of the forget objective.
         retain_weight (`float`, *optional*, defaults to `1.0`):
@@ -61,6 +62,14 @@ class UnlearningConfig(TrainingArguments):
             `retain_loss`. Each set is cycled independently and contributes its own weighted term.
         retain_weights (`dict[str, float]`, *optional*):
             Weight of each named retain set's term. Sets not named use `retain_weight`.
+        undial_gamma (`float`, *optional*, defaults to `10.0`):
+            UNDIAL: how much the answer token's reference logit is lowered in the distillation target (>= 0).
+        wga_beta (`float`, *optional*, defaults to `1.0`):
+            WGA: exponent of each answer token's probability in its weight (>= 0; `0` is plain gradient ascent).
+        satimp_beta1 (`float`, *optional*, defaults to `5.0`):
+            SatImp: saturation exponent, on the token probability `p` (>= 0).
+        satimp_beta2 (`float`, *optional*, defaults to `1.0`):
+            SatImp: importance exponent, on `1 - p` (>= 0).
         max_length (`int` or `None`, *optional*, defaults to `512`):
             Maximum tokens per example (prompt + answer + EOS), in training and in the evaluation `hf-unlearn unlearn`
             runs; longer examples are truncated from the right. `None` (`--max_length none` on the command line)
@@ -68,15 +77,15 @@ class UnlearningConfig(TrainingArguments):
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
             How `question`/`answer` rows (TOFU's format) become a prompt; the answer follows after one space.
         ref_source (`str`, *optional*, defaults to `"auto"`):
-            Where reference log-probs come from when the objective needs them (`npo`, `kl`): `"adapter"` runs the PEFT
-            model with its adapter disabled (no extra memory), `"model"` runs the `ref_model` passed to the trainer or,
-            without one, a frozen copy of the initial model. `"auto"` picks `"adapter"` for PEFT models and `"model"`
-            otherwise.
+            Where reference log-probs come from when the objective needs them (`npo`, `undial`, `kl`): `"adapter"`
+            runs the PEFT model with its adapter disabled (no extra memory), `"model"` runs the `ref_model` passed to
+            the trainer or, without one, a frozen copy of the initial model. `"auto"` picks `"adapter"` for PEFT models
+            and `"model"` otherwise.
         precompute_ref_log_probs (`bool`, *optional*, defaults to `False`):
             Compute the reference log-probs of the forget set once, before training, and read them from the data during
             training, so that no reference model runs (or, for a frozen copy, is kept in memory) during training. The
-            values are saved with each checkpoint and reused on resume. Does not apply to `retain_loss="kl"`, which
-            needs the reference's full next-token distributions.
+            values are saved with each checkpoint and reused on resume. Does not apply to `retain_loss="kl"` or
+            `forget_loss="undial"`, which need the reference's full next-token distributions.
         precompute_ref_batch_size (`int`, *optional*):
             Batch size of the precompute pass. Defaults to `per_device_eval_batch_size`.
         concatenated_forward (`bool`, *optional*, defaults to `True`):
@@ -102,9 +111,9 @@ class UnlearningConfig(TrainingArguments):
     forget_loss: str | None = field(
         default=None,
         metadata={
-            "help": "Objective on the forget set: ga (gradient ascent), npo or simnpo. Defaults to the trainer's own "
-            "method (npo for UnlearningTrainer and NPOTrainer, ga for GradientAscentTrainer and "
-            "GradientDifferenceTrainer, simnpo for SimNPOTrainer).",
+            "help": "Objective on the forget set: ga (gradient ascent), npo, simnpo, undial, wga or satimp. Defaults "
+            "to the trainer's own method (npo for UnlearningTrainer and NPOTrainer, ga for GradientAscentTrainer and "
+            "GradientDifferenceTrainer, the method's name for the others).",
             "choices": sorted(FORGET_LOSSES),
         },
     )
@@ -113,7 +122,7 @@ class UnlearningConfig(TrainingArguments):
         metadata={
             "help": "Objective on the retain set: none, nll (language-modelling loss) or kl (KL from the reference). "
             "kl is the KL divergence from the reference over retain answer tokens. Defaults to the trainer's own "
-            "method (nll, or none for GradientAscentTrainer).",
+            "method (nll, or none for GradientAscentTrainer and UNDIALTrainer).",
             "choices": ["none", *sorted(RETAIN_LOSSES)],
         },
     )
@@ -142,6 +151,19 @@ class UnlearningConfig(TrainingArguments):
         default=None,
         metadata={"help": "Weight per named retain set, {NAME: WEIGHT}. Sets not named here use retain_weight."},
     )
+    # UNDIAL, WGA, SatImp (token-level forget objectives)
+    undial_gamma: float = field(
+        default=10.0,
+        metadata={"help": "UNDIAL: how much the answer token's reference logit is lowered in the target (>= 0)."},
+    )
+    wga_beta: float = field(
+        default=1.0,
+        metadata={"help": "WGA: exponent of each answer token's probability in its weight (>= 0, 0 is plain GA)."},
+    )
+    satimp_beta1: float = field(
+        default=5.0, metadata={"help": "SatImp: saturation exponent, on the token probability p (>= 0)."}
+    )
+    satimp_beta2: float = field(default=1.0, metadata={"help": "SatImp: importance exponent, on 1 - p (>= 0)."})
     max_length: int | None = field(
         default=512,
         metadata={
@@ -160,9 +182,10 @@ class UnlearningConfig(TrainingArguments):
     ref_source: str = field(
         default="auto",
         metadata={
-            "help": "Where reference log-probs come from when the objective needs them (npo, kl). adapter runs the "
-            "PEFT model with its adapter disabled (no extra memory); model runs the ref_model given to the trainer "
-            "or, without one, a frozen copy of the initial model; auto picks adapter for PEFT models, else model.",
+            "help": "Where reference log-probs come from when the objective needs them (npo, undial, kl). adapter "
+            "runs the PEFT model with its adapter disabled (no extra memory); model runs the ref_model given to the "
+            "trainer or, without one, a frozen copy of the initial model; auto picks adapter for PEFT models, else "
+            "model.",
             "choices": list(REF_SOURCES),
         },
     )
@@ -171,7 +194,7 @@ class UnlearningConfig(TrainingArguments):
         metadata={
             "help": "Compute the forget set's reference log-probs once, before training: no reference model runs "
             "(or stays in memory) during training. Saved with checkpoints and reused on resume. Not for "
-            "retain_loss kl, which needs the reference's full next-token distributions."
+            "retain_loss kl or forget_loss undial, which need the reference's full next-token distributions."
         },
     )
     precompute_ref_batch_size: int | None = field(
@@ -243,6 +266,8 @@ class UnlearningConfig(TrainingArguments):
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
         if self.beta is not None:
             check_beta(self.beta)
+        for name in ("undial_gamma", "wga_beta", "satimp_beta1", "satimp_beta2"):
+            check_non_negative(name, getattr(self, name), "a strength / exponent of a token-level objective")
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(
                 f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}."
@@ -264,11 +289,22 @@ class UnlearningConfig(TrainingArguments):
             )
         if self.beta is not None and objective_beta_default(forget_loss) is None:
             warnings.warn(f"beta={self.beta} has no effect: forget_loss={forget_loss!r} has no beta.", stacklevel=3)
+        for method in sorted(set(FORGET_LOSSES) - {forget_loss}):
+            for name, value in self.method_hyperparameters(method).items():
+                if value != self.__dataclass_fields__[name].default:
+                    warnings.warn(
+                        f"{name}={value} has no effect: forget_loss={forget_loss!r}, not {method!r}.", stacklevel=3
+                    )
         if retain_loss == "none" and self.retain_weight not in (0.0, 1.0):
             raise ValueError(
                 f"retain_weight={self.retain_weight} has no effect with retain_loss='none'; set retain_loss to 'nll' "
                 "or 'kl' to use a retain term."
             )
+
+    def method_hyperparameters(self, forget_loss: str) -> dict[str, Any]:
+        """The fields of `forget_loss` alone (named `<forget_loss>_...`, e.g. `wga_beta`) and their values."""
+        prefix = f"{forget_loss}_"
+        return {spec.name: getattr(self, spec.name) for spec in fields(self) if spec.name.startswith(prefix)}
 
     def resolved_beta(self, forget_loss: str) -> float | None:
         """`beta`, or the paper default of `forget_loss` when unset."""

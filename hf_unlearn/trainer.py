@@ -569,6 +569,7 @@ class UnlearningTrainer(Trainer):
             "num_processes": self.accelerator.num_processes,
             "beta": getattr(self.forget_loss, "beta", None),
             "simnpo_delta": getattr(self.forget_loss, "delta", None),
+            **args.method_hyperparameters(self.loss_names["forget"]),
             "max_length": args.max_length,
             "precompute_ref_log_probs": self._precompute,
             "seed": args.seed,
@@ -637,8 +638,8 @@ class UnlearningTrainer(Trainer):
     def _score(self, module, batch: dict, prefix: str = "", hidden_layer: int | None = None) -> dict:
         """One forward of `module` over the batch's `prefix` sequences (`""`, or `"alt_"` for alternative answers).
 
-        Returns answer-position logits, per-token and per-sequence log-probs, token counts, the answer positions and,
-        when `hidden_layer` is given, the output of that decoder layer.
+        Returns answer-position logits, the answer tokens, per-token and per-sequence log-probs, token counts, the
+        answer positions and, when `hidden_layer` is given, the output of that decoder layer.
         """
         labels = batch[prefix + "labels"]
         captured = {}
@@ -647,10 +648,12 @@ class UnlearningTrainer(Trainer):
                 module, batch[prefix + "input_ids"], batch[prefix + "attention_mask"], labels, self._slice_in_model
             )
         positions = predicting_positions(labels)
-        token_logps = selected_logps(logits, answer_targets(labels))
+        targets = answer_targets(labels)
+        token_logps = selected_logps(logits, targets)
         return {
             "logits": logits,
             "token_logps": token_logps,
+            "targets": targets,
             "logps": per_sequence_sum(token_logps, positions),
             "n_tokens": positions.sum(-1),
             "answer_positions": positions,
@@ -863,4 +866,29 @@ class SimNPOTrainer(UnlearningTrainer):
     """SimNPO (reference-free, length-normalised NPO) with a retain NLL term. See [`~hf_unlearn.losses.SimNPOLoss`]."""
 
     default_forget_loss = fixed_forget_loss = "simnpo"
+    default_retain_loss = "nll"
+
+
+class UNDIALTrainer(UnlearningTrainer):
+    """UNDIAL: self-distillation toward the reference with the answer token's logit lowered. No retain term by default,
+    as in the paper (set `retain_loss`). See [`~hf_unlearn.losses.UNDIALLoss`].
+    """
+
+    default_forget_loss = fixed_forget_loss = "undial"
+    default_retain_loss = "none"
+
+
+class WGATrainer(UnlearningTrainer):
+    """Weighted gradient ascent (token weights `p ** wga_beta`) with a retain NLL term. See
+    [`~hf_unlearn.losses.WGALoss`].
+    """
+
+    default_forget_loss = fixed_forget_loss = "wga"
+    default_retain_loss = "nll"
+
+
+class SatImpTrainer(UnlearningTrainer):
+    """SatImp token-reweighted gradient ascent with a retain NLL term. See [`~hf_unlearn.losses.SatImpLoss`]."""
+
+    default_forget_loss = fixed_forget_loss = "satimp"
     default_retain_loss = "nll"

@@ -14,5 +14,17 @@ METHODS: dict[str, dict[str, Any]] = {
     "npo": {"forget_loss": "npo", "retain_loss": "nll", "learning_rate": 3e-4, "beta": 0.1, "retain_weight": 20.0},
     "npo_kl": {"forget_loss": "npo", "retain_loss": "kl", "learning_rate": 5e-4, "beta": 0.1, "retain_weight": 30.0},
     "simnpo": {"forget_loss": "simnpo", "retain_loss": "nll", "learning_rate": 1e-3, "retain_weight": 20.0},
+    # Not swept yet (issue 11 section 3 sweeps every method alike). These three are per-token means like GD: WGA's
+    # token weights p <= 1 take GD's retain weight; SatImp's weights p^5 (1 - p) stay below 0.07 and UNDIAL's target is
+    # bounded, so both keep a retain weight of 1.
+    "undial": {"forget_loss": "undial", "retain_loss": "nll", "learning_rate": 1e-3, "undial_gamma": 10.0},
+    "wga": {"forget_loss": "wga", "retain_loss": "nll", "learning_rate": 1e-3, "wga_beta": 1.0, "retain_weight": 10.0},
+    "satimp": {
+        "forget_loss": "satimp",
+        "retain_loss": "nll",
+        "learning_rate": 1e-3,
+        "satimp_beta1": 5.0,
+        "satimp_beta2": 1.0,
+    },
 }
 LORA_LEARNING_RATE_FACTOR = 10  # LoRA adapters start from zero and need a larger step to move as far

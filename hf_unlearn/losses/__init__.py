@@ -8,10 +8,20 @@ from .gradient_ascent import GradientAscentLoss
 from .npo import NPOLoss
 from .retain_kl import KLRetainLoss
 from .retain_nll import NLLRetainLoss
+from .satimp import SatImpLoss
 from .simnpo import SimNPOLoss
+from .undial import UNDIALLoss
+from .wga import WGALoss
 
 
-FORGET_LOSSES = {"ga": GradientAscentLoss, "npo": NPOLoss, "simnpo": SimNPOLoss}
+FORGET_LOSSES = {
+    "ga": GradientAscentLoss,
+    "npo": NPOLoss,
+    "simnpo": SimNPOLoss,
+    "undial": UNDIALLoss,
+    "wga": WGALoss,
+    "satimp": SatImpLoss,
+}
 RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss}
 
 __all__ = [
@@ -21,5 +31,8 @@ __all__ = [
     "KLRetainLoss",
     "NLLRetainLoss",
     "NPOLoss",
+    "SatImpLoss",
     "SimNPOLoss",
+    "UNDIALLoss",
+    "WGALoss",
 ]

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
+from ..logprobs import per_sequence_sum
+
 
 if TYPE_CHECKING:
     from ..config import UnlearningConfig
@@ -36,6 +38,8 @@ class ObjectiveInputs:
             Number of answer tokens of each sequence.
         token_logps (`torch.Tensor` of shape `(answer tokens,)`, *optional*):
             Log-prob of each answer token under the policy.
+        targets (`torch.Tensor` of shape `(answer tokens,)`, *optional*):
+            Id of each answer token (the token `logits` predict at that position).
         answer_positions (`torch.Tensor` of shape `(batch, seq)`, *optional*):
             `True` at the positions that predict an answer token.
         logits (`torch.Tensor` of shape `(answer tokens, vocab)`, *optional*):
@@ -54,6 +58,7 @@ class ObjectiveInputs:
     logps: torch.Tensor
     n_tokens: torch.Tensor
     token_logps: torch.Tensor | None = None
+    targets: torch.Tensor | None = None
     answer_positions: torch.Tensor | None = None
     logits: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
@@ -130,6 +135,18 @@ def token_mean_logps(logps: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tenso
     truncated away), but the clamp keeps a hand-built batch from dividing by zero.
     """
     return logps / n_tokens.clamp(min=1)
+
+
+def token_mean(values: torch.Tensor, inputs: ObjectiveInputs) -> torch.Tensor:
+    """Mean of flat per-answer-token `values` over each sequence's answer tokens, shape `(batch,)`."""
+    return per_sequence_sum(values, inputs.answer_positions) / inputs.n_tokens.clamp(min=1)
+
+
+def check_non_negative(name: str, value: float, meaning: str) -> float:
+    """Refuse a negative (or NaN) hyperparameter, naming its `UnlearningConfig` field and what it does."""
+    if not value >= 0:
+        raise ValueError(f"{name} must be >= 0 ({meaning}), got {name}={value}.")
+    return value
 
 
 def check_beta(beta: float) -> float:
