@@ -159,8 +159,8 @@ def markdown_table(table: dict, label: str) -> str:
 
     lines = [
         f"| method | {OURS} ms/step, median [min-max] | {THEIRS} ms/step | ratio ours / theirs (per-repetition) "
-        f"| vs own GD: ours / theirs | peak RSS over imports, MiB: ours / theirs | ({label}) |",
-        "|---|---|---|---|---|---|---|",
+        "| vs own GD: ours / theirs | peak RSS over imports, MiB: ours / theirs |",
+        "|---|---|---|---|---|---|",
     ]
     for method, row in table.items():
         theirs = row.get("theirs_step_ms")
@@ -173,9 +173,9 @@ def markdown_table(table: dict, label: str) -> str:
             f"| {spread(row.get('step_ratio_ours_to_theirs'), 2)} "
             f"| {number(row.get('ours_step_vs_own_GD'))} / {number(row.get('theirs_step_vs_own_GD'))} "
             f"| {row['ours_peak_rss_mib']['median']:.0f} / "
-            f"{'-' if memory_theirs is None else format(memory_theirs['median'], '.0f')} | |"
+            f"{'-' if memory_theirs is None else format(memory_theirs['median'], '.0f')} |"
         )
-    return "\n".join(lines)
+    return "\n".join(lines) + f"\n\n({label})"
 
 
 # Functions whose cumulative time the profile summary reports: (label, file name ending, function name).
@@ -308,7 +308,7 @@ def main() -> None:
     parser.add_argument("--open_unlearning", help="checkout of locuslab/open-unlearning; without it, ours only")
     parser.add_argument("--open_unlearning_python", help="python of open-unlearning's virtual environment")
     parser.add_argument("--output", help="write runs and summary as JSON here, and the table next to it (.md)")
-    parser.add_argument("--note", default="", help="label printed in the table's last column (e.g. busy machine)")
+    parser.add_argument("--note", default="", help="label printed under the table (e.g. busy machine)")
     parser.add_argument("--profile", metavar="MARKDOWN", help="profile our GD and NPO runs instead, write here")
     parser.add_argument("--smoke", action="store_true", help="3 steps, 1 repetition: checks the script runs")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
