@@ -68,10 +68,11 @@ def save_shared_model(data: str, directory: str, vocab_size: int) -> None:
     step_cost.build_model(vocab_size).save_pretrained(directory)
 
 
-def run_worker(command: list[str], env: dict | None = None) -> dict:
-    result = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    )
+def run_worker(command: list[str], threads: int | None = None) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0:
         raise RuntimeError(f"{' '.join(command)} failed (exit {result.returncode}):\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -227,20 +228,20 @@ def run_profile(args, output: str) -> None:
     with tempfile.TemporaryDirectory() as model_dir:
         save_shared_model(args.data, model_dir, args.vocab_size)
         for method in ("GD", "NPO"):
-            plain = run_worker(ours_command(method, args, model_dir, steps))
+            plain = run_worker(ours_command(method, args, model_dir, steps), args.threads)
             parts = [
                 f"## {LABELS.get(method, method)}\n\nWithout a profiler: {1000 * plain['step_seconds']:.1f} ms/step."
             ]
             for kind in ("cprofile", "torch"):
                 report = Path(model_dir) / f"{method}-{kind}.md"
                 command = [*ours_command(method, args, model_dir, steps), "--profile_to", str(report)]
-                run = run_worker([*command, "--profile_kind", kind])
+                run = run_worker([*command, "--profile_kind", kind], args.threads)
                 parts.append(f"Under {kind}: {1000 * run['step_seconds']:.1f} ms/step.\n\n" + report.read_text())
             sections.append("\n\n".join(parts))
     header = (
         f"# step-cost profile of hf_unlearn\n\nProtocol `step-cost` (vocabulary {args.vocab_size}), steps "
-        f"{steps[0]}..{steps[1]}, {time.strftime('%Y-%m-%d')}, {platform.platform()}, {os.cpu_count()} CPUs"
-        f"{', ' + args.note if args.note else ''}.\n"
+        f"{steps[0]}..{steps[1]}, {time.strftime('%Y-%m-%d')}, {platform.platform()}, {os.cpu_count()} CPUs, "
+        f"{args.threads or 'default'} torch thread(s){', ' + args.note if args.note else ''}.\n"
         "Made by `python benchmarks/step_cost_vs_open_unlearning.py --profile <this file>`. Each profiler runs in its "
         "own process over the timed steps and slows them (cProfile: every Python call; torch.profiler: every "
         "operator): read the shares, not the absolute times.\n"
@@ -308,6 +309,12 @@ def main() -> None:
     parser.add_argument("--open_unlearning", help="checkout of locuslab/open-unlearning; without it, ours only")
     parser.add_argument("--open_unlearning_python", help="python of open-unlearning's virtual environment")
     parser.add_argument("--output", help="write runs and summary as JSON here, and the table next to it (.md)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch threads per run (OMP_NUM_THREADS), both sides; default: torch's own (one per core). On a machine "
+        "shared with other jobs, 1 avoids the stalls of threads waiting for each other.",
+    )
     parser.add_argument("--note", default="", help="label printed under the table (e.g. busy machine)")
     parser.add_argument("--profile", metavar="MARKDOWN", help="profile our GD and NPO runs instead, write here")
     parser.add_argument("--smoke", action="store_true", help="3 steps, 1 repetition: checks the script runs")
@@ -353,13 +360,13 @@ def main() -> None:
                 order = libraries if repetition % 2 == 0 else libraries[::-1]
                 for library in order:
                     if library == OURS:
-                        run = run_worker(ours_command(method, args, model_dir, steps))
+                        run = run_worker(ours_command(method, args, model_dir, steps), args.threads)
                     else:
                         theirs_method = METHODS[method][1]
                         if theirs_method in theirs_done:
                             continue
                         theirs_done.add(theirs_method)
-                        run = run_worker(theirs_command(theirs_method, args, model_dir, steps))
+                        run = run_worker(theirs_command(theirs_method, args, model_dir, steps), args.threads)
                     run["repetition"] = repetition
                     runs.append(run)
                     print(
@@ -369,6 +376,7 @@ def main() -> None:
                     )
     table = summarize(runs, methods)
     label = f"vocab {args.vocab_size}, {repetitions} rep., steps {steps[0]}..{steps[1]}"
+    label += f", {args.threads} thread(s) per run" if args.threads else ""
     label += f", {args.note}" if args.note else ""
     markdown = markdown_table(table, label)
     summary = {
@@ -376,6 +384,7 @@ def main() -> None:
         "methods": table,
         "repetitions": repetitions,
         "steps": list(steps),
+        "threads": args.threads,
         "vocab_size": args.vocab_size,
         "note": args.note,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
