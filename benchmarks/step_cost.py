@@ -46,24 +46,14 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
-def worker(method: str, data: str, tokenizer_dir: str, steps: tuple[int, int]) -> dict:
-    """One measurement, in this (fresh) process."""
-    import datasets
-    from peft import LoraConfig
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM, TrainerCallback
-
-    from hf_unlearn import UnlearningConfig, UnlearningTrainer
-
-    baseline = peak_rss_mib()
-    forget_loss, retain_loss, lora, precompute = METHODS[method]
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    forget = datasets.load_dataset(data, "forget01", split="train")
-    retain = datasets.load_dataset(data, "retain99", split="train")
+def build_model(vocab_size: int = 3000):
+    """The protocol's random-init llama (seed 0); `vocab_size` other than 3000 gives protocol `step-cost-128k` etc."""
     import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(0)
     config = LlamaConfig(
-        vocab_size=3000,
+        vocab_size=vocab_size,
         hidden_size=256,
         intermediate_size=688,
         num_hidden_layers=4,
@@ -71,7 +61,41 @@ def worker(method: str, data: str, tokenizer_dir: str, steps: tuple[int, int]) -
         num_key_value_heads=4,
         max_position_embeddings=512,
     )
-    model = LlamaForCausalLM(config)
+    return LlamaForCausalLM(config)
+
+
+def worker(
+    method: str,
+    data: str,
+    tokenizer_dir: str,
+    steps: tuple[int, int],
+    spec: tuple[str, str, bool, bool] | None = None,
+    model_dir: str | None = None,
+    on_window: tuple | None = None,
+) -> dict:
+    """One measurement, in this (fresh) process.
+
+    Args:
+        spec (`tuple`, *optional*):
+            `(forget_loss, retain_loss, lora, precompute_ref_log_probs)`; defaults to `METHODS[method]`.
+        model_dir (`str`, *optional*):
+            Load the model saved there (the side-by-side harness shares one with open-unlearning) instead of
+            building it.
+        on_window (`tuple`, *optional*):
+            `(start, stop)` callables run at the first and last timed step (a profiler's enable / disable).
+    """
+    import datasets
+    from peft import LoraConfig
+    from transformers import AutoTokenizer, LlamaForCausalLM, TrainerCallback
+
+    from hf_unlearn import UnlearningConfig, UnlearningTrainer
+
+    baseline = peak_rss_mib()
+    forget_loss, retain_loss, lora, precompute = spec or METHODS[method]
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    forget = datasets.load_dataset(data, "forget01", split="train")
+    retain = datasets.load_dataset(data, "retain99", split="train")
+    model = LlamaForCausalLM.from_pretrained(model_dir) if model_dir else build_model()
     first, last = steps
     marks = {}
 
@@ -79,6 +103,8 @@ def worker(method: str, data: str, tokenizer_dir: str, steps: tuple[int, int]) -
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step in (first, last):
                 marks[state.global_step] = time.perf_counter()
+            if on_window and state.global_step in (first, last):
+                on_window[state.global_step == last]()
 
     args = UnlearningConfig(
         output_dir=tempfile.mkdtemp(),

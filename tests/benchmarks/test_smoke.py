@@ -1,5 +1,6 @@
 """The benchmark scripts run end to end at toy size (their figures come from full runs, see docs/benchmarks.md)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -80,3 +81,66 @@ def test_audit_tiny_smoke(tmp_path):
             assert "recovery" in entry["headline"]
     assert set(report["summary"]) == {"npo_lora"}
     assert "| relearn_forget |" in (tmp_path / "audit.md").read_text()
+
+
+def load_benchmark(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_side_by_side_summary_pairs_runs_of_one_repetition():
+    side_by_side = load_benchmark("step_cost_vs_open_unlearning")
+    ours, theirs = side_by_side.OURS, side_by_side.THEIRS
+    runs = [
+        {"library": library, "method": method, "step_seconds": seconds, "peak_rss_mib": memory}
+        for library, method, seconds, memory in [
+            # repetition 1, then 2: ours is faster in 1, slower in 2
+            (ours, "GD", 0.10, 200.0),
+            (theirs, "GD", 0.20, 300.0),
+            (ours, "NPO-precomputed", 0.12, 210.0),
+            (theirs, "NPO", 0.30, 330.0),
+            (ours, "GD", 0.40, 200.0),
+            (theirs, "GD", 0.20, 300.0),
+            (ours, "NPO-precomputed", 0.44, 210.0),
+            (theirs, "NPO", 0.30, 330.0),
+        ]
+    ]
+    table = side_by_side.summarize(runs, ["GD", "NPO-precomputed"])
+    gd = table["GD"]
+    # Ratios pair the runs of one repetition (0.5 and 2.0), not the medians (0.25 / 0.2).
+    assert gd["step_ratio_ours_to_theirs"] == {"median": 1.25, "min": 0.5, "max": 2.0}
+    assert gd["ours_step_ms"] == {"median": 250.0, "min": 100.0, "max": 400.0}
+    assert gd["ours_step_vs_own_GD"] == 1.0
+    npo = table["NPO-precomputed"]
+    assert npo["theirs_method"] == "NPO"  # compared with open-unlearning's NPO, which has no precomputed path
+    assert npo["ours_step_vs_own_GD"] == pytest.approx((1.2 + 1.1) / 2)
+    assert npo["theirs_step_vs_own_GD"] == pytest.approx(1.5)
+    assert npo["memory_ratio_ours_to_theirs"]["median"] == pytest.approx(210 / 330, abs=1e-4)
+    markdown = side_by_side.markdown_table(table, "test")
+    assert "| NPO, precomputed reference | 280 [120-440] | (its NPO) 300 [300-300] |" in markdown
+
+
+@needs_tofu
+def test_side_by_side_smoke_runs_our_side_alone(tmp_path):
+    result = run(
+        "benchmarks/step_cost_vs_open_unlearning.py",
+        "--data",
+        TOFU,
+        "--smoke",
+        "--methods",
+        "GD,GD-KL",
+        "--vocab_size",
+        "3100",
+        "--output",
+        tmp_path / "side.json",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    report = json.loads((tmp_path / "side.json").read_text())
+    assert report["summary"]["vocab_size"] == 3100
+    assert [run["method"] for run in report["runs"]] == ["GD", "GD-KL"]
+    assert {run["library"] for run in report["runs"]} == {"hf_unlearn"}
+    rows = [row for row in (tmp_path / "side.md").read_text().splitlines() if row.startswith("|")]
+    assert [row.split("|")[1].strip() for row in rows[2:]] == ["GD", "GD-KL"]
+    assert all(row.split("|")[3].strip() == "-" for row in rows[2:])  # no open-unlearning column without its checkout
