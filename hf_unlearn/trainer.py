@@ -693,10 +693,8 @@ class UnlearningTrainer(Trainer):
             token = slice(sum(tokens[:index]), sum(tokens[: index + 1]))
             hidden = scores["hidden_states"]
             split[role] = {
-                "logits": scores["logits"][token],
-                "token_logps": scores["token_logps"][token],
-                "logps": scores["logps"][row],
-                "n_tokens": scores["n_tokens"][row],
+                **{key: scores[key][token] for key in ("logits", "token_logps", "targets")},
+                **{key: scores[key][row] for key in ("logps", "n_tokens")},
                 "answer_positions": positions[index],
                 "hidden_states": None if hidden is None else hidden[row, : batch["input_ids"].size(1)],
             }
