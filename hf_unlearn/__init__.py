@@ -35,13 +35,17 @@ logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_MissingKernelsNoti
 
 _EXPORTS = {
     "UnlearningConfig": ".config",
+    "DPOLoss": ".losses",
     "GradientAscentLoss": ".losses",
+    "IdkNLLLoss": ".losses",
     "KLRetainLoss": ".losses",
     "NLLRetainLoss": ".losses",
     "NPOLoss": ".losses",
     "SimNPOLoss": ".losses",
     "GradientAscentTrainer": ".trainer",
     "GradientDifferenceTrainer": ".trainer",
+    "IdkDPOTrainer": ".trainer",
+    "IdkNLLTrainer": ".trainer",
     "NPOTrainer": ".trainer",
     "SimNPOTrainer": ".trainer",
     "UnlearningTrainer": ".trainer",
@@ -69,5 +73,13 @@ if TYPE_CHECKING:
     from .callbacks import UnlearningStopCallback
     from .config import UnlearningConfig
     from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
-    from .losses import GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
-    from .trainer import GradientAscentTrainer, GradientDifferenceTrainer, NPOTrainer, SimNPOTrainer, UnlearningTrainer
+    from .losses import DPOLoss, GradientAscentLoss, IdkNLLLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
+    from .trainer import (
+        GradientAscentTrainer,
+        GradientDifferenceTrainer,
+        IdkDPOTrainer,
+        IdkNLLTrainer,
+        NPOTrainer,
+        SimNPOTrainer,
+        UnlearningTrainer,
+    )

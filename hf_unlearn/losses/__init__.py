@@ -4,20 +4,30 @@
 `UnlearningConfig.retain_loss` to their classes. A new objective is a new file plus one entry here.
 """
 
+from .dpo import DPOLoss
 from .gradient_ascent import GradientAscentLoss
+from .idknll import IdkNLLLoss
 from .npo import NPOLoss
 from .retain_kl import KLRetainLoss
 from .retain_nll import NLLRetainLoss
 from .simnpo import SimNPOLoss
 
 
-FORGET_LOSSES = {"ga": GradientAscentLoss, "npo": NPOLoss, "simnpo": SimNPOLoss}
+FORGET_LOSSES = {
+    "ga": GradientAscentLoss,
+    "npo": NPOLoss,
+    "simnpo": SimNPOLoss,
+    "dpo": DPOLoss,
+    "idknll": IdkNLLLoss,
+}
 RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss}
 
 __all__ = [
     "FORGET_LOSSES",
     "RETAIN_LOSSES",
+    "DPOLoss",
     "GradientAscentLoss",
+    "IdkNLLLoss",
     "KLRetainLoss",
     "NLLRetainLoss",
     "NPOLoss",
