@@ -90,11 +90,13 @@ class UnlearningTrainer(Trainer):
         processing_class ([`~transformers.PreTrainedTokenizerBase`], *optional*):
             Tokenizer. Loaded from the model's name or path when omitted. Without a pad token, EOS pads.
         forget_dataset (`Dataset`, *optional*):
-            Rows to forget: `prompt`/`completion`, `question`/`answer`, `messages` or `text` columns.
+            Rows to forget: `prompt`/`completion`, `question`/`answer`, `messages` or `text` columns, plus an
+            `alternative` column for `forget_loss="dpo"` / `"idknll"` when you supply their alternative answers
+            (see `UnlearningConfig.alternative_source`).
         retain_dataset (`Dataset`, *optional*):
             Rows to keep, same formats; required when the retain objective is not `"none"`.
         ref_model ([`~transformers.PreTrainedModel`], *optional*):
-            Reference model for NPO / KL. Without one, a PEFT model uses itself with the adapter disabled and any
+            Reference model for NPO / DPO / KL. Without one, a PEFT model uses itself with the adapter disabled and any
             other model a frozen copy of its initial state (see `UnlearningConfig.ref_source`).
         peft_config ([`~peft.PeftConfig`], *optional*):
             Wrap the model in this adapter (after `prepare_model_for_kbit_training` for 8-/4-bit bases).
