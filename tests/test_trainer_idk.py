@@ -1,11 +1,10 @@
 """IdkDPOTrainer and IdkNLLTrainer: alternative answers in the data, live and precomputed references, the record."""
 
 import math
-import warnings
 
 import pytest
 
-from hf_unlearn import IdkDPOTrainer, IdkNLLTrainer, UnlearningConfig
+from hf_unlearn import IdkDPOTrainer, IdkNLLTrainer
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, tiny_llama
 
@@ -100,22 +99,3 @@ def test_a_forget_eval_set_without_the_column_is_named(tmp_path, tokenizer):
             retain_dataset=RETAIN_ROWS,
             eval_dataset={"forget": FORGET_ROWS},
         )
-
-
-def test_the_config_refuses_bad_alternative_settings(tmp_path):
-    with pytest.raises(ValueError, match=r"alternative_source='idk' is not known; accepted: \['auto', 'column'"):
-        UnlearningConfig(output_dir=str(tmp_path), alternative_source="idk")
-    with pytest.raises(ValueError, match="refusal_answers is empty"):
-        UnlearningConfig(output_dir=str(tmp_path), forget_loss="dpo", refusal_answers=[])
-
-
-def test_settings_without_effect_warn(tmp_path):
-    with pytest.warns(UserWarning, match="refusal_answers has no effect: forget_loss='npo'"):
-        UnlearningConfig(output_dir=str(tmp_path), forget_loss="npo", retain_loss="nll", refusal_answers=["No."])
-    with pytest.warns(UserWarning, match="precompute_ref_log_probs=True has no effect: forget_loss='idknll'"):
-        UnlearningConfig(
-            output_dir=str(tmp_path), forget_loss="idknll", retain_loss="nll", precompute_ref_log_probs=True
-        )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        UnlearningConfig(output_dir=str(tmp_path), forget_loss="dpo", retain_loss="nll", precompute_ref_log_probs=True)
