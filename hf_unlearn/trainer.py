@@ -782,7 +782,8 @@ class SimNPOTrainer(UnlearningTrainer):
 
 class IdkDPOTrainer(UnlearningTrainer):
     """IdkDPO: DPO with the forget answer dispreferred to a refusal (or the row's `alternative` answer), plus a
-    retain NLL term as in TOFU's baseline. See [`~hf_unlearn.losses.DPOLoss`].
+    retain NLL term as open-unlearning trains it (TOFU's original code has no retain term: set `retain_loss="none"`).
+    See [`~hf_unlearn.losses.DPOLoss`].
 
     The alternative answers come from `UnlearningConfig.alternative_source` (`"auto"`: the forget set's
     `alternative` column when it has one, else a seeded refusal per row).
@@ -794,7 +795,8 @@ class IdkDPOTrainer(UnlearningTrainer):
 
 class IdkNLLTrainer(UnlearningTrainer):
     """IdkNLL: train the model to answer the forget questions with a refusal (or the row's `alternative` answer),
-    plus a retain NLL term, TOFU's "IDK" baseline. See [`~hf_unlearn.losses.IdkNLLLoss`]."""
+    plus a retain NLL term: TOFU's "preference optimization" baseline (`idk` in its code). See
+    [`~hf_unlearn.losses.IdkNLLLoss`]."""
 
     default_forget_loss = fixed_forget_loss = "idknll"
     default_retain_loss = "nll"

@@ -11,7 +11,8 @@ class IdkNLLLoss(UnlearningObjective):
 
     with $a_i$ the alternative answer to forget prompt $x_i$ and $m_i$ its number of tokens. It teaches the model to
     answer the forget questions with the refusal; it does not push the forget answers down (their NLL is logged as
-    `nll/forget`, as for every objective). Combined with the retain NLL, it is TOFU's "IDK" baseline.
+    `nll/forget`, as for every objective). With the retain NLL, it is TOFU's "preference optimization" baseline
+    (`idk` in its code).
 
     TOFU's code concatenates the refusal and retain batches and takes one token-mean NLL over both, so longer answers
     weigh more and the two sets' weights depend on their token counts; we average per sequence and per set (the
