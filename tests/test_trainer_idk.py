@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from transformers import AutoModelForCausalLM
 
 from hf_unlearn import IdkDPOTrainer, IdkNLLTrainer
 
@@ -99,3 +100,25 @@ def test_a_forget_eval_set_without_the_column_is_named(tmp_path, tokenizer):
             retain_dataset=RETAIN_ROWS,
             eval_dataset={"forget": FORGET_ROWS},
         )
+
+
+def test_precomputed_alternative_references_survive_resume_and_bind_the_alternatives(tmp_path, tokenizer):
+    config = dict(max_steps=2, save_strategy="steps", save_steps=1, precompute_ref_log_probs=True)
+    first = idk_trainer(IdkDPOTrainer, tmp_path / "first", tokenizer, **config)
+    first.train()
+    checkpoint = str(tmp_path / "first" / "run" / "checkpoint-1")
+    # Built from the half-trained weights, its own precompute is off: resuming must bring back the saved values.
+    resumed = IdkDPOTrainer(
+        AutoModelForCausalLM.from_pretrained(checkpoint),
+        args=make_config(tmp_path / "resumed", **config),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
+    saved = first.train_dataset.forget["alt_ref_logps"]
+    assert resumed.train_dataset.forget["alt_ref_logps"] != saved
+    resumed.train(resume_from_checkpoint=checkpoint)
+    assert resumed.train_dataset.forget["alt_ref_logps"] == saved
+    other_refusals = idk_trainer(IdkDPOTrainer, tmp_path / "other", tokenizer, alternative_seed=1, **config)
+    with pytest.raises(ValueError, match="different forget set"):
+        other_refusals.train(resume_from_checkpoint=checkpoint)
