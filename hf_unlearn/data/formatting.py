@@ -270,8 +270,8 @@ def prepare_dataset(
             try:
                 tokens, report = _tokenize_and_truncate(source, tokenizer, fmt, max_length, qa_prompt_template)
             except ValueError as error:
-                answer = "alternative answer" if prefix else "answer"
-                raise ValueError(f"{name} dataset, row {index} ({answer}): {error}") from None
+                which = " (alternative answer)" if prefix else ""
+                raise ValueError(f"{name} dataset, row {index}{which}: {error}") from None
             row.update({prefix + key: value for key, value in tokens.items()})
             row.update({f"_{prefix}{key}": value for key, value in report.items()})
         return row
