@@ -35,7 +35,9 @@ logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_MissingKernelsNoti
 
 _EXPORTS = {
     "UnlearningConfig": ".config",
+    "DPOLoss": ".losses",
     "GradientAscentLoss": ".losses",
+    "IdkNLLLoss": ".losses",
     "KLRetainLoss": ".losses",
     "NLLRetainLoss": ".losses",
     "NPOLoss": ".losses",
@@ -45,6 +47,8 @@ _EXPORTS = {
     "WGALoss": ".losses",
     "GradientAscentTrainer": ".trainer",
     "GradientDifferenceTrainer": ".trainer",
+    "IdkDPOTrainer": ".trainer",
+    "IdkNLLTrainer": ".trainer",
     "NPOTrainer": ".trainer",
     "SimNPOTrainer": ".trainer",
     "SatImpTrainer": ".trainer",
@@ -76,7 +80,9 @@ if TYPE_CHECKING:
     from .config import UnlearningConfig
     from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
     from .losses import (
+        DPOLoss,
         GradientAscentLoss,
+        IdkNLLLoss,
         KLRetainLoss,
         NLLRetainLoss,
         NPOLoss,
@@ -88,6 +94,8 @@ if TYPE_CHECKING:
     from .trainer import (
         GradientAscentTrainer,
         GradientDifferenceTrainer,
+        IdkDPOTrainer,
+        IdkNLLTrainer,
         NPOTrainer,
         SatImpTrainer,
         SimNPOTrainer,

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from transformers import TrainingArguments
 
+from .data.alternatives import ALTERNATIVE_SOURCES, check_alternative_source, check_refusals
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .losses import FORGET_LOSSES, RETAIN_LOSSES
 from .losses.base import check_beta, check_non_negative
@@ -40,10 +41,11 @@ class UnlearningConfig(TrainingArguments):
 
     Parameters:
         forget_loss (`str`, *optional*):
-            Objective on the forget set: `"ga"` (gradient ascent), `"npo"`, `"simnpo"`, `"undial"`, `"wga"` or
-            `"satimp"`. Defaults to the trainer's own method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`],
-            `"ga"` for [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the method's name for the
-            others, e.g. `"simnpo"` for [`SimNPOTrainer`]).
+            Objective on the forget set: `"ga"` (gradient ascent), `"npo"`, `"simnpo"`, `"undial"`, `"wga"`,
+            `"satimp"`, `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO with refusals) or `"idknll"`
+            (NLL of the alternative answer). Defaults to the trainer's own method (`"npo"` for [`UnlearningTrainer`]
+            and [`NPOTrainer`], `"ga"` for [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the
+            method's name for the others, e.g. `"simnpo"` for [`SimNPOTrainer`], `"dpo"` for [`IdkDPOTrainer`]).
         retain_loss (`str`, *optional*):
             Objective on the retain set: `"none"`, `"nll"` (language-modelling loss) or `"kl"` (KL divergence from the
             reference model over retain answer tokens). Defaults to the trainer's own method (`"nll"`, or `"none"` for
@@ -53,7 +55,8 @@ class UnlearningConfig(TrainingArguments):
         retain_weight (`float`, *optional*, defaults to `1.0`):
             Weight of the retain objective. `0.0` turns the retain term off while keeping its diagnostics.
         beta (`float`, *optional*):
-            Inverse temperature of NPO / SimNPO. Defaults to `0.1` for NPO (Zhang et al. 2024) and `2.5` for SimNPO.
+            Inverse temperature of NPO / SimNPO / DPO. Defaults to `0.1` for NPO (Zhang et al. 2024) and DPO (TOFU)
+            and `2.5` for SimNPO.
         simnpo_delta (`float`, *optional*, defaults to `0.0`):
             SimNPO's reward margin (the paper's gamma).
         retain_objectives (`dict[str, str]`, *optional*):
@@ -70,6 +73,15 @@ class UnlearningConfig(TrainingArguments):
             SatImp: saturation exponent, on the token probability `p` (>= 0).
         satimp_beta2 (`float`, *optional*, defaults to `1.0`):
             SatImp: importance exponent, on `1 - p` (>= 0).
+        alternative_source (`str`, *optional*, defaults to `"auto"`):
+            Where the alternative answer of each forget row comes from, for `dpo` and `idknll`: `"column"` reads the
+            forget set's `alternative` column, `"refusals"` draws one of `refusal_answers` per row, `"auto"` uses the
+            column when the set has one and refusals otherwise. Applies to forget eval sets too.
+        alternative_seed (`int`, *optional*):
+            Seed of the refusal drawn for each row (fixed for the run, the same in every process and on resume).
+            Defaults to `seed`.
+        refusal_answers (`list[str]`, *optional*):
+            Refusal answers to draw from. Defaults to the shipped ones (`hf_unlearn.data.REFUSALS`).
         max_length (`int` or `None`, *optional*, defaults to `512`):
             Maximum tokens per example (prompt + answer + EOS), in training and in the evaluation `hf-unlearn unlearn`
             runs; longer examples are truncated from the right. `None` (`--max_length none` on the command line)
@@ -111,9 +123,10 @@ class UnlearningConfig(TrainingArguments):
     forget_loss: str | None = field(
         default=None,
         metadata={
-            "help": "Objective on the forget set: ga (gradient ascent), npo, simnpo, undial, wga or satimp. Defaults "
-            "to the trainer's own method (npo for UnlearningTrainer and NPOTrainer, ga for GradientAscentTrainer and "
-            "GradientDifferenceTrainer, the method's name for the others).",
+            "help": "Objective on the forget set: ga (gradient ascent), npo, simnpo, undial, wga, satimp, dpo (forget "
+            "answer dispreferred to an alternative one, e.g. a refusal: IdkDPO) or idknll (NLL of the alternative "
+            "answer). Defaults to the trainer's own method (npo for UnlearningTrainer and NPOTrainer, ga for "
+            "GradientAscentTrainer and GradientDifferenceTrainer, the method's name for the others).",
             "choices": sorted(FORGET_LOSSES),
         },
     )
@@ -134,8 +147,8 @@ class UnlearningConfig(TrainingArguments):
     beta: float | None = field(
         default=None,
         metadata={
-            "help": "Inverse temperature of NPO / SimNPO. Defaults to 0.1 for NPO (Zhang et al. 2024) and 2.5 "
-            "for SimNPO."
+            "help": "Inverse temperature of NPO / SimNPO / DPO. Defaults to 0.1 for NPO (Zhang et al. 2024) and DPO "
+            "(TOFU), 2.5 for SimNPO."
         },
     )
     simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO's reward margin (the paper's gamma)."})
@@ -164,6 +177,27 @@ class UnlearningConfig(TrainingArguments):
         default=5.0, metadata={"help": "SatImp: saturation exponent, on the token probability p (>= 0)."}
     )
     satimp_beta2: float = field(default=1.0, metadata={"help": "SatImp: importance exponent, on 1 - p (>= 0)."})
+    # DPO / IdkDPO and IdkNLL: where each forget row's alternative answer comes from
+    alternative_source: str = field(
+        default="auto",
+        metadata={
+            "help": "Where the alternative answer of each forget row comes from (dpo, idknll): column reads the "
+            "forget set's `alternative` column, refusals draws one of refusal_answers per row, auto uses the column "
+            "when present, else refusals.",
+            "choices": list(ALTERNATIVE_SOURCES),
+        },
+    )
+    alternative_seed: int | None = field(
+        default=None,
+        metadata={"help": "Seed of the refusal drawn for each forget row (fixed for the run). Defaults to seed."},
+    )
+    refusal_answers: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "Refusal answers to draw from (dpo, idknll). Defaults to the shipped ones "
+            "(hf_unlearn.data.REFUSALS)."
+        },
+    )
     max_length: int | None = field(
         default=512,
         metadata={
@@ -268,6 +302,8 @@ class UnlearningConfig(TrainingArguments):
             check_beta(self.beta)
         for name in ("undial_gamma", "wga_beta", "satimp_beta1", "satimp_beta2"):
             check_non_negative(name, getattr(self, name), "a strength / exponent of a token-level objective")
+        check_alternative_source(self.alternative_source)
+        check_refusals(self.refusal_answers)
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(
                 f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}."
@@ -285,6 +321,11 @@ class UnlearningConfig(TrainingArguments):
             warnings.warn(
                 f"precompute_ref_log_probs=True has no effect: forget_loss={forget_loss!r} uses no reference, or one "
                 "that is not one number per row.",
+                stacklevel=3,
+            )
+        if self.refusal_answers is not None and not FORGET_LOSSES[forget_loss].needs_alternatives():
+            warnings.warn(
+                f"refusal_answers has no effect: forget_loss={forget_loss!r} uses no alternative answers.",
                 stacklevel=3,
             )
         if self.beta is not None and objective_beta_default(forget_loss) is None:

@@ -31,6 +31,7 @@ from transformers.utils import logging
 
 from .config import UnlearningConfig
 from .data import (
+    AlternativeAnswers,
     ForgetRetainDataset,
     UnlearningCollator,
     content_fingerprint,
@@ -38,6 +39,7 @@ from .data import (
     fingerprint,
     prepare_dataset,
 )
+from .data.formatting import as_dataset
 from .data.pairing import RetainPairingCallback, retain_role
 from .history import RequestChain
 from .hub import library_versions, save_card_and_record
@@ -68,9 +70,10 @@ class UnlearningTrainer(Trainer):
     A drop-in [`~transformers.Trainer`] for unlearning: each step lowers
     `forget_weight * forget_loss + retain_weight * retain_loss` on a forget batch and a paired retain batch.
 
-    The objectives are chosen in [`UnlearningConfig`] (`forget_loss`: `"ga"`, `"npo"`, `"simnpo"`; `retain_loss`:
-    `"none"`, `"nll"`, `"kl"`); the subclasses [`GradientAscentTrainer`], [`GradientDifferenceTrainer`],
-    [`NPOTrainer`] and [`SimNPOTrainer`] fix the forget objective and pick the papers' retain term.
+    The objectives are chosen in [`UnlearningConfig`] (`forget_loss`: `"ga"`, `"npo"`, `"simnpo"`, `"dpo"`,
+    `"idknll"`; `retain_loss`: `"none"`, `"nll"`, `"kl"`); the subclasses [`GradientAscentTrainer`],
+    [`GradientDifferenceTrainer`], [`NPOTrainer`], [`SimNPOTrainer`], [`IdkDPOTrainer`] and [`IdkNLLTrainer`] fix the
+    forget objective and pick the papers' retain term.
 
     Args:
         model (`str` or [`~transformers.PreTrainedModel`] or [`~peft.PeftModel`]):
@@ -90,7 +93,9 @@ class UnlearningTrainer(Trainer):
         processing_class ([`~transformers.PreTrainedTokenizerBase`], *optional*):
             Tokenizer. Loaded from the model's name or path when omitted. Without a pad token, EOS pads.
         forget_dataset (`Dataset`, *optional*):
-            Rows to forget: `prompt`/`completion`, `question`/`answer`, `messages` or `text` columns.
+            Rows to forget: `prompt`/`completion`, `question`/`answer`, `messages` or `text` columns, plus an
+            `alternative` column for `forget_loss="dpo"` / `"idknll"` when you supply their alternative answers
+            (see `UnlearningConfig.alternative_source`).
         retain_dataset (`Dataset` or `dict[str, Dataset]`, *optional*):
             Rows to keep, same formats; required when the retain objective is not `"none"`. A dict of named sets
             (`{"normal": ..., "mismatch": ...}`) gives one term per set, each cycled independently, with its objective
@@ -98,7 +103,7 @@ class UnlearningTrainer(Trainer):
             `retain_weight`); statistics are logged per set (`loss/retain.normal`), and an eval set with the name of a
             retain set is scored with that set's objective.
         ref_model ([`~transformers.PreTrainedModel`], *optional*):
-            Reference model for NPO / KL. Without one, a PEFT model uses itself with the adapter disabled and any
+            Reference model for NPO / DPO / KL. Without one, a PEFT model uses itself with the adapter disabled and any
             other model a frozen copy of its initial state (see `UnlearningConfig.ref_source`).
         peft_config ([`~peft.PeftConfig`], *optional*):
             Wrap the model in this adapter (after `prepare_model_for_kbit_training` for 8-/4-bit bases).
@@ -160,13 +165,24 @@ class UnlearningTrainer(Trainer):
         for role, (objective_name, weight) in retain_terms.items():
             self.objectives[role] = (RETAIN_LOSSES[objective_name].from_config(args), weight)
         self.retain_loss = self.objectives.get(retain_role(None), (None,))[0]
+        forget_dataset = as_dataset(forget_dataset, "forget")
+        # The record's fingerprint covers the prompts and answers only, never an `alternative` column.
         self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
         # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
         self.request_chain = RequestChain.start(model_id, forget_dataset, self.set_fingerprints["forget"])
         prepare = dict(
             tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template
         )
-        forget = prepare_dataset(forget_dataset, name="forget", **prepare)
+        # Each forget row's alternative answer (its `alternative` column, or a seeded refusal), when the objective
+        # scores one; tokenized after the row's prompt into `alt_input_ids` / `alt_labels`.
+        self.alternative_answers = None
+        if self.forget_loss.needs_alternatives():
+            alternative_seed = args.alternative_seed if args.alternative_seed is not None else args.seed
+            self.alternative_answers = AlternativeAnswers(
+                args.alternative_source, args.refusal_answers, alternative_seed
+            )
+            self._alternative_source = self.alternative_answers.resolved_source(forget_dataset.column_names)
+        forget = prepare_dataset(forget_dataset, name="forget", alternatives=self.alternative_answers, **prepare)
         retain = None
         if retain_terms and retain_dataset is None:
             raise ValueError(
@@ -186,7 +202,10 @@ class UnlearningTrainer(Trainer):
             warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=2)
         retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
         train_pairs = ForgetRetainDataset(forget, retain, seed=retain_seed)
-        self._forget_fingerprint = fingerprint(forget, ["input_ids", "labels"])
+        # Identifies the tokenized forget set (and its alternative answers) for resuming with precomputed references.
+        self._forget_fingerprint = fingerprint(
+            forget, [c for c in ("input_ids", "labels", "alt_input_ids", "alt_labels") if c in forget.column_names]
+        )
         eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare)
 
         # Reference: which source, and whether one must stay alive during training.
@@ -390,7 +409,8 @@ class UnlearningTrainer(Trainer):
 
         def prepare_one(data, name):
             role = self.eval_role(name)
-            dataset = prepare_dataset(data, name=f"{name} eval", **prepare)
+            alternatives = self.alternative_answers if role == "forget" else None
+            dataset = prepare_dataset(data, name=f"{name} eval", alternatives=alternatives, **prepare)
             return dataset.rename_columns({column: f"{role}_{column}" for column in dataset.column_names})
 
         if isinstance(eval_dataset, dict):
@@ -574,6 +594,11 @@ class UnlearningTrainer(Trainer):
             "precompute_ref_log_probs": self._precompute,
             "seed": args.seed,
         }
+        if self.alternative_answers is not None:  # which answers were preferred / trained on: settings, no text
+            hyperparameters["alternative_source"] = self._alternative_source
+            if self._alternative_source == "refusals":
+                hyperparameters["alternative_seed"] = self.alternative_answers.seed
+                hyperparameters["refusal_answers"] = len(self.alternative_answers.refusals)
         if isinstance(self.model, PeftModel):
             peft_config = self.model.peft_config[self.model.active_adapter]
             for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
@@ -706,7 +731,7 @@ class UnlearningTrainer(Trainer):
         requires = objective.requires
         layer = self._hidden_layer(objective)
         values = {**policy, "attention_mask": batch["attention_mask"]}
-        if requires & {"alt_logps", "ref_alt_logps"}:
+        if objective.needs_alternatives():
             alternative = self._score(model, batch, "alt_")
             values.update(alt_logps=alternative["logps"], alt_n_tokens=alternative["n_tokens"])
         reference_needs = {name for name in requires if name.startswith("ref_")}
@@ -889,4 +914,26 @@ class SatImpTrainer(UnlearningTrainer):
     """SatImp token-reweighted gradient ascent with a retain NLL term. See [`~hf_unlearn.losses.SatImpLoss`]."""
 
     default_forget_loss = fixed_forget_loss = "satimp"
+    default_retain_loss = "nll"
+
+
+class IdkDPOTrainer(UnlearningTrainer):
+    """IdkDPO: DPO with the forget answer dispreferred to a refusal (or the row's `alternative` answer), plus a
+    retain NLL term as open-unlearning trains it (TOFU's original code has no retain term: set `retain_loss="none"`).
+    See [`~hf_unlearn.losses.DPOLoss`].
+
+    The alternative answers come from `UnlearningConfig.alternative_source` (`"auto"`: the forget set's
+    `alternative` column when it has one, else a seeded refusal per row).
+    """
+
+    default_forget_loss = fixed_forget_loss = "dpo"
+    default_retain_loss = "nll"
+
+
+class IdkNLLTrainer(UnlearningTrainer):
+    """IdkNLL: train the model to answer the forget questions with a refusal (or the row's `alternative` answer),
+    plus a retain NLL term: TOFU's "preference optimization" baseline (`idk` in its code). See
+    [`~hf_unlearn.losses.IdkNLLLoss`]."""
+
+    default_forget_loss = fixed_forget_loss = "idknll"
     default_retain_loss = "nll"

@@ -173,13 +173,15 @@ METAVARS = {
     "report_to": "NAME",
     "base_model_id": "HUB_ID",
     "lora_target_modules": "NAME [NAME ...]",
+    "refusal_answers": "TEXT [TEXT ...]",
     "model_init_kwargs": "{KEY: VALUE}",
 }
 USAGE = f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]\n"
 DESCRIPTION = (
     "One unlearning run. Every key below can be set in the YAML file given to --config and overridden on the "
     "command line (--key value); the command line wins. Without forget_loss / retain_loss the method is NPO with a "
-    "retain NLL term (forget_loss npo, retain_loss nll); ga, simnpo and kl are the other objectives. A SPEC is "
+    "retain NLL term (forget_loss npo, retain_loss nll); ga, simnpo, dpo, idknll and kl are the other objectives. "
+    "A SPEC is "
     f"{SPEC_HELP}."
 )
 LAUNCH_HELP = (

@@ -1,6 +1,7 @@
 """UnlearningConfig: paper defaults, and invalid settings refused at construction with the field named."""
 
 import re
+import warnings
 
 import pytest
 
@@ -15,6 +16,9 @@ def config(tmp_path, **kwargs):
 def test_defaults_follow_the_papers(tmp_path):
     args = config(tmp_path)
     assert args.resolved_beta("npo") == 0.1
+    assert args.resolved_beta("dpo") == 0.1  # TOFU's and open-unlearning's IdkDPO
+    assert args.resolved_beta("idknll") is None
+    assert args.alternative_source == "auto" and args.alternative_seed is None and args.refusal_answers is None
     assert args.resolved_beta("simnpo") == 2.5
     assert args.resolved_beta("ga") is None
     assert (args.forget_weight, args.retain_weight) == (1.0, 1.0)
@@ -29,7 +33,7 @@ def test_explicit_beta_wins(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, field",
     [
-        ({"forget_loss": "dpo"}, "forget_loss='dpo'"),
+        ({"forget_loss": "orpo"}, "forget_loss='orpo'"),
         ({"retain_loss": "mse"}, "retain_loss='mse'"),
         ({"ref_source": "copy"}, "ref_source='copy'"),
         ({"forget_weight": -1.0}, "forget_weight"),
@@ -39,6 +43,8 @@ def test_explicit_beta_wins(tmp_path):
         ({"qa_prompt_template": "Q: {q}"}, "qa_prompt_template"),
         ({"forget_loss": "ga", "retain_loss": "none", "retain_weight": 0.5}, "retain_weight"),
         ({"precompute_ref_batch_size": 0}, "precompute_ref_batch_size"),
+        ({"alternative_source": "idk"}, "alternative_source='idk'"),
+        ({"refusal_answers": []}, "refusal_answers"),
     ],
 )
 def test_invalid_settings_name_the_field(tmp_path, kwargs, field):
@@ -74,3 +80,13 @@ def test_every_unlearning_field_has_a_help_sentence():
     for f in own:
         assert f.metadata["help"].endswith(".") and len(f.metadata["help"]) > 25, f.name
         assert f"{f.name} (`" in UnlearningConfig.__doc__, f.name  # and the docstring documents it
+
+
+def test_alternative_settings_without_effect_warn(tmp_path):
+    with pytest.warns(UserWarning, match="refusal_answers has no effect: forget_loss='npo'"):
+        config(tmp_path, forget_loss="npo", retain_loss="nll", refusal_answers=["No."])
+    with pytest.warns(UserWarning, match="precompute_ref_log_probs=True has no effect: forget_loss='idknll'"):
+        config(tmp_path, forget_loss="idknll", retain_loss="nll", precompute_ref_log_probs=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        config(tmp_path, forget_loss="dpo", retain_loss="nll", precompute_ref_log_probs=True)

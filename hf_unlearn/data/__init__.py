@@ -1,5 +1,6 @@
 """Data for unlearning: formatting and tokenization, forget/retain pairing, collation."""
 
+from .alternatives import ALTERNATIVE_SOURCES, REFUSALS, AlternativeAnswers
 from .collator import UnlearningCollator
 from .formatting import (
     DEFAULT_QA_PROMPT_TEMPLATE,
@@ -15,8 +16,11 @@ from .pairing import ForgetRetainDataset
 
 
 __all__ = [
+    "ALTERNATIVE_SOURCES",
     "DEFAULT_QA_PROMPT_TEMPLATE",
+    "REFUSALS",
     "SUPPORTED_FORMATS",
+    "AlternativeAnswers",
     "ForgetRetainDataset",
     "UnlearningCollator",
     "content_fingerprint",

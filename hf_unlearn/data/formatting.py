@@ -6,7 +6,7 @@ import hashlib
 import json
 import unicodedata
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import datasets
 from transformers import PreTrainedTokenizerBase
@@ -14,6 +14,9 @@ from transformers.utils import logging
 
 from ..logprobs import IGNORE_INDEX
 
+
+if TYPE_CHECKING:
+    from .alternatives import AlternativeAnswers
 
 logger = logging.get_logger(__name__)
 
@@ -149,6 +152,25 @@ def _tokenize_and_truncate(
     return {"input_ids": input_ids, "labels": labels}, report
 
 
+def with_answer(example: Mapping[str, Any], fmt: str, answer: str) -> dict[str, Any]:
+    """The row with its answer replaced by `answer` (same prompt), for the formats that separate the two.
+
+    Raises:
+        `ValueError`: for `text` and `tokenized` rows, which have no prompt of their own to answer.
+    """
+    if fmt == "question_answer":
+        return {**example, "answer": answer}
+    if fmt == "prompt_completion":
+        conversational = isinstance(example["prompt"], list)
+        return {**example, "completion": [{"role": "assistant", "content": answer}] if conversational else answer}
+    if fmt == "messages":
+        return {**example, "messages": [*example["messages"][:-1], {"role": "assistant", "content": answer}]}
+    raise ValueError(
+        f"rows in the {fmt!r} format have no prompt to give an alternative answer to; alternative answers need "
+        "prompt/completion, question/answer or messages rows."
+    )
+
+
 def _warn_truncated_answers(
     name: str, max_length: int | None, full_length: list[int], answer_tokens: list[int], answer_cut: list[int]
 ) -> None:
@@ -202,8 +224,10 @@ def prepare_dataset(
     name: str,
     max_length: int | None,
     qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
+    alternatives: AlternativeAnswers | None = None,
 ) -> datasets.Dataset:
-    """Tokenize a forget / retain / eval dataset into `input_ids` and `labels` columns only.
+    """Tokenize a forget / retain / eval dataset into `input_ids` and `labels` columns only (plus `alt_input_ids` and
+    `alt_labels` with `alternatives`).
 
     Source columns are dropped, so no text of the set travels further than this function.
 
@@ -218,27 +242,48 @@ def prepare_dataset(
             Truncation length; `None` keeps every row whole.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\\nAnswer:"`):
             Prompt for `question`/`answer` rows.
+        alternatives (`AlternativeAnswers`, *optional*):
+            Also tokenize each row's alternative answer (see [`~hf_unlearn.data.AlternativeAnswers`]) after the same
+            prompt, into `alt_input_ids` / `alt_labels`, truncated alike.
 
     Raises:
-        `ValueError`: empty dataset, unsupported columns, or a row whose answer is truncated away (named by index).
+        `ValueError`: empty dataset, unsupported columns, or a row whose answer (or alternative answer) is truncated
+            away (named by index).
     """
     dataset = as_dataset(data, name)
     if len(dataset) == 0:
         raise ValueError(f"The {name} dataset is empty; it needs at least one row.")
     fmt = detect_format(dataset.column_names, name)
+    alternative_answers = alternatives.answers(dataset, name) if alternatives is not None else None
+    if alternative_answers is not None:
+        try:  # refuse a format without a prompt before tokenizing anything
+            with_answer(dataset[0], fmt, alternative_answers[0])
+        except ValueError as error:
+            raise ValueError(f"The {name} dataset: {error}") from None
 
     def tokenize(example, index):
-        try:
-            tokens, report = _tokenize_and_truncate(example, tokenizer, fmt, max_length, qa_prompt_template)
-        except ValueError as error:
-            raise ValueError(f"{name} dataset, row {index}: {error}") from None
-        return {**tokens, **{f"_{key}": value for key, value in report.items()}}
+        kinds = {"": example}
+        if alternative_answers is not None:
+            kinds["alt_"] = with_answer(example, fmt, alternative_answers[index])
+        row = {}
+        for prefix, source in kinds.items():
+            try:
+                tokens, report = _tokenize_and_truncate(source, tokenizer, fmt, max_length, qa_prompt_template)
+            except ValueError as error:
+                which = " (alternative answer)" if prefix else ""
+                raise ValueError(f"{name} dataset, row {index}{which}: {error}") from None
+            row.update({prefix + key: value for key, value in tokens.items()})
+            row.update({f"_{prefix}{key}": value for key, value in report.items()})
+        return row
 
     dataset = dataset.map(
         tokenize, with_indices=True, remove_columns=dataset.column_names, desc=f"Tokenizing {name} dataset"
     )
     report = ["_full_length", "_answer_tokens", "_answer_cut"]
     _warn_truncated_answers(name, max_length, *(dataset[column] for column in report))
+    if alternative_answers is not None:
+        report += [f"_alt_{column[1:]}" for column in report]
+        _warn_truncated_answers(f"{name} (alternative answers)", max_length, *(dataset[c] for c in report[3:]))
     return dataset.remove_columns(report)
 
 

@@ -26,5 +26,9 @@ METHODS: dict[str, dict[str, Any]] = {
         "satimp_beta1": 5.0,
         "satimp_beta2": 1.0,
     },
+    # IdkDPO: DPO's 2/beta scale gives it NPO's gradient size, so NPO's settings; IdkNLL: a per-token NLL on refusals
+    # like the retain NLL, so equal weights, as in TOFU.
+    "idkdpo": {"forget_loss": "dpo", "retain_loss": "nll", "learning_rate": 3e-4, "beta": 0.1, "retain_weight": 20.0},
+    "idknll": {"forget_loss": "idknll", "retain_loss": "nll", "learning_rate": 5e-4, "retain_weight": 1.0},
 }
 LORA_LEARNING_RATE_FACTOR = 10  # LoRA adapters start from zero and need a larger step to move as far

@@ -4,7 +4,9 @@
 `UnlearningConfig.retain_loss` to their classes. A new objective is a new file plus one entry here.
 """
 
+from .dpo import DPOLoss
 from .gradient_ascent import GradientAscentLoss
+from .idknll import IdkNLLLoss
 from .npo import NPOLoss
 from .retain_kl import KLRetainLoss
 from .retain_nll import NLLRetainLoss
@@ -21,13 +23,17 @@ FORGET_LOSSES = {
     "undial": UNDIALLoss,
     "wga": WGALoss,
     "satimp": SatImpLoss,
+    "dpo": DPOLoss,
+    "idknll": IdkNLLLoss,
 }
 RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss}
 
 __all__ = [
     "FORGET_LOSSES",
     "RETAIN_LOSSES",
+    "DPOLoss",
     "GradientAscentLoss",
+    "IdkNLLLoss",
     "KLRetainLoss",
     "NLLRetainLoss",
     "NPOLoss",

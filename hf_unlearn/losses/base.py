@@ -120,6 +120,11 @@ class UnlearningObjective:
         return any(name.startswith("ref_") for name in cls.requires)
 
     @classmethod
+    def needs_alternatives(cls) -> bool:
+        """Whether the objective scores each row's alternative answer (the data must then provide one)."""
+        return bool(cls.requires & {"alt_logps", "ref_alt_logps"})
+
+    @classmethod
     def reference_is_precomputable(cls) -> bool:
         """Whether every reference input is one number per row (so it can be computed once, before training)."""
         return cls.needs_reference() and {n for n in cls.requires if n.startswith("ref_")} <= PRECOMPUTABLE_INPUTS

@@ -135,11 +135,11 @@ def test_kl_is_zero_at_the_reference():
 
 
 def test_registries_name_every_objective():
-    assert set(FORGET_LOSSES) == {"ga", "npo", "simnpo", "undial", "wga", "satimp"}
+    assert set(FORGET_LOSSES) == {"ga", "npo", "simnpo", "undial", "wga", "satimp", "dpo", "idknll"}
     assert set(RETAIN_LOSSES) == {"nll", "kl"}
-    assert [name for name, cls in FORGET_LOSSES.items() if cls.needs_reference()] == ["npo", "undial"]
+    assert [name for name, cls in FORGET_LOSSES.items() if cls.needs_reference()] == ["npo", "undial", "dpo"]
     assert [name for name, cls in RETAIN_LOSSES.items() if cls.needs_reference()] == ["kl"]
-    assert [name for name, cls in FORGET_LOSSES.items() if cls.reference_is_precomputable()] == ["npo"]
+    assert [name for name, cls in FORGET_LOSSES.items() if cls.reference_is_precomputable()] == ["npo", "dpo"]
 
 
 def test_every_objective_takes_the_one_interface():
