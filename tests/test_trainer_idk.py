@@ -6,8 +6,9 @@ import pytest
 from transformers import AutoModelForCausalLM
 
 from hf_unlearn import IdkDPOTrainer, IdkNLLTrainer
+from hf_unlearn.data import AlternativeAnswers
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, tiny_llama
+from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, make_config, tiny_llama
 
 
 def idk_trainer(trainer_class, tmp_path, tokenizer, forget=FORGET_ROWS, **config):
@@ -122,3 +123,29 @@ def test_precomputed_alternative_references_survive_resume_and_bind_the_alternat
     other_refusals = idk_trainer(IdkDPOTrainer, tmp_path / "other", tokenizer, alternative_seed=1, **config)
     with pytest.raises(ValueError, match="different forget set"):
         other_refusals.train(resume_from_checkpoint=checkpoint)
+
+
+def test_both_make_refusals_likelier_and_forget_answers_less_likely_keeping_retain(
+    tmp_path, tokenizer, memorized_model_dir
+):
+    refusals = AlternativeAnswers("refusals", seed=0).answers(FORGET_ROWS, "forget")  # those the runs train on
+    refusal_rows = [{"question": row["question"], "answer": refusal} for row, refusal in zip(FORGET_ROWS, refusals)]
+
+    def nlls(model):
+        return [answer_nll(model, tokenizer, rows) for rows in (FORGET_ROWS, refusal_rows, RETAIN_ROWS)]
+
+    forget_start, refusal_start, retain_start = nlls(AutoModelForCausalLM.from_pretrained(memorized_model_dir))
+    for trainer_class in (IdkDPOTrainer, IdkNLLTrainer):
+        model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
+        trainer_class(
+            model,
+            args=make_config(tmp_path / trainer_class.__name__, max_steps=8, learning_rate=1e-3),
+            processing_class=tokenizer,
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+        ).train()
+        forget, refusal, retain = nlls(model)
+        # Measured: refusal NLL 8.0 -> 6.0 for both, forget NLL 0.047 -> 0.13 (IdkDPO) / 0.11 (IdkNLL), retain 0.05.
+        assert refusal < refusal_start - 1.0, trainer_class.__name__
+        assert forget > 1.5 * forget_start, trainer_class.__name__
+        assert retain < retain_start + 0.05, trainer_class.__name__
