@@ -53,6 +53,24 @@ REFERENCES = {
 }
 
 
+def peft_hyperparameters(model: Any) -> dict[str, Any]:
+    """The active adapter's settings (`peft_r`, `peft_lora_alpha`, ...) as JSON values; `{}` for a plain model."""
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        return {}
+    peft_config = model.peft_config[model.active_adapter]
+    hyperparameters = {}
+    for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
+        value = getattr(peft_config, name, None)
+        if isinstance(value, (set, list, tuple)):
+            value = sorted(value)
+        elif value is not None and not isinstance(value, (int, float)):
+            value = str(value)  # enums such as PeftType
+        hyperparameters[f"peft_{name}"] = value
+    return hyperparameters
+
+
 def _table(rows: dict[str, Any]) -> str:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows.items()]
@@ -187,8 +205,15 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         )
     forget, retain = record["forget_set"], record.get("retain_set")
     robustness = record.get("robustness")
-    objective = f"`{method['forget_weight']} * {method['forget_loss']}"
-    objective += f" + {method['retain_weight']} * {method['retain_loss']}`" if retain else "`"
+    # A method that is no weighted objective (task-vector negation) describes itself in `objective` and `summary`.
+    objective = method.get("objective")
+    if objective is None:
+        objective = f"`{method['forget_weight']} * {method['forget_loss']}"
+        objective += f" + {method['retain_weight']} * {method['retain_loss']}`" if retain else "`"
+    summary = method.get("summary") or (
+        f"It was trained with the `{method['forget_loss']}` objective to lose what it knew of a *forget set*\n"
+        "while keeping what it knows of a *retain set*."
+    )
     procedure = {
         "trainer": f"`{method['trainer']}`",
         "objective": objective,
@@ -205,8 +230,7 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
     body = f"""
 # {record["model_name"]}
 
-{origin} It was trained with the `{method["forget_loss"]}` objective to lose what it knew of a *forget set*
-while keeping what it knows of a *retain set*.
+{origin} {summary}
 
 ## How to load
 

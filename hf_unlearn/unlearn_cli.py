@@ -196,7 +196,30 @@ def _parser_class():
     from trl import TrlParser
 
     class _UnlearnArgumentParser(TrlParser):
-        """`TrlParser` with a short `--help`, one-line argument errors, and mixed precision checked before use."""
+        """`TrlParser` with a short `--help`, one-line argument errors, and mixed precision checked before use.
+
+        Another command built on it (`task-vector`) overrides `usage_text`, `description_text`, `help_sections` and
+        `launch_help`.
+        """
+
+        usage_text = USAGE
+        description_text = DESCRIPTION
+
+        def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
+            """`--help`'s sections: a title, and the options shown under it with a short help (`None`: the first
+            sentence of the field's own help)."""
+            own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
+            data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
+            return [
+                ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
+                ("Unlearning options (UnlearningConfig)", dict.fromkeys(own)),
+                ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
+                ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
+            ]
+
+        def launch_help(self) -> tuple[tuple[str, str], ...]:
+            """The `accelerate launch` hand-off options `--help` lists; none for a command that does not launch."""
+            return LAUNCH_HELP
 
         def parse_known_args(self, args=None, namespace=None):
             namespace, remaining = super().parse_known_args(args, namespace)
@@ -205,11 +228,13 @@ def _parser_class():
 
         def error(self, message: str):
             # argparse prints the whole usage (about 150 lines here) before the error: one line and a pointer instead.
-            sys.stderr.write(f"{PROG}: error: {message}\nSee `{PROG} --help` (or --help-all for every option).\n")
+            sys.stderr.write(
+                f"{self.prog}: error: {message}\nSee `{self.prog} --help` (or --help-all for every option).\n"
+            )
             sys.exit(2)
 
         def format_usage(self) -> str:
-            return USAGE
+            return self.usage_text
 
         def format_full_help(self) -> str:
             """argparse's help: every field of the three dataclasses with its full help text."""
@@ -218,14 +243,7 @@ def _parser_class():
         def format_help(self) -> str:
             width = max(80, min(shutil.get_terminal_size((100, 24)).columns, 119))
             actions = {action.dest: action for action in self._actions}
-            own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
-            data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
-            sections = [
-                ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
-                ("Unlearning options (UnlearningConfig)", dict.fromkeys(own)),
-                ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
-                ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
-            ]
+            sections = self.help_sections()
             types = {
                 f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
                 for dc in self.dataclass_types
@@ -233,7 +251,7 @@ def _parser_class():
             }
             shown = {dest for _, dests in sections for dest in dests}
             hidden = sum(1 for action in self._actions if action.option_strings and action.dest not in shown) - 1
-            lines = [USAGE.rstrip(), "", *textwrap.wrap(DESCRIPTION, width), ""]
+            lines = [self.usage_text.rstrip(), "", *textwrap.wrap(self.description_text, width), ""]
             for title, dests in sections:
                 lines.append(f"{title}:")
                 for dest, short_help in dests.items():
@@ -243,12 +261,13 @@ def _parser_class():
                         help_text += f" (default: {action.default!r})"
                     lines += _help_lines(f"--{dest} {_metavar(action, types[dest])}", help_text, width)
                 lines.append("")
-            shipped = ", ".join(_shipped_accelerate_configs())
-            lines.append("Launching (hands the run off to `accelerate launch`):")
-            for left, text in LAUNCH_HELP:
-                lines += _help_lines(left, text.format(shipped=shipped), width)
+            if self.launch_help():
+                shipped = ", ".join(_shipped_accelerate_configs())
+                lines.append("Launching (hands the run off to `accelerate launch`):")
+                for left, text in self.launch_help():
+                    lines += _help_lines(left, text.format(shipped=shipped), width)
+                lines.append("")
             lines += [
-                "",
                 "Other options:",
                 *_help_lines("-h, --help", "Show this help and exit.", width),
                 *_help_lines("--help-all", f"Show every option ({hidden} more, with their full help); exit.", width),
@@ -287,12 +306,12 @@ def _help_lines(left: str, text: str, width: int, column: int = 36) -> list[str]
     return textwrap.wrap(text, width, initial_indent=left.ljust(column), subsequent_indent=indent)
 
 
-def _own_fields() -> set[str]:
-    """`UnlearningConfig`'s fields that `TrainingArguments` does not have."""
+def _own_fields(config_class: type = UnlearningConfig) -> set[str]:
+    """A config's fields that `TrainingArguments` does not have (`UnlearningConfig`'s by default)."""
     from transformers import TrainingArguments
 
     inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
-    return {f.name for f in dataclasses.fields(UnlearningConfig)} - inherited
+    return {f.name for f in dataclasses.fields(config_class)} - inherited
 
 
 def make_parser():
@@ -367,11 +386,12 @@ def split_launch_args(remaining: list[str]) -> list[str]:
     return remaining
 
 
-def _did_you_mean(unknown: list[str]) -> str:
-    """' Did you mean --x?' for the unknown options that are close to a known field, else ''."""
+def _did_you_mean(unknown: list[str], classes: tuple[type, ...] | None = None) -> str:
+    """' Did you mean --x?' for the unknown options that are close to a field of `classes` (by default the three
+    dataclasses of `unlearn`), else ''."""
     from trl import ModelConfig
 
-    classes = (UnlearningConfig, ModelConfig, UnlearningDataConfig)
+    classes = classes or (UnlearningConfig, ModelConfig, UnlearningDataConfig)
     known = [f"--{f.name}" for dataclass_type in classes for f in dataclasses.fields(dataclass_type)]
     options = [option for option in unknown if option.startswith("--")]
     close = [match for option in options for match in difflib.get_close_matches(option, known, 1)]
