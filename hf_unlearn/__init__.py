@@ -44,6 +44,8 @@ _EXPORTS = {
     "GradientDifferenceTrainer": ".trainer",
     "NPOTrainer": ".trainer",
     "SimNPOTrainer": ".trainer",
+    "TaskVectorConfig": ".task_vector",
+    "TaskVectorTrainer": ".task_vector",
     "UnlearningTrainer": ".trainer",
     "EvaluationResult": ".evaluation",
     "UnlearningEvalCallback": ".evaluation",
@@ -70,4 +72,5 @@ if TYPE_CHECKING:
     from .config import UnlearningConfig
     from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
     from .losses import GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
+    from .task_vector import TaskVectorConfig, TaskVectorTrainer
     from .trainer import GradientAscentTrainer, GradientDifferenceTrainer, NPOTrainer, SimNPOTrainer, UnlearningTrainer

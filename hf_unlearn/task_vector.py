@@ -172,8 +172,8 @@ def negate_lora_adapter(model: PeftModel, alpha: float, adapter_name: str | None
             The adapter to negate; defaults to the active one.
 
     Raises:
-        `ValueError`: for `alpha <= 0`, an adapter that cannot be negated exactly, or an adapter whose delta is zero
-        (its fine-tune changed nothing).
+        `ValueError`: for `alpha <= 0`, an adapter that cannot be negated exactly, or an adapter whose delta is
+            zero (its fine-tune changed nothing).
     """
     check_alpha(alpha)
     adapter_name = adapter_name or model.active_adapter
