@@ -23,14 +23,10 @@ from .unlearn_cli import (
     TRAINING_OPTIONS,
     UnlearningDataConfig,
     _did_you_mean,
-    _evaluator,
-    _load_set,
     _own_fields,
     _parser_class,
-    _scores,
-    check_model_path,
-    default_eval_sets,
-    model_init_kwargs,
+    load_run_sets,
+    train_scored,
 )
 
 
@@ -55,8 +51,7 @@ TRAINING_HELP = {
     "per_device_train_batch_size": "Forget rows per device and step.",
     "save_strategy": "When to save checkpoints of the fine-tune (they hold the reinforced model: default no).",
 }
-for _name in ("eval_strategy", "resume_from_checkpoint"):  # the fine-tune's schedule is not what is scored
-    TRAINING_HELP.pop(_name)
+TRAINING_HELP.pop("eval_strategy")  # the fine-tune's evaluations would score the reinforced model
 
 
 def make_parser():
@@ -99,20 +94,8 @@ def task_vector(training_args, model_args, data_args: UnlearningDataConfig) -> d
 
     from .task_vector import TaskVectorTrainer
 
-    check_model_path(model_args.model_name_or_path)
-    training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
-    mapping = data_args.column_mapping
-    forget = _load_set(data_args.forget_dataset, "forget_dataset", mapping)
-    retain = _load_set(data_args.retain_dataset, "retain_dataset", mapping) if data_args.retain_dataset else None
-    eval_sets = {
-        name: _load_set(spec, f"eval_datasets.{name}", mapping)
-        for name, spec in (data_args.eval_datasets or {}).items()
-    }
-    sampled = None
-    if not eval_sets:
-        eval_sets, sampled = default_eval_sets(
-            {"forget": forget, "retain": retain}, data_args.default_eval_rows, training_args.seed
-        )
+    # The retain set is only scored: `TaskVectorTrainer` trains on the forget set alone.
+    forget, _, eval_sets, sampled = load_run_sets(training_args, model_args, data_args)
     trainer = TaskVectorTrainer(
         model_args.model_name_or_path,
         args=training_args,
@@ -120,22 +103,7 @@ def task_vector(training_args, model_args, data_args: UnlearningDataConfig) -> d
         eval_dataset=eval_sets or None,
         peft_config=get_peft_config(model_args),
     )
-    evaluator = _evaluator(trainer, eval_sets, data_args.retain_logs)
-    if eval_sets:
-        trainer.unlearning_metrics["before"] = _scores(trainer, evaluator)
-    trainer.train()
-    trainer.save_model()
-    if eval_sets:
-        trainer.unlearning_metrics["after"] = _scores(
-            trainer, evaluator, save_to=training_args.output_dir, sampled=sampled
-        )
-    trainer.create_model_card()
-    if training_args.push_to_hub:
-        trainer.push_to_hub()
-    record = trainer.unlearning_record()
-    if sampled is not None:
-        record["default_eval_sets"] = sampled
-    return record
+    return train_scored(trainer, eval_sets, sampled, data_args.retain_logs)
 
 
 def run_task_vector(args: argparse.Namespace) -> int:

@@ -468,16 +468,14 @@ def model_init_kwargs(model_args) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if value is not None}
 
 
-def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDataConfig) -> dict[str, Any]:
-    """Run one unlearning job; save the model or adapter, the model card and `unlearning_record.json`.
+def load_run_sets(training_args, model_args, data_args: UnlearningDataConfig):
+    """What every run from a config starts with: the model path checked, `ModelConfig`'s loading options merged into
+    `model_init_kwargs`, and the forget, retain and eval sets loaded (the default eval sets when none are named).
 
     Returns:
-        `dict`: the unlearning record.
+        `tuple`: the forget set, the retain set (or `None`), the eval sets by name, and the default-eval description
+        of [`default_eval_sets`] (or `None` when `eval_datasets` named the sets).
     """
-    from trl import get_peft_config
-
-    from .trainer import UnlearningTrainer
-
     check_model_path(model_args.model_name_or_path)
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
     mapping = data_args.column_mapping
@@ -492,6 +490,44 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         eval_sets, sampled = default_eval_sets(
             {"forget": forget, "retain": retain}, data_args.default_eval_rows, training_args.seed
         )
+    return forget, retain, eval_sets, sampled
+
+
+def train_scored(trainer, eval_sets: dict, sampled: dict | None, retain_logs: str | None) -> dict[str, Any]:
+    """The rest of a run once its trainer is built: score before, train, save, score after, write the card (and
+    push it).
+
+    Returns:
+        `dict`: the unlearning record.
+    """
+    args = trainer.args
+    evaluator = _evaluator(trainer, eval_sets, retain_logs)
+    if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
+        trainer.unlearning_metrics["before"] = _scores(trainer, evaluator)
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.save_model()
+    if eval_sets:
+        trainer.unlearning_metrics["after"] = _scores(trainer, evaluator, save_to=args.output_dir, sampled=sampled)
+    trainer.create_model_card()
+    if args.push_to_hub:
+        trainer.push_to_hub()
+    record = trainer.unlearning_record()
+    if sampled is not None:
+        record["default_eval_sets"] = sampled
+    return record
+
+
+def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDataConfig) -> dict[str, Any]:
+    """Run one unlearning job; save the model or adapter, the model card and `unlearning_record.json`.
+
+    Returns:
+        `dict`: the unlearning record.
+    """
+    from trl import get_peft_config
+
+    from .trainer import UnlearningTrainer
+
+    forget, retain, eval_sets, sampled = load_run_sets(training_args, model_args, data_args)
     trainer = UnlearningTrainer(
         model_args.model_name_or_path,
         args=training_args,
@@ -500,22 +536,7 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         eval_dataset=eval_sets or None,
         peft_config=get_peft_config(model_args),
     )
-    evaluator = _evaluator(trainer, eval_sets, data_args.retain_logs)
-    if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
-        trainer.unlearning_metrics["before"] = _scores(trainer, evaluator)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model()
-    if eval_sets:
-        trainer.unlearning_metrics["after"] = _scores(
-            trainer, evaluator, save_to=training_args.output_dir, sampled=sampled
-        )
-    trainer.create_model_card()
-    if training_args.push_to_hub:
-        trainer.push_to_hub()
-    record = trainer.unlearning_record()
-    if sampled is not None:
-        record["default_eval_sets"] = sampled
-    return record
+    return train_scored(trainer, eval_sets, sampled, data_args.retain_logs)
 
 
 def check_model_path(model: str | None) -> None:

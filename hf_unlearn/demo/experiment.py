@@ -384,12 +384,14 @@ def unlearn(
         `tuple`: the trainer (its model is the unlearned one), the curve (list of per-step metric dicts) and the
         wall time in seconds.
     """
+    if run.method == "task_vector":  # a fine-tune and a negation, not an unlearning objective
+        return unlearn_by_task_vector(baselines, forget_rows, run, output_dir, curve_sets, retain_logs, recipe)
+    from peft import LoraConfig
+
     from ..config import UnlearningConfig
     from ..evaluation import UnlearningEvalCallback
     from ..trainer import UnlearningTrainer
 
-    if run.method == "task_vector":  # a fine-tune and a negation, not an unlearning objective
-        return unlearn_by_task_vector(baselines, forget_rows, run, output_dir, curve_sets, retain_logs, recipe)
     fields = run.config_fields()
     seed = fields.pop("seed", recipe.seed)  # an override (`--set npo:seed=1`) changes the unlearning run's seed only
     output_dir = Path(output_dir)
@@ -412,6 +414,7 @@ def unlearn(
         disable_tqdm=False,
         **fields,
     )
+    peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if run.lora else None
     trainer = UnlearningTrainer(
         load_model(baselines.original_dir),
         args=args,
@@ -419,7 +422,7 @@ def unlearn(
         forget_dataset=question_answer(forget_rows),
         retain_dataset=question_answer(retain_rows) if fields["retain_loss"] != "none" else None,
         eval_dataset={"forget": question_answer(forget_rows)},
-        peft_config=demo_peft_config(run),
+        peft_config=peft_config,
     )
     trainer.add_callback(UnlearningEvalCallback(trainer, curve_sets, retain_logs=retain_logs, batch_size=32))
     show_progress(trainer, f"unlearning with {run.name}")
@@ -437,13 +440,6 @@ def unlearn(
     return trainer, [curve[step] for step in sorted(curve)], seconds
 
 
-def demo_peft_config(run: UnlearningRun):
-    """The demo's LoRA adapter (r=16 on every linear layer), or `None` for a full-weight run."""
-    from peft import LoraConfig
-
-    return LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if run.lora else None
-
-
 def unlearn_by_task_vector(
     baselines: Baselines,
     forget_rows,
@@ -459,6 +455,8 @@ def unlearn_by_task_vector(
     The curve has two points, the original (step 0) and the negated model (last step): the models in between are
     the fine-tune's, which know the forget set better, not partly unlearned ones.
     """
+    from peft import LoraConfig
+
     from ..task_vector import TaskVectorConfig, TaskVectorTrainer
 
     fields = run.config_fields()
@@ -485,7 +483,10 @@ def unlearn_by_task_vector(
         args=args,
         processing_class=baselines.tokenizer,
         forget_dataset=question_answer(forget_rows),
-        peft_config=demo_peft_config(run),
+        # the demo's adapter, as `unlearn` makes it
+        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0)
+        if run.lora
+        else None,
     )
     evaluator = evaluator_for(baselines.tokenizer, curve_sets, retain_logs, recipe.max_length)
     curve = [{"step": 0, **evaluator.evaluate(trainer.model).metrics()}]
