@@ -178,6 +178,9 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
     of the headline scores, and the training procedure; the full record is in `unlearning_record.json`. No text of
     any set is written.
 
+    A method that is not a weighted objective (task-vector negation) gives `record["method"]["objective"]` (the
+    procedure table's objective cell) and `record["method"]["summary"]` (the sentence after the origin).
+
     Args:
         record (`dict`):
             The unlearning record.
