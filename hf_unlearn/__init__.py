@@ -54,6 +54,8 @@ _EXPORTS = {
     "SatImpTrainer": ".trainer",
     "UNDIALTrainer": ".trainer",
     "WGATrainer": ".trainer",
+    "TaskVectorConfig": ".task_vector",
+    "TaskVectorTrainer": ".task_vector",
     "UnlearningTrainer": ".trainer",
     "EvaluationResult": ".evaluation",
     "UnlearningEvalCallback": ".evaluation",
@@ -91,6 +93,7 @@ if TYPE_CHECKING:
         UNDIALLoss,
         WGALoss,
     )
+    from .task_vector import TaskVectorConfig, TaskVectorTrainer
     from .trainer import (
         GradientAscentTrainer,
         GradientDifferenceTrainer,

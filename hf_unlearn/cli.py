@@ -17,6 +17,7 @@ from .audit_cli import add_audit_command
 from .demo.cli import add_demo_command
 from .eval_cli import add_eval_command
 from .metrics.cli import add_tofu_aggregate_command
+from .task_vector_cli import add_task_vector_command
 from .unlearn_cli import add_unlearn_command
 
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_demo_command(commands)
     add_unlearn_command(commands)
+    add_task_vector_command(commands)
     add_eval_command(commands)
     add_tofu_aggregate_command(commands)
     add_audit_command(commands)

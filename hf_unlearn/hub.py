@@ -54,6 +54,24 @@ REFERENCES = {
 }
 
 
+def peft_hyperparameters(model: Any) -> dict[str, Any]:
+    """The active adapter's settings (`peft_r`, `peft_lora_alpha`, ...) as JSON values; `{}` for a plain model."""
+    from peft import PeftModel
+
+    if not isinstance(model, PeftModel):
+        return {}
+    peft_config = model.peft_config[model.active_adapter]
+    hyperparameters = {}
+    for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
+        value = getattr(peft_config, name, None)
+        if isinstance(value, (set, list, tuple)):
+            value = sorted(value)
+        elif value is not None and not isinstance(value, (int, float)):
+            value = str(value)  # enums such as PeftType
+        hyperparameters[f"peft_{name}"] = value
+    return hyperparameters
+
+
 def _table(rows: dict[str, Any]) -> str:
     lines = ["| | |", "|---|---|"]
     lines += [f"| {key} | {value} |" for key, value in rows.items()]
@@ -255,6 +273,9 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
     of the headline scores, and the training procedure; the full record is in `unlearning_record.json`. No text of
     any set is written.
 
+    A method that is not a weighted objective (task-vector negation) gives `record["method"]["objective"]` (the
+    procedure table's objective cell) and `record["method"]["summary"]` (the sentence after the origin).
+
     Args:
         record (`dict`):
             The unlearning record.
@@ -282,7 +303,12 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         )
     forget, retain = record["forget_set"], record.get("retain_set")
     robustness = record.get("robustness")
-    objective = f"`{objective_formula(method, with_retain=bool(retain))}`"
+    # A method that is no weighted objective (task-vector negation) describes itself in `objective` and `summary`.
+    objective = method.get("objective") or f"`{objective_formula(method, with_retain=bool(retain))}`"
+    summary = method.get("summary") or (
+        f"It was trained with the `{method['forget_loss']}` objective to lose what it knew of a *forget set*\n"
+        "while keeping what it knows of a *retain set*."
+    )
     procedure = {
         "trainer": f"`{method['trainer']}`",
         "objective": objective,
@@ -308,8 +334,7 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
     body = f"""
 # {record["model_name"]}
 
-{origin} It was trained with the `{method["forget_loss"]}` objective to lose what it knew of a *forget set*
-while keeping what it knows of a *retain set*.
+{origin} {summary}
 
 ## How to load
 

@@ -42,7 +42,7 @@ from .data import (
 from .data.formatting import as_dataset
 from .data.pairing import RetainPairingCallback, retain_role
 from .history import RequestChain
-from .hub import library_versions, save_card_and_record
+from .hub import library_versions, peft_hyperparameters, save_card_and_record
 from .layers import capture_layer_output
 from .logprobs import (
     IGNORE_INDEX,
@@ -599,15 +599,7 @@ class UnlearningTrainer(Trainer):
             if self._alternative_source == "refusals":
                 hyperparameters["alternative_seed"] = self.alternative_answers.seed
                 hyperparameters["refusal_answers"] = len(self.alternative_answers.refusals)
-        if isinstance(self.model, PeftModel):
-            peft_config = self.model.peft_config[self.model.active_adapter]
-            for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
-                value = getattr(peft_config, name, None)
-                if isinstance(value, (set, list, tuple)):
-                    value = sorted(value)
-                elif value is not None and not isinstance(value, (int, float)):
-                    value = str(value)  # enums such as PeftType
-                hyperparameters[f"peft_{name}"] = value
+        hyperparameters.update(peft_hyperparameters(self.model))
         metrics = self.unlearning_metrics if any(self.unlearning_metrics.values()) else self._metrics_from_eval_logs()
         record = {
             "model_name": model_name or os.path.basename(os.path.abspath(args.output_dir)),

@@ -207,7 +207,30 @@ def _parser_class():
     from trl import TrlParser
 
     class _UnlearnArgumentParser(TrlParser):
-        """`TrlParser` with a short `--help`, one-line argument errors, and mixed precision checked before use."""
+        """`TrlParser` with a short `--help`, one-line argument errors, and mixed precision checked before use.
+
+        Another command built on it (`task-vector`) overrides `usage_text`, `description_text`, `help_sections` and
+        `launch_help`.
+        """
+
+        usage_text = USAGE
+        description_text = DESCRIPTION
+
+        def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
+            """`--help`'s sections: a title, and the options shown under it with a short help (`None`: the first
+            sentence of the field's own help)."""
+            own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
+            data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
+            return [
+                ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
+                ("Unlearning options (UnlearningConfig)", dict.fromkeys(own)),
+                ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
+                ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
+            ]
+
+        def launch_help(self) -> tuple[tuple[str, str], ...]:
+            """The `accelerate launch` hand-off options `--help` lists; none for a command that does not launch."""
+            return LAUNCH_HELP
 
         def parse_known_args(self, args=None, namespace=None):
             namespace, remaining = super().parse_known_args(args, namespace)
@@ -216,11 +239,13 @@ def _parser_class():
 
         def error(self, message: str):
             # argparse prints the whole usage (about 150 lines here) before the error: one line and a pointer instead.
-            sys.stderr.write(f"{PROG}: error: {message}\nSee `{PROG} --help` (or --help-all for every option).\n")
+            sys.stderr.write(
+                f"{self.prog}: error: {message}\nSee `{self.prog} --help` (or --help-all for every option).\n"
+            )
             sys.exit(2)
 
         def format_usage(self) -> str:
-            return USAGE
+            return self.usage_text
 
         def format_full_help(self) -> str:
             """argparse's help: every field of the three dataclasses with its full help text."""
@@ -229,14 +254,7 @@ def _parser_class():
         def format_help(self) -> str:
             width = max(80, min(shutil.get_terminal_size((100, 24)).columns, 119))
             actions = {action.dest: action for action in self._actions}
-            own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
-            data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
-            sections = [
-                ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
-                ("Unlearning options (UnlearningConfig)", dict.fromkeys(own)),
-                ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
-                ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
-            ]
+            sections = self.help_sections()
             types = {
                 f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
                 for dc in self.dataclass_types
@@ -244,7 +262,7 @@ def _parser_class():
             }
             shown = {dest for _, dests in sections for dest in dests}
             hidden = sum(1 for action in self._actions if action.option_strings and action.dest not in shown) - 1
-            lines = [USAGE.rstrip(), "", *textwrap.wrap(DESCRIPTION, width), ""]
+            lines = [self.usage_text.rstrip(), "", *textwrap.wrap(self.description_text, width), ""]
             for title, dests in sections:
                 lines.append(f"{title}:")
                 for dest, short_help in dests.items():
@@ -254,12 +272,13 @@ def _parser_class():
                         help_text += f" (default: {action.default!r})"
                     lines += _help_lines(f"--{dest} {_metavar(action, types[dest])}", help_text, width)
                 lines.append("")
-            shipped = ", ".join(_shipped_accelerate_configs())
-            lines.append("Launching (hands the run off to `accelerate launch`):")
-            for left, text in LAUNCH_HELP:
-                lines += _help_lines(left, text.format(shipped=shipped), width)
+            if self.launch_help():
+                shipped = ", ".join(_shipped_accelerate_configs())
+                lines.append("Launching (hands the run off to `accelerate launch`):")
+                for left, text in self.launch_help():
+                    lines += _help_lines(left, text.format(shipped=shipped), width)
+                lines.append("")
             lines += [
-                "",
                 "Other options:",
                 *_help_lines("-h, --help", "Show this help and exit.", width),
                 *_help_lines("--help-all", f"Show every option ({hidden} more, with their full help); exit.", width),
@@ -298,12 +317,12 @@ def _help_lines(left: str, text: str, width: int, column: int = 36) -> list[str]
     return textwrap.wrap(text, width, initial_indent=left.ljust(column), subsequent_indent=indent)
 
 
-def _own_fields() -> set[str]:
-    """`UnlearningConfig`'s fields that `TrainingArguments` does not have."""
+def _own_fields(config_class: type = UnlearningConfig) -> set[str]:
+    """A config's fields that `TrainingArguments` does not have (`UnlearningConfig`'s by default)."""
     from transformers import TrainingArguments
 
     inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
-    return {f.name for f in dataclasses.fields(UnlearningConfig)} - inherited
+    return {f.name for f in dataclasses.fields(config_class)} - inherited
 
 
 def make_parser():
@@ -378,11 +397,12 @@ def split_launch_args(remaining: list[str]) -> list[str]:
     return remaining
 
 
-def _did_you_mean(unknown: list[str]) -> str:
-    """' Did you mean --x?' for the unknown options that are close to a known field, else ''."""
+def _did_you_mean(unknown: list[str], classes: tuple[type, ...] | None = None) -> str:
+    """' Did you mean --x?' for the unknown options that are close to a field of `classes` (by default the three
+    dataclasses of `unlearn`), else ''."""
     from trl import ModelConfig
 
-    classes = (UnlearningConfig, ModelConfig, UnlearningDataConfig)
+    classes = classes or (UnlearningConfig, ModelConfig, UnlearningDataConfig)
     known = [f"--{f.name}" for dataclass_type in classes for f in dataclasses.fields(dataclass_type)]
     options = [option for option in unknown if option.startswith("--")]
     close = [match for option in options for match in difflib.get_close_matches(option, known, 1)]
@@ -459,16 +479,14 @@ def model_init_kwargs(model_args) -> dict[str, Any]:
     return {key: value for key, value in kwargs.items() if value is not None}
 
 
-def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDataConfig) -> dict[str, Any]:
-    """Run one unlearning job; save the model or adapter, the model card and `unlearning_record.json`.
+def load_run_sets(training_args, model_args, data_args: UnlearningDataConfig):
+    """What every run from a config starts with: the model path checked, `ModelConfig`'s loading options merged into
+    `model_init_kwargs`, and the forget, retain and eval sets loaded (the default eval sets when none are named).
 
     Returns:
-        `dict`: the unlearning record.
+        `tuple`: the forget set, the retain set (or `None`), the eval sets by name, and the default-eval description
+        of [`default_eval_sets`] (or `None` when `eval_datasets` named the sets).
     """
-    from trl import get_peft_config
-
-    from .trainer import UnlearningTrainer
-
     check_model_path(model_args.model_name_or_path)
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
     mapping = data_args.column_mapping
@@ -489,6 +507,44 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         eval_sets, sampled = default_eval_sets(
             {"forget": forget, "retain": scored_retain}, data_args.default_eval_rows, training_args.seed
         )
+    return forget, retain, eval_sets, sampled
+
+
+def train_scored(trainer, eval_sets: dict, sampled: dict | None, retain_logs: str | None) -> dict[str, Any]:
+    """The rest of a run once its trainer is built: score before, train, save, score after, write the card (and
+    push it).
+
+    Returns:
+        `dict`: the unlearning record.
+    """
+    args = trainer.args
+    evaluator = _evaluator(trainer, eval_sets, retain_logs)
+    if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
+        trainer.unlearning_metrics["before"] = _scores(trainer, evaluator)
+    trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
+    trainer.save_model()
+    if eval_sets:
+        trainer.unlearning_metrics["after"] = _scores(trainer, evaluator, save_to=args.output_dir, sampled=sampled)
+    trainer.create_model_card()
+    if args.push_to_hub:
+        trainer.push_to_hub()
+    record = trainer.unlearning_record()
+    if sampled is not None:
+        record["default_eval_sets"] = sampled
+    return record
+
+
+def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDataConfig) -> dict[str, Any]:
+    """Run one unlearning job; save the model or adapter, the model card and `unlearning_record.json`.
+
+    Returns:
+        `dict`: the unlearning record.
+    """
+    from trl import get_peft_config
+
+    from .trainer import UnlearningTrainer
+
+    forget, retain, eval_sets, sampled = load_run_sets(training_args, model_args, data_args)
     trainer = UnlearningTrainer(
         model_args.model_name_or_path,
         args=training_args,
@@ -497,22 +553,7 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         eval_dataset=eval_sets or None,
         peft_config=get_peft_config(model_args),
     )
-    evaluator = _evaluator(trainer, eval_sets, data_args.retain_logs)
-    if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
-        trainer.unlearning_metrics["before"] = _scores(trainer, evaluator)
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    trainer.save_model()
-    if eval_sets:
-        trainer.unlearning_metrics["after"] = _scores(
-            trainer, evaluator, save_to=training_args.output_dir, sampled=sampled
-        )
-    trainer.create_model_card()
-    if training_args.push_to_hub:
-        trainer.push_to_hub()
-    record = trainer.unlearning_record()
-    if sampled is not None:
-        record["default_eval_sets"] = sampled
-    return record
+    return train_scored(trainer, eval_sets, sampled, data_args.retain_logs)
 
 
 def check_model_path(model: str | None) -> None:

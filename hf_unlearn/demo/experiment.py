@@ -384,6 +384,8 @@ def unlearn(
         `tuple`: the trainer (its model is the unlearned one), the curve (list of per-step metric dicts) and the
         wall time in seconds.
     """
+    if run.method == "task_vector":  # a fine-tune and a negation, not an unlearning objective
+        return unlearn_by_task_vector(baselines, forget_rows, run, output_dir, curve_sets, retain_logs, recipe)
     from peft import LoraConfig
 
     from ..config import UnlearningConfig
@@ -436,6 +438,68 @@ def unlearn(
         if any(key.endswith("rougeL_recall") for key in entry):
             curve.setdefault(entry["step"], {}).update(entry)
     return trainer, [curve[step] for step in sorted(curve)], seconds
+
+
+def unlearn_by_task_vector(
+    baselines: Baselines,
+    forget_rows,
+    run: UnlearningRun,
+    output_dir: str | os.PathLike,
+    curve_sets: dict,
+    retain_logs: dict,
+    recipe: ModelRecipe,
+):
+    """`unlearn` for `method="task_vector"`: fine-tune the original on the forget rows for `run.steps` steps, then
+    negate (see [`~hf_unlearn.task_vector.TaskVectorTrainer`]); saved as `unlearn` saves.
+
+    The curve has two points, the original (step 0) and the negated model (last step): the models in between are
+    the fine-tune's, which know the forget set better, not partly unlearned ones.
+    """
+    from peft import LoraConfig
+
+    from ..task_vector import TaskVectorConfig, TaskVectorTrainer
+
+    fields = run.config_fields()
+    seed = fields.pop("seed", recipe.seed)
+    output_dir = Path(output_dir)
+    temporary = _temporary(output_dir)
+    args = TaskVectorConfig(
+        output_dir=str(temporary),
+        max_steps=run.steps,
+        per_device_train_batch_size=run.batch_size,
+        per_device_eval_batch_size=32,
+        lr_scheduler_type="constant",
+        logging_steps=run.eval_steps,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        seed=seed,
+        max_length=recipe.max_length,
+        disable_tqdm=False,
+        **fields,
+    )
+    trainer = TaskVectorTrainer(
+        load_model(baselines.original_dir),
+        args=args,
+        processing_class=baselines.tokenizer,
+        forget_dataset=question_answer(forget_rows),
+        # the demo's adapter, as `unlearn` makes it
+        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0)
+        if run.lora
+        else None,
+    )
+    evaluator = evaluator_for(baselines.tokenizer, curve_sets, retain_logs, recipe.max_length)
+    curve = [{"step": 0, **evaluator.evaluate(trainer.model).metrics()}]
+    show_progress(trainer, f"fine-tuning on the forget set, then negating ({run.name})")
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    curve.append({"step": trainer.state.global_step, **evaluator.evaluate(trainer.model).metrics()})
+    trainer.save_model(str(temporary))
+    trainer.create_model_card(model_name=f"{output_dir.name}-unlearned", tags=["hf_unlearn-demo"])
+    _replace(temporary, output_dir)
+    trainer.args.output_dir = str(output_dir)
+    return trainer, curve, seconds
 
 
 SUMMARY_KEYS = {
