@@ -32,6 +32,7 @@ from transformers.utils import logging
 
 from .config import UnlearningConfig
 from .data.loading import SPEC_HELP
+from .losses import FORGET_LOSSES
 
 
 logger = logging.get_logger(__name__)
@@ -220,10 +221,15 @@ def _parser_class():
             """`--help`'s sections: a title, and the options shown under it with a short help (`None`: the first
             sentence of the field's own help)."""
             own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
+            # Fields of one objective (named after it, e.g. `wga_beta`, or its alternative answers) in their own
+            # section, after the options every run uses.
+            methods = tuple(f"{name}_" for name in FORGET_LOSSES) + ("alternative_", "refusal_")
+            method_fields = [name for name in own if name.startswith(methods)]
             data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
             return [
                 ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
-                ("Unlearning options (UnlearningConfig)", dict.fromkeys(own)),
+                ("Unlearning options (UnlearningConfig)", dict.fromkeys(n for n in own if n not in method_fields)),
+                ("Options of one objective each (UnlearningConfig)", dict.fromkeys(method_fields)),
                 ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
                 ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
             ]

@@ -199,7 +199,7 @@ def test_short_help_leads_with_the_unlearning_options(capsys):
     assert exit_info.value.code == 0
     text = capsys.readouterr().out
     lines = text.splitlines()
-    assert len(lines) < 130, len(lines)  # transformers' argparse help alone is ~750 lines
+    assert len(lines) < 170, len(lines)  # transformers' argparse help alone is ~750 lines
     needed_texts = (
         "--config RUN.yaml",
         "--accelerate_config",
