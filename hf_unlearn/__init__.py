@@ -39,10 +39,13 @@ _EXPORTS = {
     "KLRetainLoss": ".losses",
     "NLLRetainLoss": ".losses",
     "NPOLoss": ".losses",
+    "RMUForgetLoss": ".losses",
+    "RMURetainLoss": ".losses",
     "SimNPOLoss": ".losses",
     "GradientAscentTrainer": ".trainer",
     "GradientDifferenceTrainer": ".trainer",
     "NPOTrainer": ".trainer",
+    "RMUTrainer": ".trainer",
     "SimNPOTrainer": ".trainer",
     "UnlearningTrainer": ".trainer",
     "EvaluationResult": ".evaluation",
@@ -69,5 +72,20 @@ if TYPE_CHECKING:
     from .callbacks import UnlearningStopCallback
     from .config import UnlearningConfig
     from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
-    from .losses import GradientAscentLoss, KLRetainLoss, NLLRetainLoss, NPOLoss, SimNPOLoss
-    from .trainer import GradientAscentTrainer, GradientDifferenceTrainer, NPOTrainer, SimNPOTrainer, UnlearningTrainer
+    from .losses import (
+        GradientAscentLoss,
+        KLRetainLoss,
+        NLLRetainLoss,
+        NPOLoss,
+        RMUForgetLoss,
+        RMURetainLoss,
+        SimNPOLoss,
+    )
+    from .trainer import (
+        GradientAscentTrainer,
+        GradientDifferenceTrainer,
+        NPOTrainer,
+        RMUTrainer,
+        SimNPOTrainer,
+        UnlearningTrainer,
+    )

@@ -456,7 +456,7 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
     """
     from trl import get_peft_config
 
-    from .trainer import UnlearningTrainer
+    from .trainer import trainer_class
 
     check_model_path(model_args.model_name_or_path)
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
@@ -472,7 +472,7 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         eval_sets, sampled = default_eval_sets(
             {"forget": forget, "retain": retain}, data_args.default_eval_rows, training_args.seed
         )
-    trainer = UnlearningTrainer(
+    trainer = trainer_class(training_args.forget_loss)(
         model_args.model_name_or_path,
         args=training_args,
         forget_dataset=forget,

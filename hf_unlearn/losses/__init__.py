@@ -8,11 +8,12 @@ from .gradient_ascent import GradientAscentLoss
 from .npo import NPOLoss
 from .retain_kl import KLRetainLoss
 from .retain_nll import NLLRetainLoss
+from .rmu import RMUForgetLoss, RMURetainLoss
 from .simnpo import SimNPOLoss
 
 
-FORGET_LOSSES = {"ga": GradientAscentLoss, "npo": NPOLoss, "simnpo": SimNPOLoss}
-RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss}
+FORGET_LOSSES = {"ga": GradientAscentLoss, "npo": NPOLoss, "simnpo": SimNPOLoss, "rmu": RMUForgetLoss}
+RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss, "rmu": RMURetainLoss}
 
 __all__ = [
     "FORGET_LOSSES",
@@ -21,5 +22,7 @@ __all__ = [
     "KLRetainLoss",
     "NLLRetainLoss",
     "NPOLoss",
+    "RMUForgetLoss",
+    "RMURetainLoss",
     "SimNPOLoss",
 ]
