@@ -252,6 +252,8 @@ class UnlearningTrainer(Trainer):
         for role, objective in (("forget", self.forget_loss), ("retain", self.retain_loss)):
             if objective is None or not objective.requires & {"hidden_states", "ref_hidden_states"}:
                 continue
+            if objective.hidden_layer is None:
+                raise ValueError(f"{type(objective).__name__} asks for hidden states but sets no hidden_layer.")
             num_layers = len(decoder_layers(model))
             if not 0 <= objective.hidden_layer < num_layers:
                 field_name = getattr(objective, "layer_field", "hidden_layer")
