@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import re
 import warnings
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -42,14 +43,16 @@ class UnlearningConfig(TrainingArguments):
     Parameters:
         forget_loss (`str`, *optional*):
             Objective on the forget set: `"ga"` (gradient ascent), `"npo"`, `"simnpo"`, `"undial"`, `"wga"`,
-            `"satimp"`, `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO with refusals) or `"idknll"`
-            (NLL of the alternative answer). Defaults to the trainer's own method (`"npo"` for [`UnlearningTrainer`]
-            and [`NPOTrainer`], `"ga"` for [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the
-            method's name for the others, e.g. `"simnpo"` for [`SimNPOTrainer`], `"dpo"` for [`IdkDPOTrainer`]).
+            `"satimp"`, `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO with refusals), `"idknll"`
+            (NLL of the alternative answer) or `"rmu"`. Defaults to the trainer's own method (`"npo"` for
+            [`UnlearningTrainer`] and [`NPOTrainer`], `"ga"` for [`GradientAscentTrainer`] and
+            [`GradientDifferenceTrainer`], and the method's name for the others, e.g. `"simnpo"` for [`SimNPOTrainer`],
+            `"dpo"` for [`IdkDPOTrainer`], `"rmu"` for [`RMUTrainer`]).
         retain_loss (`str`, *optional*):
-            Objective on the retain set: `"none"`, `"nll"` (language-modelling loss) or `"kl"` (KL divergence from the
-            reference model over retain answer tokens). Defaults to the trainer's own method (`"nll"`, or `"none"` for
-            [`GradientAscentTrainer`] and [`UNDIALTrainer`]).
+            Objective on the retain set: `"none"`, `"nll"` (language-modelling loss), `"kl"` (KL divergence from the
+            reference model over retain answer tokens) or `"rmu"` (RMU's activation MSE to the reference). Defaults to
+            the trainer's own method (`"nll"`, `"none"` for [`GradientAscentTrainer`] and [`UNDIALTrainer`], `"rmu"`
+            for [`RMUTrainer`]).
         forget_weight (`float`, *optional*, defaults to `1.0`):
             Weight of the forget objective.
         retain_weight (`float`, *optional*, defaults to `1.0`):
@@ -82,6 +85,21 @@ class UnlearningConfig(TrainingArguments):
             Defaults to `seed`.
         refusal_answers (`list[str]`, *optional*):
             Refusal answers to draw from. Defaults to the shipped ones (`hf_unlearn.data.REFUSALS`).
+        rmu_layer (`int`, *optional*, defaults to `7`):
+            RMU: the decoder layer (0-based) whose output is steered on the forget set and held on the retain set
+            (Li et al. 2024 use 7 on 32-layer 7B models). Must exist in the model.
+        rmu_steering_coeff (`float`, *optional*, defaults to `6.5`):
+            RMU: norm `c` of the random target vector for forget activations (6.5 for Zephyr-7B in the paper); make
+            it large against the activation norm at `rmu_layer`.
+        rmu_alpha (`float`, *optional*, defaults to `1200.0`):
+            RMU: weight of the retain activation MSE (1200 for Zephyr-7B in the paper), applied inside
+            `retain_loss="rmu"`; `retain_weight` multiplies it like any retain objective.
+        rmu_trainable_params (`list[str]`, *optional*):
+            RMU: regular expressions; [`RMUTrainer`] trains only the parameters whose name (as in
+            `model.named_parameters()`, adapter weights under PEFT) contains a match. Defaults to the MLPs of layers
+            `rmu_layer - 2` to `rmu_layer` (clipped at 0).
+        rmu_seed (`int`, *optional*):
+            RMU: seed of the random target direction, the same in every process and on resume. Defaults to `seed`.
         max_length (`int` or `None`, *optional*, defaults to `512`):
             Maximum tokens per example (prompt + answer + EOS), in training and in the evaluation `hf-unlearn unlearn`
             runs; longer examples are truncated from the right. `None` (`--max_length none` on the command line)
@@ -124,8 +142,8 @@ class UnlearningConfig(TrainingArguments):
         default=None,
         metadata={
             "help": "Objective on the forget set: ga (gradient ascent), npo, simnpo, undial, wga, satimp, dpo (forget "
-            "answer dispreferred to an alternative one, e.g. a refusal: IdkDPO) or idknll (NLL of the alternative "
-            "answer). Defaults to the trainer's own method (npo for UnlearningTrainer and NPOTrainer, ga for "
+            "answer dispreferred to an alternative one, e.g. a refusal: IdkDPO), idknll (NLL of the alternative "
+            "answer) or rmu. Defaults to the trainer's own method (npo for UnlearningTrainer and NPOTrainer, ga for "
             "GradientAscentTrainer and GradientDifferenceTrainer, the method's name for the others).",
             "choices": sorted(FORGET_LOSSES),
         },
@@ -133,9 +151,10 @@ class UnlearningConfig(TrainingArguments):
     retain_loss: str | None = field(
         default=None,
         metadata={
-            "help": "Objective on the retain set: none, nll (language-modelling loss) or kl (KL from the reference). "
-            "kl is the KL divergence from the reference over retain answer tokens. Defaults to the trainer's own "
-            "method (nll, or none for GradientAscentTrainer and UNDIALTrainer).",
+            "help": "Objective on the retain set: none, nll (language-modelling loss), kl (KL from the reference) or "
+            "rmu (activation MSE to the reference at rmu_layer). kl is the KL divergence from the reference over "
+            "retain answer tokens. Defaults to the trainer's own method (nll, none for GradientAscentTrainer and "
+            "UNDIALTrainer, rmu for RMUTrainer).",
             "choices": ["none", *sorted(RETAIN_LOSSES)],
         },
     )
@@ -197,6 +216,30 @@ class UnlearningConfig(TrainingArguments):
             "help": "Refusal answers to draw from (dpo, idknll). Defaults to the shipped ones "
             "(hf_unlearn.data.REFUSALS)."
         },
+    )
+    # RMU (Li et al. 2024)
+    rmu_layer: int = field(
+        default=7,
+        metadata={"help": "RMU: decoder layer (0-based) whose output is steered on forget and held on retain rows."},
+    )
+    rmu_steering_coeff: float = field(
+        default=6.5,
+        metadata={"help": "RMU: norm c of the random target vector for forget activations (6.5 for Zephyr-7B)."},
+    )
+    rmu_alpha: float = field(
+        default=1200.0,
+        metadata={"help": "RMU: weight of the retain activation MSE (1200 for Zephyr-7B), inside retain_loss rmu."},
+    )
+    rmu_trainable_params: list[str] | None = field(
+        default=None,
+        metadata={
+            "help": "RMU: regular expressions; RMUTrainer trains only the parameters whose name contains a match. "
+            "Defaults to the MLPs of layers rmu_layer-2 to rmu_layer."
+        },
+    )
+    rmu_seed: int | None = field(
+        default=None,
+        metadata={"help": "RMU: seed of the random target direction. Defaults to seed."},
     )
     max_length: int | None = field(
         default=512,
@@ -304,6 +347,7 @@ class UnlearningConfig(TrainingArguments):
             check_non_negative(name, getattr(self, name), "a strength / exponent of a token-level objective")
         check_alternative_source(self.alternative_source)
         check_refusals(self.refusal_answers)
+        self._check_rmu_fields()
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(
                 f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}."
@@ -314,6 +358,32 @@ class UnlearningConfig(TrainingArguments):
             raise ValueError(f"precompute_ref_batch_size must be >= 1, got {self.precompute_ref_batch_size}.")
         if self.forget_loss is not None and self.retain_loss is not None:
             self.check_objectives(self.forget_loss, self.retain_loss)
+
+    def _check_rmu_fields(self) -> None:
+        if self.rmu_layer < 0:
+            raise ValueError(f"rmu_layer must be a decoder layer index >= 0, got {self.rmu_layer}.")
+        if not self.rmu_steering_coeff > 0:
+            raise ValueError(
+                f"rmu_steering_coeff must be > 0 (the norm of RMU's target), got {self.rmu_steering_coeff}."
+            )
+        if self.rmu_alpha < 0:
+            raise ValueError(f"rmu_alpha must be >= 0 (the weight of RMU's retain MSE), got {self.rmu_alpha}.")
+        if self.rmu_trainable_params is not None:
+            if isinstance(self.rmu_trainable_params, str):
+                self.rmu_trainable_params = [self.rmu_trainable_params]
+            if not self.rmu_trainable_params:
+                raise ValueError(
+                    "rmu_trainable_params is empty, so RMU would train nothing; give regular expressions matching "
+                    r"parameter names (e.g. ['layers\\.[5-7]\\.mlp\\.']) or leave it unset for the MLPs of layers "
+                    "rmu_layer-2 to rmu_layer."
+                )
+            for pattern in self.rmu_trainable_params:
+                try:
+                    re.compile(pattern)
+                except re.error as error:
+                    raise ValueError(
+                        f"rmu_trainable_params has {pattern!r}, which is not a regular expression ({error})."
+                    ) from None
 
     def check_objectives(self, forget_loss: str, retain_loss: str) -> None:
         """Reject or warn about combinations of objectives and reference settings that cannot do what they say."""

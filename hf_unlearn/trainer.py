@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import warnings
 from collections import defaultdict
 from dataclasses import fields
@@ -43,7 +44,7 @@ from .data.formatting import as_dataset
 from .data.pairing import RetainPairingCallback, retain_role
 from .history import RequestChain
 from .hub import library_versions, peft_hyperparameters, save_card_and_record
-from .layers import capture_layer_output
+from .layers import capture_layer_output, decoder_layers
 from .logprobs import (
     IGNORE_INDEX,
     accepts_logits_to_keep,
@@ -154,6 +155,7 @@ class UnlearningTrainer(Trainer):
             model = self._wrap_peft(model, peft_config, args)
         if args.disable_dropout:
             disable_dropout(model)
+        self._check_hidden_layers(model)
 
         # Data: tokenized once here; no text column goes further. The record keeps fingerprints, never content.
         forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
@@ -292,6 +294,22 @@ class UnlearningTrainer(Trainer):
                 "without GPUs, launch with `accelerate launch --multi_gpu --num_processes N` and set `use_cpu=True` "
                 "(DDP over gloo); accelerate enables FSDP and DeepSpeed only on GPUs and other accelerators."
             )
+
+    def _check_hidden_layers(self, model) -> None:
+        """Refuse an objective that reads the output of a decoder layer the model does not have."""
+        for role, objective in (("forget", self.forget_loss), ("retain", self.retain_loss)):
+            if objective is None or not objective.requires & {"hidden_states", "ref_hidden_states"}:
+                continue
+            if objective.hidden_layer is None:
+                raise ValueError(f"{type(objective).__name__} asks for hidden states but sets no hidden_layer.")
+            num_layers = len(decoder_layers(model))
+            if not 0 <= objective.hidden_layer < num_layers:
+                field_name = getattr(objective, "layer_field", "hidden_layer")
+                raise ValueError(
+                    f"{field_name}={objective.hidden_layer} is beyond the model: {type(objective).__name__} (the "
+                    f"{role} objective) reads the output of that decoder layer, and the model has {num_layers} "
+                    f"decoder layers; accepted: 0 to {num_layers - 1}."
+                )
 
     def _resolve_args(self, args: TrainingArguments | None, model_id: str | None) -> UnlearningConfig:
         if args is None:
@@ -929,3 +947,94 @@ class IdkNLLTrainer(UnlearningTrainer):
 
     default_forget_loss = fixed_forget_loss = "idknll"
     default_retain_loss = "nll"
+
+
+class RMUTrainer(UnlearningTrainer):
+    r"""RMU (Li et al. 2024): steer layer `rmu_layer` to noise on the forget set, hold it on the retain set, and train
+    only a few parameters. See [`~hf_unlearn.losses.RMUForgetLoss`] and [`~hf_unlearn.losses.RMURetainLoss`].
+
+    Every parameter outside `rmu_trainable_params` (default: the MLPs of layers `rmu_layer - 2` to `rmu_layer`, as in
+    the paper) is frozen when the trainer is built. Under PEFT the restriction applies to the adapter: only adapter
+    weights inside the set train, and an adapter with none there (e.g. LoRA on attention only) is refused; give the
+    adapter those modules, e.g. `LoraConfig(target_modules=["gate_proj", "up_proj", "down_proj"])` on llama-style
+    models. The reference activations come from the frozen copy or the adapter-off model, as for NPO.
+
+    Attributes:
+        trainable_parameter_names (`list[str]`): The parameters that train, as named by `model.named_parameters()`.
+    """
+
+    default_forget_loss = fixed_forget_loss = "rmu"
+    default_retain_loss = "rmu"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Frozen here, before `train` wraps the model (DDP, FSDP, DeepSpeed register only trainable parameters) and
+        # before the optimizer is built from the parameters that require a gradient.
+        self.trainable_parameter_names = self._restrict_trainable_parameters()
+
+    def _layer_stack_name(self) -> str:
+        layers = decoder_layers(self.model)
+        return next(name for name, module in self.model.named_modules() if module is layers)
+
+    def trainable_patterns(self) -> list[str]:
+        """`rmu_trainable_params`, or the paper's default: the MLPs of layers `rmu_layer - 2` to `rmu_layer`."""
+        if self.args.rmu_trainable_params is not None:
+            return list(self.args.rmu_trainable_params)
+        layer, layers = self.args.rmu_layer, decoder_layers(self.model)
+        indices = range(max(0, layer - 2), layer + 1)
+        missing = [i for i in indices if not isinstance(getattr(layers[i], "mlp", None), torch.nn.Module)]
+        if missing:
+            raise ValueError(
+                f"Decoder layers {missing} of {type(layers[missing[0]]).__name__} have no `mlp` module, so RMU's "
+                "default trainable set (the MLPs of layers rmu_layer-2 to rmu_layer) is undefined here; set "
+                "rmu_trainable_params to regular expressions matching the parameters to train."
+            )
+        stack = re.escape(self._layer_stack_name())
+        return [rf"^{stack}\.{i}\.mlp\." for i in indices]
+
+    def _restrict_trainable_parameters(self) -> list[str]:
+        patterns = self.trainable_patterns()
+        compiled = [re.compile(pattern) for pattern in patterns]
+        matched, trainable = [], []
+        for name, parameter in self.model.named_parameters():
+            if any(pattern.search(name) for pattern in compiled):
+                matched.append(name)
+                if parameter.requires_grad:
+                    trainable.append(name)
+            else:
+                parameter.requires_grad_(False)
+        if not matched:
+            stack = self._layer_stack_name()
+            examples = [name for name, _ in self.model.named_parameters() if name.startswith(stack)][:4]
+            raise ValueError(
+                f"rmu_trainable_params={patterns} matches no parameter of the model; its parameter names look like "
+                f"{examples}."
+            )
+        if not trainable:
+            raise ValueError(
+                f"rmu_trainable_params={patterns} matches only frozen parameters ({len(matched)}, e.g. "
+                f"{matched[0]!r}). Under PEFT only adapter weights train: give the adapter modules inside that set "
+                "(e.g. LoRA target_modules=['gate_proj', 'up_proj', 'down_proj'] on llama-style models), or widen the "
+                "set."
+            )
+        count = sum(p.numel() for name, p in self.model.named_parameters() if p.requires_grad)
+        logger.info(f"RMU trains {len(trainable)} tensors ({count} parameters) matching {patterns}.")
+        return trainable
+
+    def unlearning_record(self, model_name: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
+        record = super().unlearning_record(model_name, tags)
+        record["hyperparameters"].update(
+            rmu_layer=self.args.rmu_layer,
+            rmu_steering_coeff=self.forget_loss.steering_coeff,
+            rmu_alpha=getattr(self.retain_loss, "alpha", None),
+            rmu_seed=self.forget_loss.seed,
+            rmu_trainable_params=self.trainable_patterns(),
+            rmu_trainable_tensors=len(self.trainable_parameter_names),
+        )
+        return record
+
+
+def trainer_class(forget_loss: str | None) -> type[UnlearningTrainer]:
+    """The trainer that runs `forget_loss` as its method: [`RMUTrainer`] for `"rmu"` (it restricts the trained
+    parameters, which the objective alone cannot), [`UnlearningTrainer`] for every other objective."""
+    return RMUTrainer if forget_loss == "rmu" else UnlearningTrainer

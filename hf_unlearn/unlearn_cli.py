@@ -548,10 +548,10 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
     """
     from trl import get_peft_config
 
-    from .trainer import UnlearningTrainer
+    from .trainer import trainer_class
 
     forget, retain, eval_sets, sampled = load_run_sets(training_args, model_args, data_args)
-    trainer = UnlearningTrainer(
+    trainer = trainer_class(training_args.forget_loss)(
         model_args.model_name_or_path,
         args=training_args,
         forget_dataset=forget,

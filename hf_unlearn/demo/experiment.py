@@ -390,7 +390,7 @@ def unlearn(
 
     from ..config import UnlearningConfig
     from ..evaluation import UnlearningEvalCallback
-    from ..trainer import UnlearningTrainer
+    from ..trainer import trainer_class
 
     fields = run.config_fields()
     seed = fields.pop("seed", recipe.seed)  # an override (`--set npo:seed=1`) changes the unlearning run's seed only
@@ -415,7 +415,7 @@ def unlearn(
         **fields,
     )
     peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if run.lora else None
-    trainer = UnlearningTrainer(
+    trainer = trainer_class(fields["forget_loss"])(
         load_model(baselines.original_dir),
         args=args,
         processing_class=baselines.tokenizer,

@@ -10,6 +10,7 @@ from .idknll import IdkNLLLoss
 from .npo import NPOLoss
 from .retain_kl import KLRetainLoss
 from .retain_nll import NLLRetainLoss
+from .rmu import RMUForgetLoss, RMURetainLoss
 from .satimp import SatImpLoss
 from .simnpo import SimNPOLoss
 from .undial import UNDIALLoss
@@ -25,8 +26,9 @@ FORGET_LOSSES = {
     "satimp": SatImpLoss,
     "dpo": DPOLoss,
     "idknll": IdkNLLLoss,
+    "rmu": RMUForgetLoss,
 }
-RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss}
+RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss, "rmu": RMURetainLoss}
 
 __all__ = [
     "FORGET_LOSSES",
@@ -37,6 +39,8 @@ __all__ = [
     "KLRetainLoss",
     "NLLRetainLoss",
     "NPOLoss",
+    "RMUForgetLoss",
+    "RMURetainLoss",
     "SatImpLoss",
     "SimNPOLoss",
     "UNDIALLoss",

@@ -135,10 +135,10 @@ def test_kl_is_zero_at_the_reference():
 
 
 def test_registries_name_every_objective():
-    assert set(FORGET_LOSSES) == {"ga", "npo", "simnpo", "undial", "wga", "satimp", "dpo", "idknll"}
-    assert set(RETAIN_LOSSES) == {"nll", "kl"}
+    assert set(FORGET_LOSSES) == {"ga", "npo", "simnpo", "undial", "wga", "satimp", "dpo", "idknll", "rmu"}
+    assert set(RETAIN_LOSSES) == {"nll", "kl", "rmu"}
     assert [name for name, cls in FORGET_LOSSES.items() if cls.needs_reference()] == ["npo", "undial", "dpo"]
-    assert [name for name, cls in RETAIN_LOSSES.items() if cls.needs_reference()] == ["kl"]
+    assert [name for name, cls in RETAIN_LOSSES.items() if cls.needs_reference()] == ["kl", "rmu"]
     assert [name for name, cls in FORGET_LOSSES.items() if cls.reference_is_precomputable()] == ["npo", "dpo"]
 
 
