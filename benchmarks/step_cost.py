@@ -122,6 +122,8 @@ def worker(
         disable_tqdm=True,
         max_length=512,
         seed=0,
+        # A/B of our own options on the same protocol, e.g. STEP_COST_CONFIG='{"concatenated_forward": false}'.
+        **json.loads(os.environ.get("STEP_COST_CONFIG", "{}")),
     )
     peft_config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0) if lora else None
     start = time.perf_counter()
