@@ -155,7 +155,6 @@ class UnlearningTrainer(Trainer):
             model = self._wrap_peft(model, peft_config, args)
         if args.disable_dropout:
             disable_dropout(model)
-        self._check_hidden_layers(model)
 
         # Data: tokenized once here; no text column goes further. The record keeps fingerprints, never content.
         forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
@@ -167,6 +166,7 @@ class UnlearningTrainer(Trainer):
         for role, (objective_name, weight) in retain_terms.items():
             self.objectives[role] = (RETAIN_LOSSES[objective_name].from_config(args), weight)
         self.retain_loss = self.objectives.get(retain_role(None), (None,))[0]
+        self._check_hidden_layers(model)
         forget_dataset = as_dataset(forget_dataset, "forget")
         # The record's fingerprint covers the prompts and answers only, never an `alternative` column.
         self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
@@ -297,8 +297,8 @@ class UnlearningTrainer(Trainer):
 
     def _check_hidden_layers(self, model) -> None:
         """Refuse an objective that reads the output of a decoder layer the model does not have."""
-        for role, objective in (("forget", self.forget_loss), ("retain", self.retain_loss)):
-            if objective is None or not objective.requires & {"hidden_states", "ref_hidden_states"}:
+        for role, (objective, _) in self.objectives.items():
+            if not objective.requires & {"hidden_states", "ref_hidden_states"}:
                 continue
             if objective.hidden_layer is None:
                 raise ValueError(f"{type(objective).__name__} asks for hidden states but sets no hidden_layer.")
