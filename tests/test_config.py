@@ -44,8 +44,8 @@ def test_invalid_settings_name_the_field(tmp_path, kwargs, field):
 
 
 def test_unknown_names_list_the_accepted_ones(tmp_path):
-    with pytest.raises(ValueError, match=r"accepted: \['ga', 'npo', 'simnpo'\]"):
-        config(tmp_path, forget_loss="rmu")
+    with pytest.raises(ValueError, match=r"accepted: \['ga', 'npo', 'rmu', 'simnpo'\]"):
+        config(tmp_path, forget_loss="undial_typo")
 
 
 def test_settings_without_effect_warn(tmp_path):

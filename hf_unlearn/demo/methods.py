@@ -22,7 +22,7 @@ METHODS: dict[str, dict[str, Any]] = {
         "learning_rate": 5e-3,
         "rmu_layer": 1,
         "rmu_steering_coeff": 100.0,
-        "rmu_alpha": 10.0,
+        "rmu_alpha": 4.0,
     },
 }
 LORA_LEARNING_RATE_FACTOR = 10  # LoRA adapters start from zero and need a larger step to move as far
