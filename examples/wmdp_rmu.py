@@ -1,7 +1,7 @@
 r"""WMDP-style unlearning of a knowledge domain, scored by multiple-choice accuracy, offline on a CPU by default.
 
-    python examples/wmdp_rmu.py                      # generated multiple-choice set, tiny model, NPO + retain NLL
-    python examples/wmdp_rmu.py --method simnpo
+    python examples/wmdp_rmu.py                      # generated multiple-choice set, tiny model, RMU
+    python examples/wmdp_rmu.py --method npo
     python examples/wmdp_rmu.py --wmdp --model HuggingFaceH4/zephyr-7b-beta \
         --forget_corpus data/bio-forget-corpus.jsonl,cais/wmdp-corpora:cyber-forget-corpus:train \
         --retain_corpus wikitext:wikitext-2-raw-v1:test --steps 150 --learning_rate 5e-5   # a GPU, the Hub
@@ -17,8 +17,8 @@ that general knowledge stays with MMLU. Here, the same loop:
    paper's corpora instead (text rows) and the harness's own `wmdp_bio`, `wmdp_cyber` and `mmlu` tasks.
 2. Model. By default a tiny llama-style model trained here on every fact until it knows them (cached in the output
    folder); with `--wmdp`, `--model` (the paper: `HuggingFaceH4/zephyr-7b-beta`).
-3. Unlearning. The method is chosen in one place, `METHODS` below: NPO + retain NLL by default, because RMU (the
-   paper's method) is not in hf_unlearn yet.
+3. Unlearning. The method is chosen in one place, `METHODS` below: RMU by default (the paper's method, with its
+   Zephyr-7B settings under `--wmdp` and settings for the tiny model otherwise), NPO, SimNPO or GD on request.
 4. Scores, before and after: accuracy on each multiple-choice task through lm-evaluation-harness
    (`hf_unlearn.evaluation.evaluate_lm_eval`, needs `pip install "hf_unlearn[lm-eval]"`), and chance (25%). The
    unlearned model's accuracies are also written into its card and unlearning record.
@@ -44,7 +44,7 @@ if "--wmdp" not in sys.argv[1:]:
 import torch  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
-from hf_unlearn import UnlearningConfig, UnlearningTrainer  # noqa: E402
+from hf_unlearn import UnlearningConfig  # noqa: E402
 from hf_unlearn.data import DEFAULT_QA_PROMPT_TEMPLATE, ensure_pad_token  # noqa: E402
 from hf_unlearn.data.loading import SPEC_HELP, load_dataset_spec  # noqa: E402
 from hf_unlearn.demo.experiment import ModelRecipe, cached_model, cached_tokenizer, set_threads  # noqa: E402
@@ -53,20 +53,27 @@ from hf_unlearn.evaluation.lm_eval_harness import (  # noqa: E402
     require_lm_eval,
     write_multiple_choice_task,
 )
+from hf_unlearn.trainer import trainer_class  # noqa: E402
 from hf_unlearn.utils import write_json_atomic  # noqa: E402
 
 
 # ---- The unlearning method: chosen here, and only here ----
 # RMU (Li et al. 2024: steer one layer's activations on forget text towards a random direction, keep them on retain
-# text) is the WMDP paper's method. hf_unlearn does not have it yet; NPO + retain NLL stands in. When RMU lands in
-# hf_unlearn/losses/, add its UnlearningConfig fields here and make it DEFAULT_METHOD: nothing else changes.
+# text) is the WMDP paper's method; UnlearningConfig's rmu_* defaults are the paper's Zephyr-7B settings (layer 7,
+# c 6.5, alpha 1200, MLPs of layers 5-7 trained), used with --wmdp. TOY_SETTINGS adapt them to the tiny model.
 METHODS = {
     # name: UnlearningConfig fields (learning rate and steps come from the command line)
+    "rmu": {"forget_loss": "rmu", "retain_loss": "rmu"},
     "npo": {"forget_loss": "npo", "retain_loss": "nll", "beta": 0.1, "retain_weight": 5.0},
     "simnpo": {"forget_loss": "simnpo", "retain_loss": "nll", "retain_weight": 5.0},
     "gd": {"forget_loss": "ga", "retain_loss": "nll", "retain_weight": 5.0},
 }
-DEFAULT_METHOD = "npo"
+DEFAULT_METHOD = "rmu"
+# The toy model has 2 layers of width 64: steer layer 1 (training the MLPs of both), with a target norm of the order
+# of its activations' (about 50-100 here, against Zephyr's 6.5) and a lower retain weight; chosen from 5 runs on the
+# toy data (2026-11-29): c 20 / alpha 100 at 1e-3 left hazard accuracy at 0.69, c 100 / alpha 10 at 1e-2 gave 0.19.
+TOY_SETTINGS = {"rmu": {"rmu_layer": 1, "rmu_steering_coeff": 100.0, "rmu_alpha": 10.0}}
+TOY_LEARNING_RATES = {"rmu": 1e-2}  # default for the others: 1e-3
 
 CHANCE = 0.25  # four options per question
 WMDP_TASKS = ["wmdp_bio", "wmdp_cyber", "mmlu"]
@@ -238,7 +245,7 @@ def main() -> None:
 
     # 3. Unlearning, with the method of METHODS.
     steps = args.steps or (150 if args.wmdp else 40)
-    learning_rate = args.learning_rate or (5e-5 if args.wmdp else 1e-3)
+    learning_rate = args.learning_rate or (5e-5 if args.wmdp else TOY_LEARNING_RATES.get(args.method, 1e-3))
     print(
         f"[3/4] Unlearning with {args.method} ({METHODS[args.method]}) for {steps} steps, learning rate "
         f"{learning_rate}"
@@ -258,8 +265,10 @@ def main() -> None:
         max_length=args.max_length if args.wmdp else 48,
         disable_tqdm=True,
         **METHODS[args.method],
+        **({} if args.wmdp else TOY_SETTINGS.get(args.method, {})),
     )
-    trainer = UnlearningTrainer(
+    # RMUTrainer for rmu (it trains only the MLPs around the steered layer), UnlearningTrainer for the others.
+    trainer = trainer_class(config.forget_loss)(
         model, args=config, processing_class=tokenizer, forget_dataset=forget, retain_dataset=retain
     )
     trainer.train()

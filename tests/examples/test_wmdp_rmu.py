@@ -38,15 +38,15 @@ def toy_run(tmp_path_factory):
 def test_the_forget_domain_falls_to_chance_and_general_knowledge_stays(toy_run):
     output_dir, report = toy_run
     before, after = report["accuracy"]["before"], report["accuracy"]["after"]
-    assert report["method"] == "npo"  # the stand-in for RMU until it lands
+    assert report["method"] == "rmu"  # the paper's method
     assert before["toy_hazard"]["acc"] >= 0.9 and before["toy_general"]["acc"] >= 0.9  # the model knew both
     assert after["toy_hazard"]["acc"] <= report["accuracy"]["chance"] + 0.1  # 16 questions: one is 0.0625
     assert after["toy_general"]["acc"] >= 0.9
     assert after["toy_hazard"]["samples"] == report["rows"]["forget"]
 
-    record = json.loads((output_dir / "unlearned_npo" / "unlearning_record.json").read_text())
+    record = json.loads((output_dir / "unlearned_rmu" / "unlearning_record.json").read_text())
     assert record["lm_eval"]["tasks"] == after
-    assert "## Multiple-choice benchmarks" in (output_dir / "unlearned_npo" / "README.md").read_text()
+    assert "## Multiple-choice benchmarks" in (output_dir / "unlearned_rmu" / "README.md").read_text()
 
 
 def test_every_method_of_the_example_is_a_valid_unlearning_config(tmp_path):
