@@ -39,6 +39,20 @@ METHODS = {
     "LoRA GD": ("ga", "nll", True, False),
     "LoRA NPO (adapter off)": ("npo", "nll", True, False),
 }
+# Every other objective, on the same protocol (`--methods all` runs them after the table above).
+MORE_METHODS = {
+    "GD-KL": ("ga", "kl", False, False),
+    "SimNPO": ("simnpo", "nll", False, False),
+    "IdkDPO (frozen copy)": ("dpo", "nll", False, False),
+    "IdkDPO (precomputed)": ("dpo", "nll", False, True),
+    "IdkNLL": ("idknll", "nll", False, False),
+    "UNDIAL": ("undial", "none", False, False),
+    "WGA": ("wga", "nll", False, False),
+    "SatImp": ("satimp", "nll", False, False),
+    "RMU": ("rmu", "rmu", False, False),
+}
+# The protocol's model has 4 layers: RMU steers layer 2 and trains the MLPs of layers 0-2 (its default set).
+METHOD_FIELDS = {"RMU": {"rmu_layer": 2}}
 WARMUP_STEPS, MEASURED_STEPS = 10, 50
 
 
@@ -90,8 +104,15 @@ def worker(
 
     from hf_unlearn import UnlearningConfig, UnlearningTrainer
 
+    try:
+        from hf_unlearn.trainer import trainer_class
+    except ImportError:  # hf_unlearn before RMU (compared on the same protocol): one trainer class for every method
+
+        def trainer_class(forget_loss):
+            return UnlearningTrainer
+
     baseline = peak_rss_mib()
-    forget_loss, retain_loss, lora, precompute = spec or METHODS[method]
+    forget_loss, retain_loss, lora, precompute = spec or {**METHODS, **MORE_METHODS}[method]
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     forget = datasets.load_dataset(data, "forget01", split="train")
     retain = datasets.load_dataset(data, "retain99", split="train")
@@ -122,12 +143,13 @@ def worker(
         disable_tqdm=True,
         max_length=512,
         seed=0,
+        **METHOD_FIELDS.get(method, {}),
         # A/B of our own options on the same protocol, e.g. STEP_COST_CONFIG='{"concatenated_forward": false}'.
         **json.loads(os.environ.get("STEP_COST_CONFIG", "{}")),
     )
     peft_config = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0) if lora else None
     start = time.perf_counter()
-    trainer = UnlearningTrainer(
+    trainer = trainer_class(forget_loss)(
         model,
         args=args,
         processing_class=tokenizer,
@@ -192,12 +214,35 @@ def summarize(runs: list[dict]) -> dict:
     return {"methods": table, "targets_met": targets, "repetitions": repetitions}
 
 
+def relative_to_gd(runs: list[dict]) -> dict[str, dict[str, float]]:
+    """Medians of step time and peak memory per method, and the medians of their per-repetition ratios to GD's."""
+    by_method: dict[str, list[dict]] = {}
+    for run in runs:
+        by_method.setdefault(run["method"], []).append(run)
+    gd = by_method["GD"]
+    return {
+        method: {
+            "step_seconds": statistics.median(run["step_seconds"] for run in method_runs),
+            "peak_rss_mib": statistics.median(run["peak_rss_mib"] for run in method_runs),
+            "step_ratio": statistics.median(r["step_seconds"] / g["step_seconds"] for r, g in zip(method_runs, gd)),
+            "memory_ratio": statistics.median(r["peak_rss_mib"] / g["peak_rss_mib"] for r, g in zip(method_runs, gd)),
+        }
+        for method, method_runs in by_method.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="../shared/data/tofu", help="TOFU dataset folder (or hub id)")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--output", help="write the runs and the summary as JSON here")
     parser.add_argument("--smoke", action="store_true", help="3 steps, 1 repetition: checks the script runs")
+    parser.add_argument(
+        "--more",
+        action="store_true",
+        help="run GD and every other objective (MORE_METHODS) instead of the protocol's table: step time and peak "
+        "memory relative to GD",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
     parser.add_argument("--steps", default=f"{WARMUP_STEPS},{MEASURED_STEPS}", help=argparse.SUPPRESS)
@@ -212,8 +257,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tokenizer_dir:
         build_tokenizer(args.data, tokenizer_dir)
         runs = []
+        methods = ["GD", *MORE_METHODS] if args.more else list(METHODS)
         for repetition in range(repetitions):
-            for method in METHODS:
+            for method in methods:
                 command = [
                     sys.executable,
                     __file__,
@@ -235,6 +281,18 @@ def main() -> None:
                     f"{runs[-1]['peak_rss_mib']:.0f} MiB",
                     flush=True,
                 )
+    if args.more:
+        summary = relative_to_gd(runs)
+        print("| method | step time, ms | x GD | peak memory, MiB | x GD |\n|---|---|---|---|---|")
+        for method, row in summary.items():
+            print(
+                f"| {method} | {1000 * row['step_seconds']:.1f} | {row['step_ratio']:.2f} | "
+                f"{row['peak_rss_mib']:.0f} | {row['memory_ratio']:.2f} |"
+            )
+        if args.output:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(json.dumps({"relative_to_gd": summary, "runs": runs}, indent=2))
+        return
     summary = summarize(runs)
     summary["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}
     summary["date"] = time.strftime("%Y-%m-%d")
