@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import statistics
@@ -124,7 +125,7 @@ def plan(methods: list[str], presets: dict, records: dict, smoke: bool) -> list[
 
     def add_run(protocol, method, factor, seed, learning_rate, phase):
         key = run_key(protocol, method, factor, seed)
-        if key not in records:
+        if key not in records or not current(records[key], presets[method]):
             jobs.append(
                 {
                     "kind": "run",
@@ -135,6 +136,7 @@ def plan(methods: list[str], presets: dict, records: dict, smoke: bool) -> list[
                     "lr_factor": factor,
                     "learning_rate": learning_rate,
                     "seed": seed,
+                    "preset": presets[method],
                 }
             )
 
@@ -148,7 +150,7 @@ def plan(methods: list[str], presets: dict, records: dict, smoke: bool) -> list[
             for method in methods:
                 preset = presets[method].get("learning_rate")  # None: run_job records that it cannot sweep it
                 add_run(SWEEP_PROTOCOL, method, factor, 0, preset and preset * scale, "sweep")
-    chosen = {method: best for method in methods if (best := chosen_run(records, method))}
+    chosen = {method: best for method in methods if (best := chosen_run(records, method, presets[method]))}
     for protocol in PROTOCOLS:
         if chosen and (protocol == SWEEP_PROTOCOL or prepare(protocol)):
             for method, best in chosen.items():
@@ -161,11 +163,28 @@ def ok_baselines(records: dict[str, dict]) -> dict[str, dict]:
     return {r["protocol"]: r for r in records.values() if r["kind"] == "baseline" and r["status"] == "ok"}
 
 
-def chosen_run(records: dict[str, dict], method: str) -> dict | None:
-    """The method's selected sweep run, once its sweep is finished (None before, or when every sweep run failed)."""
+def current(record: dict, preset: dict) -> bool:
+    """Whether a run record was made with this preset of its method (the presets may change while the comparison
+    runs; records made before `preset` was stored carry it in their settings)."""
+    if "preset" in record:
+        return record["preset"] == preset
+    fields = {k: v for k, v in record.get("settings", {}).items() if k not in ("steps", "batch_size", "seed")}
+    base_rate = record["learning_rate"] / LR_FACTORS[record["lr_factor"]]
+    return (
+        fields.pop("learning_rate", None) == record["learning_rate"]
+        and fields == {k: v for k, v in preset.items() if k != "learning_rate"}
+        and math.isclose(base_rate, preset.get("learning_rate", float("nan")), rel_tol=1e-6)
+    )
+
+
+def chosen_run(records: dict[str, dict], method: str, preset: dict | None = None) -> dict | None:
+    """The method's selected sweep run, once its sweep is finished (None before, or when every sweep run failed);
+    with `preset`, only runs made with that preset count."""
     baselines = ok_baselines(records)
     sweep = [records.get(run_key(SWEEP_PROTOCOL, method, factor, 0)) for factor in LR_FACTORS]
     if SWEEP_PROTOCOL not in baselines or not all(sweep):
+        return None
+    if preset is not None and not all(current(r, preset) for r in sweep):
         return None
     return select(sweep, baselines[SWEEP_PROTOCOL]["baselines"]["original"]["model_utility"])
 

@@ -48,6 +48,7 @@ def run(mc, protocol, method, factor, seed, fq, mu, lr=None, status="ok"):
         "steps": 50,
         "unlearning_seconds": 10.0,
         "peak_rss_mib": 900,
+        "preset": {"learning_rate": 1e-4},
     }
     if status == "ok":
         record["scores"] = {
@@ -102,7 +103,7 @@ def test_plan_runs_baselines_then_every_preset_rate_first(mc):
 
 
 def test_plan_resumes_and_runs_seeds_at_the_chosen_rate(mc):
-    presets = {"ga": {"learning_rate": 1e-4}, "npo": {"learning_rate": 3e-4}}
+    presets = {"ga": {"learning_rate": 1e-4}, "npo": {"learning_rate": 1e-4}}
     done = records_of(
         baseline("tofu-tiny-01"),
         run(mc, "tofu-tiny-01", "ga", "1/3", 0, fq=0.01, mu=0.79),
@@ -149,3 +150,18 @@ def test_report_gives_median_and_range_over_seeds(mc):
     assert cells[5] == "0.755 [0.750-0.760]"
     assert "**0.0001 (x 1)**" in text  # the chosen sweep row
     assert "tofu-tiny-01|ga|lr x 1|seed 2: RuntimeError: boom" in text
+
+
+def test_plan_runs_again_what_an_older_preset_made(mc):
+    """The presets may change while the comparison runs (a method's defaults re-tuned): those runs are redone."""
+    old = {"ga": {"forget_loss": "ga", "learning_rate": 1e-4, "forget_weight": 1.0}}
+    new = {"ga": {"forget_loss": "ga", "learning_rate": 1e-4, "forget_weight": 2.0}}
+    record = run(mc, "tofu-tiny-01", "ga", "1", 0, fq=0.2, mu=0.75)
+    record["preset"] = old["ga"]
+    done = records_of(baseline("tofu-tiny-01"), record)
+    assert record["key"] not in [j["key"] for j in mc.plan(["ga"], old, done, smoke=False)]
+    assert record["key"] in [j["key"] for j in mc.plan(["ga"], new, done, smoke=False)]
+    # records written before the preset was stored are judged by their settings
+    del record["preset"]
+    record["settings"] = {"forget_loss": "ga", "learning_rate": 1e-4, "forget_weight": 1.0, "steps": 50, "seed": 0}
+    assert mc.current(record, old["ga"]) and not mc.current(record, new["ga"])
