@@ -115,8 +115,9 @@ def _benchmark_data(args: argparse.Namespace, specs: dict):
         missing = [f"--{SET_OPTIONS[name]}" for name in ("forget", "retain") if name not in specs]
         if missing:
             raise ValueError(
-                f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required without --benchmark "
-                "(forget / retain scores; the other sets need both), unless --lm_eval_tasks is given alone."
+                "Give --forget and --retain (forget / retain scores; the other sets need both), --benchmark (its "
+                f"own sets) or --lm_eval_tasks alone: {' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} "
+                "missing."
             )
         return None
     from .evaluation.muse import load_muse, resolve_benchmark

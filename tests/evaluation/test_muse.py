@@ -308,7 +308,7 @@ def test_the_cli_writes_the_muse_summary_next_to_the_logs(models, repo, tmp_path
             ["--benchmark", "muse_news", "--forget", "f.json"],
             "--benchmark muse_news brings its own sets; drop --forget",
         ),
-        (["--retain", "r.json"], "--forget is required without --benchmark."),
+        (["--retain", "r.json"], "--forget is missing."),
     ],
 )
 def test_bad_benchmark_options_are_clean_errors(tmp_path, capsys, arguments, message):
