@@ -193,7 +193,14 @@ def main() -> None:
     parser.add_argument("--tasks", default=",".join(WMDP_TASKS), help="with --wmdp: harness tasks to score")
     parser.add_argument("--limit", type=int, help="score only the first N questions of each task (quick checks)")
     parser.add_argument("--steps", type=int, help="unlearning steps (default: 40 on the toy set, 150 with --wmdp)")
-    parser.add_argument("--learning_rate", type=float, help="default: 1e-3 on the toy set, 5e-5 with --wmdp")
+    parser.add_argument(
+        "--learning_rate", type=float, help="default: 1e-2 (rmu) / 1e-3 on the toy set, 5e-5 with --wmdp"
+    )
+    parser.add_argument(
+        "--rmu_layer",
+        type=int,
+        help="RMU's steered layer (default: 7, the paper's for Zephyr-7B, with --wmdp; 1 on the toy set)",
+    )
     parser.add_argument("--batch_size", type=int, default=4, help="forget (and retain) rows per step")
     parser.add_argument("--max_length", type=int, default=512, help="tokens per row (the toy rows are far shorter)")
     parser.add_argument("--eval_batch_size", type=int, default=16)
@@ -265,7 +272,10 @@ def main() -> None:
         max_length=args.max_length if args.wmdp else 48,
         disable_tqdm=True,
         **METHODS[args.method],
-        **({} if args.wmdp else TOY_SETTINGS.get(args.method, {})),
+        **{
+            **({} if args.wmdp else TOY_SETTINGS.get(args.method, {})),
+            **({"rmu_layer": args.rmu_layer} if args.rmu_layer is not None else {}),
+        },
     )
     # RMUTrainer for rmu (it trains only the MLPs around the steered layer), UnlearningTrainer for the others.
     trainer = trainer_class(config.forget_loss)(

@@ -83,6 +83,8 @@ def test_the_real_data_path_saves_and_prints_no_corpus_text(toy_run, tmp_path, m
         str(toy_dir / "tasks" / "toy_general.yaml"),  # a task YAML path stands in for wmdp_bio,wmdp_cyber,mmlu
         "--steps",
         "2",
+        "--rmu_layer",
+        "1",  # the tiny model has 2 layers; the paper's layer 7 is refused by name
         "--max_length",
         "32",
         "--output_dir",
