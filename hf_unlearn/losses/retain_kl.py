@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from ..logprobs import per_sequence_sum, reference_kl
-from .base import LossOutput, ObjectiveInputs, UnlearningObjective
+from ..logprobs import reference_kl
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean
 
 
 class KLRetainLoss(UnlearningObjective):
@@ -23,5 +23,5 @@ class KLRetainLoss(UnlearningObjective):
     def __call__(self, inputs: ObjectiveInputs) -> LossOutput:
         """Per sequence its mean per-position KL; statistics: `kl`, the same value."""
         per_position = reference_kl(inputs.logits, inputs.ref_logits)
-        per_sequence = per_sequence_sum(per_position, inputs.answer_positions) / inputs.n_tokens.clamp(min=1)
+        per_sequence = token_mean(per_position, inputs)
         return per_sequence, {"kl": per_sequence.detach()}
