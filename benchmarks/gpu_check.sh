@@ -4,7 +4,8 @@
 # reference log-probs precomputed before training, and the adapter-off precompute, which the trainer must refuse
 # there (it would run before the engine places the policy). Runs a ~20M-parameter llama built from a config, no
 # download. Needs a CUDA GPU, and `pip install deepspeed` for the ZeRO-3 part (skipped with a message when missing).
-#   bash benchmarks/gpu_check.sh            # about 4-5 minutes on one GPU
+# Last, the step-time row: bf16 GD / NPO / GD-KL on a random-init 1B llama (gpu_step_time.py, a markdown table).
+#   bash benchmarks/gpu_check.sh            # about 5-7 minutes on one GPU
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONPATH="$PWD:${PYTHONPATH:-}"
@@ -28,4 +29,5 @@ for engine in "${engines[@]}"; do
   launch "$engine" "$out/$engine-precompute" --bf16 --precompute || status=1
   launch "$engine" "$out/$engine-lora-precompute" --bf16 --lora --precompute --expect_refusal || status=1
 done
+"$python" benchmarks/gpu_step_time.py || status=1
 exit $status

@@ -361,7 +361,7 @@ def report(records: dict[str, dict], note: str = "") -> str:
             f"#### {protocol}: median [min-max] over seeds 0, 1, 2 at the chosen learning rate",
             "",
             "| model / method | lr | steps | seeds | forget quality | model utility | x original | forget ROUGE-L | "
-            "retain ROUGE-L | wall s (busy) | peak MiB |",
+            "retain ROUGE-L | wall s | peak MiB |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for name in ("original", "retain"):
@@ -394,7 +394,7 @@ def report(records: dict[str, dict], note: str = "") -> str:
             f"#### Sweep: {SWEEP_PROTOCOL}, seed 0 (chosen rate in bold)",
             "",
             "| method | lr (x preset) | forget quality | model utility (x original) | forget ROUGE-L | "
-            "retain ROUGE-L | wall s (busy) |",
+            "retain ROUGE-L | wall s |",
             "|---|---|---|---|---|---|---|",
         ]
         for method in methods:

@@ -223,6 +223,7 @@ def relative_to_gd(runs: list[dict]) -> dict[str, dict[str, float]]:
     return {
         method: {
             "step_seconds": statistics.median(run["step_seconds"] for run in method_runs),
+            "step_seconds_range": [f(run["step_seconds"] for run in method_runs) for f in (min, max)],
             "peak_rss_mib": statistics.median(run["peak_rss_mib"] for run in method_runs),
             "step_ratio": statistics.median(r["step_seconds"] / g["step_seconds"] for r, g in zip(method_runs, gd)),
             "memory_ratio": statistics.median(r["peak_rss_mib"] / g["peak_rss_mib"] for r, g in zip(method_runs, gd)),
@@ -283,10 +284,11 @@ def main() -> None:
                 )
     if args.more:
         summary = relative_to_gd(runs)
-        print("| method | step time, ms | x GD | peak memory, MiB | x GD |\n|---|---|---|---|---|")
+        print("| method | step time, ms, median [min-max] | x GD | peak memory, MiB | x GD |\n|---|---|---|---|---|")
         for method, row in summary.items():
+            low, high = (1000 * value for value in row["step_seconds_range"])
             print(
-                f"| {method} | {1000 * row['step_seconds']:.1f} | {row['step_ratio']:.2f} | "
+                f"| {method} | {1000 * row['step_seconds']:.1f} [{low:.0f}-{high:.0f}] | {row['step_ratio']:.2f} | "
                 f"{row['peak_rss_mib']:.0f} | {row['memory_ratio']:.2f} |"
             )
         if args.output:
