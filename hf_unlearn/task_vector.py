@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from peft import LoraConfig, PeftConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from peft import LoraConfig, PeftConfig, PeftModel
 from peft.tuners.lora import LoraLayer
 from transformers import (
     AutoModelForCausalLM,
-    AutoTokenizer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     Trainer,
@@ -321,20 +320,11 @@ class TaskVectorTrainer(Trainer):
         if isinstance(model, str):
             model = AutoModelForCausalLM.from_pretrained(model, **self._model_init_kwargs(args))
         if processing_class is None:
-            if model_id is None:
-                raise ValueError("processing_class is required: the model carries no name or path to load it from.")
-            trust = self._model_init_kwargs(args)["trust_remote_code"]
-            processing_class = AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust)
+            processing_class = self._load_tokenizer(model_id, args)
         ensure_pad_token(processing_class)
         if peft_config is not None:
             set_seed(args.seed)  # the adapter's initial A is drawn here, as Trainer.__init__ would seed
-            if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
-                model = prepare_model_for_kbit_training(
-                    model,
-                    use_gradient_checkpointing=bool(args.gradient_checkpointing),
-                    gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
-                )
-            model = get_peft_model(model, peft_config)
+            model = self._wrap_peft(model, peft_config, args)
             self.original_weights = None  # the adapter starts at zero: the base model is theta
         else:
             self.original_weights = snapshot_weights(model)
@@ -377,8 +367,11 @@ class TaskVectorTrainer(Trainer):
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)
 
-    # The same loading rules as the unlearning trainers (remote code only when asked, dtype names resolved).
+    # The same loading and wrapping rules as the unlearning trainers (remote code only when asked, dtype names
+    # resolved, k-bit bases prepared for training).
     _model_init_kwargs = staticmethod(UnlearningTrainer._model_init_kwargs)
+    _load_tokenizer = UnlearningTrainer._load_tokenizer
+    _wrap_peft = staticmethod(UnlearningTrainer._wrap_peft)
     score_metrics = staticmethod(UnlearningTrainer.score_metrics)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
