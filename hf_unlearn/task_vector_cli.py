@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
 import sys
 from typing import Any
 
@@ -26,6 +24,7 @@ from .unlearn_cli import (
     _own_fields,
     _parser_class,
     load_run_sets,
+    print_run_summary,
     train_scored,
 )
 
@@ -126,11 +125,7 @@ def run_task_vector(args: argparse.Namespace) -> int:
             f"Unknown argument(s) {unknown}: not a field of TaskVectorConfig, ModelConfig or the data options "
             f"(this command does not hand off to accelerate).{_did_you_mean(unknown, classes)} See `{PROG} --help`."
         )
-    record = task_vector(training_args, model_args, data_args)
-    output = {"output_dir": os.path.abspath(training_args.output_dir), **record["metrics"]}
-    if "default_eval_sets" in record:
-        output["default_eval_sets"] = record["default_eval_sets"]
-    print(json.dumps(output, indent=2))
+    print_run_summary(task_vector(training_args, model_args, data_args), training_args.output_dir)
     return 0
 
 

@@ -652,12 +652,16 @@ def run_unlearn(args: argparse.Namespace) -> int:
             return launch(launch_args, _subtract(argv, cli_remaining))
     elif cli_remaining:
         split_launch_args(cli_remaining)  # still refuse keys that are nobody's
-    record = unlearn(training_args, model_args, data_args)
-    output = {"output_dir": os.path.abspath(training_args.output_dir), **record["metrics"]}
+    print_run_summary(unlearn(training_args, model_args, data_args), training_args.output_dir)
+    return 0
+
+
+def print_run_summary(record: dict[str, Any], output_dir: str) -> None:
+    """A training command's answer on stdout: where the model went, its scores, and the eval sets it sampled."""
+    output = {"output_dir": os.path.abspath(output_dir), **record["metrics"]}
     if "default_eval_sets" in record:
         output["default_eval_sets"] = record["default_eval_sets"]
     print(json.dumps(output, indent=2))
-    return 0
 
 
 def add_unlearn_command(subparsers) -> argparse.ArgumentParser:
