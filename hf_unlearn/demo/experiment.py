@@ -386,53 +386,31 @@ def unlearn(
     """
     if run.method == "task_vector":  # a fine-tune and a negation, not an unlearning objective
         return unlearn_by_task_vector(baselines, forget_rows, run, output_dir, curve_sets, retain_logs, recipe)
-    from peft import LoraConfig
 
     from ..config import UnlearningConfig
     from ..evaluation import UnlearningEvalCallback
     from ..trainer import trainer_class
 
-    fields = run.config_fields()
-    seed = fields.pop("seed", recipe.seed)  # an override (`--set npo:seed=1`) changes the unlearning run's seed only
     output_dir = Path(output_dir)
     temporary = _temporary(output_dir)
     args = UnlearningConfig(
-        output_dir=str(temporary),
-        max_steps=run.steps,
-        per_device_train_batch_size=run.batch_size,
-        per_device_eval_batch_size=32,
-        lr_scheduler_type="constant",
-        logging_steps=run.eval_steps,
-        eval_strategy="steps",
-        eval_steps=run.eval_steps,
-        eval_on_start=True,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        seed=seed,
-        max_length=recipe.max_length,
-        disable_tqdm=False,
-        **fields,
+        eval_strategy="steps", eval_steps=run.eval_steps, eval_on_start=True, **_run_arguments(run, recipe, temporary)
     )
-    peft_config = LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if run.lora else None
-    trainer = trainer_class(fields["forget_loss"])(
+    trainer = trainer_class(args.forget_loss)(
         load_model(baselines.original_dir),
         args=args,
         processing_class=baselines.tokenizer,
         forget_dataset=question_answer(forget_rows),
-        retain_dataset=question_answer(retain_rows) if fields["retain_loss"] != "none" else None,
+        retain_dataset=question_answer(retain_rows) if args.retain_loss != "none" else None,
         eval_dataset={"forget": question_answer(forget_rows)},
-        peft_config=peft_config,
+        peft_config=_demo_adapter(run),
     )
     trainer.add_callback(UnlearningEvalCallback(trainer, curve_sets, retain_logs=retain_logs, batch_size=32))
     show_progress(trainer, f"unlearning with {run.name}")
     start = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - start
-    trainer.save_model(str(temporary))
-    trainer.create_model_card(model_name=f"{output_dir.name}-unlearned", tags=["hf_unlearn-demo"])
-    _replace(temporary, output_dir)
-    trainer.args.output_dir = str(output_dir)  # later saves go where the model now is
+    _save_unlearned(trainer, temporary, output_dir)
     curve: dict[int, dict] = {}
     for entry in trainer.state.log_history:
         if any(key.endswith("rougeL_recall") for key in entry):
@@ -455,16 +433,37 @@ def unlearn_by_task_vector(
     The curve has two points, the original (step 0) and the negated model (last step): the models in between are
     the fine-tune's, which know the forget set better, not partly unlearned ones.
     """
-    from peft import LoraConfig
 
     from ..task_vector import TaskVectorConfig, TaskVectorTrainer
 
-    fields = run.config_fields()
-    seed = fields.pop("seed", recipe.seed)
     output_dir = Path(output_dir)
     temporary = _temporary(output_dir)
-    args = TaskVectorConfig(
-        output_dir=str(temporary),
+    trainer = TaskVectorTrainer(
+        load_model(baselines.original_dir),
+        args=TaskVectorConfig(**_run_arguments(run, recipe, temporary)),
+        processing_class=baselines.tokenizer,
+        forget_dataset=question_answer(forget_rows),
+        peft_config=_demo_adapter(run),
+    )
+    evaluator = evaluator_for(baselines.tokenizer, curve_sets, retain_logs, recipe.max_length)
+    curve = [{"step": 0, **evaluator.evaluate(trainer.model).metrics()}]
+    show_progress(trainer, f"fine-tuning on the forget set, then negating ({run.name})")
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    curve.append({"step": trainer.state.global_step, **evaluator.evaluate(trainer.model).metrics()})
+    _save_unlearned(trainer, temporary, output_dir)
+    return trainer, curve, seconds
+
+
+def _run_arguments(run: UnlearningRun, recipe: ModelRecipe, output_dir: Path) -> dict[str, Any]:
+    """The training arguments every demo run shares, with the run's own fields (`UnlearningConfig` or
+    `TaskVectorConfig` takes them)."""
+    fields = run.config_fields()
+    # an override (`--set npo:seed=1`) changes the unlearning run's seed only
+    seed = fields.pop("seed", recipe.seed)
+    return dict(
+        output_dir=str(output_dir),
         max_steps=run.steps,
         per_device_train_batch_size=run.batch_size,
         per_device_eval_batch_size=32,
@@ -478,28 +477,21 @@ def unlearn_by_task_vector(
         disable_tqdm=False,
         **fields,
     )
-    trainer = TaskVectorTrainer(
-        load_model(baselines.original_dir),
-        args=args,
-        processing_class=baselines.tokenizer,
-        forget_dataset=question_answer(forget_rows),
-        # the demo's adapter, as `unlearn` makes it
-        peft_config=LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0)
-        if run.lora
-        else None,
-    )
-    evaluator = evaluator_for(baselines.tokenizer, curve_sets, retain_logs, recipe.max_length)
-    curve = [{"step": 0, **evaluator.evaluate(trainer.model).metrics()}]
-    show_progress(trainer, f"fine-tuning on the forget set, then negating ({run.name})")
-    start = time.perf_counter()
-    trainer.train()
-    seconds = time.perf_counter() - start
-    curve.append({"step": trainer.state.global_step, **evaluator.evaluate(trainer.model).metrics()})
+
+
+def _demo_adapter(run: UnlearningRun):
+    """The demo's LoRA adapter for a LoRA run, `None` otherwise."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=16, lora_alpha=32, target_modules="all-linear", lora_dropout=0.0) if run.lora else None
+
+
+def _save_unlearned(trainer, temporary: Path, output_dir: Path) -> None:
+    """Save the model and its card to `temporary`, then swap it in for `output_dir` (never a half-written run)."""
     trainer.save_model(str(temporary))
     trainer.create_model_card(model_name=f"{output_dir.name}-unlearned", tags=["hf_unlearn-demo"])
     _replace(temporary, output_dir)
-    trainer.args.output_dir = str(output_dir)
-    return trainer, curve, seconds
+    trainer.args.output_dir = str(output_dir)  # later saves go where the model now is
 
 
 SUMMARY_KEYS = {
