@@ -25,8 +25,18 @@ DEBUG_ENV = "HF_UNLEARN_DEBUG"
 """Environment variable: `1` shows the traceback of a user error, as `--debug` does; launched processes inherit it."""
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse without prefix matching: a mistyped `--forget_los` is an error, never taken for `--forget_loss`.
+
+    The subcommands' parsers are of this class too (argparse builds them with the parent's class).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="hf-unlearn", description="Machine unlearning for causal language models on the Hugging Face stack."
     )
     parser.add_argument("--version", action="version", version=f"hf_unlearn {__version__}")

@@ -217,6 +217,10 @@ def _parser_class():
         usage_text = USAGE
         description_text = DESCRIPTION
 
+        def __init__(self, *args, **kwargs):
+            # No prefix matching: `--forget_los` is an unknown argument, not `--forget_loss`.
+            super().__init__(*args, **{**kwargs, "allow_abbrev": False})
+
         def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
             """`--help`'s sections: a title, and the options shown under it with a short help (`None`: the first
             sentence of the field's own help)."""
@@ -383,10 +387,17 @@ def accelerate_config_path(name: str) -> str:
     return str(shipped)
 
 
-def split_launch_args(remaining: list[str]) -> list[str]:
-    """The `accelerate launch` options among arguments no dataclass took; anything else is an error naming it."""
+def _launch_parser() -> argparse.ArgumentParser:
+    """`accelerate launch`'s parser, without prefix matching (`--num_proc` is not taken for `--num_processes`)."""
     from accelerate.commands.launch import launch_command_parser
 
+    parser = launch_command_parser()
+    parser.allow_abbrev = False
+    return parser
+
+
+def split_launch_args(remaining: list[str]) -> list[str]:
+    """The `accelerate launch` options among arguments no dataclass took; anything else is an error naming it."""
     remaining = list(remaining)
     if "--accelerate_config" in remaining:
         index = remaining.index("--accelerate_config")
@@ -394,7 +405,7 @@ def split_launch_args(remaining: list[str]) -> list[str]:
             raise ValueError("--accelerate_config needs a value: a config file or a shipped config name.")
         path = accelerate_config_path(remaining[index + 1])
         remaining = remaining[:index] + ["--config_file", path] + remaining[index + 2 :]
-    _, unknown = launch_command_parser().parse_known_args(remaining + ["hf_unlearn.cli"])
+    _, unknown = _launch_parser().parse_known_args(remaining + ["hf_unlearn.cli"])
     if unknown:
         raise ValueError(
             f"Unknown argument(s) {unknown}: not a field of UnlearningConfig, ModelConfig or the data options, nor an "
@@ -613,11 +624,9 @@ def _scores(trainer, evaluator, save_to: str | None = None, sampled: dict | None
 
 def launch(launch_args: list[str], script_args: list[str]) -> int:
     """Re-run `hf-unlearn unlearn <script_args>` under `accelerate launch <launch_args>`."""
-    from accelerate.commands.launch import launch_command, launch_command_parser
+    from accelerate.commands.launch import launch_command
 
-    accelerate_args = launch_command_parser().parse_args(
-        [*launch_args, "-m", "hf_unlearn.cli", "unlearn", *script_args]
-    )
+    accelerate_args = _launch_parser().parse_args([*launch_args, "-m", "hf_unlearn.cli", "unlearn", *script_args])
     os.environ[LAUNCHED_ENV] = "1"  # inherited by the launched processes
     try:
         launch_command(accelerate_args)

@@ -90,3 +90,21 @@ def test_debug_leaves_the_environment_as_it_was(tmp_path):
     with pytest.raises(FileNotFoundError):
         main(["--debug", "tofu-aggregate", missing, "--retain-logs", missing])
     assert DEBUG_ENV not in os.environ
+
+
+@pytest.mark.parametrize(
+    ("argv", "abbreviated"),
+    [
+        (["--vers", "demo"], "--vers"),  # of --version
+        (["eval", "--model", "m", "--output_dir", "out", "--forg", "f.jsonl"], "--forg"),  # of --forget
+        (["audit", "--model", "m", "--forget", "f.jsonl", "--output_dir", "out", "--prob", "all"], "--prob"),
+        (["tofu-aggregate", "a.json", "--retain-logs", "b.json", "--retain-log", "c.json"], "--retain-log"),
+        (["demo", "--out", "somewhere"], "--out"),  # of --output_dir
+    ],
+)
+def test_an_abbreviated_option_is_refused_with_exit_code_2(argv, abbreviated, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"unrecognized arguments: {abbreviated}" in err or f"required: {abbreviated}" in err

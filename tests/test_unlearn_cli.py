@@ -141,6 +141,15 @@ def test_unknown_keys_are_named_in_one_message(run_config, tmp_path, capsys):
         main(["unlearn", "--config", str(run_config), "--retain_wieght", "2", "--debug"])
 
 
+@pytest.mark.parametrize(
+    "abbreviated",
+    [["--forget_los", "ga"], ["--num_proc", "2"]],  # of --forget_loss, and of accelerate launch's --num_processes
+)
+def test_an_abbreviated_option_is_refused(run_config, capsys, abbreviated):
+    assert main(["unlearn", "--config", str(run_config), *abbreviated]) == 2
+    assert f"Unknown argument(s) ['{abbreviated[0]}']" in capsys.readouterr().err
+
+
 def test_an_argument_error_is_two_lines(run_config, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["unlearn", "--config", str(run_config), "--learning_rate", "fast"])

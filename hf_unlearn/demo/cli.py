@@ -361,6 +361,7 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
 
     parser = subparsers.add_parser(
         "demo",
+        allow_abbrev=False,
         help="unlearning end to end on generated data, offline, in minutes",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
