@@ -32,7 +32,7 @@ from transformers.utils import logging
 
 from .config import UnlearningConfig
 from .data.loading import SPEC_HELP
-from .losses import FORGET_LOSSES
+from .losses import FORGET_LOSSES, RETAIN_LOSSES
 
 
 logger = logging.get_logger(__name__)
@@ -178,12 +178,21 @@ METAVARS = {
     "model_init_kwargs": "{KEY: VALUE}",
 }
 USAGE = f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]\n"
+
+
+def describe_objectives() -> str:
+    """The objectives `forget_loss` and `retain_loss` accept, listed from the loss registry (so that help text
+    cannot drift from it)."""
+    return (
+        f"Forget objectives (forget_loss): {', '.join(FORGET_LOSSES)}. Retain objectives (retain_loss): "
+        f"{', '.join(RETAIN_LOSSES)}, or none."
+    )
+
+
 DESCRIPTION = (
     "One unlearning run. Every key below can be set in the YAML file given to --config and overridden on the "
     "command line (--key value); the command line wins. Without forget_loss / retain_loss the method is NPO with a "
-    "retain NLL term (forget_loss npo, retain_loss nll); ga, simnpo, dpo, idknll and kl are the other objectives. "
-    "A SPEC is "
-    f"{SPEC_HELP}."
+    f"retain NLL term (forget_loss npo, retain_loss nll). {describe_objectives()} A SPEC is {SPEC_HELP}."
 )
 LAUNCH_HELP = (
     (
@@ -199,9 +208,10 @@ LAUNCH_HELP = (
 
 
 def _one_line(text: str | None) -> str:
-    """The first sentence (up to a full stop or a semicolon) of a help text, on one line."""
+    """The first sentence of a help text, on one line (a clause before a semicolon can be a fragment, as in "RMU:
+    regular expressions; ...")."""
     text = " ".join((text or "").split())
-    return re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.;!?])\s", text, maxsplit=1)[0].rstrip(";") + ""
+    return re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s", text, maxsplit=1)[0]
 
 
 def _parser_class():

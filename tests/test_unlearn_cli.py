@@ -5,6 +5,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -232,6 +233,20 @@ def test_short_help_leads_with_the_unlearning_options(capsys):
     # data and unlearning options come before the inherited ones; rarely used TrainingArguments are left out
     assert text.index("--forget_dataset") < text.index("--forget_loss") < text.index("--learning_rate")
     assert "--adam_beta1" not in text and "../shared" not in text
+
+
+def test_help_lists_the_objectives_of_the_loss_registry_and_whole_first_sentences():
+    from hf_unlearn.losses import FORGET_LOSSES, RETAIN_LOSSES
+
+    text = " ".join(make_parser().format_help().split())  # unwrapped
+    listed = re.search(
+        r"Forget objectives \(forget_loss\): (.*?)\. Retain objectives \(retain_loss\): (.*?), or none\.", text
+    )
+    assert listed.group(1).split(", ") == list(FORGET_LOSSES)
+    assert listed.group(2).split(", ") == list(RETAIN_LOSSES)
+    assert "kl" not in listed.group(1).split(", ")
+    # a clause before a semicolon is not cut off as if it were the whole help
+    assert "RMU: regular expressions; RMUTrainer trains only the parameters whose name contains a match." in text
 
 
 def test_help_all_lists_every_field(capsys):
