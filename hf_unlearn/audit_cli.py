@@ -9,7 +9,7 @@ from pathlib import Path
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .eval_cli import _add, _has_tokenizer
-from .utils import resolve_dtype
+from .utils import check_model_source, resolve_dtype
 
 
 PROBE_HELP = "relearn, quantize, paraphrase, few_shot, prompt_attacks, logit_lens"
@@ -31,12 +31,17 @@ def _tokenizer_source(args: argparse.Namespace) -> str:
     return args.model
 
 
+def _model_options(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The models given, `(option, path or Hub id)`."""
+    models = (("--model", args.model), ("--original", args.original), ("--retain_model", args.retain_model))
+    return [(option, path) for option, path in models if path]
+
+
 def _check_output_dir(args: argparse.Namespace) -> None:
     """The model folders are never written to: the audit goes into a folder outside each of them."""
     output = Path(args.output_dir).resolve()
-    models = (("--model", args.model), ("--original", args.original), ("--retain_model", args.retain_model))
-    for option, path in models:
-        if path and Path(path).is_dir() and output.is_relative_to(Path(path).resolve()):
+    for option, path in _model_options(args):
+        if Path(path).is_dir() and output.is_relative_to(Path(path).resolve()):
             raise ValueError(
                 f"--output_dir {str(args.output_dir)!r} is inside the {option} folder {path!r}; the audit never "
                 f"writes into a model folder. Give a folder outside it, e.g. {str(Path(path).resolve()) + '_audit'!r}."
@@ -57,6 +62,8 @@ def run_audit(args: argparse.Namespace) -> int:
 
     try:
         _check_output_dir(args)
+        for option, path in _model_options(args):
+            check_model_source(path, option)
         names = [probe.name for probe in make_probes(args.probes)]
         options = {
             "relearn": lambda: RelearnProbe(

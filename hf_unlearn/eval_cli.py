@@ -11,7 +11,7 @@ from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
 from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
 from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval, run_lm_eval_only
-from .utils import resolve_dtype
+from .utils import check_model_source, resolve_dtype
 
 
 SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
@@ -70,6 +70,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluation import UnlearningEvaluator
     from .metrics.tofu import load_tofu_log
 
+    check_model_source(args.model, "--model")
     specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
     lm_eval = prepare_lm_eval(args)  # None without --lm_eval_tasks; its checks run before any model loads
     if not specs and args.benchmark is None and lm_eval is not None:

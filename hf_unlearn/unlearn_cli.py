@@ -33,6 +33,7 @@ from transformers.utils import logging
 from .config import UnlearningConfig
 from .data.loading import SPEC_HELP
 from .losses import FORGET_LOSSES, RETAIN_LOSSES
+from .utils import check_model_source
 
 
 logger = logging.get_logger(__name__)
@@ -514,7 +515,7 @@ def load_run_sets(training_args, model_args, data_args: UnlearningDataConfig):
         `tuple`: the forget set, the retain set (or `None`), the eval sets by name, and the default-eval description
         of [`default_eval_sets`] (or `None` when `eval_datasets` named the sets).
     """
-    check_model_path(model_args.model_name_or_path)
+    check_model_source(model_args.model_name_or_path, "model_name_or_path", revision=model_args.model_revision)
     training_args.model_init_kwargs = {**model_init_kwargs(model_args), **(training_args.model_init_kwargs or {})}
     mapping = data_args.column_mapping
     forget = _load_set(data_args.forget_dataset, "forget_dataset", mapping)
@@ -581,19 +582,6 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         peft_config=get_peft_config(model_args),
     )
     return train_scored(trainer, eval_sets, sampled, data_args.retain_logs)
-
-
-def check_model_path(model: str | None) -> None:
-    """Refuse a missing model, or a local path that does not exist, before anything is loaded.
-
-    A string that is clearly a path (absolute, `./`, `../`, `~`, or more than one `/`) must be a folder; anything
-    else may be a Hub id and is left to `from_pretrained`.
-    """
-    if not model:
-        raise ValueError("model_name_or_path is required: a Hub id or a local folder.")
-    looks_local = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1
-    if looks_local and not Path(model).expanduser().is_dir():
-        raise FileNotFoundError(f"model_name_or_path {model!r}: no such folder.")
 
 
 def _evaluator(trainer, eval_sets: dict, retain_logs: str | None):

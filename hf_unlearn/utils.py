@@ -47,3 +47,64 @@ def resolve_dtype(dtype: Any) -> Any:
             "'float16' (or another torch floating-point dtype name)."
         )
     return resolved
+
+
+MODEL_SOURCES = "a local model folder, or a Hub id (name or namespace/name)"
+
+
+def check_model_source(model: str | os.PathLike | None, option: str, revision: str | None = None) -> None:
+    """Refuse, in one line and before anything loads, a model that is neither a local folder nor a usable Hub id.
+
+    Every command checks its models with it, so that a missing path reads the same everywhere. A local folder is
+    accepted as it is. A string that can only be a path (it starts with `.`, `/` or `~`, or is no valid Hub id, e.g.
+    `a/b/c`) must be a folder. Any other string (`name`, `namespace/name`) may be a Hub id, and is accepted when it
+    is in the Hugging Face cache, or, unless `HF_HUB_OFFLINE` is set, when the Hub says that the repository exists.
+
+    Args:
+        model (`str` or `os.PathLike`):
+            What the user gave.
+        option (`str`):
+            The option or config key it was given to (`--model`, `model_name_or_path`, ...), named in the message.
+        revision (`str`, *optional*):
+            The Hub revision the cache is searched for (the default branch when `None`).
+
+    Raises:
+        `FileNotFoundError`: saying that there is no local folder of that name and, for a possible Hub id, why it
+            cannot be used (not in the cache while offline, not found on the Hub, or the Hub unreachable).
+    """
+    import huggingface_hub
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not model:
+        raise FileNotFoundError(f"{option} is required: {MODEL_SOURCES}.")
+    model = str(model)
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return
+    if path.exists():
+        raise FileNotFoundError(f"{option} {model!r} is a file, not a model folder; accepted: {MODEL_SOURCES}.")
+    try:
+        if model.startswith((".", "/", "~")):
+            raise HFValidationError(model)
+        validate_repo_id(model)
+    except HFValidationError:
+        raise FileNotFoundError(f"{option} {model!r}: no local folder {model!r}; accepted: {MODEL_SOURCES}.") from None
+    if any(
+        isinstance(huggingface_hub.try_to_load_from_cache(model, name, revision=revision), str)
+        for name in ("config.json", "adapter_config.json")
+    ):
+        return
+    no_folder = f"{option} {model!r}: no local folder {model!r}, and as a Hub id"
+    if huggingface_hub.is_offline_mode():
+        raise FileNotFoundError(f"{no_folder} it is not in the local cache (HF_HUB_OFFLINE is set).")
+    try:
+        exists = huggingface_hub.repo_exists(model)
+    except Exception as error:  # noqa: BLE001 - httpx and huggingface_hub raise many types; all mean "unreachable"
+        raise FileNotFoundError(
+            f"{no_folder} it is not in the local cache and the Hub could not be reached ({type(error).__name__}); "
+            "without network, set HF_HUB_OFFLINE=1 and use a cached model or a local folder."
+        ) from error
+    if not exists:
+        raise FileNotFoundError(
+            f"{no_folder} it was not found on the Hub (a private or gated repository needs `hf auth login`)."
+        )

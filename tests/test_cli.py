@@ -108,3 +108,31 @@ def test_an_abbreviated_option_is_refused_with_exit_code_2(argv, abbreviated, ca
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert f"unrecognized arguments: {abbreviated}" in err or f"required: {abbreviated}" in err
+
+
+@pytest.mark.parametrize(
+    "command", ["unlearn", "task-vector", "eval --model", "audit --model", "audit --original", "audit --retain_model"]
+)
+def test_every_command_says_the_same_for_a_missing_model(command, tmp_path, monkeypatch, capsys):
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: True)  # and nothing of that name is cached
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"question": "Q?", "answer": "A."}\n')
+    missing, output = "missing/model", str(tmp_path / "out")
+    if command in ("unlearn", "task-vector"):
+        option = "model_name_or_path"
+        argv = [command, f"--{option}", missing, "--forget_dataset", str(rows), "--output_dir", output]
+    else:
+        name, option = command.split()
+        (tmp_path / "model").mkdir()
+        model = missing if option == "--model" else str(tmp_path / "model")
+        argv = [name, "--model", model, "--forget", str(rows), "--retain", str(rows), "--output_dir", output]
+        if option != "--model":
+            argv += [option, missing]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert (
+        f"error: {option} 'missing/model': no local folder 'missing/model', and as a Hub id it is not in the local "
+        "cache (HF_HUB_OFFLINE is set)." in err.splitlines()[0]
+    )

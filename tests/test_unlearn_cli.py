@@ -175,13 +175,15 @@ def test_an_argument_error_is_two_lines(run_config, capsys):
                 r"\['a', 'q'\].*Accepted column sets: prompt \+ completion; question \+ answer.*column_mapping"
             ),
         ),
-        ({"model_name_or_path": "{missing_model}"}, r"model_name_or_path '.*no_model': no such folder\."),
+        (
+            {"model_name_or_path": "{missing_model}"},
+            r"model_name_or_path '.*no_model': no local folder '.*no_model'; accepted",
+        ),
         ({"beta": -1.0}, r"beta must be > 0 .*got beta=-1\.0\."),
     ],
     ids=["empty-forget-file", "missing-file", "wrong-columns", "missing-model", "bad-value"],
 )
 def test_user_mistakes_are_one_message_and_exit_code_2(run_config, tmp_path, capsys, change, message):
-    import re
 
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "bad.jsonl").write_text(json.dumps({"q": "Who?", "a": "Someone."}) + "\n")

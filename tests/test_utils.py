@@ -1,9 +1,9 @@
-"""Shared helpers: dtype names from configs and command lines."""
+"""Shared helpers: dtype names from configs and command lines, and the one check of a model path or Hub id."""
 
 import pytest
 import torch
 
-from hf_unlearn.utils import resolve_dtype
+from hf_unlearn.utils import check_model_source, resolve_dtype
 
 
 def test_dtype_names_become_torch_dtypes_and_the_rest_passes_through():
@@ -18,3 +18,77 @@ def test_dtype_names_become_torch_dtypes_and_the_rest_passes_through():
 def test_a_name_that_is_not_a_floating_point_dtype_is_refused_with_the_accepted_ones(name):
     with pytest.raises(ValueError, match=rf"dtype='{name}' is not a floating-point torch dtype; accepted: 'auto'"):
         resolve_dtype(name)
+
+
+@pytest.fixture
+def hub(monkeypatch):
+    """The Hub as `check_model_source` sees it: nothing cached, online, and `missing/model` not found."""
+    import huggingface_hub
+
+    state = {"offline": False, "exists": False}
+
+    def repo_exists(repo_id):
+        if isinstance(state["exists"], Exception):
+            raise state["exists"]
+        return state["exists"]
+
+    monkeypatch.setattr(huggingface_hub, "is_offline_mode", lambda: state["offline"])
+    monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache", lambda *args, **kwargs: None)
+    monkeypatch.setattr(huggingface_hub, "repo_exists", repo_exists)
+    return state
+
+
+def test_a_local_folder_or_an_existing_hub_id_is_accepted(hub, tmp_path):
+    check_model_source(tmp_path, "--model")
+    hub["exists"] = True
+    check_model_source("acme/model", "--model")
+
+
+@pytest.mark.parametrize(
+    ("state", "model", "message"),
+    [
+        (
+            {"offline": True},
+            "missing/model",
+            "--model 'missing/model': no local folder 'missing/model', and as a Hub id it is not in the local cache "
+            "(HF_HUB_OFFLINE is set).",
+        ),
+        (
+            {},
+            "missing/model",
+            "--model 'missing/model': no local folder 'missing/model', and as a Hub id it was not found on the Hub (a "
+            "private or gated repository needs `hf auth login`).",
+        ),
+        (
+            {"exists": ConnectionError("no network")},
+            "missing/model",
+            "--model 'missing/model': no local folder 'missing/model', and as a Hub id it is not in the local cache "
+            "and the Hub could not be reached (ConnectionError); without network, set HF_HUB_OFFLINE=1 and use a "
+            "cached model or a local folder.",
+        ),
+        (
+            {"exists": True},  # never asked: a path cannot be a Hub id
+            "./missing/model",
+            "--model './missing/model': no local folder './missing/model'; accepted: a local model folder, or a Hub "
+            "id (name or namespace/name).",
+        ),
+        (
+            {"exists": True},
+            "runs/missing/model",
+            "--model 'runs/missing/model': no local folder 'runs/missing/model'; accepted: a local model folder, or "
+            "a Hub id (name or namespace/name).",
+        ),
+        ({}, "", "--model is required: a local model folder, or a Hub id (name or namespace/name)."),
+    ],
+)
+def test_a_missing_model_is_one_line_saying_why(hub, state, model, message):
+    hub.update(state)
+    with pytest.raises(FileNotFoundError) as error:
+        check_model_source(model, "--model")
+    assert str(error.value) == message
+
+
+def test_a_file_is_not_a_model_folder(hub, tmp_path):
+    (tmp_path / "model.bin").write_text("")
+    with pytest.raises(FileNotFoundError, match=r"'.*model\.bin' is a file, not a model folder; accepted: a local"):
+        check_model_source(tmp_path / "model.bin", "--model")
