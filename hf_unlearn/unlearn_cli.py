@@ -86,8 +86,8 @@ class UnlearningDataConfig:
         default=None,
         metadata={
             "help": "Named eval sets {NAME: SPEC}, NAME one of forget, retain, holdout, real_authors, world_facts. "
-            "A YAML mapping, or a JSON object on the command line. Without it: the forget and retain sets (see "
-            "default_eval_rows)."
+            "A YAML mapping; on the command line the same flow mapping in quotes, or a JSON object. Without it: the "
+            "forget and retain sets (see default_eval_rows)."
         },
     )
     default_eval_rows: int = field(
@@ -102,7 +102,8 @@ class UnlearningDataConfig:
         default=None,
         metadata={
             "help": "Columns to rename in every set, {SOURCE: TARGET}, e.g. {instruction: prompt, output: "
-            "completion}. A YAML mapping, or a JSON object on the command line."
+            "completion}. A YAML mapping; on the command line the same in quotes "
+            "(--column_mapping '{instruction: prompt}'), or a JSON object."
         },
     )
     retain_logs: str | None = field(
@@ -116,16 +117,44 @@ class UnlearningDataConfig:
         if self.default_eval_rows < 0:
             raise ValueError(f"default_eval_rows must be >= 0 (0 turns it off), got {self.default_eval_rows}.")
         if isinstance(self.retain_dataset, str) and self.retain_dataset.lstrip().startswith("{"):
-            self.retain_dataset = json.loads(self.retain_dataset)
+            self.retain_dataset = parse_mapping(self.retain_dataset, "retain_dataset")
         for name in ("eval_datasets", "column_mapping"):
-            value = getattr(self, name)
-            if isinstance(value, str):
-                try:
-                    setattr(self, name, json.loads(value))
-                except json.JSONDecodeError as error:
-                    raise ValueError(f"{name} must be a mapping (YAML) or a JSON object, got {value!r}.") from error
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
-                raise ValueError(f"{name} must be a mapping, got {type(getattr(self, name)).__name__}.")
+            if getattr(self, name) is not None:
+                setattr(self, name, parse_mapping(getattr(self, name), name))
+
+
+MAPPING_EXAMPLES = {
+    "column_mapping": ("{instruction: prompt, output: completion}", '{"instruction": "prompt"}'),
+    "eval_datasets": ("{forget: forget.jsonl, retain: retain.jsonl}", '{"forget": "forget.jsonl"}'),
+    "retain_dataset": ("{tofu: locuslab/TOFU:retain90, extra: extra.jsonl}", '{"tofu": "locuslab/TOFU:retain90"}'),
+}
+
+
+def parse_mapping(value: dict | str, name: str) -> dict[str, str]:
+    """A `{KEY: VALUE}` option of strings, as the YAML file gives it (a mapping) or the command line (a string: a
+    JSON object, or the YAML flow mapping `{KEY: VALUE, ...}` that `--help` shows).
+
+    Raises:
+        `ValueError`: one line naming the option and the accepted forms, for anything else.
+    """
+    import yaml
+
+    parsed = value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            try:  # YAML flow style; JSON is tried first as it is the stricter reading
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                parsed = None
+    if not isinstance(parsed, dict) or not all(isinstance(item, str) for pair in parsed.items() for item in pair):
+        flow, strict = MAPPING_EXAMPLES[name]
+        raise ValueError(
+            f"{name} {value!r} is not a mapping of strings; accepted: a YAML mapping in the config file, or on the "
+            f"command line a YAML flow mapping such as '{flow}' or a JSON object such as '{strict}'."
+        )
+    return parsed
 
 
 # `--help` shows these fields of TRL's `ModelConfig` and of `TrainingArguments`, one line each (our wording: theirs

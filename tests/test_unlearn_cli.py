@@ -264,6 +264,33 @@ def test_unlearning_fields_carry_their_docstring_meaning_as_help():
     assert "per_device_eval_batch_size" in by_name["precompute_ref_batch_size"].metadata["help"]
 
 
+@pytest.mark.parametrize(
+    "given",
+    [
+        "{instruction: prompt, output: completion}",  # YAML flow style, as --help shows it
+        '{"instruction": "prompt", "output": "completion"}',  # strict JSON
+    ],
+)
+def test_mappings_on_the_command_line_may_be_yaml_flow_or_json(tmp_path, given):
+    argv = ["--forget_dataset", "f.jsonl", "--output_dir", str(tmp_path), "--column_mapping", given]
+    argv += ["--eval_datasets", given.replace("instruction", "forget").replace("output", "retain")]
+    _, _, data_args = make_parser().parse_args_and_config(argv)
+    assert data_args.column_mapping == {"instruction": "prompt", "output": "completion"}
+    assert data_args.eval_datasets == {"forget": "prompt", "retain": "completion"}
+
+
+@pytest.mark.parametrize("given", ["{instruction: prompt", "instruction=prompt", "{instruction: 1}", "[a, b]"])
+def test_a_mapping_that_does_not_parse_names_the_accepted_forms(tmp_path, capsys, given):
+    argv = ["unlearn", "--forget_dataset", "f.jsonl", "--output_dir", str(tmp_path), "--column_mapping", given]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == (
+        f"hf-unlearn unlearn: error: column_mapping {given!r} is not a mapping of strings; accepted: a YAML mapping "
+        "in the config file, or on the command line a YAML flow mapping such as '{instruction: prompt, output: "
+        """completion}' or a JSON object such as '{"instruction": "prompt"}'."""
+    )
+
+
 def test_the_forget_set_is_required(tmp_path):
     with pytest.raises(ValueError, match="forget_dataset is required"):
         make_parser().parse_args_and_config(["--output_dir", str(tmp_path)])
