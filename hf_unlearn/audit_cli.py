@@ -6,10 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
-from .data.loading import SPEC_HELP, load_dataset_spec
 from .eval_cli import _add, _has_tokenizer
-from .utils import check_model_source, resolve_dtype
+from .utils import DEFAULT_QA_PROMPT_TEMPLATE, SPEC_HELP, check_model_source, resolve_dtype
 
 
 PROBE_HELP = "relearn, quantize, paraphrase, few_shot, prompt_attacks, logit_lens"
@@ -57,6 +55,7 @@ def run_audit(args: argparse.Namespace) -> int:
     import torch
     from transformers import AutoTokenizer
 
+    from .data.loading import load_dataset_spec
     from .evaluation.audit import UnlearningAuditor, check_record, load_model
     from .evaluation.probes import FewShotProbe, ParaphraseProbe, QuantizeProbe, RelearnProbe, make_probes
 

@@ -61,17 +61,23 @@ def _take_debug_flag(argv: list[str]) -> tuple[list[str], bool]:
     """
     if "--debug" not in argv:
         return argv, False
-    from transformers.debug_utils import DebugOption
-
-    options = {option.value for option in DebugOption}
     kept, debug = [], False
     for index, argument in enumerate(argv):
         following = argv[index + 1] if index + 1 < len(argv) else None
-        if argument == "--debug" and following not in options:
+        if argument == "--debug" and following not in _transformers_debug_options(following):
             debug = True
         else:
             kept.append(argument)
     return kept, debug
+
+
+def _transformers_debug_options(following: str | None) -> set[str]:
+    """`TrainingArguments`' `--debug` values, when `following` could be one (transformers is imported only then)."""
+    if following is None or following.startswith("-"):
+        return set()
+    from transformers.debug_utils import DebugOption
+
+    return {option.value for option in DebugOption}
 
 
 def user_error_types() -> tuple[type[BaseException], ...]:

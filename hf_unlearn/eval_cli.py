@@ -7,11 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
-from .data.loading import SPEC_HELP, load_dataset_spec
 from .evaluation import EVAL_SET_NAMES
 from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval, run_lm_eval_only
-from .utils import check_model_source, resolve_dtype
+from .utils import DEFAULT_QA_PROMPT_TEMPLATE, SPEC_HELP, check_model_source, resolve_dtype
 
 
 SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
@@ -67,6 +65,7 @@ def run_eval(args: argparse.Namespace) -> int:
     Returns:
         `int`: exit code, 0 on success.
     """
+    from .data.loading import load_dataset_spec
     from .evaluation import UnlearningEvaluator
     from .metrics.tofu import load_tofu_log
 

@@ -15,7 +15,6 @@ import dataclasses
 import sys
 from typing import Any
 
-from .data.loading import SPEC_HELP
 from .unlearn_cli import (
     MODEL_OPTIONS,
     TRAINING_OPTIONS,
@@ -27,6 +26,7 @@ from .unlearn_cli import (
     print_run_summary,
     train_scored,
 )
+from .utils import SPEC_HELP
 
 
 PROG = "hf-unlearn task-vector"

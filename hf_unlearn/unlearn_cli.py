@@ -18,6 +18,7 @@ import dataclasses
 import difflib
 import importlib.resources
 import json
+import logging
 import os
 import re
 import shutil
@@ -26,17 +27,17 @@ import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from transformers.utils import logging
-
-from .config import UnlearningConfig
-from .data.loading import SPEC_HELP
-from .losses import FORGET_LOSSES, RETAIN_LOSSES
-from .utils import check_model_source
+from .utils import SPEC_HELP, check_model_source
 
 
-logger = logging.get_logger(__name__)
+if TYPE_CHECKING:
+    from .config import UnlearningConfig
+
+# This module is imported for `hf-unlearn --help`: torch, transformers and the training stack are imported inside
+# the functions that need them (test_cli checks that the help imports neither).
+logger = logging.getLogger(__name__)
 
 
 # Set for the processes `hf-unlearn unlearn` launches through accelerate, so they do not launch again.
@@ -213,17 +214,23 @@ USAGE = f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config
 def describe_objectives() -> str:
     """The objectives `forget_loss` and `retain_loss` accept, listed from the loss registry (so that help text
     cannot drift from it)."""
+    from .losses import FORGET_LOSSES, RETAIN_LOSSES
+
     return (
         f"Forget objectives (forget_loss): {', '.join(FORGET_LOSSES)}. Retain objectives (retain_loss): "
         f"{', '.join(RETAIN_LOSSES)}, or none."
     )
 
 
-DESCRIPTION = (
-    "One unlearning run. Every key below can be set in the YAML file given to --config and overridden on the "
-    "command line (--key value); the command line wins. Without forget_loss / retain_loss the method is NPO with a "
-    f"retain NLL term (forget_loss npo, retain_loss nll). {describe_objectives()} A SPEC is {SPEC_HELP}."
-)
+def _description() -> str:
+    """`unlearn --help`'s description."""
+    return (
+        "One unlearning run. Every key below can be set in the YAML file given to --config and overridden on the "
+        "command line (--key value); the command line wins. Without forget_loss / retain_loss the method is NPO "
+        f"with a retain NLL term (forget_loss npo, retain_loss nll). {describe_objectives()} A SPEC is {SPEC_HELP}."
+    )
+
+
 LAUNCH_HELP = (
     (
         "--accelerate_config NAME_OR_FILE",
@@ -255,7 +262,7 @@ def _parser_class():
         """
 
         usage_text = USAGE
-        description_text = DESCRIPTION
+        description_text = _description()
 
         def __init__(self, *args, **kwargs):
             # No prefix matching: `--forget_los` is an unknown argument, not `--forget_loss`.
@@ -264,6 +271,9 @@ def _parser_class():
         def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
             """`--help`'s sections: a title, and the options shown under it with a short help (`None`: the first
             sentence of the field's own help)."""
+            from .config import UnlearningConfig
+            from .losses import FORGET_LOSSES
+
             own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
             # Fields of one objective (named after it, e.g. `wga_beta`, or its alternative answers) in their own
             # section, after the options every run uses.
@@ -367,10 +377,13 @@ def _help_lines(left: str, text: str, width: int, column: int = 36) -> list[str]
     return textwrap.wrap(text, width, initial_indent=left.ljust(column), subsequent_indent=indent)
 
 
-def _own_fields(config_class: type = UnlearningConfig) -> set[str]:
+def _own_fields(config_class: type | None = None) -> set[str]:
     """A config's fields that `TrainingArguments` does not have (`UnlearningConfig`'s by default)."""
     from transformers import TrainingArguments
 
+    from .config import UnlearningConfig
+
+    config_class = config_class or UnlearningConfig
     inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
     return {f.name for f in dataclasses.fields(config_class)} - inherited
 
@@ -378,6 +391,8 @@ def _own_fields(config_class: type = UnlearningConfig) -> set[str]:
 def make_parser():
     """The parser of `hf-unlearn unlearn`: `TrlParser` over `UnlearningConfig`, `ModelConfig` and the data options."""
     from trl import ModelConfig
+
+    from .config import UnlearningConfig
 
     return _parser_class()((UnlearningConfig, ModelConfig, UnlearningDataConfig), prog=PROG)
 
@@ -458,6 +473,8 @@ def _did_you_mean(unknown: list[str], classes: tuple[type, ...] | None = None) -
     """' Did you mean --x?' for the unknown options that are close to a field of `classes` (by default the three
     dataclasses of `unlearn`), else ''."""
     from trl import ModelConfig
+
+    from .config import UnlearningConfig
 
     classes = classes or (UnlearningConfig, ModelConfig, UnlearningDataConfig)
     known = [f"--{f.name}" for dataclass_type in classes for f in dataclasses.fields(dataclass_type)]

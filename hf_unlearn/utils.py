@@ -8,6 +8,19 @@ from pathlib import Path
 from typing import Any
 
 
+# Text the command line's help shows, defined here because importing this module costs nothing (no torch,
+# transformers or datasets): `hf-unlearn eval --help` stays fast. `hf_unlearn.data` uses and re-exports both.
+DEFAULT_QA_PROMPT_TEMPLATE = "Question: {question}\nAnswer:"
+"""How `question`/`answer` rows (TOFU's format) become a prompt; the answer follows after one space."""
+
+SPEC_HELP = (
+    "a local .json/.jsonl/.csv/.parquet file, or PATH_OR_HUB_ID[:CONFIG[:SPLIT]] for datasets.load_dataset "
+    "(SPLIT defaults to train and may be sliced, e.g. locuslab/TOFU:forget10_perturbed:train[:80]; a local copy "
+    "of a dataset repository works offline in place of the Hub id)"
+)
+"""The forms of a dataset SPEC, as `hf_unlearn.data.loading.load_dataset_spec` reads them."""
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Write `text` to a temporary file beside `path`, then rename it: readers never see a half-written file."""
     path = Path(path)

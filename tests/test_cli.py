@@ -1,6 +1,9 @@
 """The `hf-unlearn` command line: version, and user errors as one message with exit code 2 (`--debug`: traceback)."""
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -136,3 +139,33 @@ def test_every_command_says_the_same_for_a_missing_model(command, tmp_path, monk
         f"error: {option} 'missing/model': no local folder 'missing/model', and as a Hub id it is not in the local "
         "cache (HF_HUB_OFFLINE is set)." in err.splitlines()[0]
     )
+
+
+def test_help_and_argument_errors_import_neither_torch_nor_transformers():
+    # One process for every case (each import of the stack costs seconds); the heavy modules are listed after each.
+    cases = [
+        ["--help"],
+        ["eval", "--help"],
+        ["audit", "--help"],
+        ["demo", "--help"],
+        ["tofu-aggregate", "--help"],
+        ["eval", "--model"],  # an argument error
+        ["--vers", "demo"],  # an abbreviation, refused
+    ]
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from hf_unlearn.cli import main\n"
+        "for argv in json.loads(sys.argv[1]):\n"
+        "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "        try:\n"
+        "            main(argv)\n"
+        "        except SystemExit as exit_info:\n"
+        "            code = exit_info.code\n"
+        "    print(json.dumps([argv, code, sorted({'torch', 'transformers'} & set(sys.modules))]))\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True, check=True, cwd=root
+    )
+    seen = [json.loads(line) for line in result.stdout.splitlines()]
+    assert seen == [[argv, 2 if argv[-1] in ("--model", "demo") else 0, []] for argv in cases]

@@ -13,15 +13,13 @@ from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from ..logprobs import IGNORE_INDEX
+from ..utils import DEFAULT_QA_PROMPT_TEMPLATE
 
 
 if TYPE_CHECKING:
     from .alternatives import AlternativeAnswers
 
 logger = logging.get_logger(__name__)
-
-# How `question`/`answer` rows (TOFU's format) become a prompt; the answer follows after one space.
-DEFAULT_QA_PROMPT_TEMPLATE = "Question: {question}\nAnswer:"
 
 # Column sets we accept, in the order they are tried. The first whose columns are all present wins.
 SUPPORTED_FORMATS: dict[str, tuple[str, ...]] = {

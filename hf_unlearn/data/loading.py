@@ -6,15 +6,11 @@ from pathlib import Path
 
 import datasets
 
+from ..utils import SPEC_HELP
+
 
 FILE_BUILDERS = {".json": "json", ".jsonl": "json", ".csv": "csv", ".parquet": "parquet"}
 """Suffix of a local data file -> the `datasets` builder that reads it."""
-
-SPEC_HELP = (
-    "a local .json/.jsonl/.csv/.parquet file, or PATH_OR_HUB_ID[:CONFIG[:SPLIT]] for datasets.load_dataset "
-    "(SPLIT defaults to train and may be sliced, e.g. locuslab/TOFU:forget10_perturbed:train[:80]; a local copy "
-    "of a dataset repository works offline in place of the Hub id)"
-)
 
 
 def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
