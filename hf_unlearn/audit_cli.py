@@ -46,6 +46,50 @@ def _check_output_dir(args: argparse.Namespace) -> None:
             )
 
 
+def resolve_probes(args: argparse.Namespace) -> list:
+    """The probes `--probes` names, with the budgets of the command line.
+
+    `all` means every probe that can run here: without bitsandbytes, quantize is left out and recorded as skipped,
+    with the reason (the audit logs it); named in `--probes`, quantize is required and its absence an error.
+    """
+    from .evaluation.probes import FewShotProbe, ParaphraseProbe, QuantizeProbe, RelearnProbe, make_probes
+    from .evaluation.probes.base import Attack, Probe
+    from .evaluation.probes.quantize import require_bitsandbytes
+
+    class LeftOut(Probe):
+        """A probe of `--probes all` that cannot run here: one skipped attack that carries the reason."""
+
+        def __init__(self, name: str, reason: str):
+            self.name, self.reason = name, reason
+
+        def attacks(self, context) -> list:
+            return [Attack(name=self.name, probe=self.name, rows=[], skipped=self.reason)]
+
+    def quantize():
+        if "quantize" not in args.probes.replace(" ", "").split(","):
+            try:
+                require_bitsandbytes()
+            except ImportError as error:
+                return LeftOut("quantize", f"{error} Left out of --probes all; name it in --probes to require it.")
+        return QuantizeProbe(bits=tuple(args.quantize_bits))
+
+    options = {
+        "relearn": lambda: RelearnProbe(
+            relearn_rows=args.relearn_rows,
+            steps=args.relearn_steps,
+            learning_rate=args.relearn_learning_rate,
+            batch_size=args.relearn_batch_size,
+            lora=not args.relearn_full,
+            lora_r=args.lora_r,
+            lora_alpha=args.lora_alpha,
+        ),
+        "quantize": quantize,
+        "paraphrase": lambda: ParaphraseProbe(column=args.paraphrase_column),
+        "few_shot": lambda: FewShotProbe(k=args.few_shot_k),
+    }
+    return [options[probe.name]() if probe.name in options else probe.name for probe in make_probes(args.probes)]
+
+
 def run_audit(args: argparse.Namespace) -> int:
     """Runs `audit` on parsed arguments: prints the table, writes `audit.json` and `audit.png`.
 
@@ -57,28 +101,12 @@ def run_audit(args: argparse.Namespace) -> int:
 
     from .data.loading import load_dataset_spec
     from .evaluation.audit import UnlearningAuditor, check_record, load_model
-    from .evaluation.probes import FewShotProbe, ParaphraseProbe, QuantizeProbe, RelearnProbe, make_probes
 
     try:
         _check_output_dir(args)
         for option, path in _model_options(args):
             check_model_source(path, option)
-        names = [probe.name for probe in make_probes(args.probes)]
-        options = {
-            "relearn": lambda: RelearnProbe(
-                relearn_rows=args.relearn_rows,
-                steps=args.relearn_steps,
-                learning_rate=args.relearn_learning_rate,
-                batch_size=args.relearn_batch_size,
-                lora=not args.relearn_full,
-                lora_r=args.lora_r,
-                lora_alpha=args.lora_alpha,
-            ),
-            "quantize": lambda: QuantizeProbe(bits=tuple(args.quantize_bits)),
-            "paraphrase": lambda: ParaphraseProbe(column=args.paraphrase_column),
-            "few_shot": lambda: FewShotProbe(k=args.few_shot_k),
-        }
-        probes = [options[name]() if name in options else name for name in names]
+        probes = resolve_probes(args)
         forget = load_dataset_spec(args.forget, "--forget")
         retain = load_dataset_spec(args.retain, "--retain") if args.retain else None
         tokenizer = AutoTokenizer.from_pretrained(_tokenizer_source(args), trust_remote_code=args.trust_remote_code)
@@ -161,7 +189,13 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
         metavar="SPEC",
         help=f"retain set (unrelated relearning data, few-shot examples): {SPEC_HELP}",
     )
-    _add(parser, "probes", default="all", help=f"'all' or a comma-separated list of: {PROBE_HELP} (default: all)")
+    _add(
+        parser,
+        "probes",
+        default="all",
+        help=f"'all' or a comma-separated list of: {PROBE_HELP} (default: all; without bitsandbytes, 'all' leaves "
+        "quantize out and records it as skipped)",
+    )
     _add(parser, "output_dir", required=True, type=Path, metavar="DIR", help="where audit.json and audit.png go")
     _add(parser, "seed", type=int, default=0, help="seed of splits, examples, adapters and data order (default: 0)")
     _add(

@@ -189,3 +189,31 @@ def test_record_in_model_adds_robustness_to_the_card_and_refuses_another_forget_
         and "| `logit_lens` |" in card
         and "recorded the robustness summary" in (capsys.readouterr().err)
     )
+
+
+@pytest.fixture
+def no_bitsandbytes(monkeypatch):
+    def missing():
+        raise ImportError("The quantize probe needs bitsandbytes, which is not installed: pip install 'x'.")
+
+    monkeypatch.setattr("hf_unlearn.evaluation.probes.quantize.require_bitsandbytes", missing)
+
+
+def test_without_bitsandbytes_all_probes_leave_quantize_out_and_record_why(
+    folders, tmp_path, capsys, caplog, no_bitsandbytes
+):
+    argv = [*common(folders, tmp_path / "out"), "--model", str(folders["unlearned"]), "--relearn_rows", "3"]
+    with caplog.at_level("WARNING"):
+        assert main([*argv, "--no_plot"]) == 0
+    quantize = json.loads((tmp_path / "out" / "audit.json").read_text())["attacks"]["quantize"]
+    assert quantize["status"] == "skipped" and "needs bitsandbytes" in quantize["reason"]
+    assert quantize["reason"].endswith("Left out of --probes all; name it in --probes to require it.")
+    assert "quantize" in capsys.readouterr().out  # the table says so too
+    notes = [record.getMessage() for record in caplog.records if "quantize" in record.getMessage()]
+    assert len(notes) == 1 and "needs bitsandbytes" in notes[0], notes
+
+
+def test_quantize_named_without_bitsandbytes_is_refused(folders, tmp_path, capsys, no_bitsandbytes):
+    code = main([*common(folders, tmp_path), "--model", str(folders["unlearned"]), "--probes", "logit_lens,quantize"])
+    err = capsys.readouterr().err
+    assert code == 2 and "hf-unlearn audit: error: The quantize probe needs bitsandbytes" in err
