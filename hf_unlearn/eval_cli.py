@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .evaluation import EVAL_SET_NAMES
 from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval, run_lm_eval_only
-from .utils import DEFAULT_QA_PROMPT_TEMPLATE, SPEC_HELP, check_model_source, resolve_dtype
+from .utils import DEFAULT_QA_PROMPT_TEMPLATE, SPEC_HELP, check_model_source, resolve_dtype, score_table
 
 
 SET_OPTIONS = {name: name.replace("_", "-") for name in EVAL_SET_NAMES}
@@ -57,7 +57,8 @@ def load_model_and_tokenizer(args: argparse.Namespace):
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """Runs `eval` on parsed arguments: writes the log and `summary.json`, prints the summary as JSON.
+    """Runs `eval` on parsed arguments: writes the log and `summary.json`, prints the headline scores as a table
+    with a verdict line (with `--json`, or for a benchmark's own summary, the summary as JSON).
 
     Bad input (a set that does not load, a missing adapter, ...) raises `ValueError` / `OSError`; `hf-unlearn`'s
     `main` prints it as one line with exit code 2.
@@ -104,8 +105,14 @@ def run_eval(args: argparse.Namespace) -> int:
         "qa_prompt_template": args.qa_prompt_template,
     }
     paths = result.save(args.output_dir)
-    print(json.dumps(result.summary, indent=2))
-    print(f"hf-unlearn eval: wrote {paths['logs']} and {paths['summary']}", file=sys.stderr)
+    # A benchmark's own summary (MUSE) has none of the headline scores: it is printed whole.
+    lines = None if args.json else score_table(result.metrics())
+    if lines is None:
+        print(json.dumps(result.summary, indent=2))
+        print(f"hf-unlearn eval: wrote {paths['logs']} and {paths['summary']}", file=sys.stderr)
+    else:
+        print("\n".join(lines))
+        print(f"Every score in {paths['summary']}, per row in {paths['logs']} (--json prints the summary).")
     return 0
 
 
@@ -175,7 +182,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
             "probability, greedy-generation ROUGE, truth ratio, memorization and membership-inference scores. "
             "Writes OUTPUT_DIR/eval_log_aggregated.json (TOFU's per-sample log format, numbers only: no text of "
             "any set, so TOFU's generated_text field is left out) and OUTPUT_DIR/summary.json, and prints the "
-            "summary. With --retain-logs, also forget quality (TOFU) and PrivLeak (MUSE). With --benchmark, the "
+            "headline scores, their direction of good and a verdict line (--json: the summary). With --retain-logs, "
+            "also forget quality (TOFU) and PrivLeak (MUSE). With --benchmark, the "
             "benchmark's own sets, and its summary (OUTPUT_DIR/muse_summary.json for MUSE). With --lm_eval_tasks, "
             "also (or, without sets, only) multiple-choice accuracies (WMDP, MMLU, ...) from lm-evaluation-harness."
         ),
@@ -236,6 +244,7 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
         action="store_true",
         help="allow model / tokenizer code from the model repository to run (off by default)",
     )
+    _add(parser, "json", action="store_true", help="print summary.json instead of the table of headline scores")
     add_lm_eval_arguments(parser)
     parser.set_defaults(func=run_eval)
     return parser

@@ -24,6 +24,7 @@ from .unlearn_cli import (
     _parser_class,
     load_run_sets,
     print_run_summary,
+    take_json_flag,
     train_scored,
 )
 from .utils import SPEC_HELP
@@ -110,7 +111,7 @@ def run_task_vector(args: argparse.Namespace) -> int:
 
     from .task_vector import TaskVectorConfig
 
-    argv = list(args.task_vector_args)
+    argv, as_json = take_json_flag(args.task_vector_args)
     parser = make_parser()
     if "--help-all" in argv:
         print(parser.format_full_help())
@@ -125,7 +126,7 @@ def run_task_vector(args: argparse.Namespace) -> int:
             f"Unknown argument(s) {unknown}: not a field of TaskVectorConfig, ModelConfig or the data options "
             f"(this command does not hand off to accelerate).{_did_you_mean(unknown, classes)} See `{PROG} --help`."
         )
-    print_run_summary(task_vector(training_args, model_args, data_args), training_args.output_dir)
+    print_run_summary(task_vector(training_args, model_args, data_args), training_args.output_dir, as_json)
     return 0
 
 

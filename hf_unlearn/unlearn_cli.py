@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .utils import SPEC_HELP, check_model_source
+from .utils import SPEC_HELP, check_model_source, score_table
 
 
 if TYPE_CHECKING:
@@ -342,6 +342,7 @@ def _parser_class():
                 "Other options:",
                 *_help_lines("-h, --help", "Show this help and exit.", width),
                 *_help_lines("--help-all", f"Show every option ({hidden} more, with their full help); exit.", width),
+                *_help_lines("--json", "Print every score before and after as one JSON object, not the table.", width),
                 "",
                 *textwrap.wrap(
                     "A mistake in the data, the config or a path prints one message and exits with code 2; "
@@ -690,8 +691,13 @@ def _subtract(arguments: list[str], removed: list[str]) -> list[str]:
     return result
 
 
+def take_json_flag(argv: list[str]) -> tuple[list[str], bool]:
+    """`argv` without `--json`, and whether it was there (it is no field of the dataclasses the parser reads)."""
+    return [argument for argument in argv if argument != "--json"], "--json" in argv
+
+
 def run_unlearn(args: argparse.Namespace) -> int:
-    argv = list(args.unlearn_args)
+    argv, as_json = take_json_flag(args.unlearn_args)
     parser = make_parser()
     if "--help-all" in argv:
         print(parser.format_full_help())
@@ -705,16 +711,33 @@ def run_unlearn(args: argparse.Namespace) -> int:
             return launch(launch_args, _subtract(argv, cli_remaining))
     elif cli_remaining:
         split_launch_args(cli_remaining)  # still refuse keys that are nobody's
-    print_run_summary(unlearn(training_args, model_args, data_args), training_args.output_dir)
+    print_run_summary(unlearn(training_args, model_args, data_args), training_args.output_dir, as_json)
     return 0
 
 
-def print_run_summary(record: dict[str, Any], output_dir: str) -> None:
-    """A training command's answer on stdout: where the model went, its scores, and the eval sets it sampled."""
-    output = {"output_dir": os.path.abspath(output_dir), **record["metrics"]}
-    if "default_eval_sets" in record:
-        output["default_eval_sets"] = record["default_eval_sets"]
-    print(json.dumps(output, indent=2))
+def print_run_summary(record: dict[str, Any], output_dir: str, as_json: bool = False) -> None:
+    """A training command's answer on stdout: the headline scores before -> after with the direction of good, a
+    verdict line, and where the files are; with `as_json` (`--json`), one JSON object instead: where the model went,
+    every score before and after, and the eval sets it sampled."""
+    from .hub import RECORD_FILE
+
+    output_dir = os.path.abspath(output_dir)
+    if as_json:
+        output = {"output_dir": output_dir, **record["metrics"]}
+        if "default_eval_sets" in record:
+            output["default_eval_sets"] = record["default_eval_sets"]
+        print(json.dumps(output, indent=2))
+        return
+    metrics = record["metrics"]
+    lines = score_table(metrics.get("after") or {}, metrics.get("before") or {})
+    print("\n".join(lines or ["No scores: this run had no eval sets (eval_datasets, default_eval_rows)."]))
+    sampled = {name: value for name, value in record.get("default_eval_sets", {}).items() if "seed" in value}
+    if sampled:
+        rows = ", ".join(f"{name} {value['rows']} of {value['of']} rows" for name, value in sampled.items())
+        print(f"Scored on a sample drawn with seed {next(iter(sampled.values()))['seed']}: {rows}.")
+    summary = os.path.join(output_dir, "evaluation", "summary.json")
+    files = [os.path.join(output_dir, RECORD_FILE), *([summary] if os.path.isfile(summary) else [])]
+    print(f"Saved to {output_dir}; every score in {' and '.join(files)} (--json prints them).")
 
 
 def add_unlearn_command(subparsers) -> argparse.ArgumentParser:

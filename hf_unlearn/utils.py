@@ -121,3 +121,81 @@ def check_model_source(model: str | os.PathLike | None, option: str, revision: s
         raise FileNotFoundError(
             f"{no_folder} it was not found on the Hub (a private or gated repository needs `hf auth login`)."
         )
+
+
+HEADLINE_SCORES = (
+    # metric (as `EvaluationResult.metrics()` names it, without the prefix), row name, direction of good
+    ("forget_rougeL_recall", "forget ROUGE-L", "lower is forgetting"),
+    ("forget_probability", "forget answer probability", "lower is forgetting"),
+    ("forget_truth_ratio", "forget truth ratio", "higher is forgetting"),
+    ("retain_rougeL_recall", "retain ROUGE-L", "higher is better"),
+    ("retain_probability", "retain answer probability", "higher is better"),
+    ("forget_quality", "forget quality", "higher is better"),
+    ("model_utility", "model utility", "higher is better"),
+)
+# The verdict's thresholds: a forget score that fell by at least FORGOTTEN (relative) is forgetting, a retain score
+# kept at KEPT x its value before is utility kept, and forget quality (a KS-test p-value) at MIN_FORGET_QUALITY or
+# more means answers that a test cannot tell from the retain model's (the demo's targets, without a retain model).
+FORGOTTEN, KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
+
+
+def _value(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _verdict(after: dict[str, float], before: dict[str, float] | None, prefix: str) -> str:
+    """One sentence on the headline scores: forgetting and retain answers kept (with `before`), and forget quality."""
+    names = {key: name for key, name, _ in HEADLINE_SCORES}
+    parts = []
+    for keys, change in (
+        (("forget_rougeL_recall", "forget_probability"), "forget"),
+        (("retain_rougeL_recall", "retain_probability"), "retain"),
+    ):
+        key = next((f"{prefix}{key}" for key in keys if f"{prefix}{key}" in after), None)
+        if before is None or key is None or not before.get(key):
+            continue
+        was, now = before[key], after[key]
+        name, ratio, values = names[key.removeprefix(prefix)], now / was, f"({was:.3f} -> {now:.3f})"
+        if change == "forget":
+            verdict = "forgetting" if 1 - ratio >= FORGOTTEN else "little or no forgetting"
+            parts.append(f"{verdict}: {name} {'fell' if ratio <= 1 else 'rose'} {abs(1 - ratio):.0%} {values}")
+        else:
+            verdict = "retain answers kept" if ratio >= KEPT else "retain answers lost"
+            parts.append(f"{verdict}: {name} at {ratio:.0%} of its value {values}")
+    quality = after.get(f"{prefix}forget_quality")
+    if quality is None:
+        parts.append("no forget quality (it needs the retain model's eval log: retain_logs, --retain-logs)")
+    elif quality >= MIN_FORGET_QUALITY:
+        parts.append(f"forget quality {quality:.3g} >= {MIN_FORGET_QUALITY}: forget answers like a retain model's")
+    else:
+        parts.append(f"forget quality {quality:.3g} < {MIN_FORGET_QUALITY}: forget answers unlike a retain model's")
+    return "Verdict: " + "; ".join(parts) + "."
+
+
+def score_table(
+    after: dict[str, float], before: dict[str, float] | None = None, prefix: str = "eval_"
+) -> list[str] | None:
+    """The headline scores as lines of a compact table, then a verdict line; `None` when none is present.
+
+    Args:
+        after (`dict[str, float]`):
+            Flat metrics, e.g. `{"eval_forget_rougeL_recall": 0.12, ...}`: the scores of the model (after
+            unlearning, when `before` is given).
+        before (`dict[str, float]`, *optional*):
+            The same metrics before unlearning: the table then shows `before -> after`.
+        prefix (`str`, *optional*, defaults to `"eval_"`):
+            The prefix of the metric names.
+    """
+    rows = [
+        (name, (before or {}).get(f"{prefix}{key}"), after.get(f"{prefix}{key}"), good)
+        for key, name, good in HEADLINE_SCORES
+        if f"{prefix}{key}" in after or f"{prefix}{key}" in (before or {})
+    ]
+    if not rows:
+        return None
+    title = "before -> after" if before is not None else "value"
+    lines = [f"{'score':<27}{title:>17}   direction of good"]
+    for name, was, now, good in rows:
+        cell = f"{_value(was)} -> {_value(now)}" if before is not None else _value(now)
+        lines.append(f"{name:<27}{cell:>17}   {good}")
+    return [*lines, _verdict(after, before, prefix)]

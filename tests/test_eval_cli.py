@@ -68,8 +68,9 @@ def set_args(sets_dir: Path) -> list[str]:
 
 
 def test_scores_a_peft_adapter_folder(tmp_path, capsys, sets_dir, adapter_dir, memorized_model_dir):
-    assert run(["--model", adapter_dir, *set_args(sets_dir), "--output_dir", str(tmp_path / "adapter")]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    output = str(tmp_path / "adapter")
+    assert run(["--model", adapter_dir, *set_args(sets_dir), "--output_dir", output, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)  # --json: the summary, as written
     assert summary == json.loads((tmp_path / "adapter" / "summary.json").read_text())
     assert set(summary["sets"]) == {"forget", "retain"} and summary["run"]["model"] == adapter_dir
     logs = json.loads((tmp_path / "adapter" / "eval_log_aggregated.json").read_text())
@@ -120,8 +121,16 @@ def test_retain_logs_give_forget_quality(tmp_path, capsys, sets_dir, memorized_m
         )
         == 0
     )
-    summary = json.loads(capsys.readouterr().out)
+    table = capsys.readouterr().out.splitlines()  # the table of headline scores, not the summary's JSON
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["forget_quality"] == pytest.approx(1.0)  # the same model: identical truth ratios
+    assert table[0].split() == ["score", "value", "direction", "of", "good"]
+    rows = {line[:27].strip(): line[27:].split(maxsplit=1) for line in table[1:-2]}
+    assert rows["forget quality"] == ["1.000", "higher is better"]
+    forget_rouge = summary["sets"]["forget"]["rougeL_recall"]
+    assert rows["forget ROUGE-L"] == [f"{forget_rouge:.3f}", "lower is forgetting"]
+    assert table[-2] == "Verdict: forget quality 1 >= 0.05: forget answers like a retain model's."
+    assert table[-1].startswith(f"Every score in {tmp_path / 'b' / 'summary.json'}") and len(table) < 12
 
 
 def test_remote_code_stays_off_unless_asked():

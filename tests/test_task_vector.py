@@ -277,7 +277,7 @@ def test_cli_unknown_keys_are_named(cli_config, capsys):
 
 
 def test_cli_run_saves_the_negated_model_with_scores_before_and_after(cli_config, tmp_path, capsys):
-    assert main(cli_config) == 0
+    assert main([*cli_config, "--json"]) == 0
     printed = capsys.readouterr().out
     output = json.loads(printed[printed.index("{\n") :])  # after the Trainer's log lines
     record = json.loads((tmp_path / "out" / RECORD_FILE).read_text())

@@ -84,7 +84,20 @@ def test_a_yaml_run_with_overrides_saves_adapter_card_and_record(run_config, tmp
     assert before["eval_forget_rougeL_recall"] > 0.9 and "eval_forget_probability" in after
     assert json.loads((out / "evaluation" / "summary.json").read_text())
     assert "Aurelio" not in (out / "evaluation" / "eval_log_aggregated.json").read_text()
-    assert f'"output_dir": "{out}"' in capsys.readouterr().out
+    # the answer: a table of headline scores before -> after, a verdict, and where the files are
+    printed = capsys.readouterr().out.splitlines()
+    start = next(i for i, line in enumerate(printed) if line.startswith("score "))
+    table = printed[start:]
+    assert table[0].split() == ["score", "before", "->", "after", "direction", "of", "good"]
+    forget_rouge = table[1].split()
+    assert forget_rouge[:3] == ["forget", "ROUGE-L", f"{before['eval_forget_rougeL_recall']:.3f}"]
+    assert forget_rouge[4] == f"{after['eval_forget_rougeL_recall']:.3f}" and table[1].endswith("lower is forgetting")
+    assert table[-2].startswith("Verdict: ") and "no forget quality" in table[-2]
+    assert table[-1] == (
+        f"Saved to {out}; every score in {out / RECORD_FILE} and {out / 'evaluation' / 'summary.json'} (--json "
+        "prints them)."
+    )
+    assert len(table) <= 10
 
 
 def test_without_eval_datasets_the_training_sets_are_scored_before_and_after(run_config, tmp_path, capsys, caplog):
@@ -92,7 +105,7 @@ def test_without_eval_datasets_the_training_sets_are_scored_before_and_after(run
     path = tmp_path / "plain.yaml"
     path.write_text(yaml.safe_dump(config))
     with caplog.at_level(logging.WARNING):
-        assert main(["unlearn", "--config", str(path), "--default_eval_rows", "5"]) == 0
+        assert main(["unlearn", "--config", str(path), "--default_eval_rows", "5", "--json"]) == 0
     out = tmp_path / "out"
     record = json.loads((out / RECORD_FILE).read_text())
     before, after = record["metrics"]["before"], record["metrics"]["after"]

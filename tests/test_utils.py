@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from hf_unlearn.utils import check_model_source, resolve_dtype
+from hf_unlearn.utils import check_model_source, resolve_dtype, score_table
 
 
 def test_dtype_names_become_torch_dtypes_and_the_rest_passes_through():
@@ -92,3 +92,29 @@ def test_a_file_is_not_a_model_folder(hub, tmp_path):
     (tmp_path / "model.bin").write_text("")
     with pytest.raises(FileNotFoundError, match=r"'.*model\.bin' is a file, not a model folder; accepted: a local"):
         check_model_source(tmp_path / "model.bin", "--model")
+
+
+def test_the_score_table_has_one_row_per_headline_score_and_a_verdict():
+    before = {"eval_forget_rougeL_recall": 0.9, "eval_retain_rougeL_recall": 1.0, "eval_forget_nll/forget": 1.0}
+    after = {"eval_forget_rougeL_recall": 0.3, "eval_retain_rougeL_recall": 0.5, "eval_forget_quality": 0.01}
+    lines = score_table(after, before)
+    assert [line.split("  ")[0] for line in lines[1:-1]] == ["forget ROUGE-L", "retain ROUGE-L", "forget quality"]
+    assert lines[1].endswith("0.900 -> 0.300   lower is forgetting") and lines[3].split()[2:5] == ["-", "->", "0.010"]
+    assert lines[-1] == (
+        "Verdict: forgetting: forget ROUGE-L fell 67% (0.900 -> 0.300); retain answers lost: retain ROUGE-L at 50% "
+        "of its value (1.000 -> 0.500); forget quality 0.01 < 0.05: forget answers unlike a retain model's."
+    )
+    kept = score_table({**after, "eval_forget_rougeL_recall": 0.88, "eval_retain_rougeL_recall": 0.95}, before)[-1]
+    assert (
+        kept.startswith("Verdict: little or no forgetting: forget ROUGE-L fell 2%") and "retain answers kept" in kept
+    )
+    # one model (eval): the value alone
+    assert score_table({"eval_model_utility": 0.5})[1].split() == [
+        "model",
+        "utility",
+        "0.500",
+        "higher",
+        "is",
+        "better",
+    ]
+    assert score_table({"eval_forget_nll": 1.0}) is None  # no headline score
