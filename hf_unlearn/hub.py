@@ -7,13 +7,18 @@ no forget-set text, no generation on it and no access token ever reaches a card.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard, ModelCardData, get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
 
 from .utils import write_json_atomic, write_text_atomic
 
@@ -406,3 +411,139 @@ def load_record(model_dir: str | os.PathLike, what: str = "a score") -> dict[str
             "saved by hf_unlearn (UnlearningTrainer.save_model, then create_model_card)."
         )
     return json.loads(record_path.read_text(encoding="utf-8"))
+
+
+# ---- Pushing to the Hub ----
+
+
+class HubPushError(OSError):
+    """A push to the Hub that did not happen, in one line: what was wrong and what to do.
+
+    Raised for a missing or refused token, an unreachable Hub and an invalid repository id. The local folder is left
+    as it was (or, when the upload itself failed, complete as saved for it) and the message says how to push it
+    later. An `OSError`, so that `hf-unlearn` reports it as one line.
+    """
+
+
+REPO_ID_FORM = "'name' or 'namespace/name', of letters, digits, '-', '_' and '.', e.g. 'you/npo-lora'"
+# The Hub could not be reached: httpx's / httpx2's TransportError (by name: huggingface_hub 1.x uses httpx, 2.x
+# httpx2), and the OS errors below them (HF_HUB_OFFLINE's OfflineModeIsEnabled is a ConnectionError).
+_NETWORK_ERRORS = (ConnectionError, TimeoutError, socket.gaierror)
+
+
+def _unreachable(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, _NETWORK_ERRORS) or any(cls.__name__ == "TransportError" for cls in type(error).__mro__):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _why_the_push_failed(error: BaseException) -> str | None:
+    """The reason in words for an error of a Hub call, or `None` for one that is not about the Hub (a bug, a full
+    disk), which is then raised as it is."""
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if isinstance(error, HFValidationError):
+        return f"not a valid Hub repository id ({first_line}); accepted: {REPO_ID_FORM}"
+    if isinstance(error, HfHubHTTPError):
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status in (401, 403):
+            return (
+                f"the Hub refused the token (HTTP {status}): log in with `hf auth login` or set HF_TOKEN to a token "
+                "with write access to that namespace"
+            )
+        return f"the Hub answered HTTP {status} ({first_line})"
+    if _unreachable(error):
+        return f"the Hub is unreachable ({type(error).__name__}: {first_line})"
+    return None
+
+
+@contextlib.contextmanager
+def hub_push_errors(repo_id: str, folder: str, token: str | None = None, stage: str = "upload") -> Iterator[None]:
+    """Check the repository id and the token, then turn the Hub errors of the calls inside into one `HubPushError`.
+
+    The checks come first and need no network: an invalid id and a missing token fail before anything is sent.
+    The token is looked up (`token`, else `HF_TOKEN` or `hf auth login`'s) but never shown.
+
+    Args:
+        repo_id (`str`):
+            The Hub repository pushed to.
+        folder (`str`):
+            The local folder being pushed, named in the message with how to push it later.
+        token (`str`, *optional*):
+            The token given to the push; without it, the one `huggingface_hub` finds.
+        stage (`str`, *optional*, defaults to `"upload"`):
+            What has happened to `folder`, for the advice: `"create"` (the trainer is being built: nothing is
+            trained yet), `"push"` (nothing was written yet) or `"upload"` (the folder was saved for the upload).
+
+    Raises:
+        `HubPushError`: with the reason and what to do, in one line.
+    """
+    upload = f"`hf upload {repo_id} {folder} --exclude 'checkpoint-*'`"
+    advice = {
+        "create": "Nothing was trained yet: set push_to_hub=False to train offline, then push the saved folder "
+        f"with {upload}.",
+        "push": f"Nothing was uploaded and {folder} was not changed: call push_to_hub() again once this is fixed.",
+        "upload": f"The saved folder {folder} is intact: push it later with {upload}.",
+    }[stage]
+    action = "create the Hub repository" if stage == "create" else "push to the Hub repository"
+    try:
+        validate_repo_id(repo_id)
+        if not (token or get_token()):
+            raise HubPushError(
+                f"Cannot {action} {repo_id!r}: no Hugging Face token found; log in with `hf auth login` or set "
+                f"HF_TOKEN (a token with write access). {advice}"
+            )
+        yield
+    except HubPushError:
+        raise
+    except Exception as error:  # noqa: BLE001 - sorted below: what is not about the Hub is raised unchanged
+        reason = _why_the_push_failed(error)
+        if reason is None:
+            raise
+        raise HubPushError(f"Cannot {action} {repo_id!r}: {reason}. {advice}") from None
+
+
+class HubPushMixin:
+    """`Trainer.init_hf_repo` and `Trainer.push_to_hub` with one-line errors.
+
+    For the trainers of this package (put before `Trainer` among the bases). A failing Hub call raises
+    `HubPushError` instead of the chained tracebacks of `huggingface_hub` and `httpx`.
+    """
+
+    def _repo_id(self) -> str:
+        # `Trainer.init_hf_repo`'s choice: `hub_model_id`, else the output folder's name.
+        return self.hub_model_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        """As `Trainer.init_hf_repo` (create the repository `hub_model_id`), raising `HubPushError` in one line."""
+        if not self.is_world_process_zero():  # only process zero talks to the Hub
+            return super().init_hf_repo(token=token, private=private)
+        token = token if token is not None else self.args.hub_token
+        stage = "push" if getattr(self, "_pushing", False) else "create"
+        with hub_push_errors(self._repo_id(), self.args.output_dir, token, stage):
+            super().init_hf_repo(token=token, private=private)
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **kwargs,
+    ):
+        """As `Trainer.push_to_hub`, raising `HubPushError` in one line (no token, Hub unreachable, invalid repository
+        id)."""
+        arguments = dict(commit_message=commit_message, blocking=blocking, token=token, revision=revision, **kwargs)
+        if not self.is_world_process_zero():  # saves its part of the model, uploads nothing
+            return super().push_to_hub(private=private, **arguments)
+        token = token if token is not None else self.args.hub_token
+        self._pushing = True
+        try:
+            if self.hub_model_id is None:  # created before anything is saved: a failure leaves the folder as it was
+                self.init_hf_repo(token=token, private=private)
+            with hub_push_errors(self._repo_id(), self.args.output_dir, token):
+                return super().push_to_hub(private=private, **arguments)
+        finally:
+            self._pushing = False

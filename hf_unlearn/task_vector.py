@@ -40,7 +40,7 @@ from transformers.utils import logging
 
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
-from .hub import library_versions, peft_hyperparameters, save_card_and_record
+from .hub import HubPushMixin, library_versions, peft_hyperparameters, save_card_and_record
 from .trainer import UnlearningTrainer
 
 
@@ -241,7 +241,7 @@ def negate_task_vector(model: torch.nn.Module, original: dict[str, torch.Tensor]
         )
 
 
-class TaskVectorTrainer(Trainer):
+class TaskVectorTrainer(HubPushMixin, Trainer):
     r"""
     Task-vector negation as a [`~transformers.Trainer`]: `train()` fine-tunes the model on the forget set with the
     language-modelling loss, then replaces it by `theta - alpha * (theta_ft - theta)`; `save_model()` and

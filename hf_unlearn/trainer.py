@@ -43,7 +43,7 @@ from .data import (
 from .data.formatting import as_dataset
 from .data.pairing import RetainPairingCallback, retain_role
 from .history import RequestChain
-from .hub import library_versions, peft_hyperparameters, save_card_and_record
+from .hub import HubPushMixin, library_versions, peft_hyperparameters, save_card_and_record
 from .layers import capture_layer_output, decoder_layers
 from .logprobs import (
     IGNORE_INDEX,
@@ -66,7 +66,7 @@ ROLES = ("forget", "retain")
 REF_LOGPS_FILE = "hf_unlearn_ref_logps.safetensors"
 
 
-class UnlearningTrainer(Trainer):
+class UnlearningTrainer(HubPushMixin, Trainer):
     r"""
     A drop-in [`~transformers.Trainer`] for unlearning: each step lowers
     `forget_weight * forget_loss + retain_weight * retain_loss` on a forget batch and a paired retain batch.
