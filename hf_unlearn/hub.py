@@ -8,6 +8,7 @@ no forget-set text, no generation on it and no access token ever reaches a card.
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib.metadata
 import json
 import os
@@ -60,7 +61,8 @@ REFERENCES = {
 
 
 def peft_hyperparameters(model: Any) -> dict[str, Any]:
-    """The active adapter's settings (`peft_r`, `peft_lora_alpha`, ...) as JSON values; `{}` for a plain model."""
+    """The active adapter's settings (`peft_type`, `peft_r`, `peft_lora_alpha`, ...) as JSON values (`peft_type` as
+    `"LORA"`); `{}` for a plain model."""
     from peft import PeftModel
 
     if not isinstance(model, PeftModel):
@@ -69,11 +71,13 @@ def peft_hyperparameters(model: Any) -> dict[str, Any]:
     hyperparameters = {}
     for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
         value = getattr(peft_config, name, None)
+        if isinstance(value, enum.Enum):  # PeftType.LORA -> "LORA", as adapter_config.json writes it
+            value = value.value
         if isinstance(value, (set, list, tuple)):
             value = sorted(value)
         elif value is not None and not isinstance(value, (int, float)):
-            value = str(value)  # enums such as PeftType
-        hyperparameters[f"peft_{name}"] = value
+            value = str(value)
+        hyperparameters[name if name.startswith("peft_") else f"peft_{name}"] = value
     return hyperparameters
 
 
@@ -419,9 +423,10 @@ def load_record(model_dir: str | os.PathLike, what: str = "a score") -> dict[str
 class HubPushError(OSError):
     """A push to the Hub that did not happen, in one line: what was wrong and what to do.
 
-    Raised for a missing or refused token, an unreachable Hub and an invalid repository id. The local folder is left
-    as it was (or, when the upload itself failed, complete as saved for it) and the message says how to push it
-    later. An `OSError`, so that `hf-unlearn` reports it as one line.
+    Raised for a missing or refused token, an unreachable Hub, an invalid repository id, and an adapter whose base
+    model is known only as a local folder. The local folder is left as it was (or, when the upload itself failed,
+    complete as saved for it) and the message says how to push it later. An `OSError`, so that `hf-unlearn` reports
+    it as one line.
     """
 
 
@@ -504,12 +509,57 @@ def hub_push_errors(repo_id: str, folder: str, token: str | None = None, stage: 
         raise HubPushError(f"Cannot {action} {repo_id!r}: {reason}. {advice}") from None
 
 
+def _is_local_path(name: str | None) -> bool:
+    """Whether a model's `name_or_path` is a local folder (or a path), not a Hub id others can load."""
+    if not name:
+        return False
+    if os.path.isdir(name):
+        return True
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return True
+    return False
+
+
 class HubPushMixin:
-    """`Trainer.init_hf_repo` and `Trainer.push_to_hub` with one-line errors.
+    """`Trainer.init_hf_repo` and `Trainer.push_to_hub` with one-line errors, and an adapter that loads once pushed.
 
     For the trainers of this package (put before `Trainer` among the bases). A failing Hub call raises
-    `HubPushError` instead of the chained tracebacks of `huggingface_hub` and `httpx`.
+    `HubPushError` instead of the chained tracebacks of `huggingface_hub` and `httpx`. An adapter's
+    `adapter_config.json` names its base model by `base_model_name_or_path`, which `AutoPeftModelForCausalLM` fetches:
+    a push writes the base model's Hub id there (the card's `base_model`), and refuses an adapter whose base is known
+    only as a local folder, saying how to name it.
     """
+
+    def _hub_base_model_id(self) -> str | None:
+        # The card's `base_model` once the trainer is built; while `Trainer.__init__` runs, what the arguments say.
+        if hasattr(self, "base_model_id"):
+            return self.unlearning_record()["base_model"]
+        chain = getattr(self, "request_chain", None)  # a model unlearned from an earlier run's folder
+        return getattr(self.args, "base_model_id", None) or (chain.base_model if chain is not None else None)
+
+    def _adapter_config(self):
+        from peft import PeftModel
+
+        return self.model.peft_config[self.model.active_adapter] if isinstance(self.model, PeftModel) else None
+
+    def _check_adapter_base(self) -> str | None:
+        """The Hub id to write into a pushed adapter's config (`None`: nothing to change); refuses a local base."""
+        adapter_config = self._adapter_config()
+        if adapter_config is None:
+            return None
+        named = adapter_config.base_model_name_or_path
+        base = self._hub_base_model_id()
+        if base is None and (not named or _is_local_path(named)):
+            where = f"the local folder {named!r}" if named else "not named (the model was built in memory)"
+            raise HubPushError(
+                f"Not pushing this adapter: its base model is {where}, which readers of the Hub cannot load. Name "
+                "the base model's Hub id with `base_model_id` (UnlearningConfig(base_model_id="
+                "'org/base-model'), `--base_model_id org/base-model` on the command line, or trainer.base_model_id "
+                "= 'org/base-model'), then push again."
+            )
+        return base if base not in (None, named) else None
 
     def _repo_id(self) -> str:
         # `Trainer.init_hf_repo`'s choice: `hub_model_id`, else the output folder's name.
@@ -521,6 +571,8 @@ class HubPushMixin:
             return super().init_hf_repo(token=token, private=private)
         token = token if token is not None else self.args.hub_token
         stage = "push" if getattr(self, "_pushing", False) else "create"
+        if stage == "create":  # `Trainer.__init__` with push_to_hub=True: refuse before anything is trained
+            self._check_adapter_base()
         with hub_push_errors(self._repo_id(), self.args.output_dir, token, stage):
             super().init_hf_repo(token=token, private=private)
 
@@ -534,16 +586,24 @@ class HubPushMixin:
         **kwargs,
     ):
         """As `Trainer.push_to_hub`, raising `HubPushError` in one line (no token, Hub unreachable, invalid repository
-        id)."""
+        id, an adapter whose base model is a local folder). A pushed adapter's `adapter_config.json` names the base
+        model by its Hub id (`base_model_id`), as the card's `base_model` does."""
         arguments = dict(commit_message=commit_message, blocking=blocking, token=token, revision=revision, **kwargs)
         if not self.is_world_process_zero():  # saves its part of the model, uploads nothing
             return super().push_to_hub(private=private, **arguments)
+        base = self._check_adapter_base()
+        adapter_config = self._adapter_config()
+        named = None if adapter_config is None else adapter_config.base_model_name_or_path
         token = token if token is not None else self.args.hub_token
         self._pushing = True
         try:
             if self.hub_model_id is None:  # created before anything is saved: a failure leaves the folder as it was
                 self.init_hf_repo(token=token, private=private)
+            if base is not None:
+                adapter_config.base_model_name_or_path = base  # what `save_model` writes into the pushed folder
             with hub_push_errors(self._repo_id(), self.args.output_dir, token):
                 return super().push_to_hub(private=private, **arguments)
         finally:
             self._pushing = False
+            if base is not None:
+                adapter_config.base_model_name_or_path = named

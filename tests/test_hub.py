@@ -125,7 +125,7 @@ def test_the_same_fingerprint_for_the_same_rows_in_another_order(tmp_path, token
     assert record(FORGET_ROWS)["sha256"] != record(FORGET_ROWS[:-1])["sha256"]
 
 
-def test_push_to_hub_uploads_the_adapter_with_our_card(lora_trainer, tmp_path, monkeypatch):
+def test_push_to_hub_uploads_the_adapter_with_our_card(lora_trainer, memorized_model_dir, monkeypatch):
     uploads = []
 
     def fake_create_repo(self, repo_id, **kwargs):
@@ -133,7 +133,9 @@ def test_push_to_hub_uploads_the_adapter_with_our_card(lora_trainer, tmp_path, m
 
     def fake_upload_folder(self, *, repo_id, folder_path, **kwargs):
         files = {path.name: path for path in Path(folder_path).iterdir()}
-        uploads.append({"repo_id": repo_id, "files": files, "card": files["README.md"].read_text(), **kwargs})
+        adapter_config = json.loads(files["adapter_config.json"].read_text())
+        card = files["README.md"].read_text()
+        uploads.append({"repo_id": repo_id, "files": files, "card": card, "adapter_config": adapter_config, **kwargs})
 
     monkeypatch.setattr(HfApi, "create_repo", fake_create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", fake_upload_folder)
@@ -146,6 +148,14 @@ def test_push_to_hub_uploads_the_adapter_with_our_card(lora_trainer, tmp_path, m
     assert 'from_pretrained("acme/tiny-llama-unlearned")' in upload["card"]
     assert front_matter(upload["card"])["library_name"] == "peft"
     assert FAKE_TOKEN not in upload["card"] and "Zyxquor" not in upload["card"]
+    # the adapter trained from a local folder names its base by the Hub id, in the card and in adapter_config.json,
+    # so that the card's AutoPeftModelForCausalLM snippet fetches it
+    assert front_matter(upload["card"])["base_model"] == "acme/tiny-llama"
+    assert upload["adapter_config"]["base_model_name_or_path"] == "acme/tiny-llama"
+    assert lora_trainer.model.peft_config["default"].base_model_name_or_path == memorized_model_dir  # as it was
+    # the hyperparameter table: the enum's value, no doubled prefix
+    assert "| peft_type | LORA |" in upload["card"] and "peft_peft_type" not in upload["card"]
+    assert "PeftType" not in upload["card"] and "| peft_r | 4 |" in upload["card"]
 
 
 def card_record(before: dict, after: dict, adapter: bool = False) -> dict:
@@ -320,3 +330,34 @@ def test_a_refused_token_and_building_with_push_to_hub_offline(tmp_path, tokeniz
         build()
     assert "unreachable" in str(caught.value) and "Nothing was trained yet: set push_to_hub=False" in str(caught.value)
     assert FAKE_TOKEN not in str(caught.value)
+
+
+def test_an_adapter_on_a_local_base_without_its_hub_id_is_not_pushed(
+    tmp_path, tokenizer, memorized_model_dir, monkeypatch
+):
+    monkeypatch.setattr(HfApi, "create_repo", never_called)
+    monkeypatch.setattr(HfApi, "upload_folder", never_called)
+    expected = (
+        f"Not pushing this adapter: its base model is the local folder '{memorized_model_dir}', which readers of the "
+        "Hub cannot load. Name the base model's Hub id with `base_model_id` (UnlearningConfig(base_model_id="
+        "'org/base-model'), `--base_model_id org/base-model` on the command line, or trainer.base_model_id = "
+        "'org/base-model'), then push again."
+    )
+
+    def build(**config):
+        return NPOTrainer(
+            memorized_model_dir,
+            args=make_config(tmp_path, hub_model_id="acme/tiny-unlearned", hub_token=FAKE_TOKEN, **config),
+            forget_dataset=FORGET_ROWS,
+            retain_dataset=RETAIN_ROWS,
+            peft_config=lora(),
+        )
+
+    with pytest.raises(HubPushError) as caught:  # refused when the trainer is built, before any training
+        build(push_to_hub=True)
+    assert str(caught.value) == expected
+    trainer = build()
+    before = folder_files(trainer.args.output_dir)
+    with pytest.raises(HubPushError) as caught:
+        trainer.push_to_hub()
+    assert str(caught.value) == expected and folder_files(trainer.args.output_dir) == before
