@@ -20,9 +20,12 @@ from typing import Any
 from huggingface_hub import ModelCard, ModelCardData, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
+from transformers.utils import logging
 
 from .utils import write_json_atomic, write_text_atomic
 
+
+logger = logging.get_logger(__name__)
 
 RECORD_FILE = "unlearning_record.json"
 LIBRARIES = ("hf_unlearn", "transformers", "trl", "peft", "accelerate", "datasets", "torch")
@@ -105,7 +108,11 @@ def _results_table(before: dict[str, float], after: dict[str, float]) -> str:
             cells = ["-" if value is None else f"{value:.3g}" for value in values]
             lines.append(f"| {label} | {cells[0]} | {cells[1]} | {better} |")
     if not lines:
-        return "No forget or retain scores were recorded for this run (no evaluation before and after unlearning)."
+        return (
+            "No forget or retain scores were recorded for this run: to have them here, call "
+            '`trainer.evaluate_unlearning()` before and after `trainer.train()` (with `eval_dataset={"forget": ..., '
+            '"retain": ...}`), as `hf-unlearn unlearn` does.'
+        )
     return "\n".join(["| score | before | after | better when |", "|---|---|---|---|", *lines])
 
 
@@ -522,15 +529,89 @@ def _is_local_path(name: str | None) -> bool:
     return False
 
 
-class HubPushMixin:
-    """`Trainer.init_hf_repo` and `Trainer.push_to_hub` with one-line errors, and an adapter that loads once pushed.
+class ModelCardMixin:
+    """What the trainers of this package add to `Trainer` for their model card and the Hub (put it before `Trainer`
+    among the bases).
 
-    For the trainers of this package (put before `Trainer` among the bases). A failing Hub call raises
-    `HubPushError` instead of the chained tracebacks of `huggingface_hub` and `httpx`. An adapter's
-    `adapter_config.json` names its base model by `base_model_name_or_path`, which `AutoPeftModelForCausalLM` fetches:
-    a push writes the base model's Hub id there (the card's `base_model`), and refuses an adapter whose base is known
-    only as a local folder, saying how to name it.
+    - `evaluate_unlearning()`: scores before and after unlearning, for the card's Results table.
+    - `push_to_hub()` / `init_hf_repo()`: a failing Hub call raises one `HubPushError` line instead of the chained
+      tracebacks of `huggingface_hub` and `httpx`. An adapter's `adapter_config.json` names its base model by
+      `base_model_name_or_path`, which `AutoPeftModelForCausalLM` fetches: a push writes the base model's Hub id
+      there (the card's `base_model`), and refuses an adapter whose base is known only as a local folder, saying how
+      to name it.
     """
+
+    def evaluate_unlearning(
+        self, eval_sets: dict[str, Any] | None = None, *, retain_logs: dict | str | os.PathLike | None = None
+    ) -> dict[str, float]:
+        """Score the model for the card: as it is *before* unlearning when no training step was taken yet, else
+        *after* it. Call it before and after `train()`:
+
+        ```python
+        trainer = NPOTrainer(model, args=args, forget_dataset=forget, retain_dataset=retain,
+                             eval_dataset={"forget": forget, "retain": retain})
+        trainer.evaluate_unlearning()  # before
+        trainer.train()
+        trainer.evaluate_unlearning()  # after
+        trainer.save_model()
+        trainer.create_model_card()  # the Results table: each score before and after
+        ```
+
+        The scores are the trainer's eval metrics (`evaluate()` on its `eval_dataset`) and those of an
+        [`~hf_unlearn.evaluation.UnlearningEvaluator`] on the sets it knows (`forget`, `retain`, `holdout`,
+        `real_authors`, `world_facts`): ROUGE-L recall of greedy answers, answer probability, truth ratio (rows with
+        `perturbed_answer`), and forget quality with `retain_logs`. They go to `unlearning_metrics["before"]` or
+        `["after"]`, which `create_model_card()` and `unlearning_record.json` report; the evaluator's whole result
+        (per-sample TOFU-format logs, `.save(folder)` writes them) to `unlearning_evaluations` under the same key.
+        `hf-unlearn unlearn` scores its runs this way. The evaluator is built once and scores both times the same
+        rows; under DeepSpeed or FSDP (which shard the weights it needs whole) only the trainer's eval metrics are
+        taken.
+
+        Args:
+            eval_sets (`dict[str, Dataset | list[dict]]`, *optional*):
+                The sets to score, by name. Defaults to the `eval_dataset` dict the trainer was built with.
+            retain_logs (`dict` or `str` or `os.PathLike`, *optional*):
+                TOFU-format log of a retain model on the same forget set (or its path), for forget quality.
+
+        Returns:
+            `dict[str, float]`: the scores recorded, e.g. `eval_forget_rougeL_recall`, `eval_retain_probability`.
+
+        Raises:
+            `ValueError`: no named sets to score (neither `eval_sets` nor an `eval_dataset` dict).
+        """
+        from .evaluation import EVAL_SET_NAMES, UnlearningEvaluator
+
+        eval_sets = eval_sets if eval_sets is not None else getattr(self, "_eval_rows", None)
+        if not isinstance(eval_sets, dict) or not eval_sets:
+            raise ValueError(
+                "evaluate_unlearning() needs named sets: build the trainer with eval_dataset={'forget': ..., "
+                "'retain': ...} or pass eval_sets={'forget': ..., 'retain': ...}."
+            )
+        phase = "after" if self.state.global_step > 0 else "before"
+        scores = self.score_metrics(self.evaluate()) if self.eval_dataset is not None else {}
+        known = {name: rows for name, rows in eval_sets.items() if name in EVAL_SET_NAMES}
+        if known and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            logger.warning(
+                "Generation-based scores are skipped under DeepSpeed / FSDP: run `hf-unlearn eval` on the saved "
+                "model for them."
+            )
+        elif known:
+            cached = getattr(self, "_card_evaluator", None)
+            if cached is None or cached[0] is not eval_sets or cached[1] is not retain_logs:
+                evaluator = UnlearningEvaluator(
+                    self.processing_class,
+                    known,
+                    retain_logs=retain_logs,
+                    batch_size=self.args.per_device_eval_batch_size,
+                    max_length=self.args.max_length,  # as in training: `None` keeps every sequence whole
+                    qa_prompt_template=self.args.qa_prompt_template,
+                )
+                self._card_evaluator = cached = (eval_sets, retain_logs, evaluator)
+            result = cached[2].evaluate(self.accelerator.unwrap_model(self.model), self.accelerator)
+            scores.update(result.metrics())
+            self.unlearning_evaluations = {**getattr(self, "unlearning_evaluations", {}), phase: result}
+        self.unlearning_metrics[phase] = scores
+        return scores
 
     def _hub_base_model_id(self) -> str | None:
         # The card's `base_model` once the trainer is built; while `Trainer.__init__` runs, what the arguments say.

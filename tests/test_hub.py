@@ -209,7 +209,8 @@ def test_a_card_without_scores_says_so_and_a_card_without_retain_set_says_none()
     record = card_record({}, {}, adapter=True)
     record["retain_set"] = None
     card = str(render_model_card(record))
-    assert "No forget or retain scores were recorded" in card
+    assert "No forget or retain scores were recorded for this run: to have them here, call" in card
+    assert "`trainer.evaluate_unlearning()` before and after `trainer.train()`" in card
     assert "## Robustness" not in card  # no audit recorded (see tests/evaluation/test_audit_record.py)
     assert "- **Retain set**: none" in card and "`1.0 * npo`" in card
     assert f'AutoPeftModelForCausalLM.from_pretrained("{REPO_PLACEHOLDER}")' in card and "Replace `" in card
@@ -361,3 +362,15 @@ def test_an_adapter_on_a_local_base_without_its_hub_id_is_not_pushed(
     with pytest.raises(HubPushError) as caught:
         trainer.push_to_hub()
     assert str(caught.value) == expected and folder_files(trainer.args.output_dir) == before
+
+
+def test_evaluate_unlearning_needs_named_sets(tmp_path, tokenizer):
+    trainer = GradientDifferenceTrainer(
+        tiny_llama(len(tokenizer)),
+        args=make_config(tmp_path),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+    )
+    with pytest.raises(ValueError, match=r"needs named sets: build the trainer with eval_dataset=\{'forget': \.\.\."):
+        trainer.evaluate_unlearning()
