@@ -493,8 +493,7 @@ def hub_push_errors(repo_id: str, folder: str, token: str | None = None, stage: 
     """
     upload = f"`hf upload {repo_id} {folder} --exclude 'checkpoint-*'`"
     advice = {
-        "create": "Nothing was trained yet: set push_to_hub=False to train offline, then push the saved folder "
-        f"with {upload}.",
+        "create": f"Nothing was trained yet: train without push_to_hub, then push the saved folder with {upload}.",
         "push": f"Nothing was uploaded and {folder} was not changed: call push_to_hub() again once this is fixed.",
         "upload": f"The saved folder {folder} is intact: push it later with {upload}.",
     }[stage]

@@ -329,7 +329,11 @@ def test_a_refused_token_and_building_with_push_to_hub_offline(tmp_path, tokeniz
     monkeypatch.setattr(HfApi, "create_repo", offline)
     with pytest.raises(HubPushError) as caught:
         build()
-    assert "unreachable" in str(caught.value) and "Nothing was trained yet: set push_to_hub=False" in str(caught.value)
+    assert str(caught.value).endswith(
+        "Nothing was trained yet: train without push_to_hub, then push the saved folder with `hf upload "
+        f"acme/tiny-unlearned {tmp_path / 'run'} --exclude 'checkpoint-*'`."
+    )
+    assert "the Hub is unreachable (ConnectError: [Errno -2] Name or service not known)" in str(caught.value)
     assert FAKE_TOKEN not in str(caught.value)
 
 
