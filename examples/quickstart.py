@@ -6,8 +6,10 @@
 
 1. Writes question/answer facts about four made-up people; one person is the forget set, the rest the retain set.
 2. Trains a byte-level BPE tokenizer on them and a small llama-style model from a config until it knows every answer.
-3. Unlearns the forget person with the chosen `hf_unlearn` trainer.
-4. Prints, before and after, the answer NLL and the ROUGE-L recall of greedy answers on both sets.
+3. Unlearns the forget person with the chosen `hf_unlearn` trainer, scoring both sets before and after with
+   `trainer.evaluate_unlearning()`.
+4. Prints, before and after, the answer NLL and the ROUGE-L recall of greedy answers on both sets, and saves the model
+   with its model card (those scores before and after) and `unlearning_record.json`.
 """
 
 from __future__ import annotations
@@ -30,10 +32,8 @@ from hf_unlearn import (  # noqa: E402
     SimNPOTrainer,
     UnlearningConfig,
 )
-from hf_unlearn.data import DEFAULT_QA_PROMPT_TEMPLATE, UnlearningCollator, prepare_dataset  # noqa: E402
+from hf_unlearn.data import UnlearningCollator, prepare_dataset  # noqa: E402
 from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
-from hf_unlearn.logprobs import sequence_logps  # noqa: E402
-from hf_unlearn.metrics import rouge_scores  # noqa: E402
 
 
 TRAINERS = {"ga": GradientAscentTrainer, "gd": GradientDifferenceTrainer, "npo": NPOTrainer, "simnpo": SimNPOTrainer}
@@ -112,24 +112,6 @@ def memorize(model, tokenizer, rows, output_dir: str) -> None:
     ).train()
 
 
-@torch.no_grad()
-def score(model, tokenizer, rows) -> dict[str, float]:
-    """Mean per-token answer NLL and ROUGE-L recall of greedy answers."""
-    model.eval()
-    batch = UnlearningCollator(tokenizer.pad_token_id)(
-        list(prepare_dataset(rows, tokenizer, name="eval", max_length=64))
-    )
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    logps, n_tokens = sequence_logps(logits, batch["labels"])
-    generations = []
-    for row in rows:
-        prompt = tokenizer(DEFAULT_QA_PROMPT_TEMPLATE.format(question=row["question"]), return_tensors="pt")
-        output = model.generate(**prompt, max_new_tokens=24, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-        generations.append(tokenizer.decode(output[0, prompt["input_ids"].shape[1] :], skip_special_tokens=True))
-    rouge = rouge_scores(generations, [row["answer"] for row in rows])["rougeL_recall"]
-    return {"nll": (-logps / n_tokens).mean().item(), "rougeL_recall": float(rouge.mean())}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--method", choices=sorted(TRAINERS), default="npo")
@@ -149,7 +131,6 @@ def main() -> None:
         f"{len(forget_rows) + len(retain_rows)} facts until it knows them"
     )
     memorize(model, tokenizer, forget_rows + retain_rows, os.path.join(args.output_dir, "original"))
-    before = {"forget": score(model, tokenizer, forget_rows), "retain": score(model, tokenizer, retain_rows)}
 
     steps = args.steps or (48 if args.lora else 24)
     print(
@@ -159,6 +140,7 @@ def main() -> None:
     config = UnlearningConfig(
         output_dir=os.path.join(args.output_dir, args.method + ("-lora" if args.lora else "")),
         per_device_train_batch_size=6,
+        per_device_eval_batch_size=12,
         learning_rate=1e-2 if args.lora else 1e-3,
         max_steps=steps,
         lr_scheduler_type="constant",
@@ -176,22 +158,22 @@ def main() -> None:
         processing_class=tokenizer,
         forget_dataset=forget_rows,
         retain_dataset=None if args.method == "ga" else retain_rows,
+        eval_dataset={"forget": forget_rows, "retain": retain_rows},  # scored before and after, for the card
         peft_config=peft_config,
     )
+    before = trainer.evaluate_unlearning()  # no step taken yet: the scores before unlearning
     trainer.train()
+    after = trainer.evaluate_unlearning()  # the scores after unlearning
     trainer.save_model()
-    after = {
-        "forget": score(trainer.model, tokenizer, forget_rows),
-        "retain": score(trainer.model, tokenizer, retain_rows),
-    }
+    trainer.create_model_card()  # README.md, with both sets' scores before and after, + unlearning_record.json
 
-    print("[3/3] Scores (answer NLL: higher = less likely; ROUGE-L recall of greedy answers: 1 = verbatim)")
+    print("[3/3] Scores (answer NLL per token: higher = less likely; ROUGE-L recall of greedy answers: 1 = verbatim)")
     print(f"{'set':<8}{'NLL before':>12}{'NLL after':>12}{'ROUGE-L before':>16}{'ROUGE-L after':>15}")
     for name in ("forget", "retain"):
-        b, a = before[name], after[name]
-        print(f"{name:<8}{b['nll']:>12.3f}{a['nll']:>12.3f}{b['rougeL_recall']:>16.2f}{a['rougeL_recall']:>15.2f}")
+        nll, rouge = f"eval_{name}_nll", f"eval_{name}_rougeL_recall"
+        print(f"{name:<8}{before[nll]:>12.3f}{after[nll]:>12.3f}{before[rouge]:>16.2f}{after[rouge]:>15.2f}")
     print(
-        f"Saved the unlearned {'adapter' if args.lora else 'model'} to {config.output_dir} "
+        f"Saved the unlearned {'adapter' if args.lora else 'model'} and its model card to {config.output_dir} "
         f"({time.perf_counter() - start:.0f} s in all)."
     )
 

@@ -7,16 +7,25 @@ no forget-set text, no generation on it and no access token ever reaches a card.
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import importlib.metadata
 import json
 import os
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import ModelCard, ModelCardData, get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError
+from huggingface_hub.utils import validate_repo_id
+from transformers.utils import logging
 
 from .utils import write_json_atomic, write_text_atomic
 
+
+logger = logging.get_logger(__name__)
 
 RECORD_FILE = "unlearning_record.json"
 LIBRARIES = ("hf_unlearn", "transformers", "trl", "peft", "accelerate", "datasets", "torch")
@@ -55,7 +64,8 @@ REFERENCES = {
 
 
 def peft_hyperparameters(model: Any) -> dict[str, Any]:
-    """The active adapter's settings (`peft_r`, `peft_lora_alpha`, ...) as JSON values; `{}` for a plain model."""
+    """The active adapter's settings (`peft_type`, `peft_r`, `peft_lora_alpha`, ...) as JSON values (`peft_type` as
+    `"LORA"`); `{}` for a plain model."""
     from peft import PeftModel
 
     if not isinstance(model, PeftModel):
@@ -64,11 +74,13 @@ def peft_hyperparameters(model: Any) -> dict[str, Any]:
     hyperparameters = {}
     for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
         value = getattr(peft_config, name, None)
+        if isinstance(value, enum.Enum):  # PeftType.LORA -> "LORA", as adapter_config.json writes it
+            value = value.value
         if isinstance(value, (set, list, tuple)):
             value = sorted(value)
         elif value is not None and not isinstance(value, (int, float)):
-            value = str(value)  # enums such as PeftType
-        hyperparameters[f"peft_{name}"] = value
+            value = str(value)
+        hyperparameters[name if name.startswith("peft_") else f"peft_{name}"] = value
     return hyperparameters
 
 
@@ -96,7 +108,11 @@ def _results_table(before: dict[str, float], after: dict[str, float]) -> str:
             cells = ["-" if value is None else f"{value:.3g}" for value in values]
             lines.append(f"| {label} | {cells[0]} | {cells[1]} | {better} |")
     if not lines:
-        return "No forget or retain scores were recorded for this run (no evaluation before and after unlearning)."
+        return (
+            "No forget or retain scores were recorded for this run: to have them here, call "
+            '`trainer.evaluate_unlearning()` before and after `trainer.train()` (with `eval_dataset={"forget": ..., '
+            '"retain": ...}`), as `hf-unlearn unlearn` does.'
+        )
     return "\n".join(["| score | before | after | better when |", "|---|---|---|---|", *lines])
 
 
@@ -406,3 +422,268 @@ def load_record(model_dir: str | os.PathLike, what: str = "a score") -> dict[str
             "saved by hf_unlearn (UnlearningTrainer.save_model, then create_model_card)."
         )
     return json.loads(record_path.read_text(encoding="utf-8"))
+
+
+# ---- Pushing to the Hub ----
+
+
+class HubPushError(OSError):
+    """A push to the Hub that did not happen, in one line: what was wrong and what to do.
+
+    Raised for a missing or refused token, an unreachable Hub, an invalid repository id, and an adapter whose base
+    model is known only as a local folder. The local folder is left as it was (or, when the upload itself failed,
+    complete as saved for it) and the message says how to push it later. An `OSError`, so that `hf-unlearn` reports
+    it as one line.
+    """
+
+
+REPO_ID_FORM = "'name' or 'namespace/name', of letters, digits, '-', '_' and '.', e.g. 'you/npo-lora'"
+# The Hub could not be reached: httpx's / httpx2's TransportError (by name: huggingface_hub 1.x uses httpx, 2.x
+# httpx2), and the OS errors below them (HF_HUB_OFFLINE's OfflineModeIsEnabled is a ConnectionError).
+_NETWORK_ERRORS = (ConnectionError, TimeoutError, socket.gaierror)
+
+
+def _unreachable(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, _NETWORK_ERRORS) or any(cls.__name__ == "TransportError" for cls in type(error).__mro__):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def _why_the_push_failed(error: BaseException) -> str | None:
+    """The reason in words for an error of a Hub call, or `None` for one that is not about the Hub (a bug, a full
+    disk), which is then raised as it is."""
+    first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if isinstance(error, HFValidationError):
+        return f"not a valid Hub repository id ({first_line}); accepted: {REPO_ID_FORM}"
+    if isinstance(error, HfHubHTTPError):
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if status in (401, 403):
+            return (
+                f"the Hub refused the token (HTTP {status}): log in with `hf auth login` or set HF_TOKEN to a token "
+                "with write access to that namespace"
+            )
+        return f"the Hub answered HTTP {status} ({first_line})"
+    if _unreachable(error):
+        return f"the Hub is unreachable ({type(error).__name__}: {first_line})"
+    return None
+
+
+@contextlib.contextmanager
+def hub_push_errors(repo_id: str, folder: str, token: str | None = None, stage: str = "upload") -> Iterator[None]:
+    """Check the repository id and the token, then turn the Hub errors of the calls inside into one `HubPushError`.
+
+    The checks come first and need no network: an invalid id and a missing token fail before anything is sent.
+    The token is looked up (`token`, else `HF_TOKEN` or `hf auth login`'s) but never shown.
+
+    Args:
+        repo_id (`str`):
+            The Hub repository pushed to.
+        folder (`str`):
+            The local folder being pushed, named in the message with how to push it later.
+        token (`str`, *optional*):
+            The token given to the push; without it, the one `huggingface_hub` finds.
+        stage (`str`, *optional*, defaults to `"upload"`):
+            What has happened to `folder`, for the advice: `"create"` (the trainer is being built: nothing is
+            trained yet), `"push"` (nothing was written yet) or `"upload"` (the folder was saved for the upload).
+
+    Raises:
+        `HubPushError`: with the reason and what to do, in one line.
+    """
+    upload = f"`hf upload {repo_id} {folder} --exclude 'checkpoint-*'`"
+    advice = {
+        "create": f"Nothing was trained yet: train without push_to_hub, then push the saved folder with {upload}.",
+        "push": f"Nothing was uploaded and {folder} was not changed: call push_to_hub() again once this is fixed.",
+        "upload": f"The saved folder {folder} is intact: push it later with {upload}.",
+    }[stage]
+    action = "create the Hub repository" if stage == "create" else "push to the Hub repository"
+    try:
+        validate_repo_id(repo_id)
+        if not (token or get_token()):
+            raise HubPushError(
+                f"Cannot {action} {repo_id!r}: no Hugging Face token found; log in with `hf auth login` or set "
+                f"HF_TOKEN (a token with write access). {advice}"
+            )
+        yield
+    except HubPushError:
+        raise
+    except Exception as error:  # noqa: BLE001 - sorted below: what is not about the Hub is raised unchanged
+        reason = _why_the_push_failed(error)
+        if reason is None:
+            raise
+        raise HubPushError(f"Cannot {action} {repo_id!r}: {reason}. {advice}") from None
+
+
+def _is_local_path(name: str | None) -> bool:
+    """Whether a model's `name_or_path` is a local folder (or a path), not a Hub id others can load."""
+    if not name:
+        return False
+    if os.path.isdir(name):
+        return True
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return True
+    return False
+
+
+class ModelCardMixin:
+    """What the trainers of this package add to `Trainer` for their model card and the Hub (put it before `Trainer`
+    among the bases).
+
+    - `evaluate_unlearning()`: scores before and after unlearning, for the card's Results table.
+    - `push_to_hub()` / `init_hf_repo()`: a failing Hub call raises one `HubPushError` line instead of the chained
+      tracebacks of `huggingface_hub` and `httpx`. An adapter's `adapter_config.json` names its base model by
+      `base_model_name_or_path`, which `AutoPeftModelForCausalLM` fetches: a push writes the base model's Hub id
+      there (the card's `base_model`), and refuses an adapter whose base is known only as a local folder, saying how
+      to name it.
+    """
+
+    def evaluate_unlearning(
+        self, eval_sets: dict[str, Any] | None = None, *, retain_logs: dict | str | os.PathLike | None = None
+    ) -> dict[str, float]:
+        """Score the model for the card: as it is *before* unlearning when no training step was taken yet, else
+        *after* it. Call it before and after `train()`:
+
+        ```python
+        trainer = NPOTrainer(model, args=args, forget_dataset=forget, retain_dataset=retain,
+                             eval_dataset={"forget": forget, "retain": retain})
+        trainer.evaluate_unlearning()  # before
+        trainer.train()
+        trainer.evaluate_unlearning()  # after
+        trainer.save_model()
+        trainer.create_model_card()  # the Results table: each score before and after
+        ```
+
+        The scores are the trainer's eval metrics (`evaluate()` on its `eval_dataset`) and those of an
+        [`~hf_unlearn.evaluation.UnlearningEvaluator`] on the sets it knows (`forget`, `retain`, `holdout`,
+        `real_authors`, `world_facts`): ROUGE-L recall of greedy answers, answer probability, truth ratio (rows with
+        `perturbed_answer`), and forget quality with `retain_logs`. They go to `unlearning_metrics["before"]` or
+        `["after"]`, which `create_model_card()` and `unlearning_record.json` report; the evaluator's whole result
+        (per-sample TOFU-format logs, `.save(folder)` writes them) to `unlearning_evaluations` under the same key.
+        `hf-unlearn unlearn` scores its runs this way. The evaluator is built once and scores both times the same
+        rows; under DeepSpeed or FSDP (which shard the weights it needs whole) only the trainer's eval metrics are
+        taken.
+
+        Args:
+            eval_sets (`dict[str, Dataset | list[dict]]`, *optional*):
+                The sets to score, by name. Defaults to the `eval_dataset` dict the trainer was built with.
+            retain_logs (`dict` or `str` or `os.PathLike`, *optional*):
+                TOFU-format log of a retain model on the same forget set (or its path), for forget quality.
+
+        Returns:
+            `dict[str, float]`: the scores recorded, e.g. `eval_forget_rougeL_recall`, `eval_retain_probability`.
+
+        Raises:
+            `ValueError`: no named sets to score (neither `eval_sets` nor an `eval_dataset` dict).
+        """
+        from .evaluation import EVAL_SET_NAMES, UnlearningEvaluator
+
+        eval_sets = eval_sets if eval_sets is not None else getattr(self, "_eval_rows", None)
+        if not isinstance(eval_sets, dict) or not eval_sets:
+            raise ValueError(
+                "evaluate_unlearning() needs named sets: build the trainer with eval_dataset={'forget': ..., "
+                "'retain': ...} or pass eval_sets={'forget': ..., 'retain': ...}."
+            )
+        phase = "after" if self.state.global_step > 0 else "before"
+        scores = self.score_metrics(self.evaluate()) if self.eval_dataset is not None else {}
+        known = {name: rows for name, rows in eval_sets.items() if name in EVAL_SET_NAMES}
+        if known and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
+            logger.warning(
+                "Generation-based scores are skipped under DeepSpeed / FSDP: run `hf-unlearn eval` on the saved "
+                "model for them."
+            )
+        elif known:
+            cached = getattr(self, "_card_evaluator", None)
+            if cached is None or cached[0] is not eval_sets or cached[1] is not retain_logs:
+                evaluator = UnlearningEvaluator(
+                    self.processing_class,
+                    known,
+                    retain_logs=retain_logs,
+                    batch_size=self.args.per_device_eval_batch_size,
+                    max_length=self.args.max_length,  # as in training: `None` keeps every sequence whole
+                    qa_prompt_template=self.args.qa_prompt_template,
+                )
+                self._card_evaluator = cached = (eval_sets, retain_logs, evaluator)
+            result = cached[2].evaluate(self.accelerator.unwrap_model(self.model), self.accelerator)
+            scores.update(result.metrics())
+            self.unlearning_evaluations = {**getattr(self, "unlearning_evaluations", {}), phase: result}
+        self.unlearning_metrics[phase] = scores
+        return scores
+
+    def _hub_base_model_id(self) -> str | None:
+        # The card's `base_model` once the trainer is built; while `Trainer.__init__` runs, what the arguments say.
+        if hasattr(self, "base_model_id"):
+            return self.unlearning_record()["base_model"]
+        chain = getattr(self, "request_chain", None)  # a model unlearned from an earlier run's folder
+        return getattr(self.args, "base_model_id", None) or (chain.base_model if chain is not None else None)
+
+    def _adapter_config(self):
+        from peft import PeftModel
+
+        return self.model.peft_config[self.model.active_adapter] if isinstance(self.model, PeftModel) else None
+
+    def _check_adapter_base(self) -> str | None:
+        """The Hub id to write into a pushed adapter's config (`None`: nothing to change); refuses a local base."""
+        adapter_config = self._adapter_config()
+        if adapter_config is None:
+            return None
+        named = adapter_config.base_model_name_or_path
+        base = self._hub_base_model_id()
+        if base is None and (not named or _is_local_path(named)):
+            where = f"the local folder {named!r}" if named else "not named (the model was built in memory)"
+            raise HubPushError(
+                f"Not pushing this adapter: its base model is {where}, which readers of the Hub cannot load. Name "
+                "the base model's Hub id with `base_model_id` (UnlearningConfig(base_model_id="
+                "'org/base-model'), `--base_model_id org/base-model` on the command line, or trainer.base_model_id "
+                "= 'org/base-model'), then push again."
+            )
+        return base if base not in (None, named) else None
+
+    def _repo_id(self) -> str:
+        # `Trainer.init_hf_repo`'s choice: `hub_model_id`, else the output folder's name.
+        return self.hub_model_id or self.args.hub_model_id or Path(self.args.output_dir).absolute().name
+
+    def init_hf_repo(self, token: str | None = None, private: bool | None = None) -> None:
+        """As `Trainer.init_hf_repo` (create the repository `hub_model_id`), raising `HubPushError` in one line."""
+        if not self.is_world_process_zero():  # only process zero talks to the Hub
+            return super().init_hf_repo(token=token, private=private)
+        token = token if token is not None else self.args.hub_token
+        stage = "push" if getattr(self, "_pushing", False) else "create"
+        if stage == "create":  # `Trainer.__init__` with push_to_hub=True: refuse before anything is trained
+            self._check_adapter_base()
+        with hub_push_errors(self._repo_id(), self.args.output_dir, token, stage):
+            super().init_hf_repo(token=token, private=private)
+
+    def push_to_hub(
+        self,
+        commit_message: str | None = "End of training",
+        blocking: bool = True,
+        token: str | None = None,
+        revision: str | None = None,
+        private: bool | None = None,
+        **kwargs,
+    ):
+        """As `Trainer.push_to_hub`, raising `HubPushError` in one line (no token, Hub unreachable, invalid repository
+        id, an adapter whose base model is a local folder). A pushed adapter's `adapter_config.json` names the base
+        model by its Hub id (`base_model_id`), as the card's `base_model` does."""
+        arguments = dict(commit_message=commit_message, blocking=blocking, token=token, revision=revision, **kwargs)
+        if not self.is_world_process_zero():  # saves its part of the model, uploads nothing
+            return super().push_to_hub(private=private, **arguments)
+        base = self._check_adapter_base()
+        adapter_config = self._adapter_config()
+        named = None if adapter_config is None else adapter_config.base_model_name_or_path
+        token = token if token is not None else self.args.hub_token
+        self._pushing = True
+        try:
+            if self.hub_model_id is None:  # created before anything is saved: a failure leaves the folder as it was
+                self.init_hf_repo(token=token, private=private)
+            if base is not None:
+                adapter_config.base_model_name_or_path = base  # what `save_model` writes into the pushed folder
+            with hub_push_errors(self._repo_id(), self.args.output_dir, token):
+                return super().push_to_hub(private=private, **arguments)
+        finally:
+            self._pushing = False
+            if base is not None:
+                adapter_config.base_model_name_or_path = named

@@ -40,7 +40,7 @@ from transformers.utils import logging
 
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
-from .hub import library_versions, peft_hyperparameters, save_card_and_record
+from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
 from .trainer import UnlearningTrainer
 
 
@@ -241,7 +241,7 @@ def negate_task_vector(model: torch.nn.Module, original: dict[str, torch.Tensor]
         )
 
 
-class TaskVectorTrainer(Trainer):
+class TaskVectorTrainer(ModelCardMixin, Trainer):
     r"""
     Task-vector negation as a [`~transformers.Trainer`]: `train()` fine-tunes the model on the forget set with the
     language-modelling loss, then replaces it by `theta - alpha * (theta_ft - theta)`; `save_model()` and
@@ -340,6 +340,7 @@ class TaskVectorTrainer(Trainer):
         )
         forget = prepare_dataset(forget_dataset, name="forget", **prepare)  # refuses an empty set first
         self.forget_fingerprint = content_fingerprint(forget_dataset, "forget")
+        self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
         if isinstance(eval_dataset, dict):
             eval_dataset = {name: prepare_dataset(data, name=name, **prepare) for name, data in eval_dataset.items()}
         elif eval_dataset is not None:

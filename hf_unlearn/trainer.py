@@ -43,7 +43,7 @@ from .data import (
 from .data.formatting import as_dataset
 from .data.pairing import RetainPairingCallback, retain_role
 from .history import RequestChain
-from .hub import library_versions, peft_hyperparameters, save_card_and_record
+from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
 from .layers import capture_layer_output, decoder_layers
 from .logprobs import (
     IGNORE_INDEX,
@@ -66,7 +66,7 @@ ROLES = ("forget", "retain")
 REF_LOGPS_FILE = "hf_unlearn_ref_logps.safetensors"
 
 
-class UnlearningTrainer(Trainer):
+class UnlearningTrainer(ModelCardMixin, Trainer):
     r"""
     A drop-in [`~transformers.Trainer`] for unlearning: each step lowers
     `forget_weight * forget_loss + retain_weight * retain_loss` on a forget batch and a paired retain batch.
@@ -208,6 +208,7 @@ class UnlearningTrainer(Trainer):
         self._forget_fingerprint = fingerprint(
             forget, [c for c in ("input_ids", "labels", "alt_input_ids", "alt_labels") if c in forget.column_names]
         )
+        self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
         eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare)
 
         # Reference: which source, and whether one must stay alive during training.

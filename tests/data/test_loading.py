@@ -1,6 +1,7 @@
 """Dataset SPECs: local files and PATH[:CONFIG[:SPLIT]], with errors that say what is accepted."""
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,23 @@ def test_the_spec_help_names_no_local_set_up():
 def test_config_and_sliced_split_of_a_local_dataset_repository():
     rows = load_dataset_spec(f"{TOFU}:forget10_perturbed:train[:80]")
     assert len(rows) == 80 and "perturbed_answer" in rows.column_names
+
+
+def test_a_malformed_file_names_its_line_and_the_reason_without_the_row_text(tmp_path):
+    secret = "Jane Roe was born in Springfield"
+    rows = [json.dumps({"question": "q", "answer": "a"})] * 2 + ['{"question": "q" "answer": "' + secret + '"}']
+    (tmp_path / "forget.jsonl").write_text("\n".join(rows) + "\n")
+    with pytest.raises(ValueError) as caught:
+        load_dataset_spec(str(tmp_path / "forget.jsonl"), "forget_dataset")
+    message = str(caught.value)
+    assert re.search(r"forget_dataset '.*forget\.jsonl' line 3, column 18: Expecting ',' delimiter;", message)
+    assert secret not in message and "Accepted" not in message and "\n" not in message
+    # one pretty-printed JSON document: the whole text's parser names the line
+    document = '[\n  {"question": "q", "answer": "a"},\n  {"question": "q",, "answer": "a"}\n]'
+    (tmp_path / "rows.json").write_text(document)
+    with pytest.raises(ValueError, match=r"'.*rows\.json' line 3, column 20: Expecting property name"):
+        load_dataset_spec(str(tmp_path / "rows.json"), "--forget")
+    # CSV: the parser's own message has the line (the header is line 1)
+    (tmp_path / "retain.csv").write_text("question,answer\nq,a\nq,a,extra\n")
+    with pytest.raises(ValueError, match=r"'.*retain\.csv' could not be read as rows: .*Expected 2 fields in line 3"):
+        load_dataset_spec(str(tmp_path / "retain.csv"), "--retain")

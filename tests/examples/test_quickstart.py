@@ -1,4 +1,5 @@
-"""The quickstart example runs end to end and does what it says: forget falls, retain holds."""
+"""The quickstart example runs end to end and does what it says: forget falls, retain holds, and the model card has
+the scores before and after."""
 
 import runpy
 import sys
@@ -20,3 +21,14 @@ def test_quickstart_unlearns_the_forget_person(tmp_path, monkeypatch, capsys, fl
     nll_before, nll_after, rouge_before, rouge_after = forget
     assert rouge_before > 0.9 and rouge_after < 0.5 and nll_after > nll_before + 2
     assert retain[3] > 0.9  # retain ROUGE-L after unlearning
+    # the card written from the Python API has each set's scores before and after, the same as printed
+    card = (tmp_path / ("npo-lora" if flags else "npo") / "README.md").read_text()
+    results = card.split("## Results")[1].split("\n## ")[0]
+    assert "No forget or retain scores" not in results
+    rows = {
+        cells[0]: [float(cell) for cell in cells[1:3]]
+        for cells in (line.strip("| ").split(" | ") for line in results.splitlines() if " set: " in line)
+    }
+    assert rows["Forget set: ROUGE-L recall of greedy answers"] == pytest.approx([rouge_before, rouge_after], abs=6e-3)
+    assert rows["Forget set: NLL per answer token"] == pytest.approx([nll_before, nll_after], rel=2e-3, abs=6e-4)
+    assert rows["Retain set: ROUGE-L recall of greedy answers"] == pytest.approx(retain[2:], abs=6e-3)
