@@ -578,7 +578,7 @@ class ModelCardMixin:
         Raises:
             `ValueError`: no named sets to score (neither `eval_sets` nor an `eval_dataset` dict).
         """
-        from .evaluation import EVAL_SET_NAMES, UnlearningEvaluator
+        from .evaluation import EVAL_SET_NAMES
 
         eval_sets = eval_sets if eval_sets is not None else getattr(self, "_eval_rows", None)
         if not isinstance(eval_sets, dict) or not eval_sets:
@@ -597,20 +597,26 @@ class ModelCardMixin:
         elif known:
             cached = getattr(self, "_card_evaluator", None)
             if cached is None or cached[0] is not eval_sets or cached[1] is not retain_logs:
-                evaluator = UnlearningEvaluator(
-                    self.processing_class,
-                    known,
-                    retain_logs=retain_logs,
-                    batch_size=self.args.per_device_eval_batch_size,
-                    max_length=self.args.max_length,  # as in training: `None` keeps every sequence whole
-                    qa_prompt_template=self.args.qa_prompt_template,
-                )
+                evaluator = self._unlearning_evaluator(known, retain_logs)
                 self._card_evaluator = cached = (eval_sets, retain_logs, evaluator)
             result = cached[2].evaluate(self.accelerator.unwrap_model(self.model), self.accelerator)
             scores.update(result.metrics())
             self.unlearning_evaluations = {**getattr(self, "unlearning_evaluations", {}), phase: result}
         self.unlearning_metrics[phase] = scores
         return scores
+
+    def _unlearning_evaluator(self, eval_sets: dict[str, Any], retain_logs: dict | str | os.PathLike | None):
+        # Rows prepared as in training: the same prompt template and `max_length` (`None` keeps every row whole).
+        from .evaluation import UnlearningEvaluator
+
+        return UnlearningEvaluator(
+            self.processing_class,
+            eval_sets,
+            retain_logs=retain_logs,
+            batch_size=self.args.per_device_eval_batch_size,
+            max_length=self.args.max_length,
+            qa_prompt_template=self.args.qa_prompt_template,
+        )
 
     def _hub_base_model_id(self) -> str | None:
         # The card's `base_model` once the trainer is built; while `Trainer.__init__` runs, what the arguments say.

@@ -593,13 +593,17 @@ def train_scored(trainer, eval_sets: dict, sampled: dict | None, retain_logs: st
         `dict`: the unlearning record.
     """
     args = trainer.args
-    evaluator = _evaluator(trainer, eval_sets, retain_logs)
     if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
-        trainer.unlearning_metrics["before"] = _scores(trainer, evaluator)
+        trainer.evaluate_unlearning(eval_sets, retain_logs=retain_logs)
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     trainer.save_model()
     if eval_sets:
-        trainer.unlearning_metrics["after"] = _scores(trainer, evaluator, save_to=args.output_dir, sampled=sampled)
+        trainer.evaluate_unlearning(eval_sets, retain_logs=retain_logs)
+        result = getattr(trainer, "unlearning_evaluations", {}).get("after")
+        if result is not None and trainer.accelerator.is_main_process:
+            if sampled is not None:  # row counts only: which sets, how many of their rows, the sampling seed
+                result.summary["default_eval_sets"] = sampled
+            result.save(os.path.join(args.output_dir, "evaluation"))  # TOFU-format log + summary.json, numbers only
     trainer.create_model_card()
     if args.push_to_hub:
         trainer.push_to_hub()
@@ -629,42 +633,6 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
         peft_config=get_peft_config(model_args),
     )
     return train_scored(trainer, eval_sets, sampled, data_args.retain_logs)
-
-
-def _evaluator(trainer, eval_sets: dict, retain_logs: str | None):
-    """The evaluator over the eval sets it knows (forget, retain, holdout, ...), or `None`."""
-    from .evaluation import EVAL_SET_NAMES, UnlearningEvaluator
-
-    scored = {name: dataset for name, dataset in eval_sets.items() if name in EVAL_SET_NAMES}
-    if not scored:
-        return None
-    if trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled:
-        logger.warning(
-            "Generation-based scores are skipped under DeepSpeed / FSDP: run `hf-unlearn eval` on the "
-            "saved model for them."
-        )
-        return None
-    return UnlearningEvaluator(
-        trainer.processing_class,
-        scored,
-        retain_logs=retain_logs,
-        batch_size=trainer.args.per_device_eval_batch_size,
-        max_length=trainer.args.max_length,  # as in training: `None` keeps every sequence whole
-        qa_prompt_template=trainer.args.qa_prompt_template,
-    )
-
-
-def _scores(trainer, evaluator, save_to: str | None = None, sampled: dict | None = None) -> dict[str, float]:
-    """The trainer's eval metrics plus, with an evaluator, ROUGE / probability / truth ratio / forget quality."""
-    scores = trainer.score_metrics(trainer.evaluate())
-    if evaluator is not None:
-        result = evaluator.evaluate(trainer.model, trainer.accelerator)
-        scores.update(result.metrics())
-        if sampled is not None:  # row counts only: which sets, how many of their rows, the sampling seed
-            result.summary["default_eval_sets"] = sampled
-        if save_to is not None and trainer.accelerator.is_main_process:
-            result.save(os.path.join(save_to, "evaluation"))  # TOFU-format log + summary.json, numbers only
-    return scores
 
 
 def launch(launch_args: list[str], script_args: list[str]) -> int:

@@ -14,10 +14,9 @@ import yaml
 
 from hf_unlearn import UnlearningConfig
 from hf_unlearn.cli import DEBUG_ENV, main
-from hf_unlearn.hub import RECORD_FILE
+from hf_unlearn.hub import RECORD_FILE, ModelCardMixin
 from hf_unlearn.unlearn_cli import (
     UnlearningDataConfig,
-    _evaluator,
     accelerate_config_path,
     default_eval_sets,
     make_parser,
@@ -368,7 +367,7 @@ def test_max_length_none_keeps_evaluated_rows_whole(tmp_path, tokenizer):
     trainer = argparse.Namespace(
         args=training_args, processing_class=tokenizer, is_deepspeed_enabled=False, is_fsdp_enabled=False
     )
-    evaluator = _evaluator(trainer, {"forget": [long_row]}, retain_logs=None)
+    evaluator = ModelCardMixin._unlearning_evaluator(trainer, {"forget": [long_row]}, retain_logs=None)
     input_ids, _ = evaluator.sets["forget"].rows[0].answer
     assert len(input_ids) == len(tokenizer("Question: Who?\nAnswer: " + long_row["answer"]).input_ids) + 1
     assert len(input_ids) > 512
