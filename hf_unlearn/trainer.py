@@ -56,7 +56,13 @@ from .logprobs import (
 )
 from .losses import FORGET_LOSSES, RETAIN_LOSSES, NLLRetainLoss
 from .losses.base import ObjectiveInputs, UnlearningObjective, token_mean_logps
-from .reference import AdapterOffReference, ModelReference, disable_dropout, prepare_reference_model
+from .reference import (
+    AdapterOffReference,
+    ModelReference,
+    disable_dropout,
+    peft_checkpointing_alias_quiet,
+    prepare_reference_model,
+)
 from .utils import resolve_dtype
 
 
@@ -364,7 +370,8 @@ class UnlearningTrainer(Trainer):
                 use_gradient_checkpointing=bool(args.gradient_checkpointing),
                 gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
             )
-        return get_peft_model(model, peft_config)
+        with peft_checkpointing_alias_quiet():
+            return get_peft_model(model, peft_config)
 
     @staticmethod
     def _resolve_train_datasets(train_dataset, forget_dataset, retain_dataset):

@@ -28,6 +28,7 @@ from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, content_fingerprint, ensure_pad_token
+from ..reference import peft_checkpointing_alias_quiet
 from ..utils import write_json_atomic
 from .probes import AuditContext, make_probes
 from .probes.base import as_rows, subset_log
@@ -358,7 +359,8 @@ def load_model(path: str | os.PathLike, option: str = "model", **kwargs) -> torc
                 f"{option} {str(path)!r} is a PEFT adapter folder whose base model {base!r} (base_model_name_or_path "
                 f"in its adapter_config.json) could not be loaded: {error}"
             ) from error
-        return PeftModel.from_pretrained(model, str(path)).eval()
+        with peft_checkpointing_alias_quiet():
+            return PeftModel.from_pretrained(model, str(path)).eval()
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), **kwargs).eval()
     except (OSError, ValueError) as error:

@@ -7,15 +7,21 @@ come from. Results are returned in input order.
 
 from __future__ import annotations
 
+import copy
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from transformers import GenerationConfig
+from transformers.utils import logging
 
 from ..data.collator import pad_sequences
 from ..logprobs import IGNORE_INDEX, next_token_view, sequence_logps
 from ..metrics.mia import token_log_prob_moments
+
+
+logger = logging.get_logger(__name__)
 
 
 # Upper bound on the floats of one `(tokens, vocab)` temporary of the token statistics (256 MiB in float32):
@@ -189,6 +195,13 @@ def greedy_generate(
     Prompts are left-padded here from their token ids, so the tokenizer's `padding_side` is never touched.
     Each continuation is cut at its first EOS (the EOS itself dropped).
 
+    Generation stays within the model's context (`config.max_position_embeddings`): positions past it were never
+    trained (and transformers warns when a call passes it). A prompt that leaves less room than `max_new_tokens` is
+    generated on alone, up to the end of the context, so that neither its result nor its batch's depends on the
+    batch size; a prompt that fills the context loses its first tokens (its end, where the question is, is kept),
+    leaving room for `max_new_tokens` (at most half the context) new tokens. Prompts that fit with
+    `max_new_tokens` to spare are not changed.
+
     Args:
         model (`torch.nn.Module`):
             Causal LM (or PEFT model), already in eval mode.
@@ -218,18 +231,47 @@ def greedy_generate(
         pad_token_id=pad_token_id,
         use_cache=True,
     )
+    prompts, context = _fit_in_context(model, prompts, max_new_tokens)
     outputs: list[list[int]] = [[] for _ in prompts]
     order = sorted(range(len(prompts)), key=lambda index: len(prompts[index]), reverse=True)
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+    # Prompts without room for the whole budget come first (the longest), one per call, each with its own budget.
+    alone = [index for index in order if len(prompts[index]) + max_new_tokens > context]
+    rest = order[len(alone) :]
+    batches = [[index] for index in alone]
+    batches += [rest[start : start + batch_size] for start in range(0, len(rest), batch_size)]
     for batch in batches:
         input_ids = pad_sequences([torch.tensor(prompts[i]) for i in batch], pad_token_id, padding_side="left")
         attention_mask = pad_sequences(
             [torch.ones(len(prompts[i]), dtype=torch.long) for i in batch], padding_side="left"
         )
+        budget = min(max_new_tokens, context - input_ids.size(1))
         generated = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), generation_config=config
+            input_ids=input_ids.to(device),
+            attention_mask=attention_mask.to(device),
+            generation_config=config if budget == max_new_tokens else _with_budget(config, budget),
         )
         for index, tokens in zip(batch, generated[:, input_ids.size(1) :].tolist()):
             stop = next((position for position, token in enumerate(tokens) if token in eos_ids), len(tokens))
             outputs[index] = tokens[:stop]
     return outputs, len(batches)
+
+
+def _with_budget(config: GenerationConfig, max_new_tokens: int) -> GenerationConfig:
+    shorter = copy.deepcopy(config)
+    shorter.max_new_tokens = max_new_tokens
+    return shorter
+
+
+def _fit_in_context(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int):
+    """The prompts, those that fill the model's context cut from the left, and the context (`inf` when unknown)."""
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not context:
+        return prompts, math.inf
+    keep = context - min(max_new_tokens, context // 2)
+    cut = sum(len(prompt) >= context for prompt in prompts)
+    if cut:
+        logger.warning_once(
+            f"{cut} of {len(prompts)} prompts are as long as the model's context ({context} positions) or longer: "
+            f"their first tokens are cut for generation, keeping the last {keep}."
+        )
+    return [prompt[-keep:] if len(prompt) >= context else prompt for prompt in prompts], context

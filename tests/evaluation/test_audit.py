@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import traceback
+import warnings
 
 import pytest
 
 from hf_unlearn import UnlearningAuditor
+from hf_unlearn.demo.toy import tiny_causal_lm
 from hf_unlearn.evaluation.audit import AUDIT_FILE, PLOT_FILE, recovery, robustness_summary
-from hf_unlearn.evaluation.probes import LogitLensProbe, ParaphraseProbe, RelearnProbe
+from hf_unlearn.evaluation.probes import (
+    PROMPT_TRANSFORMS,
+    LogitLensProbe,
+    ParaphraseProbe,
+    PromptAttackProbe,
+    RelearnProbe,
+)
 
 from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
 
@@ -173,3 +184,68 @@ def test_bad_settings_are_refused_before_any_model_runs(tokenizer):
         UnlearningAuditor(tokenizer, FORGET_ROWS, probes=[RelearnProbe(relearn_rows=0)])
     with pytest.raises(ValueError, match="The forget set is empty"):
         UnlearningAuditor(tokenizer, [], probes="logit_lens")
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_a_small_unlearn_evaluate_and_audit_run_warns_nothing_deprecated_and_stays_in_context(tokenizer, tmp_path):
+    """What `hf-unlearn demo` does, at test size: a LoRA unlearning run, an evaluation and an audit, on models with
+    a 48-position context that the longest attack prompts fill."""
+    from peft import LoraConfig
+
+    from hf_unlearn import NPOTrainer, UnlearningEvaluator
+
+    from ..conftest import make_config
+
+    caught = []
+
+    def keep(message, category, filename, lineno, file=None, line=None):
+        frames = [frame.filename for frame in traceback.extract_stack()[:-1]]
+        caught.append((category, str(message), [name for name in frames if f"{os.sep}hf_unlearn{os.sep}" in name]))
+
+    transformers_log = _Records()
+    logging.getLogger("transformers").addHandler(transformers_log)
+    logging.Logger.warning_once.cache_clear()  # transformers says its reminder once per process: say it again here
+    models = [tiny_causal_lm(len(tokenizer), max_positions=48, seed=seed) for seed in (0, 1, 2)]
+    roleplay = PROMPT_TRANSFORMS["roleplay"].apply("Question: {}\nAnswer:".format, FORGET[0]["question"])
+    assert len(tokenizer(roleplay).input_ids) > 48  # the path that cuts a prompt to fit is taken
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = keep
+            trainer = NPOTrainer(
+                models[0],
+                args=make_config(tmp_path, max_steps=1),
+                processing_class=tokenizer,
+                forget_dataset=FORGET_ROWS,
+                retain_dataset=RETAIN_ROWS,
+                peft_config=LoraConfig(r=4, target_modules="all-linear"),
+            )
+            trainer.train()
+            unlearned = trainer.model.eval()
+            sets = {"forget": FORGET[:4], "retain": RETAIN_ROWS[:4]}
+            UnlearningEvaluator(tokenizer, sets, max_new_tokens=20, max_length=64).evaluate(unlearned)
+            auditor = UnlearningAuditor(
+                tokenizer,
+                FORGET,
+                RETAIN_ROWS,
+                max_length=64,
+                max_new_tokens=20,
+                probes=[
+                    RelearnProbe(steps=1, modes=("forget",)),
+                    PromptAttackProbe({"roleplay": PROMPT_TRANSFORMS["roleplay"]}),
+                ],
+            )
+            auditor.audit(unlearned, original=models[1], retain_model=models[2])
+    finally:
+        logging.getLogger("transformers").removeHandler(transformers_log)
+    ours = [(category, message, frames) for category, message, frames in caught if frames]
+    assert not [entry for entry in ours if issubclass(entry[0], FutureWarning)], ours
+    assert not [message for message in transformers_log.messages if "friendly reminder" in message]
