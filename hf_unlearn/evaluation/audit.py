@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -240,7 +241,7 @@ class AuditResult:
         header = f"{'attack':<27}{'score':<9}" + "".join(f"{role + ' before->after':>26}" for role in roles)
         header += f"{'recovery':>10}{'prob rec.':>11}"
         lines = [header, "-" * len(header)]
-        notes = []
+        undefined: dict[str, list[str]] = {}  # reason -> the attacks it holds for: one line per reason
         for name, entry in self.attacks.items():
             if entry["status"] == "skipped":
                 lines.append(f"{name:<27}skipped: {entry['reason']}")
@@ -259,11 +260,13 @@ class AuditResult:
                 + f"{_cell(probability, 'n/a' if score != 'probability' else ''):>11}"
             )
             if value is None:
-                notes.append(f"{name}: recovery {entry['recovery_notes'][score]}")
+                reason, detail = _split_note(entry["recovery_notes"][score])
+                undefined.setdefault(reason, []).append(f"{name} ({detail})" if detail else name)
         lines.append(
             "recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
             "probability): 0 = like the retain model, 1 = like the original"
         )
+        notes = [f"recovery undefined for {', '.join(names)}: {reason}" for reason, names in undefined.items()]
         return "\n".join(lines + notes)
 
     def save(self, output_dir: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
@@ -280,6 +283,15 @@ class AuditResult:
             paths["plot"] = output_dir / PLOT_FILE
             plot_audit(self, paths["plot"])
         return paths
+
+
+def _split_note(note: str) -> tuple[str, str | None]:
+    """A recovery note (see [`recovery`]) as its reason, shared by attacks, and its per-attack gap, if any."""
+    reason = note.removeprefix("undefined: ")
+    match = re.search(r" \((\|O - R\| = [^)]*)\)", reason)
+    if match is None:
+        return reason, None
+    return reason[: match.start()] + reason[match.end() :], match.group(1)
 
 
 def _cell(value: float | None, missing: str = "-") -> str:
@@ -485,7 +497,14 @@ class UnlearningAuditor:
             clean[role] = context.score(audited, context.evaluator(context.forget))
         attacks, per_row = {}, {}
         for probe in self.probes:
-            for attack in probe.attacks(context):
+            made = probe.attacks(context)
+            skipped: dict[str, list[str]] = {}
+            for attack in made:
+                if attack.skipped:
+                    skipped.setdefault(attack.skipped, []).append(attack.name)
+            for reason, names in skipped.items():  # one line per reason (a probe's attacks often share one)
+                logger.warning(f"Audit: {', '.join(names)} skipped: {reason}")
+            for attack in made:
                 entry = {
                     "probe": attack.probe,
                     "status": "skipped" if attack.skipped else "ok",
@@ -495,7 +514,6 @@ class UnlearningAuditor:
                 }
                 attacks[attack.name] = entry
                 if attack.skipped:
-                    logger.warning(f"Audit: {attack.name} skipped: {attack.skipped}")
                     continue
                 entry["models"], per_row[attack.name] = {}, {}
                 start = time.perf_counter()

@@ -236,6 +236,7 @@ class UnlearningEvaluator:
             name: prepare_eval_set(data, name, tokenizer, max_length=max_length, qa_prompt_template=qa_prompt_template)
             for name, data in eval_sets.items()
         }
+        self._once = OnceFilter()
         # Sets without perturbed answers have no truth ratio: said once here, rather than by every metric call of
         # every evaluation (`_said_undefined` then quiets those repeats when it covers every set).
         self._without_truth_ratio = [name for name, s in self.sets.items() if not any(row.perturbed for row in s.rows)]
@@ -247,11 +248,12 @@ class UnlearningEvaluator:
                 consequences.append("forget quality (it compares forget-set truth ratios)")
             names = self._without_truth_ratio
             sets = f"the {names[0]} set" if len(names) == 1 else f"the {', '.join(names[:-1])} and {names[-1]} sets"
-            logger.warning(
-                f"Truth ratio is undefined for {sets}: no row has perturbed answers (a `perturbed_answer` list, as in "
-                "TOFU's *_perturbed configs) to compare the answer with"
-                + (f"; so is {' and '.join(consequences)}." if consequences else ".")
-            )
+            with said_once(self._once):
+                logger.warning(
+                    f"Truth ratio is undefined for {sets}: no row has perturbed answers (a `perturbed_answer` list, "
+                    "as in TOFU's *_perturbed configs) to compare the answer with"
+                    + (f"; so is {' and '.join(consequences)}." if consequences else ".")
+                )
 
     # ---- Computing ----
 
@@ -289,7 +291,8 @@ class UnlearningEvaluator:
             from accelerate.utils import gather_object
 
             records = gather_object(records)
-        with _said_undefined(set(self._without_truth_ratio) == set(self.sets)):
+        # Evaluated at every eval step of a run, the same sets give the same warnings: each is said once.
+        with _said_undefined(set(self._without_truth_ratio) == set(self.sets)), said_once(self._once):
             logs = self._build_logs(records)
             summary = summarize_logs(logs, self.retain_logs, sets=list(self.sets), mia_k=self.mia_k)
         return EvaluationResult(logs=logs, summary=summary, stats=stats)
@@ -455,6 +458,33 @@ class _RepeatFilter(pylogging.Filter):
 
     def filter(self, record: pylogging.LogRecord) -> bool:
         return not record.getMessage().startswith(self.PREFIXES)
+
+
+class OnceFilter(pylogging.Filter):
+    """Lets each distinct message through once, however many times it is logged while the filter is on."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: pylogging.LogRecord) -> bool:
+        message = record.getMessage()
+        new = message not in self.seen
+        self.seen.add(message)
+        return new
+
+
+@contextlib.contextmanager
+def said_once(once: OnceFilter):
+    """Within it, each distinct warning of the evaluator (and of the metrics it calls) passes `once` only once."""
+    loggers = [logger, logging.get_logger(truth_ratio.__module__)]
+    for each in loggers:
+        each.addFilter(once)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeFilter(once)
 
 
 @contextlib.contextmanager

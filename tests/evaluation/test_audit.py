@@ -249,3 +249,27 @@ def test_a_small_unlearn_evaluate_and_audit_run_warns_nothing_deprecated_and_sta
     ours = [(category, message, frames) for category, message, frames in caught if frames]
     assert not [entry for entry in ours if issubclass(entry[0], FutureWarning)], ours
     assert not [message for message in transformers_log.messages if "friendly reminder" in message]
+
+
+def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, caplog):
+    """Rows without perturbed answers or paraphrased questions, and no original / retain model: every recovery is
+    undefined for the same reason, and every evaluator of the audit has no truth ratio."""
+    auditor = UnlearningAuditor(
+        tokenizer,
+        FORGET_ROWS,
+        RETAIN_ROWS,
+        max_length=64,
+        max_new_tokens=2,
+        batch_size=8,
+        probes=[RelearnProbe(steps=1), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
+    )
+    with caplog.at_level(logging.WARNING):
+        result = auditor.audit(tiny_llama(len(tokenizer)))
+    messages = [record.getMessage() for record in caplog.records]
+    truth_ratio = [message for message in messages if message.startswith("Truth ratio is undefined")]
+    assert len(truth_ratio) == 1 and len(messages) == len(set(messages)), messages
+    assert messages.count("Audit: paraphrase skipped: the forget set has no 'paraphrased_question' column") == 1
+    table = result.table()
+    ran = [name for name in ALL_ATTACKS if name != "paraphrase"]
+    assert table.count("recovery undefined") == 1
+    assert f"recovery undefined for {', '.join(ran)}: no score for the original and retain model" in table
