@@ -30,6 +30,7 @@ from transformers import (
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, get_last_checkpoint
 from transformers.utils import logging
 
+from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import (
     AlternativeAnswers,
@@ -262,6 +263,7 @@ class UnlearningTrainer(Trainer):
             "forget": forget_loss_name,
             "retain": {name: objective for name, (objective, _) in named.items()} if named else retain_loss_name,
         }
+        label_progress(self, f"unlearning ({forget_loss_name})")
         self._retain_weight_record = {name: weight for name, (_, weight) in named.items()} or self.retain_weight
         # The id the user gave, for the card's `base_model` (a local path is no use to readers of the card).
         self.base_model_id = args.base_model_id or (model_id if model_id and not os.path.isdir(model_id) else None)

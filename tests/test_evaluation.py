@@ -448,3 +448,12 @@ def test_two_processes_give_the_one_process_result(tmp_path):
     for result in two:
         assert_close(result["metrics"], one["metrics"], "metrics")
         assert_close(result["logs"], one["logs"], "logs")
+
+
+def test_evaluation_bars_name_the_sets_and_the_phase(tokenizer, model, capsys):
+    sets = {"forget": FORGET_ROWS[:2], "retain": RETAIN_ROWS[:2]}
+    UnlearningEvaluator(tokenizer, sets, max_new_tokens=2).evaluate(model)
+    err = capsys.readouterr().err
+    assert "evaluating forget, retain: scores" in err and "evaluating forget, retain: answers" in err
+    UnlearningEvaluator(tokenizer, sets, max_new_tokens=2, progress=None).evaluate(model)
+    assert "evaluating" not in capsys.readouterr().err

@@ -491,20 +491,24 @@ class UnlearningAuditor:
             if value is not None
         }
         context = self.context
+        made = [(probe, probe.attacks(context)) for probe in self.probes]
+        units = len(models) * (1 + sum(not attack.skipped for _, attacks in made for attack in attacks))
+        # One bar over every (attack, model) pair, labelled with the pair; the evaluator's bars show within each.
+        bar = logging.tqdm(total=units, desc="audit", dynamic_ncols=True)
         clean = {}
         for role, audited in models.items():
-            logger.info(f"Audit: scoring the {role} model without attack")
+            bar.set_description(f"audit: no attack ({role} model)")
             clean[role] = context.score(audited, context.evaluator(context.forget))
+            bar.update()
         attacks, per_row = {}, {}
-        for probe in self.probes:
-            made = probe.attacks(context)
+        for _, made_here in made:
             skipped: dict[str, list[str]] = {}
-            for attack in made:
+            for attack in made_here:
                 if attack.skipped:
                     skipped.setdefault(attack.skipped, []).append(attack.name)
             for reason, names in skipped.items():  # one line per reason (a probe's attacks often share one)
                 logger.warning(f"Audit: {', '.join(names)} skipped: {reason}")
-            for attack in made:
+            for attack in made_here:
                 entry = {
                     "probe": attack.probe,
                     "status": "skipped" if attack.skipped else "ok",
@@ -518,7 +522,7 @@ class UnlearningAuditor:
                 entry["models"], per_row[attack.name] = {}, {}
                 start = time.perf_counter()
                 for role, audited in models.items():
-                    logger.info(f"Audit: {attack.name} on the {role} model")
+                    bar.set_description(f"audit: {attack.name} ({role} model)")
                     after = attack.run(audited)
                     before = (
                         attack.before(audited)
@@ -530,8 +534,10 @@ class UnlearningAuditor:
                         result.update(layers=after.layers, best_layer=after.best_layer)
                     entry["models"][role] = result
                     per_row[attack.name][role] = after.log
+                    bar.update()
                 entry["seconds"] = round(time.perf_counter() - start, 2)
                 self._recoveries(entry)
+        bar.close()
         return AuditResult(attacks=attacks, settings=self.settings, models=list(models), per_row=per_row)
 
     def _recoveries(self, entry: dict) -> None:

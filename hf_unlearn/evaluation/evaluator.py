@@ -185,6 +185,10 @@ class UnlearningEvaluator:
             Sets on which membership-inference scores are computed.
         mia_k (`float`, *optional*, defaults to `0.4`):
             Fraction of tokens kept by Min-K% and Min-K%++ (0.4 as in MUSE's PrivLeak).
+        progress (`str`, *optional*, defaults to `"evaluating"`):
+            Start of the description of the progress bars shown while scoring and generating (e.g. "evaluating
+            forget, retain: answers"); `None` shows none. Bars are also off on all but the main process, and
+            everywhere after `transformers.utils.logging.disable_progress_bar()`.
 
     Raises:
         ValueError: unknown set names, no sets, a bad set (see [`prepare_eval_set`]), or a retain-model log
@@ -205,6 +209,7 @@ class UnlearningEvaluator:
         generate: bool = True,
         mia_sets: tuple[str, ...] = ("forget", "holdout"),
         mia_k: float = 0.4,
+        progress: str | None = "evaluating",
     ):
         if not eval_sets:
             raise ValueError(f"No eval sets given; pass at least one of {list(EVAL_LOG_KEYS)}.")
@@ -221,6 +226,7 @@ class UnlearningEvaluator:
         self.max_new_tokens = max_new_tokens
         self.generate = generate
         self.mia_k = mia_k
+        self.progress = progress
         self.mia_sets = tuple(name for name in mia_sets if name in eval_sets)
         if isinstance(retain_logs, (str, os.PathLike)):
             retain_logs = load_tofu_log(retain_logs)
@@ -283,8 +289,10 @@ class UnlearningEvaluator:
             units = units[accelerator.process_index :: accelerator.num_processes]
         was_training = model.training
         model.eval()
+        show = self.progress is not None and (accelerator is None or accelerator.is_main_process)
+        progress = f"{self.progress} {', '.join(self.sets)}" if show else None
         try:
-            records, stats = self._score_units(model, units)
+            records, stats = self._score_units(model, units, progress)
         finally:
             model.train(was_training)
         if distributed:
@@ -297,8 +305,12 @@ class UnlearningEvaluator:
             summary = summarize_logs(logs, self.retain_logs, sets=list(self.sets), mia_k=self.mia_k)
         return EvaluationResult(logs=logs, summary=summary, stats=stats)
 
-    def _score_units(self, model, units: list[tuple[str, int]]) -> tuple[list[tuple[str, int, dict]], dict]:
-        """Per-row numbers of the `(set, row)` units, with the per-set metrics that need token data or text."""
+    def _score_units(
+        self, model, units: list[tuple[str, int]], progress: str | None = None
+    ) -> tuple[list[tuple[str, int, dict]], dict]:
+        """Per-row numbers of the `(set, row)` units, with the per-set metrics that need token data or text.
+
+        `progress` starts the descriptions of the progress bars (none when it is `None`)."""
         sequences, owners = [], []  # owners[i] = (unit position, kind) of sequences[i]
         token_stats, moments = set(), set()
         for position, (name, row_index) in enumerate(units):
@@ -322,6 +334,7 @@ class UnlearningEvaluator:
             pad_token_id=self.tokenizer.pad_token_id,
             token_stats=token_stats,
             moments=moments,
+            progress=progress and f"{progress}: scores",
         )
         teacher_forced_seconds = time.perf_counter() - start
 
@@ -337,7 +350,7 @@ class UnlearningEvaluator:
                 record["num_token_perturb"].append(count)
 
         start = time.perf_counter()
-        generate_calls = self._add_rouge(model, units, records)
+        generate_calls = self._add_rouge(model, units, records, progress and f"{progress}: answers")
         generation_seconds = time.perf_counter() - start
         self._add_token_metrics(units, records)
         stats = {
@@ -350,7 +363,7 @@ class UnlearningEvaluator:
         }
         return [(name, row, record) for (name, row), record in zip(units, records)], stats
 
-    def _add_rouge(self, model, units, records) -> int:
+    def _add_rouge(self, model, units, records, progress: str | None = None) -> int:
         """Greedy generation on every unit of a generating set, and its ROUGE recall against the answer."""
         if not self.generate:
             return 0
@@ -365,6 +378,7 @@ class UnlearningEvaluator:
             max_new_tokens=self.max_new_tokens,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
+            progress=progress,
         )
         predictions = [text.strip() for text in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
         rouge = rouge_scores(predictions, [row.reference for row in rows])

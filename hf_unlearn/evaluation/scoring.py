@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,7 @@ def score_sequences(
     pad_token_id: int,
     token_stats: set[int] | frozenset[int] = frozenset(),
     moments: set[int] | frozenset[int] = frozenset(),
+    progress: str | None = None,
 ) -> SequenceScores:
     """Teacher-forced answer NLL of every sequence, in batches of similar length.
 
@@ -129,6 +131,8 @@ def score_sequences(
             Positions in `sequences` to compute token-level statistics for.
         moments (`set[int]`, *optional*, defaults to `frozenset()`):
             Positions (a subset of `token_stats`) that also need the log-probability moments (Min-K%++).
+        progress (`str`, *optional*):
+            Description of a progress bar over the batches; no bar without it.
 
     Returns:
         [`SequenceScores`]: results in input order.
@@ -140,7 +144,7 @@ def score_sequences(
     # Longest first: a batch that does not fit in memory fails at once, not at the end.
     order = sorted(range(len(sequences)), key=lambda index: len(sequences[index][0]), reverse=True)
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    for batch in batches:
+    for batch in progress_bar(batches, progress):
         input_ids = pad_sequences([torch.tensor(sequences[i][0]) for i in batch], pad_token_id).to(device)
         labels = pad_sequences([torch.tensor(sequences[i][1]) for i in batch], IGNORE_INDEX).to(device)
         attention_mask = pad_sequences([torch.ones(len(sequences[i][0]), dtype=torch.long) for i in batch]).to(device)
@@ -189,6 +193,7 @@ def greedy_generate(
     max_new_tokens: int,
     eos_token_id: int,
     pad_token_id: int,
+    progress: str | None = None,
 ) -> tuple[list[list[int]], int]:
     """Greedy continuation of every prompt, in left-padded batches of similar length.
 
@@ -215,6 +220,8 @@ def greedy_generate(
             The tokenizer's EOS id; generation also stops at the EOS ids of the model's generation config.
         pad_token_id (`int`):
             Id used for left padding (masked out).
+        progress (`str`, *optional*):
+            Description of a progress bar over the `generate` calls; no bar without it.
 
     Returns:
         `tuple[list[list[int]], int]`: the generated token ids of each prompt (input order), and the number of
@@ -239,7 +246,7 @@ def greedy_generate(
     rest = order[len(alone) :]
     batches = [[index] for index in alone]
     batches += [rest[start : start + batch_size] for start in range(0, len(rest), batch_size)]
-    for batch in batches:
+    for batch in progress_bar(batches, progress):
         input_ids = pad_sequences([torch.tensor(prompts[i]) for i in batch], pad_token_id, padding_side="left")
         attention_mask = pad_sequences(
             [torch.ones(len(prompts[i]), dtype=torch.long) for i in batch], padding_side="left"
@@ -254,6 +261,16 @@ def greedy_generate(
             stop = next((position for position, token in enumerate(tokens) if token in eos_ids), len(tokens))
             outputs[index] = tokens[:stop]
     return outputs, len(batches)
+
+
+def progress_bar(items: list, description: str | None) -> Iterable:
+    """`items`, iterated under a transient progress bar labelled `description` (none when it is `None`).
+
+    transformers' `tqdm`: `transformers.utils.logging.disable_progress_bar()` turns every bar of this library off.
+    """
+    if description is None:
+        return items
+    return logging.tqdm(items, desc=description, leave=False, dynamic_ncols=True)
 
 
 def _with_budget(config: GenerationConfig, max_new_tokens: int) -> GenerationConfig:

@@ -251,7 +251,7 @@ def test_a_small_unlearn_evaluate_and_audit_run_warns_nothing_deprecated_and_sta
     assert not [message for message in transformers_log.messages if "friendly reminder" in message]
 
 
-def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, caplog):
+def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, caplog, capsys):
     """Rows without perturbed answers or paraphrased questions, and no original / retain model: every recovery is
     undefined for the same reason, and every evaluator of the audit has no truth ratio."""
     auditor = UnlearningAuditor(
@@ -273,3 +273,6 @@ def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, ca
     ran = [name for name in ALL_ATTACKS if name != "paraphrase"]
     assert table.count("recovery undefined") == 1
     assert f"recovery undefined for {', '.join(ran)}: no score for the original and retain model" in table
+    err = capsys.readouterr().err  # and the progress bar says which attack runs
+    assert "audit: no attack (unlearned model)" in err and "audit: relearn_forget (unlearned model)" in err
+    assert "audit: logit_lens (unlearned model)" in err and "evaluating forget: answers" in err
