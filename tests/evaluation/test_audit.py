@@ -13,7 +13,16 @@ import pytest
 
 from hf_unlearn import UnlearningAuditor
 from hf_unlearn.demo.toy import tiny_causal_lm
-from hf_unlearn.evaluation.audit import AUDIT_FILE, PLOT_FILE, recovery, robustness_summary
+from hf_unlearn.evaluation.audit import (
+    AUDIT_FILE,
+    MODEL_COLOURS,
+    PLOT_FILE,
+    RECOVERY_CAPTION,
+    AuditResult,
+    audit_figure,
+    recovery,
+    robustness_summary,
+)
 from hf_unlearn.evaluation.probes import (
     PROMPT_TRANSFORMS,
     LogitLensProbe,
@@ -276,3 +285,54 @@ def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, ca
     err = capsys.readouterr().err  # and the progress bar says which attack runs
     assert "audit: no attack (unlearned model)" in err and "audit: relearn_forget (unlearned model)" in err
     assert "audit: logit_lens (unlearned model)" in err and "evaluating forget: answers" in err
+
+
+def picture_result(models: list[str]) -> AuditResult:
+    """Two attacks: after the first every model scores 0 (recovery undefined), the second has a negative recovery."""
+
+    def entry(after: dict[str, float]) -> dict:
+        after = {role: value for role, value in after.items() if role in models}
+        value, note = recovery(after.get("unlearned"), after.get("original"), after.get("retain"))
+        return {
+            "status": "ok",
+            "models": {
+                role: {"before": {"rougeL_recall": 0.5}, "after": {"rougeL_recall": after[role]}} for role in models
+            },
+            "recovery": {"rougeL_recall": value},
+            "recovery_notes": {"rougeL_recall": note},
+            "headline": {"score": "rougeL_recall", "recovery": value},
+        }
+
+    attacks = {
+        "prompt_affirmative_prefix": entry(dict.fromkeys(models, 0.0)),
+        "paraphrase": entry({"original": 0.6, "retain": 0.3, "unlearned": 0.1}),
+    }
+    return AuditResult(attacks=attacks, settings={"recovery_min_gap": 0.05}, models=models)
+
+
+def test_the_picture_gives_each_model_its_colour_and_explains_what_bars_cannot_show():
+    import matplotlib.colors
+    import matplotlib.pyplot as plt
+
+    assert set(MODEL_COLOURS) == {"original", "retain", "unlearned"} and len(set(MODEL_COLOURS.values())) == 3
+    for models in (["unlearned", "original", "retain"], ["unlearned", "retain"]):
+        figure = audit_figure(picture_result(models))
+        try:
+            roles = [role for role in ("original", "retain", "unlearned") if role in models]
+            axis = figure.axes[1]  # paraphrase: before and after bars of each model, in table order
+            colours = [matplotlib.colors.to_hex(bar.get_facecolor()[:3]) for bar in axis.patches]
+            expected = [matplotlib.colors.to_hex(MODEL_COLOURS[role]) for role in roles for _ in range(2)]
+            assert colours == expected  # the same colour per model, whichever models were audited
+            assert [bar.get_hatch() for bar in axis.patches] == ["//", None] * len(roles)
+            legend = [text.get_text() for text in figure.legends[0].get_texts()]
+            assert legend == [*roles, "before the attack", "after the attack"]
+            notes = [" ".join(text.get_text().split()) for axis in figure.axes for text in axis.texts]
+            assert any("every model scores 0 after this attack" in note for note in notes)
+            assert any("recovery undefined" in note for note in notes)
+            assert ("recovery < 0: the unlearned model scores below the retain model" in " ".join(notes)) == (
+                "original" in models
+            )
+            caption = " ".join(" ".join(text.get_text().split()) for text in figure.texts)
+            assert RECOVERY_CAPTION in caption and "Negative" in RECOVERY_CAPTION
+        finally:
+            plt.close(figure)
