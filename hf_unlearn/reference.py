@@ -119,9 +119,7 @@ def peft_checkpointing_alias_quiet() -> Iterator:
     same warning from the user's own code still shows.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning
-        )
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
         yield
 
 

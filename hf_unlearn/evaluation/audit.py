@@ -267,7 +267,10 @@ class AuditResult:
             "recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
             "probability): 0 = like the retain model, 1 = like the original"
         )
-        notes = [f"recovery undefined for {', '.join(names)}: {reason}" for reason, names in undefined.items()]
+        notes = [
+            textwrap.fill(f"recovery undefined for {', '.join(names)}: {reason}", len(header), subsequent_indent="  ")
+            for reason, names in undefined.items()
+        ]
         return "\n".join(lines + notes)
 
     def save(self, output_dir: str | os.PathLike, plot: bool = True) -> dict[str, Path]:

@@ -281,7 +281,8 @@ def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, ca
     table = result.table()
     ran = [name for name in ALL_ATTACKS if name != "paraphrase"]
     assert table.count("recovery undefined") == 1
-    assert f"recovery undefined for {', '.join(ran)}: no score for the original and retain model" in table
+    expected = f"recovery undefined for {', '.join(ran)}: no score for the original and retain model"
+    assert expected in " ".join(table.split())
     err = capsys.readouterr().err  # and the progress bar says which attack runs
     assert "audit: no attack (unlearned model)" in err and "audit: relearn_forget (unlearned model)" in err
     assert "audit: logit_lens (unlearned model)" in err and "evaluating forget: answers" in err
