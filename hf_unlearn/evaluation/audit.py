@@ -385,11 +385,15 @@ def audit_figure(result: AuditResult):
         Patch(facecolor="lightgray", edgecolor="gray", hatch="//", label="before the attack"),
         Patch(facecolor="gray", edgecolor="gray", label="after the attack"),
     ]
-    figure.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 0.995))
-    figure.suptitle("Forget score of each model before and after each attack", fontsize=10, y=0.955)
-    figure.text(0.5, 0.01, textwrap.fill(RECOVERY_CAPTION, 40 * columns), ha="center", va="bottom", fontsize=7.5)
-    caption_height = 0.35 / (3.2 * rows + 1.0) * (1 + len(RECOVERY_CAPTION) // (40 * columns))
-    figure.tight_layout(rect=(0, caption_height + 0.02, 1, 0.93))
+    height = figure.get_figheight()  # inches: the legend, title and caption keep their size at any panel count
+    caption = textwrap.fill(RECOVERY_CAPTION, 40 * columns)
+    figure.legend(
+        handles=handles, loc="upper center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1 - 0.05 / height)
+    )
+    figure.suptitle("Forget score of each model before and after each attack", fontsize=10, y=1 - 0.4 / height)
+    figure.text(0.5, 0.08 / height, caption, ha="center", va="bottom", fontsize=7.5)
+    bottom = (0.2 + 0.14 * (caption.count("\n") + 1)) / height
+    figure.tight_layout(rect=(0, bottom, 1, 1 - 0.6 / height))
     return figure
 
 
