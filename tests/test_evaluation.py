@@ -451,8 +451,16 @@ def test_two_processes_give_the_one_process_result(tmp_path):
 
 
 def test_evaluation_bars_name_the_sets_and_the_phase(tokenizer, model, capsys):
+    from transformers.utils import logging as hf_logging
+
     sets = {"forget": FORGET_ROWS[:2], "retain": RETAIN_ROWS[:2]}
-    UnlearningEvaluator(tokenizer, sets, max_new_tokens=2).evaluate(model)
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()  # the demo's tests turn transformers' bars off for the session
+    try:
+        UnlearningEvaluator(tokenizer, sets, max_new_tokens=2).evaluate(model)
+    finally:
+        if not bars:
+            hf_logging.disable_progress_bar()
     err = capsys.readouterr().err
     assert "evaluating forget, retain: scores" in err and "evaluating forget, retain: answers" in err
     UnlearningEvaluator(tokenizer, sets, max_new_tokens=2, progress=None).evaluate(model)

@@ -272,8 +272,16 @@ def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, ca
         batch_size=8,
         probes=[RelearnProbe(steps=1), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
     )
-    with caplog.at_level(logging.WARNING):
-        result = auditor.audit(tiny_llama(len(tokenizer)))
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()  # the demo's tests turn transformers' bars off for the session
+    try:
+        with caplog.at_level(logging.WARNING):
+            result = auditor.audit(tiny_llama(len(tokenizer)))
+    finally:
+        if not bars:
+            hf_logging.disable_progress_bar()
     messages = [record.getMessage() for record in caplog.records]
     truth_ratio = [message for message in messages if message.startswith("Truth ratio is undefined")]
     assert len(truth_ratio) == 1 and len(messages) == len(set(messages)), messages
