@@ -15,23 +15,37 @@ __version__ = "0.1.0.dev0"
 
 
 class _MissingKernelsNotice(logging.Filter):
-    """Drops bitsandbytes' start-up warning that the optional `kernels` package is not installed.
+    """Drops bitsandbytes' start-up warnings that its optional CPU kernel was not loaded, for the expected reasons.
 
-    peft imports bitsandbytes whenever both are installed, and transformers imports peft with `TrainingArguments`,
-    so without this filter every command prints "Failed to load CPU gemm_4bit_forward from kernels-community: No
-    module named 'kernels'" (on CPUs with AVX512-BF16). It concerns only 4-bit matmuls on a CPU, which run without
-    that kernel, more slowly; other failures to load it are still shown.
+    peft imports bitsandbytes whenever both are installed (`import peft` runs `import bitsandbytes`, so it cannot
+    wait until a quantize probe runs), and transformers imports peft with `TrainingArguments`. On CPUs with
+    AVX512-BF16, bitsandbytes then asks the `kernels` package for the Hub kernel
+    `kernels-community/quantization-bitsandbytes`, and without this filter every command prints "Failed to load CPU
+    gemm_4bit_forward from kernels-community: ..." when `kernels` is missing, when the kernel's publisher cannot be
+    trusted (this library never sets `trust_remote_code` or allowlists a kernel on the user's behalf), or, offline,
+    when the kernel is not cached (after `kernels` has said it skips the trust check). The kernel only speeds up
+    4-bit matmuls on a CPU, which run without it; other failures to load it are still shown.
     """
+
+    KERNEL = "kernels-community/quantization-bitsandbytes"
+    EXPECTED = (
+        "No module named 'kernels'",
+        "could not verify publisher trust status",
+        "is not available in the local cache and Hugging Face Hub is in offline mode",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not (
-            message.startswith("Failed to load CPU gemm_4bit_forward") and "No module named 'kernels'" in message
-        )
+        if message.startswith(f"Skipping publisher trust check for '{self.KERNEL}'"):
+            return False
+        expected = any(reason in message for reason in self.EXPECTED)
+        return not (message.startswith("Failed to load CPU gemm_4bit_forward") and expected)
 
 
-# Set before bitsandbytes exists: `getLogger` hands it this same logger, filter included.
-logging.getLogger("bitsandbytes.backends.cpu.ops").addFilter(_MissingKernelsNotice())
+# Set before bitsandbytes and kernels exist: `getLogger` hands them these same loggers, filter included.
+for _name in ("bitsandbytes.backends.cpu.ops", "kernels._internals.hf_hub"):
+    logging.getLogger(_name).addFilter(_MissingKernelsNotice())
+del _name
 
 _EXPORTS = {
     "UnlearningConfig": ".config",

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import operator
+from typing import TYPE_CHECKING
 
-from transformers import TrainerCallback
+from transformers import ProgressCallback, TrainerCallback
 from transformers.utils import logging
+
+
+if TYPE_CHECKING:
+    from transformers import Trainer
 
 
 logger = logging.get_logger(__name__)
@@ -67,3 +72,40 @@ class UnlearningStopCallback(TrainerCallback):
         if never_seen and state.global_step > 0:
             # A rule on a metric nobody logs guards nothing: say so rather than pass in silence.
             logger.warning(f"UnlearningStopCallback never saw {never_seen}: check the names against the eval logs.")
+
+
+class PhaseProgressCallback(ProgressCallback):
+    """transformers' progress bars, labelled with what the run is doing: `label` on the training bar (e.g.
+    "unlearning (npo)"), "evaluating" on the evaluation bar. Only the bars' descriptions change.
+
+    Args:
+        label (`str`):
+            Description of the training bar.
+    """
+
+    def __init__(self, label: str, **kwargs):
+        super().__init__(**kwargs)
+        self.label = label
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        super().on_train_begin(args, state, control, **kwargs)
+        if self.training_bar is not None:
+            self.training_bar.set_description(self.label)
+
+    def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
+        new = self.prediction_bar is None
+        super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
+        if new and self.prediction_bar is not None:
+            self.prediction_bar.set_description("evaluating")
+
+
+def label_progress(trainer: Trainer, label: str) -> None:
+    """Replaces `trainer`'s plain `ProgressCallback` by a [`PhaseProgressCallback`] with `label`.
+
+    Nothing changes when the trainer shows no bar (`disable_tqdm`, which prints logs instead) or another one (the
+    notebook bar of Jupyter, or a progress callback of the user's).
+    """
+    plain = [callback for callback in trainer.callback_handler.callbacks if type(callback) is ProgressCallback]
+    for callback in plain:
+        trainer.remove_callback(callback)
+        trainer.add_callback(PhaseProgressCallback(label, max_str_len=callback.max_str_len))

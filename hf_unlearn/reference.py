@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from collections.abc import Iterator
 
 import torch
@@ -106,6 +107,20 @@ def gradient_checkpointing_off(model: torch.nn.Module, gradient_checkpointing_kw
     finally:
         if was_on:
             model.activation_checkpointing_enable(activation_checkpointing_kwargs=gradient_checkpointing_kwargs)
+
+
+@contextlib.contextmanager
+def peft_checkpointing_alias_quiet() -> Iterator:
+    """Hides the `is_gradient_checkpointing is deprecated` FutureWarning that wrapping a model in PEFT causes.
+
+    PEFT 0.21's `PeftModel.__init__` (run by `get_peft_model` and `PeftModel.from_pretrained`) reads transformers
+    5's deprecated `is_gradient_checkpointing` alias, which warns on every wrap; this library reads the new name,
+    `is_activation_checkpointing`, itself. Only that message is ignored, and only inside this block, so the
+    same warning from the user's own code still shows.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
+        yield
 
 
 def prepare_reference_model(model: torch.nn.Module, accelerator: Accelerator) -> torch.nn.Module:

@@ -38,6 +38,7 @@ from transformers import (
 )
 from transformers.utils import logging
 
+from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
 from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
@@ -362,6 +363,7 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
                 "TaskVectorTrainer negates the weights on each process after the fine-tune, which needs every weight "
                 "whole: run it on one device or under DDP, not under FSDP or DeepSpeed."
             )
+        label_progress(self, "fine-tuning the task vector on the forget set")
         self.negated = False
         self.base_model_id = args.base_model_id or (model_id if model_id and not os.path.isdir(model_id) else None)
         self.unlearning_metrics: dict[str, dict[str, float]] = {"before": {}, "after": {}}

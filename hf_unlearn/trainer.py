@@ -30,6 +30,7 @@ from transformers import (
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, get_last_checkpoint
 from transformers.utils import logging
 
+from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import (
     AlternativeAnswers,
@@ -56,7 +57,13 @@ from .logprobs import (
 )
 from .losses import FORGET_LOSSES, RETAIN_LOSSES, NLLRetainLoss
 from .losses.base import ObjectiveInputs, UnlearningObjective, token_mean_logps
-from .reference import AdapterOffReference, ModelReference, disable_dropout, prepare_reference_model
+from .reference import (
+    AdapterOffReference,
+    ModelReference,
+    disable_dropout,
+    peft_checkpointing_alias_quiet,
+    prepare_reference_model,
+)
 from .utils import resolve_dtype
 
 
@@ -257,6 +264,7 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             "forget": forget_loss_name,
             "retain": {name: objective for name, (objective, _) in named.items()} if named else retain_loss_name,
         }
+        label_progress(self, f"unlearning ({forget_loss_name})")
         self._retain_weight_record = {name: weight for name, (_, weight) in named.items()} or self.retain_weight
         # The id the user gave, for the card's `base_model` (a local path is no use to readers of the card).
         self.base_model_id = args.base_model_id or (model_id if model_id and not os.path.isdir(model_id) else None)
@@ -365,7 +373,8 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
                 use_gradient_checkpointing=bool(args.gradient_checkpointing),
                 gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
             )
-        return get_peft_model(model, peft_config)
+        with peft_checkpointing_alias_quiet():
+            return get_peft_model(model, peft_config)
 
     @staticmethod
     def _resolve_train_datasets(train_dataset, forget_dataset, retain_dataset):

@@ -1,10 +1,10 @@
 """UnlearningStopCallback: stop at a utility floor or a forget target, and come back to the best checkpoint."""
 
 import pytest
-from transformers import AutoModelForCausalLM
+from transformers import AutoModelForCausalLM, ProgressCallback
 
-from hf_unlearn import GradientAscentTrainer
-from hf_unlearn.callbacks import UnlearningStopCallback
+from hf_unlearn import GradientAscentTrainer, NPOTrainer
+from hf_unlearn.callbacks import PhaseProgressCallback, UnlearningStopCallback
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, make_config
 
@@ -66,3 +66,27 @@ def test_a_forget_target_ends_the_run(tmp_path, tokenizer, memorized_model_dir):
     )
     trainer.train()
     assert guard.triggered[3] >= 1.0 and trainer.state.global_step < 40
+
+
+def test_the_training_and_evaluation_bars_say_what_runs(tmp_path, tokenizer, llama, capsys):
+    trainer = NPOTrainer(
+        llama,
+        args=make_config(tmp_path, max_steps=2, disable_tqdm=False, logging_steps=5),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+        retain_dataset=RETAIN_ROWS,
+        eval_dataset={"forget": FORGET_ROWS[:4]},
+    )
+    bars = [callback for callback in trainer.callback_handler.callbacks if isinstance(callback, ProgressCallback)]
+    assert len(bars) == 1 and type(bars[0]) is PhaseProgressCallback and bars[0].label == "unlearning (npo)"
+    trainer.train()
+    trainer.evaluate()
+    err = capsys.readouterr().err
+    assert "unlearning (npo): 100%" in err and "evaluating: 100%" in err
+
+
+def test_no_bar_is_added_when_the_run_shows_none(tmp_path, tokenizer, llama):
+    trainer = GradientAscentTrainer(
+        llama, args=make_config(tmp_path), processing_class=tokenizer, forget_dataset=FORGET_ROWS
+    )
+    assert not [callback for callback in trainer.callback_handler.callbacks if isinstance(callback, ProgressCallback)]

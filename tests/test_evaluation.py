@@ -270,12 +270,14 @@ def test_rows_without_perturbed_answers_are_skipped_and_counted(tokenizer, model
     for row in forget[:3]:
         row["perturbed_answer"] = []
     with caplog.at_level(logging.WARNING):
-        result = UnlearningEvaluator(tokenizer, {"forget": forget}, generate=False).evaluate(model)
+        evaluator = UnlearningEvaluator(tokenizer, {"forget": forget}, generate=False)
+        result = evaluator.evaluate(model)
+        evaluator.evaluate(model)  # as at every eval step of a run: the same warning is not said again
     ratios = result.logs["eval_log_forget.json"]["truth_ratio"]
     assert [ratios[str(i)] is None for i in range(len(forget))] == [True] * 3 + [False] * (len(forget) - 3)
     scores = result.summary["sets"]["forget"]
     assert scores["truth_ratio_skipped"] == 3 and scores["truth_ratio"] is not None
-    assert "truth ratio undefined for 3 of 8 samples" in caplog.text
+    assert caplog.text.count("truth ratio undefined for 3 of 8 samples") == 1
     assert "rougeL_recall" not in result.logs["eval_log_forget.json"] and scores["rougeL_recall"] is None
 
 
@@ -446,3 +448,20 @@ def test_two_processes_give_the_one_process_result(tmp_path):
     for result in two:
         assert_close(result["metrics"], one["metrics"], "metrics")
         assert_close(result["logs"], one["logs"], "logs")
+
+
+def test_evaluation_bars_name_the_sets_and_the_phase(tokenizer, model, capsys):
+    from transformers.utils import logging as hf_logging
+
+    sets = {"forget": FORGET_ROWS[:2], "retain": RETAIN_ROWS[:2]}
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()  # the demo's tests turn transformers' bars off for the session
+    try:
+        UnlearningEvaluator(tokenizer, sets, max_new_tokens=2).evaluate(model)
+    finally:
+        if not bars:
+            hf_logging.disable_progress_bar()
+    err = capsys.readouterr().err
+    assert "evaluating forget, retain: scores" in err and "evaluating forget, retain: answers" in err
+    UnlearningEvaluator(tokenizer, sets, max_new_tokens=2, progress=None).evaluate(model)
+    assert "evaluating" not in capsys.readouterr().err

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +30,7 @@ from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, content_fingerprint, ensure_pad_token
+from ..reference import peft_checkpointing_alias_quiet
 from ..utils import write_json_atomic
 from .probes import AuditContext, make_probes
 from .probes.base import as_rows, subset_log
@@ -239,7 +242,7 @@ class AuditResult:
         header = f"{'attack':<27}{'score':<9}" + "".join(f"{role + ' before->after':>26}" for role in roles)
         header += f"{'recovery':>10}{'prob rec.':>11}"
         lines = [header, "-" * len(header)]
-        notes = []
+        undefined: dict[str, list[str]] = {}  # reason -> the attacks it holds for: one line per reason
         for name, entry in self.attacks.items():
             if entry["status"] == "skipped":
                 lines.append(f"{name:<27}skipped: {entry['reason']}")
@@ -258,11 +261,16 @@ class AuditResult:
                 + f"{_cell(probability, 'n/a' if score != 'probability' else ''):>11}"
             )
             if value is None:
-                notes.append(f"{name}: recovery {entry['recovery_notes'][score]}")
+                reason, detail = _split_note(entry["recovery_notes"][score])
+                undefined.setdefault(reason, []).append(f"{name} ({detail})" if detail else name)
         lines.append(
             "recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
             "probability): 0 = like the retain model, 1 = like the original"
         )
+        notes = [
+            textwrap.fill(f"recovery undefined for {', '.join(names)}: {reason}", len(header), subsequent_indent="  ")
+            for reason, names in undefined.items()
+        ]
         return "\n".join(lines + notes)
 
     def save(self, output_dir: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
@@ -281,46 +289,119 @@ class AuditResult:
         return paths
 
 
+def _split_note(note: str) -> tuple[str, str | None]:
+    """A recovery note (see [`recovery`]) as its reason, shared by attacks, and its per-attack gap, if any."""
+    reason = note.removeprefix("undefined: ")
+    match = re.search(r" \((\|O - R\| = [^)]*)\)", reason)
+    if match is None:
+        return reason, None
+    return reason[: match.start()] + reason[match.end() :], match.group(1)
+
+
 def _cell(value: float | None, missing: str = "-") -> str:
     return missing if value is None else f"{value:.3f}"
 
 
-def plot_audit(result: AuditResult, path: Path) -> None:
-    """Per attack, the headline forget score of each model before and after the attack (bars), written atomically."""
+MODEL_COLOURS = {"original": "tab:blue", "retain": "tab:green", "unlearned": "tab:red"}
+"""The colour of each audited model in `audit.png`: the same in every run, whichever models were audited."""
+RECOVERY_CAPTION = (
+    "recovery = (U - R) / (O - R) on the attacked scores: 0 = like the retain model (R, never saw the forget set), "
+    "1 = like the original (O). Negative: under this attack the unlearned model (U) scores below the retain model, "
+    "i.e. lower than a model that never saw the data."
+)
+
+
+def _panel_note(entry: dict, roles: list[str], score: str, min_gap: float) -> str | None:
+    """What a panel's bars cannot show: every score zero or missing after the attack, an undefined recovery (and
+    why), a negative one (what it means)."""
+    after = [entry["models"][role]["after"][score] for role in roles]
+    notes = []
+    if all(value is None for value in after):
+        notes.append("no model has a score after this attack")
+    elif all(not value for value in after):
+        notes.append("every model scores 0 after this attack")
+    value = entry["headline"]["recovery"]
+    if value is None:
+        reason, detail = _split_note(entry["recovery_notes"][score])
+        if detail:  # the gap rule of `recovery`, said short
+            reason = f"original and retain models within {min_gap} of each other ({detail}), nothing to recover"
+        notes.append(f"recovery undefined: {reason}")
+    elif value < 0:
+        notes.append("recovery < 0: the unlearned model scores below the retain model under this attack")
+    return "\n".join(textwrap.fill(note, 36) for note in notes) or None
+
+
+def audit_figure(result: AuditResult):
+    """The figure of `audit.png`: per attack, the headline forget score of each model before and after the attack.
+
+    Each model has one colour (`MODEL_COLOURS`); before the attack is hatched and light, after is solid. A panel
+    whose scores are all zero or missing, or whose recovery is undefined, says so in a note; a caption under the
+    figure says how to read recovery, negative values included.
+
+    Returns:
+        `matplotlib.figure.Figure`: the figure (close it with `matplotlib.pyplot.close`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
 
     ran = {name: entry for name, entry in result.attacks.items() if entry["status"] == "ok"}
     roles = [role for role in MODEL_ROLES if role in result.models]
     columns = min(4, max(1, len(ran)))
     rows = max(1, math.ceil(len(ran) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(3.4 * columns, 3.0 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.2 * rows + 1.0), squeeze=False)
     for axis in axes.flat[len(ran) :]:
         axis.set_visible(False)
+    stages = {"before": {"alpha": 0.35, "hatch": "//"}, "after": {"alpha": 1.0, "hatch": None}}
     for axis, (name, entry) in zip(axes.flat, ran.items()):
         score = entry["headline"]["score"]
-        positions = range(len(roles))
-        for offset, stage, style in ((-0.2, "before", {"alpha": 0.45}), (0.2, "after", {})):
-            values = [entry["models"][role][stage][score] or 0.0 for role in roles]
-            axis.bar(
-                [p + offset for p in positions],
-                values,
-                width=0.4,
-                label=stage,
-                **style,
-                color=["tab:gray", "tab:green", "tab:red"][: len(roles)] if stage == "after" else "tab:blue",
-            )
+        for position, role in enumerate(roles):
+            for offset, (stage, style) in zip((-0.2, 0.2), stages.items()):
+                value = entry["models"][role][stage][score]
+                axis.bar(
+                    position + offset,
+                    value or 0.0,
+                    width=0.4,
+                    color=MODEL_COLOURS[role],
+                    edgecolor=MODEL_COLOURS[role],
+                    **style,
+                )
+                if not value:  # a bar of height 0 (or no score) is invisible: its value is written instead
+                    label = "n/a" if value is None else "0"
+                    axis.text(position + offset, 0.01, label, ha="center", va="bottom", fontsize=6)
         value = entry["headline"]["recovery"]
-        axis.set_title(f"{name}\nrecovery {_cell(value, 'n/a')}", fontsize=9)
-        axis.set_xticks(list(positions), roles, fontsize=8)
+        axis.set_title(f"{name}\nrecovery {_cell(value, 'undefined')}", fontsize=9)
+        axis.set_xticks(range(len(roles)), roles, fontsize=8)
         axis.set_ylabel(f"forget {SCORE_TITLES[score]}", fontsize=8)
         axis.set_ylim(0, 1.05)
-    if ran:
-        axes.flat[0].legend(fontsize=7)
-    figure.suptitle("Forget score before (light) and after (solid) each attack", fontsize=10)
-    figure.tight_layout()
+        note = _panel_note(entry, roles, score, result.settings.get("recovery_min_gap", 0.05))
+        if note:
+            box = {"boxstyle": "round", "facecolor": "white", "edgecolor": "lightgray", "alpha": 0.9}
+            axis.text(0.5, 0.97, note, transform=axis.transAxes, ha="center", va="top", fontsize=6.5, bbox=box)
+    handles = [Patch(facecolor=MODEL_COLOURS[role], label=role) for role in roles]
+    handles += [
+        Patch(facecolor="lightgray", edgecolor="gray", hatch="//", label="before the attack"),
+        Patch(facecolor="gray", edgecolor="gray", label="after the attack"),
+    ]
+    height = figure.get_figheight()  # inches: the legend, title and caption keep their size at any panel count
+    caption = textwrap.fill(RECOVERY_CAPTION, 40 * columns)
+    figure.legend(
+        handles=handles, loc="upper center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1 - 0.05 / height)
+    )
+    figure.suptitle("Forget score of each model before and after each attack", fontsize=10, y=1 - 0.4 / height)
+    figure.text(0.5, 0.08 / height, caption, ha="center", va="bottom", fontsize=7.5)
+    bottom = (0.2 + 0.14 * (caption.count("\n") + 1)) / height
+    figure.tight_layout(rect=(0, bottom, 1, 1 - 0.6 / height))
+    return figure
+
+
+def plot_audit(result: AuditResult, path: Path) -> None:
+    """Writes [`audit_figure`] to `path`, atomically."""
+    import matplotlib.pyplot as plt
+
+    figure = audit_figure(result)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     try:
         figure.savefig(temporary, dpi=100)
@@ -358,7 +439,8 @@ def load_model(path: str | os.PathLike, option: str = "model", **kwargs) -> torc
                 f"{option} {str(path)!r} is a PEFT adapter folder whose base model {base!r} (base_model_name_or_path "
                 f"in its adapter_config.json) could not be loaded: {error}"
             ) from error
-        return PeftModel.from_pretrained(model, str(path)).eval()
+        with peft_checkpointing_alias_quiet():
+            return PeftModel.from_pretrained(model, str(path)).eval()
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), **kwargs).eval()
     except (OSError, ValueError) as error:
@@ -477,13 +559,24 @@ class UnlearningAuditor:
             if value is not None
         }
         context = self.context
+        made = [(probe, probe.attacks(context)) for probe in self.probes]
+        units = len(models) * (1 + sum(not attack.skipped for _, attacks in made for attack in attacks))
+        # One bar over every (attack, model) pair, labelled with the pair; the evaluator's bars show within each.
+        bar = logging.tqdm(total=units, desc="audit", dynamic_ncols=True)
         clean = {}
         for role, audited in models.items():
-            logger.info(f"Audit: scoring the {role} model without attack")
+            bar.set_description(f"audit: no attack ({role} model)")
             clean[role] = context.score(audited, context.evaluator(context.forget))
+            bar.update()
         attacks, per_row = {}, {}
-        for probe in self.probes:
-            for attack in probe.attacks(context):
+        for _, made_here in made:
+            skipped: dict[str, list[str]] = {}
+            for attack in made_here:
+                if attack.skipped:
+                    skipped.setdefault(attack.skipped, []).append(attack.name)
+            for reason, names in skipped.items():  # one line per reason (a probe's attacks often share one)
+                logger.warning(f"Audit: {', '.join(names)} skipped: {reason}")
+            for attack in made_here:
                 entry = {
                     "probe": attack.probe,
                     "status": "skipped" if attack.skipped else "ok",
@@ -493,12 +586,11 @@ class UnlearningAuditor:
                 }
                 attacks[attack.name] = entry
                 if attack.skipped:
-                    logger.warning(f"Audit: {attack.name} skipped: {attack.skipped}")
                     continue
                 entry["models"], per_row[attack.name] = {}, {}
                 start = time.perf_counter()
                 for role, audited in models.items():
-                    logger.info(f"Audit: {attack.name} on the {role} model")
+                    bar.set_description(f"audit: {attack.name} ({role} model)")
                     after = attack.run(audited)
                     before = (
                         attack.before(audited)
@@ -510,8 +602,10 @@ class UnlearningAuditor:
                         result.update(layers=after.layers, best_layer=after.best_layer)
                     entry["models"][role] = result
                     per_row[attack.name][role] = after.log
+                    bar.update()
                 entry["seconds"] = round(time.perf_counter() - start, 2)
                 self._recoveries(entry)
+        bar.close()
         return AuditResult(attacks=attacks, settings=self.settings, models=list(models), per_row=per_row)
 
     def _recoveries(self, entry: dict) -> None:

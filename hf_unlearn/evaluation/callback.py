@@ -83,7 +83,10 @@ class UnlearningEvalCallback(TrainerCallback):
         self.trainer = trainer
         self.prefix = prefix
         self.log_dir = log_dir
-        defaults: dict[str, Any] = {"batch_size": trainer.args.per_device_eval_batch_size}
+        defaults: dict[str, Any] = {
+            "batch_size": trainer.args.per_device_eval_batch_size,
+            "progress": None if trainer.args.disable_tqdm else "evaluating",  # the run's bars on or off
+        }
         for name in ("max_length", "qa_prompt_template"):
             if hasattr(trainer.args, name):
                 defaults[name] = getattr(trainer.args, name)

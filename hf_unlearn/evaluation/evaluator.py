@@ -185,6 +185,10 @@ class UnlearningEvaluator:
             Sets on which membership-inference scores are computed.
         mia_k (`float`, *optional*, defaults to `0.4`):
             Fraction of tokens kept by Min-K% and Min-K%++ (0.4 as in MUSE's PrivLeak).
+        progress (`str`, *optional*, defaults to `"evaluating"`):
+            Start of the description of the progress bars shown while scoring and generating (e.g. "evaluating
+            forget, retain: answers"); `None` shows none. Bars are also off on all but the main process, and
+            everywhere after `transformers.utils.logging.disable_progress_bar()`.
 
     Raises:
         ValueError: unknown set names, no sets, a bad set (see [`prepare_eval_set`]), or a retain-model log
@@ -205,6 +209,7 @@ class UnlearningEvaluator:
         generate: bool = True,
         mia_sets: tuple[str, ...] = ("forget", "holdout"),
         mia_k: float = 0.4,
+        progress: str | None = "evaluating",
     ):
         if not eval_sets:
             raise ValueError(f"No eval sets given; pass at least one of {list(EVAL_LOG_KEYS)}.")
@@ -221,6 +226,7 @@ class UnlearningEvaluator:
         self.max_new_tokens = max_new_tokens
         self.generate = generate
         self.mia_k = mia_k
+        self.progress = progress
         self.mia_sets = tuple(name for name in mia_sets if name in eval_sets)
         if isinstance(retain_logs, (str, os.PathLike)):
             retain_logs = load_tofu_log(retain_logs)
@@ -236,6 +242,7 @@ class UnlearningEvaluator:
             name: prepare_eval_set(data, name, tokenizer, max_length=max_length, qa_prompt_template=qa_prompt_template)
             for name, data in eval_sets.items()
         }
+        self._once = OnceFilter()
         # Sets without perturbed answers have no truth ratio: said once here, rather than by every metric call of
         # every evaluation (`_said_undefined` then quiets those repeats when it covers every set).
         self._without_truth_ratio = [name for name, s in self.sets.items() if not any(row.perturbed for row in s.rows)]
@@ -247,11 +254,12 @@ class UnlearningEvaluator:
                 consequences.append("forget quality (it compares forget-set truth ratios)")
             names = self._without_truth_ratio
             sets = f"the {names[0]} set" if len(names) == 1 else f"the {', '.join(names[:-1])} and {names[-1]} sets"
-            logger.warning(
-                f"Truth ratio is undefined for {sets}: no row has perturbed answers (a `perturbed_answer` list, as in "
-                "TOFU's *_perturbed configs) to compare the answer with"
-                + (f"; so is {' and '.join(consequences)}." if consequences else ".")
-            )
+            with said_once(self._once):
+                logger.warning(
+                    f"Truth ratio is undefined for {sets}: no row has perturbed answers (a `perturbed_answer` list, "
+                    "as in TOFU's *_perturbed configs) to compare the answer with"
+                    + (f"; so is {' and '.join(consequences)}." if consequences else ".")
+                )
 
     # ---- Computing ----
 
@@ -281,21 +289,28 @@ class UnlearningEvaluator:
             units = units[accelerator.process_index :: accelerator.num_processes]
         was_training = model.training
         model.eval()
+        show = self.progress is not None and (accelerator is None or accelerator.is_main_process)
+        progress = f"{self.progress} {', '.join(self.sets)}" if show else None
         try:
-            records, stats = self._score_units(model, units)
+            records, stats = self._score_units(model, units, progress)
         finally:
             model.train(was_training)
         if distributed:
             from accelerate.utils import gather_object
 
             records = gather_object(records)
-        with _said_undefined(set(self._without_truth_ratio) == set(self.sets)):
+        # Evaluated at every eval step of a run, the same sets give the same warnings: each is said once.
+        with _said_undefined(set(self._without_truth_ratio) == set(self.sets)), said_once(self._once):
             logs = self._build_logs(records)
             summary = summarize_logs(logs, self.retain_logs, sets=list(self.sets), mia_k=self.mia_k)
         return EvaluationResult(logs=logs, summary=summary, stats=stats)
 
-    def _score_units(self, model, units: list[tuple[str, int]]) -> tuple[list[tuple[str, int, dict]], dict]:
-        """Per-row numbers of the `(set, row)` units, with the per-set metrics that need token data or text."""
+    def _score_units(
+        self, model, units: list[tuple[str, int]], progress: str | None = None
+    ) -> tuple[list[tuple[str, int, dict]], dict]:
+        """Per-row numbers of the `(set, row)` units, with the per-set metrics that need token data or text.
+
+        `progress` starts the descriptions of the progress bars (none when it is `None`)."""
         sequences, owners = [], []  # owners[i] = (unit position, kind) of sequences[i]
         token_stats, moments = set(), set()
         for position, (name, row_index) in enumerate(units):
@@ -319,6 +334,7 @@ class UnlearningEvaluator:
             pad_token_id=self.tokenizer.pad_token_id,
             token_stats=token_stats,
             moments=moments,
+            progress=progress and f"{progress}: scores",
         )
         teacher_forced_seconds = time.perf_counter() - start
 
@@ -334,7 +350,7 @@ class UnlearningEvaluator:
                 record["num_token_perturb"].append(count)
 
         start = time.perf_counter()
-        generate_calls = self._add_rouge(model, units, records)
+        generate_calls = self._add_rouge(model, units, records, progress and f"{progress}: answers")
         generation_seconds = time.perf_counter() - start
         self._add_token_metrics(units, records)
         stats = {
@@ -347,7 +363,7 @@ class UnlearningEvaluator:
         }
         return [(name, row, record) for (name, row), record in zip(units, records)], stats
 
-    def _add_rouge(self, model, units, records) -> int:
+    def _add_rouge(self, model, units, records, progress: str | None = None) -> int:
         """Greedy generation on every unit of a generating set, and its ROUGE recall against the answer."""
         if not self.generate:
             return 0
@@ -362,6 +378,7 @@ class UnlearningEvaluator:
             max_new_tokens=self.max_new_tokens,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
+            progress=progress,
         )
         predictions = [text.strip() for text in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
         rouge = rouge_scores(predictions, [row.reference for row in rows])
@@ -455,6 +472,33 @@ class _RepeatFilter(pylogging.Filter):
 
     def filter(self, record: pylogging.LogRecord) -> bool:
         return not record.getMessage().startswith(self.PREFIXES)
+
+
+class OnceFilter(pylogging.Filter):
+    """Lets each distinct message through once, however many times it is logged while the filter is on."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: pylogging.LogRecord) -> bool:
+        message = record.getMessage()
+        new = message not in self.seen
+        self.seen.add(message)
+        return new
+
+
+@contextlib.contextmanager
+def said_once(once: OnceFilter):
+    """Within it, each distinct warning of the evaluator (and of the metrics it calls) passes `once` only once."""
+    loggers = [logger, logging.get_logger(truth_ratio.__module__)]
+    for each in loggers:
+        each.addFilter(once)
+    try:
+        yield
+    finally:
+        for each in loggers:
+            each.removeFilter(once)
 
 
 @contextlib.contextmanager

@@ -434,7 +434,7 @@ class MuseEvaluator:
         try:
             per_row = {}
             for name, prompts in self.prompts.items():
-                f1, made = self._rouge_f1(model, prompts)
+                f1, made = self._rouge_f1(model, prompts, f"evaluating MUSE {name}: answers")
                 per_row[name], calls = f1, calls + made
         finally:
             model.train(was_training)
@@ -446,7 +446,7 @@ class MuseEvaluator:
         }
         return MuseResult(logs=base.logs, summary=summary, stats=stats, muse=muse, muse_logs=logs)
 
-    def _rouge_f1(self, model, prompts: _Prompts) -> tuple[np.ndarray, int]:
+    def _rouge_f1(self, model, prompts: _Prompts, progress: str | None = None) -> tuple[np.ndarray, int]:
         generated, calls = greedy_generate(
             model,
             prompts.prompt_ids,
@@ -454,6 +454,7 @@ class MuseEvaluator:
             max_new_tokens=prompts.max_new_tokens,
             eos_token_id=self.tokenizer.eos_token_id,
             pad_token_id=self.tokenizer.pad_token_id,
+            progress=progress,
         )
         texts = self.tokenizer.batch_decode(generated, skip_special_tokens=True)
         if prompts.stop_at_question:

@@ -7,15 +7,22 @@ come from. Results are returned in input order.
 
 from __future__ import annotations
 
+import copy
+import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from transformers import GenerationConfig
+from transformers.utils import logging
 
 from ..data.collator import pad_sequences
 from ..logprobs import IGNORE_INDEX, next_token_view, sequence_logps
 from ..metrics.mia import token_log_prob_moments
+
+
+logger = logging.get_logger(__name__)
 
 
 # Upper bound on the floats of one `(tokens, vocab)` temporary of the token statistics (256 MiB in float32):
@@ -102,6 +109,7 @@ def score_sequences(
     pad_token_id: int,
     token_stats: set[int] | frozenset[int] = frozenset(),
     moments: set[int] | frozenset[int] = frozenset(),
+    progress: str | None = None,
 ) -> SequenceScores:
     """Teacher-forced answer NLL of every sequence, in batches of similar length.
 
@@ -123,6 +131,8 @@ def score_sequences(
             Positions in `sequences` to compute token-level statistics for.
         moments (`set[int]`, *optional*, defaults to `frozenset()`):
             Positions (a subset of `token_stats`) that also need the log-probability moments (Min-K%++).
+        progress (`str`, *optional*):
+            Description of a progress bar over the batches; no bar without it.
 
     Returns:
         [`SequenceScores`]: results in input order.
@@ -134,7 +144,7 @@ def score_sequences(
     # Longest first: a batch that does not fit in memory fails at once, not at the end.
     order = sorted(range(len(sequences)), key=lambda index: len(sequences[index][0]), reverse=True)
     batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    for batch in batches:
+    for batch in progress_bar(batches, progress):
         input_ids = pad_sequences([torch.tensor(sequences[i][0]) for i in batch], pad_token_id).to(device)
         labels = pad_sequences([torch.tensor(sequences[i][1]) for i in batch], IGNORE_INDEX).to(device)
         attention_mask = pad_sequences([torch.ones(len(sequences[i][0]), dtype=torch.long) for i in batch]).to(device)
@@ -183,11 +193,19 @@ def greedy_generate(
     max_new_tokens: int,
     eos_token_id: int,
     pad_token_id: int,
+    progress: str | None = None,
 ) -> tuple[list[list[int]], int]:
     """Greedy continuation of every prompt, in left-padded batches of similar length.
 
     Prompts are left-padded here from their token ids, so the tokenizer's `padding_side` is never touched.
     Each continuation is cut at its first EOS (the EOS itself dropped).
+
+    Generation stays within the model's context (`config.max_position_embeddings`): positions past it were never
+    trained (and transformers warns when a call passes it). A prompt that leaves less room than `max_new_tokens` is
+    generated on alone, up to the end of the context, so that neither its result nor its batch's depends on the
+    batch size; a prompt that fills the context loses its first tokens (its end, where the question is, is kept),
+    leaving room for `max_new_tokens` (at most half the context) new tokens. Prompts that fit with
+    `max_new_tokens` to spare are not changed.
 
     Args:
         model (`torch.nn.Module`):
@@ -202,6 +220,8 @@ def greedy_generate(
             The tokenizer's EOS id; generation also stops at the EOS ids of the model's generation config.
         pad_token_id (`int`):
             Id used for left padding (masked out).
+        progress (`str`, *optional*):
+            Description of a progress bar over the `generate` calls; no bar without it.
 
     Returns:
         `tuple[list[list[int]], int]`: the generated token ids of each prompt (input order), and the number of
@@ -218,18 +238,57 @@ def greedy_generate(
         pad_token_id=pad_token_id,
         use_cache=True,
     )
+    prompts, context = _fit_in_context(model, prompts, max_new_tokens)
     outputs: list[list[int]] = [[] for _ in prompts]
     order = sorted(range(len(prompts)), key=lambda index: len(prompts[index]), reverse=True)
-    batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
-    for batch in batches:
+    # Prompts without room for the whole budget come first (the longest), one per call, each with its own budget.
+    alone = [index for index in order if len(prompts[index]) + max_new_tokens > context]
+    rest = order[len(alone) :]
+    batches = [[index] for index in alone]
+    batches += [rest[start : start + batch_size] for start in range(0, len(rest), batch_size)]
+    for batch in progress_bar(batches, progress):
         input_ids = pad_sequences([torch.tensor(prompts[i]) for i in batch], pad_token_id, padding_side="left")
         attention_mask = pad_sequences(
             [torch.ones(len(prompts[i]), dtype=torch.long) for i in batch], padding_side="left"
         )
+        budget = min(max_new_tokens, context - input_ids.size(1))
         generated = model.generate(
-            input_ids=input_ids.to(device), attention_mask=attention_mask.to(device), generation_config=config
+            input_ids=input_ids.to(device),
+            attention_mask=attention_mask.to(device),
+            generation_config=config if budget == max_new_tokens else _with_budget(config, budget),
         )
         for index, tokens in zip(batch, generated[:, input_ids.size(1) :].tolist()):
             stop = next((position for position, token in enumerate(tokens) if token in eos_ids), len(tokens))
             outputs[index] = tokens[:stop]
     return outputs, len(batches)
+
+
+def progress_bar(items: list, description: str | None) -> Iterable:
+    """`items`, iterated under a transient progress bar labelled `description` (none when it is `None`).
+
+    transformers' `tqdm`: `transformers.utils.logging.disable_progress_bar()` turns every bar of this library off.
+    """
+    if description is None:
+        return items
+    return logging.tqdm(items, desc=description, leave=False, dynamic_ncols=True)
+
+
+def _with_budget(config: GenerationConfig, max_new_tokens: int) -> GenerationConfig:
+    shorter = copy.deepcopy(config)
+    shorter.max_new_tokens = max_new_tokens
+    return shorter
+
+
+def _fit_in_context(model: torch.nn.Module, prompts: list[list[int]], max_new_tokens: int):
+    """The prompts, those that fill the model's context cut from the left, and the context (`inf` when unknown)."""
+    context = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if not context:
+        return prompts, math.inf
+    keep = context - min(max_new_tokens, context // 2)
+    cut = sum(len(prompt) >= context for prompt in prompts)
+    if cut:
+        logger.warning_once(
+            f"{cut} of {len(prompts)} prompts are as long as the model's context ({context} positions) or longer: "
+            f"their first tokens are cut for generation, keeping the last {keep}."
+        )
+    return [prompt[-keep:] if len(prompt) >= context else prompt for prompt in prompts], context

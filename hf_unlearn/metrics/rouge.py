@@ -7,7 +7,7 @@ used on generated answers by TOFU, https://arxiv.org/abs/2401.06121 (ROUGE-L rec
 from functools import lru_cache
 
 import numpy as np
-from rouge_score import rouge_scorer
+from rouge_score import rouge_scorer, tokenizers
 
 from ._validation import check_same_length
 
@@ -17,7 +17,11 @@ ROUGE_TYPES = ("rouge1", "rougeL")
 
 @lru_cache(maxsize=2)
 def _scorer(use_stemmer: bool) -> rouge_scorer.RougeScorer:
-    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer)
+    # The scorer's own default tokenizer, given explicitly: without one, `RougeScorer` logs "Using default
+    # tokenizer." through absl, whose first log call runs `logging.basicConfig()` when the root logger has no
+    # handler, and from then on every warning of every library is printed a second time, "WARNING:name:" prefixed.
+    tokenizer = tokenizers.DefaultTokenizer(use_stemmer)
+    return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=use_stemmer, tokenizer=tokenizer)
 
 
 def rouge_scores(predictions, references, *, use_stemmer: bool = True) -> dict[str, np.ndarray]:

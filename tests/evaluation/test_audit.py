@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
+import os
+import traceback
+import warnings
 
 import pytest
 
 from hf_unlearn import UnlearningAuditor
-from hf_unlearn.evaluation.audit import AUDIT_FILE, PLOT_FILE, recovery, robustness_summary
-from hf_unlearn.evaluation.probes import LogitLensProbe, ParaphraseProbe, RelearnProbe
+from hf_unlearn.demo.toy import tiny_causal_lm
+from hf_unlearn.evaluation.audit import (
+    AUDIT_FILE,
+    MODEL_COLOURS,
+    PLOT_FILE,
+    RECOVERY_CAPTION,
+    AuditResult,
+    audit_figure,
+    recovery,
+    robustness_summary,
+)
+from hf_unlearn.evaluation.probes import (
+    PROMPT_TRANSFORMS,
+    LogitLensProbe,
+    ParaphraseProbe,
+    PromptAttackProbe,
+    RelearnProbe,
+)
 
 from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
 
@@ -173,3 +193,155 @@ def test_bad_settings_are_refused_before_any_model_runs(tokenizer):
         UnlearningAuditor(tokenizer, FORGET_ROWS, probes=[RelearnProbe(relearn_rows=0)])
     with pytest.raises(ValueError, match="The forget set is empty"):
         UnlearningAuditor(tokenizer, [], probes="logit_lens")
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def test_a_small_unlearn_evaluate_and_audit_run_warns_nothing_deprecated_and_stays_in_context(tokenizer, tmp_path):
+    """What `hf-unlearn demo` does, at test size: a LoRA unlearning run, an evaluation and an audit, on models with
+    a 48-position context that the longest attack prompts fill."""
+    from peft import LoraConfig
+
+    from hf_unlearn import NPOTrainer, UnlearningEvaluator
+
+    from ..conftest import make_config
+
+    caught = []
+
+    def keep(message, category, filename, lineno, file=None, line=None):
+        frames = [frame.filename for frame in traceback.extract_stack()[:-1]]
+        caught.append((category, str(message), [name for name in frames if f"{os.sep}hf_unlearn{os.sep}" in name]))
+
+    transformers_log = _Records()
+    logging.getLogger("transformers").addHandler(transformers_log)
+    logging.Logger.warning_once.cache_clear()  # transformers says its reminder once per process: say it again here
+    models = [tiny_causal_lm(len(tokenizer), max_positions=48, seed=seed) for seed in (0, 1, 2)]
+    roleplay = PROMPT_TRANSFORMS["roleplay"].apply("Question: {}\nAnswer:".format, FORGET[0]["question"])
+    assert len(tokenizer(roleplay).input_ids) > 48  # the path that cuts a prompt to fit is taken
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = keep
+            trainer = NPOTrainer(
+                models[0],
+                args=make_config(tmp_path, max_steps=1),
+                processing_class=tokenizer,
+                forget_dataset=FORGET_ROWS,
+                retain_dataset=RETAIN_ROWS,
+                peft_config=LoraConfig(r=4, target_modules="all-linear"),
+            )
+            trainer.train()
+            unlearned = trainer.model.eval()
+            sets = {"forget": FORGET[:4], "retain": RETAIN_ROWS[:4]}
+            UnlearningEvaluator(tokenizer, sets, max_new_tokens=20, max_length=64).evaluate(unlearned)
+            auditor = UnlearningAuditor(
+                tokenizer,
+                FORGET,
+                RETAIN_ROWS,
+                max_length=64,
+                max_new_tokens=20,
+                probes=[
+                    RelearnProbe(steps=1, modes=("forget",)),
+                    PromptAttackProbe({"roleplay": PROMPT_TRANSFORMS["roleplay"]}),
+                ],
+            )
+            auditor.audit(unlearned, original=models[1], retain_model=models[2])
+    finally:
+        logging.getLogger("transformers").removeHandler(transformers_log)
+    ours = [(category, message, frames) for category, message, frames in caught if frames]
+    assert not [entry for entry in ours if issubclass(entry[0], FutureWarning)], ours
+    assert not [message for message in transformers_log.messages if "friendly reminder" in message]
+
+
+def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, caplog, capsys):
+    """Rows without perturbed answers or paraphrased questions, and no original / retain model: every recovery is
+    undefined for the same reason, and every evaluator of the audit has no truth ratio."""
+    auditor = UnlearningAuditor(
+        tokenizer,
+        FORGET_ROWS,
+        RETAIN_ROWS,
+        max_length=64,
+        max_new_tokens=2,
+        batch_size=8,
+        probes=[RelearnProbe(steps=1), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
+    )
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.enable_progress_bar()  # the demo's tests turn transformers' bars off for the session
+    try:
+        with caplog.at_level(logging.WARNING):
+            result = auditor.audit(tiny_llama(len(tokenizer)))
+    finally:
+        if not bars:
+            hf_logging.disable_progress_bar()
+    messages = [record.getMessage() for record in caplog.records]
+    truth_ratio = [message for message in messages if message.startswith("Truth ratio is undefined")]
+    assert len(truth_ratio) == 1 and len(messages) == len(set(messages)), messages
+    assert messages.count("Audit: paraphrase skipped: the forget set has no 'paraphrased_question' column") == 1
+    table = result.table()
+    ran = [name for name in ALL_ATTACKS if name != "paraphrase"]
+    assert table.count("recovery undefined") == 1
+    expected = f"recovery undefined for {', '.join(ran)}: no score for the original and retain model"
+    assert expected in " ".join(table.split())
+    err = capsys.readouterr().err  # and the progress bar says which attack runs
+    assert "audit: no attack (unlearned model)" in err and "audit: relearn_forget (unlearned model)" in err
+    assert "audit: logit_lens (unlearned model)" in err and "evaluating forget: answers" in err
+
+
+def picture_result(models: list[str]) -> AuditResult:
+    """Two attacks: after the first every model scores 0 (recovery undefined), the second has a negative recovery."""
+
+    def entry(after: dict[str, float]) -> dict:
+        after = {role: value for role, value in after.items() if role in models}
+        value, note = recovery(after.get("unlearned"), after.get("original"), after.get("retain"))
+        return {
+            "status": "ok",
+            "models": {
+                role: {"before": {"rougeL_recall": 0.5}, "after": {"rougeL_recall": after[role]}} for role in models
+            },
+            "recovery": {"rougeL_recall": value},
+            "recovery_notes": {"rougeL_recall": note},
+            "headline": {"score": "rougeL_recall", "recovery": value},
+        }
+
+    attacks = {
+        "prompt_affirmative_prefix": entry(dict.fromkeys(models, 0.0)),
+        "paraphrase": entry({"original": 0.6, "retain": 0.3, "unlearned": 0.1}),
+    }
+    return AuditResult(attacks=attacks, settings={"recovery_min_gap": 0.05}, models=models)
+
+
+def test_the_picture_gives_each_model_its_colour_and_explains_what_bars_cannot_show():
+    import matplotlib.colors
+    import matplotlib.pyplot as plt
+
+    assert set(MODEL_COLOURS) == {"original", "retain", "unlearned"} and len(set(MODEL_COLOURS.values())) == 3
+    for models in (["unlearned", "original", "retain"], ["unlearned", "retain"]):
+        figure = audit_figure(picture_result(models))
+        try:
+            roles = [role for role in ("original", "retain", "unlearned") if role in models]
+            axis = figure.axes[1]  # paraphrase: before and after bars of each model, in table order
+            colours = [matplotlib.colors.to_hex(bar.get_facecolor()[:3]) for bar in axis.patches]
+            expected = [matplotlib.colors.to_hex(MODEL_COLOURS[role]) for role in roles for _ in range(2)]
+            assert colours == expected  # the same colour per model, whichever models were audited
+            assert [bar.get_hatch() for bar in axis.patches] == ["//", None] * len(roles)
+            legend = [text.get_text() for text in figure.legends[0].get_texts()]
+            assert legend == [*roles, "before the attack", "after the attack"]
+            notes = [" ".join(text.get_text().split()) for axis in figure.axes for text in axis.texts]
+            assert any("every model scores 0 after this attack" in note for note in notes)
+            assert any("recovery undefined" in note for note in notes)
+            assert ("recovery < 0: the unlearned model scores below the retain model" in " ".join(notes)) == (
+                "original" in models
+            )
+            caption = " ".join(" ".join(text.get_text().split()) for text in figure.texts)
+            assert RECOVERY_CAPTION in caption and "Negative" in RECOVERY_CAPTION
+        finally:
+            plt.close(figure)

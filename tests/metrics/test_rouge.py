@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -43,3 +46,14 @@ def test_mismatched_lengths():
 def test_single_string_is_rejected():
     with pytest.raises(ValueError, match="not a single string"):
         rouge_scores("the cat", "the cat")
+
+
+def test_scoring_leaves_the_logging_setup_alone():
+    """rouge_score's default tokenizer is logged through absl, whose first log configures the root logger; then
+    every warning of every library printed twice. A fresh process, since pytest gives the root logger handlers."""
+    code = (
+        "import logging; from hf_unlearn.metrics import rouge_scores; rouge_scores(['a b'], ['a c']); "
+        "print(len(logging.getLogger().handlers))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "0"

@@ -185,6 +185,11 @@ class AuditContext:
         self.evaluator_kwargs = evaluator_kwargs
         self.qa_prompt_template = qa_prompt_template
         self.forget_format = detect_format(forget.column_names, "forget")
+        from ..evaluator import OnceFilter
+
+        # The audit builds an evaluator per attack (and per model for the clean scores), each on forget rows with
+        # the same columns: what one of them warns about the rows (no perturbed answers), the audit says once.
+        self._once = OnceFilter()
 
     @property
     def max_length(self) -> int | None:
@@ -199,15 +204,16 @@ class AuditContext:
         template is `"{question}"`; they are not truncated, since cutting an attack's longer prompt at `max_length`
         would cut the answer that is scored.
         """
-        from ..evaluator import UnlearningEvaluator
+        from ..evaluator import UnlearningEvaluator, said_once
 
         kwargs = dict(self.evaluator_kwargs)
         if rewritten:
             kwargs["max_length"] = None
         template = "{question}" if rewritten else self.qa_prompt_template
-        return UnlearningEvaluator(
-            self.tokenizer, {"forget": rows}, qa_prompt_template=template, mia_sets=(), **kwargs
-        )
+        with said_once(self._once):
+            return UnlearningEvaluator(
+                self.tokenizer, {"forget": rows}, qa_prompt_template=template, mia_sets=(), **kwargs
+            )
 
     @staticmethod
     def scores_of(set_log: dict) -> AttackScores:

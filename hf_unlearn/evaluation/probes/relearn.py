@@ -12,6 +12,7 @@ from transformers import PrinterCallback, Trainer, TrainingArguments, set_seed
 
 from ...data.collator import UnlearningCollator
 from ...data.formatting import SUPPORTED_FORMATS
+from ...reference import peft_checkpointing_alias_quiet
 from .base import Attack, AuditContext, Probe, as_rows, plain_copy
 
 
@@ -197,7 +198,8 @@ class RelearnProbe(Probe):
             config = LoraConfig(
                 r=self.lora_r, lora_alpha=self.lora_alpha, target_modules="all-linear", lora_dropout=0.0
             )
-            duplicate = get_peft_model(duplicate, config)
+            with peft_checkpointing_alias_quiet():
+                duplicate = get_peft_model(duplicate, config)
         device = next(model.parameters()).device
         with tempfile.TemporaryDirectory(prefix="hf_unlearn_relearn_") as output_dir:
             args = TrainingArguments(
