@@ -31,6 +31,8 @@ def load_model_and_tokenizer(args: argparse.Namespace):
     from peft import AutoPeftModelForCausalLM, PeftConfig, PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from .reference import peft_checkpointing_alias_quiet
+
     kwargs = {"trust_remote_code": args.trust_remote_code, "dtype": resolve_dtype(args.dtype)}
     model_path = Path(args.model)
     if args.adapter is not None:
@@ -40,11 +42,14 @@ def load_model_and_tokenizer(args: argparse.Namespace):
             )
         if (model_path / "adapter_config.json").is_file():
             raise ValueError(f"--model {args.model!r} is itself an adapter folder; give its base model with --model.")
-        model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(args.model, **kwargs), args.adapter)
+        base_model = AutoModelForCausalLM.from_pretrained(args.model, **kwargs)
+        with peft_checkpointing_alias_quiet():
+            model = PeftModel.from_pretrained(base_model, args.adapter)
         candidates = [Path(args.adapter), model_path]
         base = args.model
     elif (model_path / "adapter_config.json").is_file():
-        model = AutoPeftModelForCausalLM.from_pretrained(args.model, **kwargs)
+        with peft_checkpointing_alias_quiet():
+            model = AutoPeftModelForCausalLM.from_pretrained(args.model, **kwargs)
         candidates = [model_path]
         base = PeftConfig.from_pretrained(args.model).base_model_name_or_path
     else:
