@@ -43,8 +43,8 @@ SIZES = {
         {"steps": 4, "eval_steps": 2},
     ),
 }
-# What "reached the retain model" means here (issue targets of the demo).
-ROUGE_GAP, UTILITY_KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
+# The demo's targets (see `assess`): the unlearned model should be indistinguishable from the retain model.
+ROUGE_GAP, OVERSHOOT_GAP, UTILITY_KEPT, MIN_FORGET_QUALITY = 0.10, 0.20, 0.90, 0.05
 SCORE_NAMES = {"rougeL_recall": "ROUGE-L", "probability": "answer probability"}
 AUDIT_SIZES = {
     # name: (RelearnProbe fields, QuantizeProbe bits, UnlearningAuditor fields). The demo's answers are at most 13
@@ -55,21 +55,90 @@ AUDIT_SIZES = {
 }
 
 
-def verdict(original: dict, retain: dict, unlearned: dict) -> tuple[bool, str]:
-    """One sentence on whether the unlearned model behaves like the retain model."""
-    gap = abs(unlearned["forget_rougeL_recall"] - retain["forget_rougeL_recall"])
+def assess(original: dict, retain: dict, unlearned: dict) -> dict:
+    """Where the unlearned model ended, target by target, next to the retain model (the model that never saw the
+    forget set): the goal of unlearning, as in TOFU, is to be indistinguishable from it.
+
+    - **forget quality** (the KS test of the forget set's truth ratios against the retain model's, the field's main
+      measure) at least `MIN_FORGET_QUALITY`: the test cannot tell the two models apart at that level;
+    - **retain ROUGE-L kept** at least `UTILITY_KEPT` x the original's: what should stay, stays;
+    - **forget ROUGE-L** next to the retain model's: *reached* within `ROUGE_GAP` either way; *fell short* when above
+      the band (the model still gives the forgotten answers); *went past* when below it (it forgot more than a model
+      that never saw the forget set, an overshoot, not a failure to forget).
+
+    Success: forget quality and retain kept met, and the forget ROUGE-L reached the band or went past it by no more
+    than `OVERSHOOT_GAP` below the retain model's. Going past is allowed that far because the knowledge is gone and
+    forget quality still says the two models look alike; further below, the unlearned model becomes recognisable
+    by how little it says (the over-unlearning that a membership-inference AUC below 0.5 also shows).
+
+    Args:
+        original, retain, unlearned (`dict`): each model's [`~hf_unlearn.demo.experiment.headline`] scores.
+
+    Returns:
+        `dict`: `success` (`bool`), `rouge` (`"reached"`, `"went past"` or `"fell short"`), `rouge_gap` (unlearned
+        minus retain model, signed), `forget_quality`, `kept`, and a `met` flag for each target.
+    """
+    forget, reference = unlearned["forget_rougeL_recall"], retain["forget_rougeL_recall"]
+    gap = forget - reference
+    rouge = "reached" if abs(gap) <= ROUGE_GAP else ("fell short" if gap > 0 else "went past")
     kept = unlearned["retain_rougeL_recall"] / max(original["retain_rougeL_recall"], 1e-12)
     quality = unlearned["forget_quality"] or 0.0
-    reached = gap <= ROUGE_GAP and kept >= UTILITY_KEPT and quality >= MIN_FORGET_QUALITY
+    met = {
+        "forget_rouge": -OVERSHOOT_GAP <= gap <= ROUGE_GAP,
+        "forget_quality": quality >= MIN_FORGET_QUALITY,
+        "retain_kept": kept >= UTILITY_KEPT,
+    }
+    return {
+        "success": all(met.values()),
+        "rouge": rouge,
+        "rouge_gap": gap,
+        "forget_rouge": forget,
+        "retain_model_forget_rouge": reference,
+        "forget_quality": quality,
+        "kept": kept,
+        "met": met,
+    }
+
+
+def verdict(original: dict, retain: dict, unlearned: dict) -> tuple[bool, str]:
+    """Whether unlearning succeeded (the rule of [`assess`]), and one sentence that says where it ended, e.g.
+
+    "Unlearning went past the retain model (success: up to 0.2 below counts): forget ROUGE-L 0.18 vs the retain
+    model's 0.31, 0.13 below (0.03 past the +-0.1 band), forget quality 0.27 (target >= 0.05: met), retain
+    ROUGE-L kept at 1.00 x the original's (target >= 0.9: met)."
+    """
+    result = assess(original, retain, unlearned)
+    gap, met = result["rouge_gap"], result["met"]
+    where = f"{abs(gap):.2f} {'above' if gap > 0 else 'below'}"
+    if result["rouge"] == "reached":
+        where += f" (within the +-{ROUGE_GAP} band)"
+    else:
+        where += f" ({abs(gap) - ROUGE_GAP:.2f} {'past' if gap < 0 else 'short of'} the +-{ROUGE_GAP} band)"
     details = (
-        f"forget ROUGE-L {unlearned['forget_rougeL_recall']:.2f} vs the retain model's "
-        f"{retain['forget_rougeL_recall']:.2f} (gap {gap:.2f}, target <= {ROUGE_GAP}), forget quality "
-        f"{quality:.3g} (target >= {MIN_FORGET_QUALITY}), retain ROUGE-L kept at {kept:.2f} x the original's "
-        f"(target >= {UTILITY_KEPT})"
+        f"forget ROUGE-L {result['forget_rouge']:.2f} vs the retain model's "
+        f"{result['retain_model_forget_rouge']:.2f}, {where}, forget quality {result['forget_quality']:.3g} "
+        f"(target >= {MIN_FORGET_QUALITY}: "
+        f"{'met' if met['forget_quality'] else 'missed'}), retain ROUGE-L kept at {result['kept']:.2f} x the "
+        f"original's (target >= {UTILITY_KEPT}: {'met' if met['retain_kept'] else 'missed'})"
     )
-    return reached, (
-        "Unlearning reached the retain model: " if reached else "Unlearning did not reach the retain model: "
-    ) + details + "."
+    return result["success"], f"{headline_words(result)}: {details}."
+
+
+def headline_words(result: dict) -> str:
+    """The verdict's first words for an [`assess`] result: what happened, and whether that is success."""
+    if result["rouge"] == "fell short":
+        return "Unlearning fell short of the retain model"
+    if result["rouge"] == "went past" and not result["met"]["forget_rouge"]:
+        return f"Unlearning went too far past the retain model (more than {OVERSHOOT_GAP} below)"
+    missed = [name for name in ("forget_quality", "retain_kept") if not result["met"][name]]
+    if missed:
+        names = {"forget_quality": "forget quality", "retain_kept": "retain ROUGE-L kept"}
+        return f"Unlearning {result['rouge']} the retain model on forget ROUGE-L but missed " + " and ".join(
+            names[name] for name in missed
+        )
+    if result["rouge"] == "went past":
+        return f"Unlearning went past the retain model (success: up to {OVERSHOOT_GAP} below counts)"
+    return "Unlearning reached the retain model"
 
 
 def print_table(rows: dict[str, dict]) -> None:
@@ -89,32 +158,83 @@ def print_table(rows: dict[str, dict]) -> None:
         print(f"{name:<11}" + "".join(f"{'-':>16}" if v is None else f"{v:>16.3g}" for v in cells))
 
 
-def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: str) -> None:
+def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_at: int | None = None):
+    """The unlearning curves with the targets of [`assess`] drawn in, and the verdict (from the same `rows`) in the
+    title.
+
+    Left: forget and retain ROUGE-L over the steps, the retain model's forget ROUGE-L (dashed), the target band
+    (+-`ROUGE_GAP` around it, shaded) and the overshoot allowance below it (hatched). Right: forget quality, with
+    the region at or above `MIN_FORGET_QUALITY` shaded.
+
+    Args:
+        curve (`list[dict]`): the evaluations along the run (`step`, `eval_forget_rougeL_recall`, ...).
+        rows (`dict[str, dict]`): the headline scores of the `original`, `retain` and `unlearned` models.
+        method (`str`): the run's name, for the title.
+        stopped_at (`int`, *optional*): the step training stopped at, when it stopped early at the target.
+
+    Returns:
+        `matplotlib.figure.Figure`: the figure (the caller saves and closes it).
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
     steps = [entry["step"] for entry in curve]
-    figure, (rouge_axis, quality_axis) = plt.subplots(1, 2, figsize=(11, 4.6))
+    reference = rows["retain"]["forget_rougeL_recall"]
+    figure, (rouge_axis, quality_axis) = plt.subplots(1, 2, figsize=(11, 5.4))
+    result = assess(rows["original"], rows["retain"], rows["unlearned"])
     figure.suptitle(
-        f"Unlearning with {method}. Success: the forget curve falls to the retain model's line while "
-        f"retain stays high,\nand forget quality ends above {MIN_FORGET_QUALITY}.",
-        fontsize=11,
+        f"Unlearning with {method}. Target: the retain model (forget ROUGE-L in the grey band, forget quality in the "
+        f"green region, retain ROUGE-L >= {UTILITY_KEPT} x the original's).\nResult: {headline_words(result)}.\n"
+        f"Final scores: forget ROUGE-L {result['forget_rouge']:.2f} (retain model: "
+        f"{result['retain_model_forget_rouge']:.2f}), forget quality {result['forget_quality']:.3g}, retain ROUGE-L "
+        f"kept at {result['kept']:.2f} x.",
+        fontsize=10,
+    )
+    rouge_axis.axhspan(
+        max(reference - ROUGE_GAP, 0.0),
+        reference + ROUGE_GAP,
+        color="tab:gray",
+        alpha=0.25,
+        label=f"target: retain model's forget ROUGE-L +- {ROUGE_GAP}",
+    )
+    rouge_axis.axhspan(
+        max(reference - OVERSHOOT_GAP, 0.0),
+        max(reference - ROUGE_GAP, 0.0),
+        facecolor="none",
+        edgecolor="tab:gray",
+        hatch="//",
+        linewidth=0,
+        label=f"went past, still success (to {OVERSHOOT_GAP} below)",
     )
     for key, label in (("eval_forget_rougeL_recall", "forget"), ("eval_retain_rougeL_recall", "retain (sample)")):
         rouge_axis.plot(steps, [entry.get(key) for entry in curve], marker="o", label=f"unlearned: {label}")
-    rouge_axis.axhline(
-        rows["retain"]["forget_rougeL_recall"], linestyle="--", color="gray", label="retain model: forget"
-    )
-    rouge_axis.set(xlabel="unlearning step", ylabel="ROUGE-L recall of greedy answers", ylim=(-0.02, 1.02))
-    rouge_axis.legend()
+    rouge_axis.axhline(reference, linestyle="--", color="gray", label="retain model: forget")
+    if stopped_at is not None:
+        rouge_axis.axvline(stopped_at, linestyle=":", color="black", label=f"stopped at step {stopped_at}")
+    # the legend goes above the curves, which start at 1
+    rouge_axis.set(xlabel="unlearning step", ylabel="ROUGE-L recall of greedy answers", ylim=(-0.02, 1.4))
+    rouge_axis.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    rouge_axis.legend(fontsize=8, loc="upper center", ncol=2)
     quality = [max(entry.get("eval_forget_quality") or 1e-30, 1e-30) for entry in curve]
+    quality_axis.axhspan(
+        MIN_FORGET_QUALITY, 1.0, color="tab:green", alpha=0.15, label=f"target: forget quality >= {MIN_FORGET_QUALITY}"
+    )
     quality_axis.semilogy(steps, quality, marker="o", color="tab:green", label="forget quality (KS p-value)")
-    quality_axis.axhline(MIN_FORGET_QUALITY, linestyle="--", color="gray", label=f"{MIN_FORGET_QUALITY}")
-    quality_axis.set(xlabel="unlearning step", ylabel="forget quality vs the retain model")
-    quality_axis.legend()
+    quality_axis.set(
+        xlabel="unlearning step", ylabel="forget quality vs the retain model", ylim=(min(quality + [1e-3]) / 2, 2.0)
+    )
+    quality_axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
+    return figure
+
+
+def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: str, **kwargs) -> None:
+    """Write [`draw_curves`]'s figure to `path` (a PNG, written to a temporary file first)."""
+    import matplotlib.pyplot as plt
+
+    figure = draw_curves(curve, rows, method, **kwargs)
     temporary = path.with_name(f".{path.name}.tmp.png")
     figure.savefig(temporary, dpi=110)
     plt.close(figure)
@@ -226,6 +346,7 @@ def run_demo(args: argparse.Namespace) -> int:
         evaluator_for,
         headline,
         load_model,
+        record_scores,
         set_threads,
         train_baselines,
         unlearn,
@@ -283,6 +404,8 @@ def run_demo(args: argparse.Namespace) -> int:
     trainer, curve, unlearn_seconds = unlearn(baselines, forget, retain, run, run_dir, curve_sets, retain_logs, recipe)
     unlearned_result = evaluator.evaluate(trainer.model)
     unlearned_result.save(run_dir / "evaluation")
+    # the card's before / after table from the same full-set evaluations as the table printed below
+    record_scores(trainer, original_result.metrics(), unlearned_result.metrics())
     rows = {
         "original": headline(original_result.summary),
         "retain": headline(summarize_logs(retain_logs, retain_logs, sets=list(eval_sets))),
@@ -290,7 +413,7 @@ def run_demo(args: argparse.Namespace) -> int:
     }
     print()
     print_table(rows)
-    reached, sentence = verdict(rows["original"], rows["retain"], rows["unlearned"])
+    success, sentence = verdict(rows["original"], rows["retain"], rows["unlearned"])
     print()
     print(sentence)
 
@@ -329,7 +452,8 @@ def run_demo(args: argparse.Namespace) -> int:
             "fingerprint": data_config.fingerprint(),
         },
         "models": rows,
-        "reached_retain_model": reached,
+        "success": success,
+        "targets": assess(rows["original"], rows["retain"], rows["unlearned"]),
         "verdict": sentence,
         "training": baselines.training,
         "unlearning_seconds": round(unlearn_seconds, 1),
