@@ -44,7 +44,7 @@ SIZES = {
     ),
 }
 # The demo's targets (see `assess`): the unlearned model should be indistinguishable from the retain model.
-ROUGE_GAP, OVERSHOOT_GAP, UTILITY_KEPT, MIN_FORGET_QUALITY = 0.10, 0.20, 0.90, 0.05
+ROUGE_GAP, UTILITY_KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
 SCORE_NAMES = {"rougeL_recall": "ROUGE-L", "probability": "answer probability"}
 AUDIT_SIZES = {
     # name: (RelearnProbe fields, QuantizeProbe bits, UnlearningAuditor fields). The demo's answers are at most 13
@@ -57,26 +57,27 @@ AUDIT_SIZES = {
 
 def assess(original: dict, retain: dict, unlearned: dict) -> dict:
     """Where the unlearned model ended, target by target, next to the retain model (the model that never saw the
-    forget set): the goal of unlearning, as in TOFU, is to be indistinguishable from it.
+    forget set): as in TOFU, the goal of unlearning is to be indistinguishable from it.
 
-    - **forget quality** (the KS test of the forget set's truth ratios against the retain model's, the field's main
-      measure) at least `MIN_FORGET_QUALITY`: the test cannot tell the two models apart at that level;
-    - **retain ROUGE-L kept** at least `UTILITY_KEPT` x the original's: what should stay, stays;
-    - **forget ROUGE-L** next to the retain model's: *reached* within `ROUGE_GAP` either way; *fell short* when above
-      the band (the model still gives the forgotten answers); *went past* when below it (it forgot more than a model
-      that never saw the forget set, an overshoot, not a failure to forget).
+    - **forget quality**: the KS test of the forget set's truth ratios against the retain model's (TOFU's main
+      measure) gives a p-value of at least `MIN_FORGET_QUALITY`, i.e. the test cannot tell the two models apart;
+    - **retain kept**: retain ROUGE-L at least `UTILITY_KEPT` x the original's (what should stay, stays);
+    - **forget ROUGE-L** next to the retain model's: *reached* within `ROUGE_GAP` either way; *fell short* above
+      that band (the model still gives answers the retain model cannot); *went past* below it (it forgot more than
+      a model that never saw the forget set: overshoot, not a failure to forget).
 
-    Success: forget quality and retain kept met, and the forget ROUGE-L reached the band or went past it by no more
-    than `OVERSHOOT_GAP` below the retain model's. Going past is allowed that far because the knowledge is gone and
-    forget quality still says the two models look alike; further below, the unlearned model becomes recognisable
-    by how little it says (the over-unlearning that a membership-inference AUC below 0.5 also shows).
+    Success: forget quality and retain kept met, and the forget ROUGE-L reached the band or went past it. Going past
+    does not fail the run, however far, because forget quality already fails the over-unlearning that makes a model
+    recognisable (a collapsed model's truth ratios differ from the retain model's); the verdict says by how much it
+    went past, and the MIA AUC below 0.5 in the table shows the same overshoot.
 
     Args:
         original, retain, unlearned (`dict`): each model's [`~hf_unlearn.demo.experiment.headline`] scores.
 
     Returns:
         `dict`: `success` (`bool`), `rouge` (`"reached"`, `"went past"` or `"fell short"`), `rouge_gap` (unlearned
-        minus retain model, signed), `forget_quality`, `kept`, and a `met` flag for each target.
+        minus retain model, signed), `forget_rouge`, `retain_model_forget_rouge`, `forget_quality`, `kept`, and
+        `met`, a flag per target (`forget_rouge`, `forget_quality`, `retain_kept`).
     """
     forget, reference = unlearned["forget_rougeL_recall"], retain["forget_rougeL_recall"]
     gap = forget - reference
@@ -84,7 +85,7 @@ def assess(original: dict, retain: dict, unlearned: dict) -> dict:
     kept = unlearned["retain_rougeL_recall"] / max(original["retain_rougeL_recall"], 1e-12)
     quality = unlearned["forget_quality"] or 0.0
     met = {
-        "forget_rouge": -OVERSHOOT_GAP <= gap <= ROUGE_GAP,
+        "forget_rouge": rouge != "fell short",
         "forget_quality": quality >= MIN_FORGET_QUALITY,
         "retain_kept": kept >= UTILITY_KEPT,
     }
@@ -100,45 +101,44 @@ def assess(original: dict, retain: dict, unlearned: dict) -> dict:
     }
 
 
+def headline_words(result: dict) -> str:
+    """The verdict's first words for an [`assess`] result: what happened, then "(success)" or "(failure)"."""
+    missed = [name for name, met in result["met"].items() if not met and name != "forget_rouge"]
+    names = {"forget_quality": "forget quality", "retain_kept": "retain ROUGE-L kept"}
+    words = {
+        "reached": "Unlearning reached the retain model",
+        "went past": "Unlearning went past the retain model, forgetting more than it",
+        "fell short": "Unlearning fell short of the retain model",
+    }[result["rouge"]]
+    if missed:
+        words += (
+            f"{' and' if result['rouge'] == 'fell short' else ' but'} missed {' and '.join(names[n] for n in missed)}"
+        )
+    return f"{words} ({'success' if result['success'] else 'failure'})"
+
+
 def verdict(original: dict, retain: dict, unlearned: dict) -> tuple[bool, str]:
     """Whether unlearning succeeded (the rule of [`assess`]), and one sentence that says where it ended, e.g.
 
-    "Unlearning went past the retain model (success: up to 0.2 below counts): forget ROUGE-L 0.18 vs the retain
-    model's 0.31, 0.13 below (0.03 past the +-0.1 band), forget quality 0.27 (target >= 0.05: met), retain
-    ROUGE-L kept at 1.00 x the original's (target >= 0.9: met)."
+    "Unlearning went past the retain model, forgetting more than it (success): forget ROUGE-L 0.18, 0.13 below the
+    retain model's 0.31 (0.03 past the +-0.1 band), forget quality 0.27 (target >= 0.05: met), retain ROUGE-L kept at
+    1.00 x the original's (target >= 0.9: met)."
     """
     result = assess(original, retain, unlearned)
     gap, met = result["rouge_gap"], result["met"]
-    where = f"{abs(gap):.2f} {'above' if gap > 0 else 'below'}"
+    reference = result["retain_model_forget_rouge"]
+    where = f"{abs(gap):.2f} {'above' if gap > 0 else 'below'} the retain model's {reference:.2f}"
     if result["rouge"] == "reached":
         where += f" (within the +-{ROUGE_GAP} band)"
     else:
         where += f" ({abs(gap) - ROUGE_GAP:.2f} {'past' if gap < 0 else 'short of'} the +-{ROUGE_GAP} band)"
     details = (
-        f"forget ROUGE-L {result['forget_rouge']:.2f} vs the retain model's "
-        f"{result['retain_model_forget_rouge']:.2f}, {where}, forget quality {result['forget_quality']:.3g} "
-        f"(target >= {MIN_FORGET_QUALITY}: "
-        f"{'met' if met['forget_quality'] else 'missed'}), retain ROUGE-L kept at {result['kept']:.2f} x the "
-        f"original's (target >= {UTILITY_KEPT}: {'met' if met['retain_kept'] else 'missed'})"
+        f"forget ROUGE-L {result['forget_rouge']:.2f}, {where}, forget quality {result['forget_quality']:.3g} "
+        f"(target >= {MIN_FORGET_QUALITY}: {'met' if met['forget_quality'] else 'missed'}), retain ROUGE-L kept at "
+        f"{result['kept']:.2f} x the original's (target >= {UTILITY_KEPT}: "
+        f"{'met' if met['retain_kept'] else 'missed'})"
     )
     return result["success"], f"{headline_words(result)}: {details}."
-
-
-def headline_words(result: dict) -> str:
-    """The verdict's first words for an [`assess`] result: what happened, and whether that is success."""
-    if result["rouge"] == "fell short":
-        return "Unlearning fell short of the retain model"
-    if result["rouge"] == "went past" and not result["met"]["forget_rouge"]:
-        return f"Unlearning went too far past the retain model (more than {OVERSHOOT_GAP} below)"
-    missed = [name for name in ("forget_quality", "retain_kept") if not result["met"][name]]
-    if missed:
-        names = {"forget_quality": "forget quality", "retain_kept": "retain ROUGE-L kept"}
-        return f"Unlearning {result['rouge']} the retain model on forget ROUGE-L but missed " + " and ".join(
-            names[name] for name in missed
-        )
-    if result["rouge"] == "went past":
-        return f"Unlearning went past the retain model (success: up to {OVERSHOOT_GAP} below counts)"
-    return "Unlearning reached the retain model"
 
 
 def print_table(rows: dict[str, dict]) -> None:
@@ -163,7 +163,7 @@ def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_a
     title.
 
     Left: forget and retain ROUGE-L over the steps, the retain model's forget ROUGE-L (dashed), the target band
-    (+-`ROUGE_GAP` around it, shaded) and the overshoot allowance below it (hatched). Right: forget quality, with
+    (+-`ROUGE_GAP` around it, shaded) and the "went past" region below it (hatched). Right: forget quality, with
     the region at or above `MIN_FORGET_QUALITY` shaded.
 
     Args:
@@ -185,8 +185,9 @@ def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_a
     figure, (rouge_axis, quality_axis) = plt.subplots(1, 2, figsize=(11, 5.4))
     result = assess(rows["original"], rows["retain"], rows["unlearned"])
     figure.suptitle(
-        f"Unlearning with {method}. Target: the retain model (forget ROUGE-L in the grey band, forget quality in the "
-        f"green region, retain ROUGE-L >= {UTILITY_KEPT} x the original's).\nResult: {headline_words(result)}.\n"
+        f"Unlearning with {method}. Target: the retain model (forget quality in the green region, retain ROUGE-L >= "
+        f"{UTILITY_KEPT} x the original's, forget ROUGE-L in or below the grey band).\n"
+        f"Result: {headline_words(result)}.\n"
         f"Final scores: forget ROUGE-L {result['forget_rouge']:.2f} (retain model: "
         f"{result['retain_model_forget_rouge']:.2f}), forget quality {result['forget_quality']:.3g}, retain ROUGE-L "
         f"kept at {result['kept']:.2f} x.",
@@ -197,16 +198,16 @@ def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_a
         reference + ROUGE_GAP,
         color="tab:gray",
         alpha=0.25,
-        label=f"target: retain model's forget ROUGE-L +- {ROUGE_GAP}",
+        label=f"reached: retain model's forget ROUGE-L +- {ROUGE_GAP}",
     )
     rouge_axis.axhspan(
-        max(reference - OVERSHOOT_GAP, 0.0),
-        max(reference - ROUGE_GAP, 0.0),
+        -0.02,
+        max(reference - ROUGE_GAP, -0.02),
         facecolor="none",
         edgecolor="tab:gray",
         hatch="//",
         linewidth=0,
-        label=f"went past, still success (to {OVERSHOOT_GAP} below)",
+        label="below it: went past (forgot more; success if forget quality is met)",
     )
     for key, label in (("eval_forget_rougeL_recall", "forget"), ("eval_retain_rougeL_recall", "retain (sample)")):
         rouge_axis.plot(steps, [entry.get(key) for entry in curve], marker="o", label=f"unlearned: {label}")

@@ -10,7 +10,6 @@ from transformers import AutoModelForCausalLM
 from hf_unlearn.cli import main
 from hf_unlearn.demo.cli import (
     MIN_FORGET_QUALITY,
-    OVERSHOOT_GAP,
     ROUGE_GAP,
     assess,
     audit_sentence,
@@ -180,35 +179,39 @@ ORIGINAL, RETAIN = _scores(1.0, 1e-5), _scores(0.31, 1.0)
 
 def test_the_verdict_says_reached_went_past_or_fell_short_and_by_how_much():
     success, sentence = verdict(ORIGINAL, RETAIN, _scores(0.30, 0.405))
-    assert success and sentence.startswith("Unlearning reached the retain model: forget ROUGE-L 0.30 vs the retain ")
-    assert "0.01 below (within the +-0.1 band)" in sentence and "(target >= 0.05: met)" in sentence
+    assert success and sentence.startswith("Unlearning reached the retain model (success): forget ROUGE-L 0.30, 0.01 ")
+    assert "below the retain model's 0.31 (within the +-0.1 band)" in sentence and "(target >= 0.05: met)" in sentence
 
-    # the run: it forgot more than the retain model, with forget quality met: overshoot, still success
+    # the run: it forgot more than the retain model, with forget quality met: overshoot, not failure
     success, sentence = verdict(ORIGINAL, RETAIN, _scores(0.18, 0.27))
     assert success and assess(ORIGINAL, RETAIN, _scores(0.18, 0.27))["rouge"] == "went past"
-    assert sentence.startswith(f"Unlearning went past the retain model (success: up to {OVERSHOOT_GAP} below counts)")
-    assert "0.13 below (0.03 past the +-0.1 band)" in sentence
+    assert sentence.startswith("Unlearning went past the retain model, forgetting more than it (success): ")
+    assert "0.13 below the retain model's 0.31 (0.03 past the +-0.1 band)" in sentence
 
     success, sentence = verdict(ORIGINAL, RETAIN, _scores(0.55, 0.001))
-    assert not success and sentence.startswith("Unlearning fell short of the retain model: ")
-    assert "0.24 above (0.14 short of the +-0.1 band)" in sentence and "(target >= 0.05: missed)" in sentence
+    assert not success
+    assert sentence.startswith("Unlearning fell short of the retain model and missed forget quality (failure): ")
+    assert "0.24 above the retain model's 0.31 (0.14 short of the +-0.1 band)" in sentence
+    assert "(target >= 0.05: missed)" in sentence
+    # above the band is failure even with forget quality met
+    success, sentence = verdict(ORIGINAL, RETAIN, _scores(0.55, 0.3))
+    assert not success and sentence.startswith("Unlearning fell short of the retain model (failure): ")
 
-    success, sentence = verdict(ORIGINAL, RETAIN, _scores(0.05, 0.3))
-    assert not success and sentence.startswith("Unlearning went too far past the retain model (more than 0.2 below)")
-
-    # inside the band, but forget quality or utility missed: not success, and the sentence names what was missed
+    # in the band, but forget quality and utility missed: failure, and the sentence names what was missed
     success, sentence = verdict(ORIGINAL, RETAIN, _scores(0.31, 0.01, 0.8))
     assert not success and sentence.startswith(
-        "Unlearning reached the retain model on forget ROUGE-L but missed forget quality and retain ROUGE-L kept: "
+        "Unlearning reached the retain model but missed forget quality and retain ROUGE-L kept (failure): "
     )
     assert "kept at 0.80 x the original's (target >= 0.9: missed)" in sentence
 
 
 def test_the_band_edges_belong_to_the_targets():
-    edge = assess(ORIGINAL, RETAIN, _scores(RETAIN["forget_rougeL_recall"] + ROUGE_GAP - 1e-9))
-    assert edge["rouge"] == "reached" and edge["success"]
-    below = assess(ORIGINAL, RETAIN, _scores(RETAIN["forget_rougeL_recall"] - OVERSHOOT_GAP - 1e-3))
-    assert below["rouge"] == "went past" and not below["met"]["forget_rouge"] and not below["success"]
+    reference = RETAIN["forget_rougeL_recall"]
+    assert assess(ORIGINAL, RETAIN, _scores(reference + ROUGE_GAP - 1e-9))["rouge"] == "reached"
+    above = assess(ORIGINAL, RETAIN, _scores(reference + ROUGE_GAP + 1e-3))
+    assert above["rouge"] == "fell short" and not above["success"]
+    below = assess(ORIGINAL, RETAIN, _scores(reference - ROUGE_GAP - 1e-3))
+    assert below["rouge"] == "went past" and below["success"]
     assert not assess(ORIGINAL, RETAIN, _scores(0.31, MIN_FORGET_QUALITY / 2))["success"]
 
 
@@ -220,22 +223,21 @@ def test_the_curves_plot_draws_the_target_band_and_states_the_verdict():
         for step, rouge, q in ((0, 1.0, 1e-5), (5, 0.6, 1e-3), (10, 0.18, 0.27))
     ]
     rows = {"original": ORIGINAL, "retain": RETAIN, "unlearned": _scores(0.18, 0.27)}
-    figure = draw_curves(curve, rows, "npo", stopped_at=10)
+    figure = draw_curves(curve, rows, "npo")
     try:
         rouge_axis, quality_axis = figure.axes
-        spans = [patch.get_path().get_extents().transformed(patch.get_transform()) for patch in rouge_axis.patches]
-        bands = sorted(
-            (round(box.y0, 3), round(box.y1, 3))
-            for box in (rouge_axis.transData.inverted().transform_bbox(span) for span in spans)
-        )
-        assert bands == [(0.11, 0.21), (0.21, 0.41)]  # the overshoot allowance, then the +-0.1 band
+
+        def extent(axis, patch):
+            box = patch.get_path().get_extents().transformed(patch.get_transform())
+            box = axis.transData.inverted().transform_bbox(box)
+            return round(box.y0, 3), round(box.y1, 3)
+
+        # the "went past" region, then the +-0.1 band around the retain model's 0.31
+        assert sorted(extent(rouge_axis, patch) for patch in rouge_axis.patches) == [(-0.02, 0.21), (0.21, 0.41)]
         (region,) = quality_axis.patches
-        box = quality_axis.transData.inverted().transform_bbox(
-            region.get_path().get_extents().transformed(region.get_transform())
-        )
-        assert round(box.y0, 6) == MIN_FORGET_QUALITY
+        assert extent(quality_axis, region)[0] == MIN_FORGET_QUALITY
         title = figure._suptitle.get_text()
-        assert "Result: Unlearning went past the retain model (success" in title and "forget quality 0.27" in title
-        assert "stopped at step 10" in [text.get_text() for text in rouge_axis.get_legend().get_texts()]
+        assert "Result: Unlearning went past the retain model, forgetting more than it (success)." in title
+        assert "forget quality 0.27" in title
     finally:
         plt.close(figure)
