@@ -161,7 +161,7 @@ def print_table(rows: dict[str, dict]) -> None:
         print(f"{name:<11}" + "".join(f"{'-':>16}" if v is None else f"{v:>16.3g}" for v in cells))
 
 
-def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_at: int | None = None):
+def draw_curves(curve: list[dict], rows: dict[str, dict], method: str):
     """The unlearning curves with the targets of [`assess`] drawn in, and the verdict (from the same `rows`) in the
     title.
 
@@ -173,7 +173,6 @@ def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_a
         curve (`list[dict]`): the evaluations along the run (`step`, `eval_forget_rougeL_recall`, ...).
         rows (`dict[str, dict]`): the headline scores of the `original`, `retain` and `unlearned` models.
         method (`str`): the run's name, for the title.
-        stopped_at (`int`, *optional*): the step training stopped at, when it stopped early at the target.
 
     Returns:
         `matplotlib.figure.Figure`: the figure (the caller saves and closes it).
@@ -216,8 +215,6 @@ def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_a
     for key, label in (("eval_forget_rougeL_recall", "forget"), ("eval_retain_rougeL_recall", "retain (sample)")):
         rouge_axis.plot(steps, [entry.get(key) for entry in curve], marker="o", label=f"unlearned: {label}")
     rouge_axis.axhline(reference, linestyle="--", color="gray", label="retain model: forget")
-    if stopped_at is not None:
-        rouge_axis.axvline(stopped_at, linestyle=":", color="black", label=f"stopped at step {stopped_at}")
     # the legend goes above the curves, which start at 1
     rouge_axis.set(xlabel="unlearning step", ylabel="ROUGE-L recall of greedy answers", ylim=(-0.02, 1.4))
     rouge_axis.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
@@ -235,11 +232,11 @@ def draw_curves(curve: list[dict], rows: dict[str, dict], method: str, stopped_a
     return figure
 
 
-def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: str, **kwargs) -> None:
+def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: str) -> None:
     """Write [`draw_curves`]'s figure to `path` (a PNG, written to a temporary file first)."""
     import matplotlib.pyplot as plt
 
-    figure = draw_curves(curve, rows, method, **kwargs)
+    figure = draw_curves(curve, rows, method)
     temporary = path.with_name(f".{path.name}.tmp.png")
     figure.savefig(temporary, dpi=110)
     plt.close(figure)
