@@ -5,8 +5,9 @@
    that never saw the forget set), both cached in the output folder (a rerun with another `--method` reuses them);
 3. unlearns the original with the chosen method, evaluating the forget and retain sets along the way, and saves the
    unlearned model (with its card and unlearning record) to `runs/<method>/`;
-4. evaluates the original, retain and unlearned models, prints a table, writes `report.json` and `curves.png`, and
-   says whether unlearning reached the retain model;
+4. evaluates the original, retain and unlearned models, prints a table, writes `report.json` and `curves.png` (with
+   the target band), and says whether unlearning reached the retain model, went past it (forgot more) or fell
+   short, by how much, and whether that is success (see `assess`);
 5. unless `--no-audit`, attacks the three models (relearning, quantization, paraphrase, few-shot, prompt framings,
    logit lens), prints the audit table and one sentence on relearning, writes `audit.json` and `audit.png`, and adds
    a Robustness section to the unlearned model's card and record.
@@ -28,7 +29,9 @@ from pathlib import Path
 
 SIZES = {
     # name: (SyntheticConfig fields, ModelRecipe fields, UnlearningRun fields)
-    "default": ({}, {}, {"steps": 50, "eval_steps": 5}),
+    # 60 steps: forget quality >= 0.097 on every seed and thread count measured (docs/benchmarks.md#demo); at 50 it
+    # was 0.054 on one, a single KS step above the target.
+    "default": ({}, {}, {"steps": 60, "eval_steps": 5}),
     "tiny": (  # seconds, for smoke tests: the models are too small to learn much
         {"num_forget": 1, "num_retain": 2, "num_holdout": 1, "questions_per_person": 5, "num_perturbed": 2},
         {
@@ -43,7 +46,7 @@ SIZES = {
         {"steps": 4, "eval_steps": 2},
     ),
 }
-# What "reached the retain model" means here (issue targets of the demo).
+# The demo's targets (see `assess`): the unlearned model should be indistinguishable from the retain model.
 ROUGE_GAP, UTILITY_KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
 SCORE_NAMES = {"rougeL_recall": "ROUGE-L", "probability": "answer probability"}
 AUDIT_SIZES = {
@@ -55,21 +58,90 @@ AUDIT_SIZES = {
 }
 
 
-def verdict(original: dict, retain: dict, unlearned: dict) -> tuple[bool, str]:
-    """One sentence on whether the unlearned model behaves like the retain model."""
-    gap = abs(unlearned["forget_rougeL_recall"] - retain["forget_rougeL_recall"])
+def assess(original: dict, retain: dict, unlearned: dict) -> dict:
+    """Where the unlearned model ended, target by target, next to the retain model (the model that never saw the
+    forget set): as in TOFU, the goal of unlearning is to be indistinguishable from it.
+
+    - **forget quality**: the KS test of the forget set's truth ratios against the retain model's (TOFU's main
+      measure) gives a p-value of at least `MIN_FORGET_QUALITY`, i.e. the test cannot tell the two models apart;
+    - **retain kept**: retain ROUGE-L at least `UTILITY_KEPT` x the original's (what should stay, stays);
+    - **forget ROUGE-L** next to the retain model's: *reached* within `ROUGE_GAP` either way; *fell short* above
+      that band (the model still gives answers the retain model cannot); *went past* below it (it forgot more than
+      a model that never saw the forget set: overshoot, not a failure to forget).
+
+    Success: forget quality and retain kept met, and the forget ROUGE-L reached the band or went past it. Going past
+    does not fail the run, however far, because forget quality already fails the over-unlearning that makes a model
+    recognisable (a collapsed model's truth ratios differ from the retain model's); the verdict says by how much it
+    went past, and the MIA AUC below 0.5 in the table shows the same overshoot.
+
+    Args:
+        original, retain, unlearned (`dict`): each model's [`~hf_unlearn.demo.experiment.headline`] scores.
+
+    Returns:
+        `dict`: `success` (`bool`), `rouge` (`"reached"`, `"went past"` or `"fell short"`), `rouge_gap` (unlearned
+        minus retain model, signed), `forget_rouge`, `retain_model_forget_rouge`, `forget_quality`, `kept`, and
+        `met`, a flag per target (`forget_rouge`, `forget_quality`, `retain_kept`).
+    """
+    forget, reference = unlearned["forget_rougeL_recall"], retain["forget_rougeL_recall"]
+    gap = forget - reference
+    rouge = "reached" if abs(gap) <= ROUGE_GAP else ("fell short" if gap > 0 else "went past")
     kept = unlearned["retain_rougeL_recall"] / max(original["retain_rougeL_recall"], 1e-12)
     quality = unlearned["forget_quality"] or 0.0
-    reached = gap <= ROUGE_GAP and kept >= UTILITY_KEPT and quality >= MIN_FORGET_QUALITY
+    met = {
+        "forget_rouge": rouge != "fell short",
+        "forget_quality": quality >= MIN_FORGET_QUALITY,
+        "retain_kept": kept >= UTILITY_KEPT,
+    }
+    return {
+        "success": all(met.values()),
+        "rouge": rouge,
+        "rouge_gap": gap,
+        "forget_rouge": forget,
+        "retain_model_forget_rouge": reference,
+        "forget_quality": quality,
+        "kept": kept,
+        "met": met,
+    }
+
+
+def headline_words(result: dict) -> str:
+    """The verdict's first words for an [`assess`] result: what happened, then "(success)" or "(failure)"."""
+    missed = [name for name, met in result["met"].items() if not met and name != "forget_rouge"]
+    names = {"forget_quality": "forget quality", "retain_kept": "retain ROUGE-L kept"}
+    words = {
+        "reached": "Unlearning reached the retain model",
+        "went past": "Unlearning went past the retain model, forgetting more than it",
+        "fell short": "Unlearning fell short of the retain model",
+    }[result["rouge"]]
+    if missed:
+        words += (
+            f"{' and' if result['rouge'] == 'fell short' else ' but'} missed {' and '.join(names[n] for n in missed)}"
+        )
+    return f"{words} ({'success' if result['success'] else 'failure'})"
+
+
+def verdict(original: dict, retain: dict, unlearned: dict) -> tuple[bool, str]:
+    """Whether unlearning succeeded (the rule of [`assess`]), and one sentence that says where it ended, e.g.
+
+    "Unlearning went past the retain model, forgetting more than it (success): forget ROUGE-L 0.18, 0.13 below the
+    retain model's 0.31 (0.03 past the +-0.1 band), forget quality 0.27 (target >= 0.05: met), retain ROUGE-L kept at
+    1.00 x the original's (target >= 0.9: met)."
+    """
+    result = assess(original, retain, unlearned)
+    gap, met = result["rouge_gap"], result["met"]
+    reference = result["retain_model_forget_rouge"]
+    where = f"{abs(gap):.2f} {'above' if gap > 0 else 'below'} the retain model's {reference:.2f}"
+    if result["rouge"] == "reached":
+        where += f" (within the +-{ROUGE_GAP} band)"
+    else:
+        where += f" ({abs(gap) - ROUGE_GAP:.2f} {'past' if gap < 0 else 'short of'} the +-{ROUGE_GAP} band)"
     details = (
-        f"forget ROUGE-L {unlearned['forget_rougeL_recall']:.2f} vs the retain model's "
-        f"{retain['forget_rougeL_recall']:.2f} (gap {gap:.2f}, target <= {ROUGE_GAP}), forget quality "
-        f"{quality:.3g} (target >= {MIN_FORGET_QUALITY}), retain ROUGE-L kept at {kept:.2f} x the original's "
-        f"(target >= {UTILITY_KEPT})"
+        f"forget ROUGE-L {result['forget_rouge']:.2f}, {where}, forget quality {result['forget_quality']:.3g} "
+        f"(target >= {MIN_FORGET_QUALITY}: {'met' if met['forget_quality'] else 'missed'}), retain ROUGE-L kept at "
+        f"{result['kept']:.2f} x the original's (target >= {UTILITY_KEPT}: "
+        f"{'met' if met['retain_kept'] else 'missed'})"
     )
-    return reached, (
-        "Unlearning reached the retain model: " if reached else "Unlearning did not reach the retain model: "
-    ) + details + "."
+    return result["success"], f"{headline_words(result)}: {details}."
 
 
 def print_table(rows: dict[str, dict]) -> None:
@@ -89,32 +161,82 @@ def print_table(rows: dict[str, dict]) -> None:
         print(f"{name:<11}" + "".join(f"{'-':>16}" if v is None else f"{v:>16.3g}" for v in cells))
 
 
-def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: str) -> None:
+def draw_curves(curve: list[dict], rows: dict[str, dict], method: str):
+    """The unlearning curves with the targets of [`assess`] drawn in, and the verdict (from the same `rows`) in the
+    title.
+
+    Left: forget and retain ROUGE-L over the steps, the retain model's forget ROUGE-L (dashed), the target band
+    (+-`ROUGE_GAP` around it, shaded) and the "went past" region below it (hatched). Right: forget quality, with
+    the region at or above `MIN_FORGET_QUALITY` shaded.
+
+    Args:
+        curve (`list[dict]`): the evaluations along the run (`step`, `eval_forget_rougeL_recall`, ...).
+        rows (`dict[str, dict]`): the headline scores of the `original`, `retain` and `unlearned` models.
+        method (`str`): the run's name, for the title.
+
+    Returns:
+        `matplotlib.figure.Figure`: the figure (the caller saves and closes it).
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed
     import matplotlib.pyplot as plt
 
     steps = [entry["step"] for entry in curve]
-    figure, (rouge_axis, quality_axis) = plt.subplots(1, 2, figsize=(11, 4.6))
+    reference = rows["retain"]["forget_rougeL_recall"]
+    figure, (rouge_axis, quality_axis) = plt.subplots(1, 2, figsize=(11, 5.6))
+    result = assess(rows["original"], rows["retain"], rows["unlearned"])
     figure.suptitle(
-        f"Unlearning with {method}. Success: the forget curve falls to the retain model's line while "
-        f"retain stays high,\nand forget quality ends above {MIN_FORGET_QUALITY}.",
-        fontsize=11,
+        f"Unlearning with {method}. Target, the retain model: forget quality in the green region, retain ROUGE-L at "
+        f"least {UTILITY_KEPT} x the original's,\nforget ROUGE-L in the grey band (reached) or below it (went past: "
+        f"forgot more; not a failure).\n"
+        f"Result: {headline_words(result)}.\n"
+        f"Final scores: forget ROUGE-L {result['forget_rouge']:.2f} (retain model: "
+        f"{result['retain_model_forget_rouge']:.2f}), forget quality {result['forget_quality']:.3g}, retain ROUGE-L "
+        f"kept at {result['kept']:.2f} x.",
+        fontsize=10,
+    )
+    rouge_axis.axhspan(
+        max(reference - ROUGE_GAP, 0.0),
+        reference + ROUGE_GAP,
+        color="tab:gray",
+        alpha=0.25,
+        label=f"reached (retain model +- {ROUGE_GAP})",
+    )
+    rouge_axis.axhspan(
+        -0.02,
+        max(reference - ROUGE_GAP, -0.02),
+        facecolor="none",
+        edgecolor="tab:gray",
+        hatch="//",
+        linewidth=0,
+        label="went past (below the band)",
     )
     for key, label in (("eval_forget_rougeL_recall", "forget"), ("eval_retain_rougeL_recall", "retain (sample)")):
         rouge_axis.plot(steps, [entry.get(key) for entry in curve], marker="o", label=f"unlearned: {label}")
-    rouge_axis.axhline(
-        rows["retain"]["forget_rougeL_recall"], linestyle="--", color="gray", label="retain model: forget"
-    )
-    rouge_axis.set(xlabel="unlearning step", ylabel="ROUGE-L recall of greedy answers", ylim=(-0.02, 1.02))
-    rouge_axis.legend()
+    rouge_axis.axhline(reference, linestyle="--", color="gray", label="retain model: forget")
+    # the legend goes above the curves, which start at 1
+    rouge_axis.set(xlabel="unlearning step", ylabel="ROUGE-L recall of greedy answers", ylim=(-0.02, 1.4))
+    rouge_axis.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
+    rouge_axis.legend(fontsize=8, loc="upper center", ncol=2)
     quality = [max(entry.get("eval_forget_quality") or 1e-30, 1e-30) for entry in curve]
+    quality_axis.axhspan(
+        MIN_FORGET_QUALITY, 1.0, color="tab:green", alpha=0.15, label=f"target: forget quality >= {MIN_FORGET_QUALITY}"
+    )
     quality_axis.semilogy(steps, quality, marker="o", color="tab:green", label="forget quality (KS p-value)")
-    quality_axis.axhline(MIN_FORGET_QUALITY, linestyle="--", color="gray", label=f"{MIN_FORGET_QUALITY}")
-    quality_axis.set(xlabel="unlearning step", ylabel="forget quality vs the retain model")
-    quality_axis.legend()
+    quality_axis.set(
+        xlabel="unlearning step", ylabel="forget quality vs the retain model", ylim=(min(quality + [1e-3]) / 2, 2.0)
+    )
+    quality_axis.legend(fontsize=8, loc="lower right")
     figure.tight_layout()
+    return figure
+
+
+def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: str) -> None:
+    """Write [`draw_curves`]'s figure to `path` (a PNG, written to a temporary file first)."""
+    import matplotlib.pyplot as plt
+
+    figure = draw_curves(curve, rows, method)
     temporary = path.with_name(f".{path.name}.tmp.png")
     figure.savefig(temporary, dpi=110)
     plt.close(figure)
@@ -226,6 +348,7 @@ def run_demo(args: argparse.Namespace) -> int:
         evaluator_for,
         headline,
         load_model,
+        record_scores,
         set_threads,
         train_baselines,
         unlearn,
@@ -283,6 +406,8 @@ def run_demo(args: argparse.Namespace) -> int:
     trainer, curve, unlearn_seconds = unlearn(baselines, forget, retain, run, run_dir, curve_sets, retain_logs, recipe)
     unlearned_result = evaluator.evaluate(trainer.model)
     unlearned_result.save(run_dir / "evaluation")
+    # the card's before / after table from the same full-set evaluations as the table printed below
+    record_scores(trainer, original_result.metrics(), unlearned_result.metrics())
     rows = {
         "original": headline(original_result.summary),
         "retain": headline(summarize_logs(retain_logs, retain_logs, sets=list(eval_sets))),
@@ -290,7 +415,7 @@ def run_demo(args: argparse.Namespace) -> int:
     }
     print()
     print_table(rows)
-    reached, sentence = verdict(rows["original"], rows["retain"], rows["unlearned"])
+    success, sentence = verdict(rows["original"], rows["retain"], rows["unlearned"])
     print()
     print(sentence)
 
@@ -329,7 +454,8 @@ def run_demo(args: argparse.Namespace) -> int:
             "fingerprint": data_config.fingerprint(),
         },
         "models": rows,
-        "reached_retain_model": reached,
+        "success": success,
+        "targets": assess(rows["original"], rows["retain"], rows["unlearned"]),
         "verdict": sentence,
         "training": baselines.training,
         "unlearning_seconds": round(unlearn_seconds, 1),
@@ -373,7 +499,7 @@ def add_demo_command(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--method", choices=sorted(METHODS), default="npo", help="unlearning method (default: npo)")
     parser.add_argument("--lora", action="store_true", help="unlearn with a LoRA adapter")
-    parser.add_argument("--steps", type=int, help="unlearning steps (default: 50)")
+    parser.add_argument("--steps", type=int, help="unlearning steps (default: 60)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the data, the models and the run")
     parser.add_argument("--size", choices=sorted(SIZES), default="default", help="'tiny' is for smoke tests")
     parser.add_argument(

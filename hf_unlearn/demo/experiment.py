@@ -489,9 +489,29 @@ def _demo_adapter(run: UnlearningRun):
 def _save_unlearned(trainer, temporary: Path, output_dir: Path) -> None:
     """Save the model and its card to `temporary`, then swap it in for `output_dir` (never a half-written run)."""
     trainer.save_model(str(temporary))
-    trainer.create_model_card(model_name=f"{output_dir.name}-unlearned", tags=["hf_unlearn-demo"])
+    _write_card(trainer, output_dir.name)
     _replace(temporary, output_dir)
     trainer.args.output_dir = str(output_dir)  # later saves go where the model now is
+
+
+def _write_card(trainer, run_name: str) -> None:
+    trainer.create_model_card(model_name=f"{run_name}-unlearned", tags=["hf_unlearn-demo"])
+
+
+def record_scores(trainer, before: dict[str, float], after: dict[str, float]) -> None:
+    """Rewrite the saved unlearned model's card and record with these before / after scores.
+
+    Until then they hold the training-time evaluations of the curve, whose retain rows are a sample (as many as the
+    forget rows, to keep the curve cheap); the demo passes the full-set evaluations its table prints, so that the
+    card and the table show the same numbers.
+
+    Args:
+        trainer: the trainer `unlearn` returned (its output folder is the saved model's).
+        before, after (`dict[str, float]`): flat scores (`UnlearningEvaluator` results' `metrics()`) of the
+            original and the unlearned model.
+    """
+    trainer.unlearning_metrics = {"before": dict(before), "after": dict(after)}
+    _write_card(trainer, Path(trainer.args.output_dir).name)
 
 
 SUMMARY_KEYS = {
