@@ -19,6 +19,7 @@ The generated rows are written to `data/` and the retain model's scores to `reta
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -274,9 +275,9 @@ def run_audit(baselines, model, forget, retain, recipe, seed: int, size: str, ou
     auditor = UnlearningAuditor(
         baselines.tokenizer, forget, retain, probes=probes, seed=seed, max_length=recipe.max_length, **auditor_fields
     )
-    result = auditor.audit(
-        model.eval(), original=load_model(baselines.original_dir), retain_model=load_model(baselines.retain_dir)
-    )
+    original, retain_model = load_model(baselines.original_dir), load_model(baselines.retain_dir)
+    with progress_bars():
+        result = auditor.audit(model.eval(), original=original, retain_model=retain_model)
     result.save(output_dir)
     result.record_in(run_dir)
     return result, time.perf_counter() - wall, time.process_time() - cpu, left_out
@@ -325,6 +326,19 @@ def quiet_libraries() -> None:
 
     datasets.disable_progress_bars()
     logging.disable_progress_bar()
+
+
+@contextlib.contextmanager
+def progress_bars():
+    """Turn the library's bars (evaluation, audit; transformers' `tqdm`) on for a phase that would otherwise run for
+    tens of seconds in silence, and off again after it, so that loading and saving stay quiet."""
+    from transformers.utils import logging
+
+    logging.enable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.disable_progress_bar()
 
 
 def save_rows(splits, directory: Path) -> dict[str, Path]:
@@ -392,19 +406,23 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"[3/{phases}] Evaluating the retain and original models.", flush=True)
     eval_sets = {"forget": forget, "retain": retain, "holdout": holdout}
-    retain_result = evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length).evaluate(
-        load_model(baselines.retain_dir)
-    )
+    retain_model, original_model = load_model(baselines.retain_dir), load_model(baselines.original_dir)
+    with progress_bars():
+        retain_result = evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length).evaluate(
+            retain_model
+        )
+        evaluator = evaluator_for(baselines.tokenizer, eval_sets, retain_result.logs, max_length=recipe.max_length)
+        original_result = evaluator.evaluate(original_model)
+    del retain_model, original_model
     retain_logs = retain_result.logs
     retain_log_path = retain_result.save(output_dir / "retain_model_eval")["logs"]
-    evaluator = evaluator_for(baselines.tokenizer, eval_sets, retain_logs, max_length=recipe.max_length)
-    original_result = evaluator.evaluate(load_model(baselines.original_dir))
 
     print(f"[4/{phases}] Unlearning with {run.name} for {run.steps} steps.", flush=True)
     curve_sets = {"forget": forget, "retain": retain[: len(forget)]}
     run_dir = output_dir / "runs" / run.name
     trainer, curve, unlearn_seconds = unlearn(baselines, forget, retain, run, run_dir, curve_sets, retain_logs, recipe)
-    unlearned_result = evaluator.evaluate(trainer.model)
+    with progress_bars():
+        unlearned_result = evaluator.evaluate(trainer.model)
     unlearned_result.save(run_dir / "evaluation")
     # the card's before / after table from the same full-set evaluations as the table printed below
     record_scores(trainer, original_result.metrics(), unlearned_result.metrics())
