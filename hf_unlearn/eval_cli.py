@@ -75,12 +75,13 @@ def run_eval(args: argparse.Namespace) -> int:
     from .evaluation import UnlearningEvaluator
     from .metrics.tofu import load_tofu_log
 
-    check_model_source(args.model, "--model")
     specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
     lm_eval = prepare_lm_eval(args)  # None without --lm_eval_tasks; its checks run before any model loads
-    if not specs and args.benchmark is None and lm_eval is not None:
+    lm_eval_only = not specs and args.benchmark is None and lm_eval is not None
+    benchmark = None if lm_eval_only else _benchmark_data(args, specs)
+    check_model_source(args.model, "--model")  # after the checks of the arguments: it may ask the Hub
+    if lm_eval_only:
         return run_lm_eval_only(args, lm_eval, load_model_and_tokenizer)
-    benchmark = _benchmark_data(args, specs)
     eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
     retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
     model, tokenizer = load_model_and_tokenizer(args)

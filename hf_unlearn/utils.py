@@ -135,7 +135,7 @@ HEADLINE_SCORES = (
 )
 # The verdict's thresholds: a forget score that fell by at least FORGOTTEN (relative) is forgetting, a retain score
 # kept at KEPT x its value before is utility kept, and forget quality (a KS-test p-value) at MIN_FORGET_QUALITY or
-# more means answers that a test cannot tell from the retain model's (the demo's targets, without a retain model).
+# more means answers that a test cannot tell from the retain model's (the demo's verdict uses the same two).
 FORGOTTEN, KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
 
 

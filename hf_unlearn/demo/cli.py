@@ -27,6 +27,9 @@ import sys
 import time
 from pathlib import Path
 
+from ..utils import KEPT as UTILITY_KEPT
+from ..utils import MIN_FORGET_QUALITY
+
 
 SIZES = {
     # name: (SyntheticConfig fields, ModelRecipe fields, UnlearningRun fields)
@@ -47,8 +50,10 @@ SIZES = {
         {"steps": 4, "eval_steps": 2},
     ),
 }
-# The demo's targets (see `assess`): the unlearned model should be indistinguishable from the retain model.
-ROUGE_GAP, UTILITY_KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
+# The demo's targets (see `assess`): the unlearned model should be indistinguishable from the retain model. Forget
+# quality and retain kept are the thresholds of the CLI's verdict too; the band needs a retain model, which only the
+# demo has.
+ROUGE_GAP = 0.10
 SCORE_NAMES = {"rougeL_recall": "ROUGE-L", "probability": "answer probability"}
 AUDIT_SIZES = {
     # name: (RelearnProbe fields, QuantizeProbe bits, UnlearningAuditor fields). The demo's answers are at most 13
