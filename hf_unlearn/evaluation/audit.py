@@ -375,7 +375,9 @@ def audit_figure(result: AuditResult):
         axis.set_title(f"{name}\nrecovery {_cell(value, 'undefined')}", fontsize=9)
         axis.set_xticks(range(len(roles)), roles, fontsize=8)
         axis.set_ylabel(f"forget {SCORE_TITLES[score]}", fontsize=8)
-        axis.set_ylim(0, 1.05)
+        # scores are in [0, 1]; the space above 1 holds the panel's note, clear of the bars
+        axis.set_ylim(0, 1.5)
+        axis.set_yticks([0.0, 0.2, 0.4, 0.6, 0.8, 1.0])
         note = _panel_note(entry, roles, score, result.settings.get("recovery_min_gap", 0.05))
         if note:
             box = {"boxstyle": "round", "facecolor": "white", "edgecolor": "lightgray", "alpha": 0.9}
