@@ -5,7 +5,9 @@ from __future__ import annotations
 import operator
 from typing import TYPE_CHECKING
 
+from tqdm.auto import tqdm
 from transformers import ProgressCallback, TrainerCallback
+from transformers.trainer_utils import has_length
 from transformers.utils import logging
 
 
@@ -87,16 +89,19 @@ class PhaseProgressCallback(ProgressCallback):
         super().__init__(**kwargs)
         self.label = label
 
+    # The bars are made here with their label, as `ProgressCallback` makes them: a label set afterwards would leave
+    # an unlabelled first frame in logs and notebooks.
     def on_train_begin(self, args, state, control, **kwargs):
-        super().on_train_begin(args, state, control, **kwargs)
-        if self.training_bar is not None:
-            self.training_bar.set_description(self.label)
+        if state.is_world_process_zero:
+            self.training_bar = tqdm(total=state.max_steps, desc=self.label, dynamic_ncols=True)
+        self.current_step = 0
 
     def on_prediction_step(self, args, state, control, eval_dataloader=None, **kwargs):
-        new = self.prediction_bar is None
+        if state.is_world_process_zero and has_length(eval_dataloader) and self.prediction_bar is None:
+            self.prediction_bar = tqdm(
+                total=len(eval_dataloader), desc="evaluating", leave=self.training_bar is None, dynamic_ncols=True
+            )
         super().on_prediction_step(args, state, control, eval_dataloader=eval_dataloader, **kwargs)
-        if new and self.prediction_bar is not None:
-            self.prediction_bar.set_description("evaluating")
 
 
 def label_progress(trainer: Trainer, label: str) -> None:

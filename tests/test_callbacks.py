@@ -1,5 +1,7 @@
 """UnlearningStopCallback: stop at a utility floor or a forget target, and come back to the best checkpoint."""
 
+import re
+
 import pytest
 from transformers import AutoModelForCausalLM, ProgressCallback
 
@@ -83,6 +85,9 @@ def test_the_training_and_evaluation_bars_say_what_runs(tmp_path, tokenizer, lla
     trainer.evaluate()
     err = capsys.readouterr().err
     assert "unlearning (npo): 100%" in err and "evaluating: 100%" in err
+    # every frame of the bars carries its label, the first one too
+    frames = [frame.strip() for frame in err.replace("\r", "\n").splitlines() if "%|" in frame]
+    assert frames and not [frame for frame in frames if re.match(r"\d+%\|", frame)]
 
 
 def test_no_bar_is_added_when_the_run_shows_none(tmp_path, tokenizer, llama):
