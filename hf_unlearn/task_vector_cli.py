@@ -78,6 +78,15 @@ def make_parser():
         def launch_help(self):
             return ()
 
+        def check_unknown(self, remaining: list[str]) -> None:
+            if remaining:
+                classes = (TaskVectorConfig, ModelConfig, UnlearningDataConfig)
+                raise ValueError(
+                    f"Unknown argument(s) {remaining}: not a field of TaskVectorConfig, ModelConfig or the data "
+                    f"options (this command does not hand off to accelerate).{_did_you_mean(remaining, classes)} "
+                    f"See `{PROG} --help`."
+                )
+
     parser = _TaskVectorParser((TaskVectorConfig, ModelConfig, UnlearningDataConfig), prog=PROG)
     parser.set_defaults(save_strategy="no")  # a checkpoint of the fine-tune is the reinforced model
     return parser
@@ -107,10 +116,6 @@ def task_vector(training_args, model_args, data_args: UnlearningDataConfig) -> d
 
 
 def run_task_vector(args: argparse.Namespace) -> int:
-    from trl import ModelConfig
-
-    from .task_vector import TaskVectorConfig
-
     argv, as_json = take_json_flag(args.task_vector_args)
     parser = make_parser()
     if "--help-all" in argv:
@@ -119,13 +124,7 @@ def run_task_vector(args: argparse.Namespace) -> int:
     training_args, model_args, data_args, config_remaining, cli_remaining = parser.parse_args_and_config(
         argv, return_remaining_strings=True, separate_remaining_strings=True
     )
-    unknown = config_remaining + cli_remaining
-    if unknown:
-        classes = (TaskVectorConfig, ModelConfig, UnlearningDataConfig)
-        raise ValueError(
-            f"Unknown argument(s) {unknown}: not a field of TaskVectorConfig, ModelConfig or the data options "
-            f"(this command does not hand off to accelerate).{_did_you_mean(unknown, classes)} See `{PROG} --help`."
-        )
+    parser.check_unknown(config_remaining + cli_remaining)
     print_run_summary(task_vector(training_args, model_args, data_args), training_args.output_dir, as_json)
     return 0
 

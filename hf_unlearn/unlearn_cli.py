@@ -297,6 +297,21 @@ def _parser_class():
             resolve_mixed_precision(namespace)
             return namespace, remaining
 
+        def parse_args_into_dataclasses(self, args=None, return_remaining_strings=False, **kwargs):
+            # Options nobody knows are reported before the dataclasses are built: their own checks (a missing
+            # forget_dataset) would otherwise hide a mistyped `--forget_los`.
+            if return_remaining_strings:
+                _, remaining = super().parse_known_args(args)
+                self.check_unknown(remaining)
+            return super().parse_args_into_dataclasses(
+                args=args, return_remaining_strings=return_remaining_strings, **kwargs
+            )
+
+        def check_unknown(self, remaining: list[str]) -> None:
+            """Raises `ValueError` naming the options among `remaining` that are neither a field nor a launch
+            option."""
+            split_launch_args(remaining)
+
         def error(self, message: str):
             # argparse prints the whole usage (about 150 lines here) before the error: one line and a pointer instead.
             sys.stderr.write(

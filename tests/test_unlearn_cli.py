@@ -163,6 +163,13 @@ def test_an_abbreviated_option_is_refused(run_config, capsys, abbreviated):
     assert f"Unknown argument(s) ['{abbreviated[0]}']" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("command, option", [("unlearn", "--forget_los"), ("task-vector", "--alph")])
+def test_an_unknown_option_is_reported_before_the_fields_are_checked(tmp_path, capsys, command, option):
+    # No forget_dataset either: the mistyped option is the error a user needs to see first.
+    assert main([command, option, "3", "--output_dir", str(tmp_path)]) == 2
+    assert f"error: Unknown argument(s) ['{option}'" in capsys.readouterr().err
+
+
 def test_an_argument_error_is_two_lines(run_config, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["unlearn", "--config", str(run_config), "--learning_rate", "fast"])
