@@ -489,30 +489,26 @@ class OnceFilter(pylogging.Filter):
 
 
 @contextlib.contextmanager
-def said_once(once: OnceFilter):
-    """Within it, each distinct warning of the evaluator (and of the metrics it calls) passes `once` only once."""
+def _filtered(log_filter: pylogging.Filter):
+    """Within it, every warning of the evaluator (and of the metrics it calls) goes through `log_filter`."""
     loggers = [logger, logging.get_logger(truth_ratio.__module__)]
     for each in loggers:
-        each.addFilter(once)
+        each.addFilter(log_filter)
     try:
         yield
     finally:
         for each in loggers:
-            each.removeFilter(once)
+            each.removeFilter(log_filter)
 
 
-@contextlib.contextmanager
+def said_once(once: OnceFilter):
+    """Within it, each distinct warning of the evaluator (and of the metrics it calls) passes `once` only once."""
+    return _filtered(once)
+
+
 def _said_undefined(active: bool):
     """Within it, when `active` (no set has a truth ratio, said once at construction), those warnings stay quiet."""
-    loggers = [logger, logging.get_logger(truth_ratio.__module__)] if active else []
-    repeat_filter = _RepeatFilter()
-    for each in loggers:
-        each.addFilter(repeat_filter)
-    try:
-        yield
-    finally:
-        for each in loggers:
-            each.removeFilter(repeat_filter)
+    return _filtered(_RepeatFilter()) if active else contextlib.nullcontext()
 
 
 def _set_summary(name: str, set_log: dict) -> dict:
