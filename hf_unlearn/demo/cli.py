@@ -19,7 +19,6 @@ The generated rows are written to `data/` and the retain model's scores to `reta
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
@@ -261,6 +260,7 @@ def run_audit(baselines, model, forget, retain, recipe, seed: int, size: str, ou
     from ..evaluation import UnlearningAuditor
     from ..evaluation.probes import PROBES, QuantizeProbe, RelearnProbe
     from ..evaluation.probes.quantize import require_bitsandbytes
+    from ..evaluation.scoring import progress_bars
     from .experiment import load_model
 
     relearn_fields, bits, auditor_fields = AUDIT_SIZES[size]
@@ -281,7 +281,7 @@ def run_audit(baselines, model, forget, retain, recipe, seed: int, size: str, ou
         baselines.tokenizer, forget, retain, probes=probes, seed=seed, max_length=recipe.max_length, **auditor_fields
     )
     original, retain_model = load_model(baselines.original_dir), load_model(baselines.retain_dir)
-    with progress_bars():
+    with progress_bars(enabled=True):
         result = auditor.audit(model.eval(), original=original, retain_model=retain_model)
     result.save(output_dir)
     result.record_in(run_dir)
@@ -333,19 +333,6 @@ def quiet_libraries() -> None:
     logging.disable_progress_bar()
 
 
-@contextlib.contextmanager
-def progress_bars():
-    """Turn the library's bars (evaluation, audit; transformers' `tqdm`) on for a phase that would otherwise run for
-    tens of seconds in silence, and off again after it, so that loading and saving stay quiet."""
-    from transformers.utils import logging
-
-    logging.enable_progress_bar()
-    try:
-        yield
-    finally:
-        logging.disable_progress_bar()
-
-
 def save_rows(splits, directory: Path) -> dict[str, Path]:
     """Write each split as JSON lines (fictitious people only), for `hf-unlearn eval`; returns the paths."""
     from ..utils import write_text_atomic
@@ -359,6 +346,7 @@ def save_rows(splits, directory: Path) -> dict[str, Path]:
 
 def run_demo(args: argparse.Namespace) -> int:
     from ..evaluation import summarize_logs
+    from ..evaluation.scoring import progress_bars
     from ..utils import write_json_atomic
     from .experiment import (
         ModelRecipe,
@@ -412,7 +400,9 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"[3/{phases}] Evaluating the retain and original models.", flush=True)
     eval_sets = {"forget": forget, "retain": retain, "holdout": holdout}
     retain_model, original_model = load_model(baselines.retain_dir), load_model(baselines.original_dir)
-    with progress_bars():
+    # The library's bars are off since `quiet_libraries`: on for the phases that would run for tens of seconds in
+    # silence (evaluation, the audit), while loading and saving stay quiet.
+    with progress_bars(enabled=True):
         retain_result = evaluator_for(baselines.tokenizer, eval_sets, max_length=recipe.max_length).evaluate(
             retain_model
         )
@@ -426,7 +416,7 @@ def run_demo(args: argparse.Namespace) -> int:
     curve_sets = {"forget": forget, "retain": retain[: len(forget)]}
     run_dir = output_dir / "runs" / run.name
     trainer, curve, unlearn_seconds = unlearn(baselines, forget, retain, run, run_dir, curve_sets, retain_logs, recipe)
-    with progress_bars():
+    with progress_bars(enabled=True):
         unlearned_result = evaluator.evaluate(trainer.model)
     unlearned_result.save(run_dir / "evaluation")
     # the card's before / after table from the same full-set evaluations as the table printed below

@@ -7,9 +7,10 @@ come from. Results are returned in input order.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -271,6 +272,18 @@ def progress_bar(items: list, description: str | None) -> Iterable:
     if description is None:
         return items
     return logging.tqdm(items, desc=description, leave=False, dynamic_ncols=True)
+
+
+@contextlib.contextmanager
+def progress_bars(enabled: bool) -> Iterator[None]:
+    """transformers' progress bars (and so this library's, see [`progress_bar`]) on or off within the block, and as
+    they were after it."""
+    was_enabled = logging.is_progress_bar_enabled()
+    logging.enable_progress_bar() if enabled else logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.enable_progress_bar() if was_enabled else logging.disable_progress_bar()
 
 
 def _with_budget(config: GenerationConfig, max_new_tokens: int) -> GenerationConfig:

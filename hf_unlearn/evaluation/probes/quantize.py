@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import tempfile
 
 import torch
 
+from ..scoring import progress_bars
 from .base import Attack, AuditContext, Probe, plain_copy
 
 
@@ -19,21 +19,6 @@ def require_bitsandbytes() -> None:
     """Raises `ImportError` naming the extra to install when bitsandbytes is missing."""
     if importlib.util.find_spec("bitsandbytes") is None:
         raise ImportError(f"The quantize probe needs bitsandbytes, which is not installed: {INSTALL_HINT}.")
-
-
-@contextlib.contextmanager
-def _quiet_save_and_load():
-    # The round trip through a temporary folder is an implementation detail of this attack: its "Writing model
-    # shards" and "Loading weights" bars would break into the audit's own bar, so they are off while it runs.
-    from transformers.utils import logging
-
-    was_enabled = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            logging.enable_progress_bar()
 
 
 def _narrow_layers(model: torch.nn.Module) -> list[int]:
@@ -118,7 +103,9 @@ class QuantizeProbe(Probe):
                 f"bitsandbytes' CPU 4-bit kernels need linear layers whose input width is a multiple of "
                 f"{CPU_BLOCKSIZE}; this model has widths {narrow}. Run the audit on a GPU, or leave 4 out of bits."
             )
-        with tempfile.TemporaryDirectory(prefix="hf_unlearn_quantize_") as folder, _quiet_save_and_load():
+        # The round trip through a temporary folder is an implementation detail of this attack: its "Writing model
+        # shards" and "Loading weights" bars would break into the audit's own bar, so they are off while it runs.
+        with tempfile.TemporaryDirectory(prefix="hf_unlearn_quantize_") as folder, progress_bars(enabled=False):
             duplicate.save_pretrained(folder)
             del duplicate
             kwargs = {"device_map": {"": str(device)}} if device.type != "cpu" else {}
