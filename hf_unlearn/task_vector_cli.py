@@ -121,10 +121,10 @@ def run_task_vector(args: argparse.Namespace) -> int:
     if "--help-all" in argv:
         print(parser.format_full_help())
         return 0
-    training_args, model_args, data_args, config_remaining, cli_remaining = parser.parse_args_and_config(
+    training_args, model_args, data_args, config_remaining, _ = parser.parse_args_and_config(
         argv, return_remaining_strings=True, separate_remaining_strings=True
     )
-    parser.check_unknown(config_remaining + cli_remaining)
+    parser.check_unknown(config_remaining)  # the command line's own were refused while parsing it
     print_run_summary(task_vector(training_args, model_args, data_args), training_args.output_dir, as_json)
     return 0
 

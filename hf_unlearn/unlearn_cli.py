@@ -688,12 +688,11 @@ def run_unlearn(args: argparse.Namespace) -> int:
     training_args, model_args, data_args, config_remaining, cli_remaining = parser.parse_args_and_config(
         argv, return_remaining_strings=True, separate_remaining_strings=True
     )
+    # The command line's unknown keys were refused while parsing it (`check_unknown`); the config file's are here.
     if os.environ.get(LAUNCHED_ENV) != "1":  # under our own hand-off the launch options are already spent
         launch_args = split_launch_args(config_remaining + cli_remaining)
         if launch_args:
             return launch(launch_args, _subtract(argv, cli_remaining))
-    elif cli_remaining:
-        split_launch_args(cli_remaining)  # still refuse keys that are nobody's
     print_run_summary(unlearn(training_args, model_args, data_args), training_args.output_dir, as_json)
     return 0
 
