@@ -22,7 +22,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from transformers.utils import logging
 
-from .utils import write_json_atomic, write_text_atomic
+from .utils import can_only_be_a_path, write_json_atomic, write_text_atomic
 
 
 logger = logging.get_logger(__name__)
@@ -517,15 +517,7 @@ def hub_push_errors(repo_id: str, folder: str, token: str | None = None, stage: 
 
 def _is_local_path(name: str | None) -> bool:
     """Whether a model's `name_or_path` is a local folder (or a path), not a Hub id others can load."""
-    if not name:
-        return False
-    if os.path.isdir(name):
-        return True
-    try:
-        validate_repo_id(name)
-    except HFValidationError:
-        return True
-    return False
+    return bool(name) and (os.path.isdir(name) or can_only_be_a_path(name))
 
 
 class ModelCardMixin:

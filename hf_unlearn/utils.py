@@ -65,6 +65,19 @@ def resolve_dtype(dtype: Any) -> Any:
 MODEL_SOURCES = "a local model folder, or a Hub id (name or namespace/name)"
 
 
+def can_only_be_a_path(name: str) -> bool:
+    """Whether `name` cannot be a Hub id: it starts with `.`, `/` or `~`, or is no valid repository id (`a/b/c`)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if name.startswith((".", "/", "~")):
+        return True
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return True
+    return False
+
+
 def check_model_source(model: str | os.PathLike | None, option: str, revision: str | None = None) -> None:
     """Refuse, in one line and before anything loads, a model that is neither a local folder nor a usable Hub id.
 
@@ -86,7 +99,6 @@ def check_model_source(model: str | os.PathLike | None, option: str, revision: s
             cannot be used (not in the cache while offline, not found on the Hub, or the Hub unreachable).
     """
     import huggingface_hub
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     if not model:
         raise FileNotFoundError(f"{option} is required: {MODEL_SOURCES}.")
@@ -96,12 +108,8 @@ def check_model_source(model: str | os.PathLike | None, option: str, revision: s
         return
     if path.exists():
         raise FileNotFoundError(f"{option} {model!r} is a file, not a model folder; accepted: {MODEL_SOURCES}.")
-    try:
-        if model.startswith((".", "/", "~")):
-            raise HFValidationError(model)
-        validate_repo_id(model)
-    except HFValidationError:
-        raise FileNotFoundError(f"{option} {model!r}: no local folder {model!r}; accepted: {MODEL_SOURCES}.") from None
+    if can_only_be_a_path(model):
+        raise FileNotFoundError(f"{option} {model!r}: no local folder {model!r}; accepted: {MODEL_SOURCES}.")
     if any(
         isinstance(huggingface_hub.try_to_load_from_cache(model, name, revision=revision), str)
         for name in ("config.json", "adapter_config.json")
