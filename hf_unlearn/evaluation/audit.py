@@ -561,8 +561,8 @@ class UnlearningAuditor:
             if value is not None
         }
         context = self.context
-        made = [(probe, probe.attacks(context)) for probe in self.probes]
-        units = len(models) * (1 + sum(not attack.skipped for _, attacks in made for attack in attacks))
+        made = [probe.attacks(context) for probe in self.probes]  # each probe's attacks
+        units = len(models) * (1 + sum(not attack.skipped for attacks in made for attack in attacks))
         # One bar over every (attack, model) pair, labelled with the pair; the evaluator's bars show within each.
         bar = logging.tqdm(total=units, desc="audit", dynamic_ncols=True)
         clean = {}
@@ -571,7 +571,7 @@ class UnlearningAuditor:
             clean[role] = context.score(audited, context.evaluator(context.forget))
             bar.update()
         attacks, per_row = {}, {}
-        for _, made_here in made:
+        for made_here in made:
             skipped: dict[str, list[str]] = {}
             for attack in made_here:
                 if attack.skipped:
