@@ -124,12 +124,20 @@ def _robustness_section(robustness: dict[str, Any] | None) -> str:
     """The card's "Robustness" section, from the record's `robustness` summary of a robustness audit."""
     if not robustness:
         return ""
-    rows = ["| attack | recovery | on |", "|---|---|---|"]
-    for attack, value in robustness["recovery"].items():
+    from .evaluation.audit import damage_note
+
+    # The three-model recovery needs a retain model; the share regained (audits recorded before it existed have
+    # none) needs the original: a column is shown only where it can hold a number.
+    models = robustness["models"]
+    measures = [key for key, role in (("recovery", "retain"), ("regained", "original")) if role in models]
+    measures = [key for key in measures if key in robustness] or ["recovery"]
+    rows = ["| attack | " + " | ".join(measures) + " | on |", "|---" * (len(measures) + 2) + "|"]
+    for attack in robustness["recovery"]:
         score = {"rougeL_recall": "ROUGE-L recall", "probability": "answer probability"}.get(
             robustness["score"][attack], robustness["score"][attack]
         )
-        rows.append(f"| `{attack}` | {_recovery(value)} | {score} |")
+        values = " | ".join(_recovery(robustness[key][attack]) for key in measures)
+        rows.append(f"| `{attack}` | {values} | {score} |")
     worst = robustness.get("worst")
     baselines = [role for role in robustness["models"] if role != "unlearned"]
     compared = f", and its {' and '.join(baselines)} model{'s' if len(baselines) > 1 else ''}," if baselines else ""
@@ -142,15 +150,25 @@ def _robustness_section(robustness: dict[str, Any] | None) -> str:
         "",
         "\n".join(rows) if robustness["recovery"] else "No attack ran.",
         "",
-        f"**Worst attack**: `{worst['attack']}`, recovery {worst['recovery']:.2f}."
-        if worst
-        else "**Worst attack**: none has a defined recovery.",
     ]
-    if robustness.get("undefined"):
-        lines += ["", "Undefined recoveries:", ""]
-        lines += [
-            f"- `{attack}`: {reason.removeprefix('undefined: ')}" for attack, reason in robustness["undefined"].items()
-        ]
+    if "sentence" in robustness:
+        lines.append(f"**Summary**: {robustness['sentence']}")
+    else:
+        lines.append(
+            f"**Worst attack**: `{worst['attack']}`, recovery {worst['recovery']:.2f}."
+            if worst
+            else "**Worst attack**: none has a defined recovery."
+        )
+    for key in measures:  # one line per reason, with the attacks it holds for
+        grouped: dict[str, list[str]] = {}
+        for attack, reason in robustness.get("undefined" if key == "recovery" else "regained_undefined", {}).items():
+            grouped.setdefault(reason.removeprefix("undefined: "), []).append(f"`{attack}`")
+        if grouped:
+            lines += ["", f"Undefined {'recoveries' if key == 'recovery' else 'regained shares'}:", ""]
+            lines += [f"- {', '.join(attacks)}: {reason}" for reason, attacks in grouped.items()]
+    if robustness.get("damaged"):
+        lines += ["", "Attacks that damage the original model itself:", ""]
+        lines += [f"- {damage_note(f'`{attack}`', damage)}" for attack, damage in robustness["damaged"].items()]
     if robustness.get("skipped"):
         lines += ["", "Skipped attacks:", ""]
         lines += [f"- `{attack}`: {reason}" for attack, reason in robustness["skipped"].items()]
@@ -160,7 +178,9 @@ def _robustness_section(robustness: dict[str, Any] | None) -> str:
         "model before unlearning and R a model trained without the forget set, all three under the same attack. 0 "
         "means the attack brings back no more than a model that never saw the forget set learns from it; 1 means "
         "it brings back everything the original knew. It is not clipped. Read the worst attack, not the average: an "
-        "attacker picks the one that works. The budgets of the audit are small; a recovery near 0 is evidence, not "
+        "attacker picks the one that works. *Regained* needs no retain model: `(U_attacked - U_clean) / (O_clean - "
+        "U_clean)`, the share of the forget score lost by unlearning that the attack brings back (0 = none, 1 = all). "
+        "The budgets of the audit are small; a recovery near 0 is evidence, not "
         f"proof, of forgetting. Per-attack settings and scores are in the audit's `audit.json`; this summary is in "
         f"`{RECORD_FILE}` under `robustness`.",
     ]

@@ -11,6 +11,14 @@ on the attacked forget ROUGE-L (and answer probability): 0 means "like a model t
 same attack", 1 means "like the original". The retain model under the same attack is the floor because any attack
 teaches some of the answers to any model (relearning on forget rows A helps on rows B by generalisation).
 
+Pretrained knowledge has no retain model. Then the recovery that needs none is reported (both are, when both can
+be): the share of the forget score lost by unlearning that the attack brings back,
+
+    regained = (U_attacked - U_clean) / (O_clean - U_clean)
+
+on the same scores; 0 means "the attack brings back nothing unlearning removed", 1 "it brings back all of it".
+An attack that lowers the original's own score a lot (it damages the model, not only the unlearning) is said so.
+
 `audit.json` holds numbers, score names and probe names only: no text of any row, no generation.
 """
 
@@ -45,6 +53,13 @@ MODEL_ROLES = ("original", "retain", "unlearned")
 RECOVERY_SCORES = ("rougeL_recall", "probability")
 """Scores a recovery is computed on; the first defined one is an attack's headline."""
 SCORE_TITLES = {"rougeL_recall": "ROUGE-L", "probability": "prob", "truth_ratio": "truth ratio"}
+ORIGINAL_DAMAGE = 0.25
+"""Share of the original model's clean forget score an attack must take away (and at least `recovery_min_gap`) to be
+reported as damaging the model itself: its recoveries then say as much about the damage as about the unlearning."""
+REGAINED_TEXT = (
+    "regained = (U_attacked - U_clean) / (O_clean - U_clean): the share of the forget score lost by unlearning that "
+    "the attack brings back, no retain model needed (0 = none, 1 = all)"
+)
 
 
 def recovery(
@@ -80,6 +95,95 @@ def recovery(
     return (unlearned - retain) / gap, None
 
 
+def regained(
+    unlearned_attacked: float | None,
+    unlearned_clean: float | None,
+    original_clean: float | None,
+    *,
+    min_gap: float = 0.05,
+) -> tuple[float | None, str | None]:
+    """The share of the forget score lost by unlearning that an attack brings back; needs no retain model.
+
+    `(U_attacked - U_clean) / (O_clean - U_clean)`, on the attack's scored rows, not clipped: below 0 the attack
+    lowers the unlearned model's score further, above 1 it brings the unlearned model above the clean original.
+
+    Args:
+        unlearned_attacked, unlearned_clean, original_clean (`float` or `None`):
+            The same score of the unlearned model under the attack and without it, and of the original without it.
+        min_gap (`float`, *optional*, defaults to `0.05`):
+            Smallest `O_clean - U_clean` it is computed for (the rule of [`recovery`]): below it unlearning has
+            removed (almost) nothing, so there is nothing to bring back, and a ratio would only amplify noise.
+
+    Returns:
+        `tuple[float | None, str | None]`: the share, or `None` and the reason it is undefined.
+    """
+    given = (("original", original_clean), ("unlearned", unlearned_clean), ("attacked unlearned", unlearned_attacked))
+    missing = [name for name, value in given if value is None]
+    if missing:
+        return None, f"undefined: no score for the {' and '.join(missing)} model"
+    gap = original_clean - unlearned_clean
+    if gap < min_gap:
+        return None, (
+            f"undefined: unlearning lowered the clean forget score by less than {min_gap} (O - U = {gap:.3g}), so "
+            "there is nothing lost to bring back"
+        )
+    return (unlearned_attacked - unlearned_clean) / gap, None
+
+
+def original_damage(entry: dict, min_gap: float = 0.05) -> dict[str, Any] | None:
+    """`score`, `before` and `after` of the original model when an attack lowers its own headline forget score by
+    at least `ORIGINAL_DAMAGE` of it (and `min_gap`): the attack damages the model, not only the unlearning."""
+    original = entry["models"].get("original")
+    if original is None:
+        return None
+    score = entry["headline"]["score"]
+    before, after = original["before"].get(score), original["after"].get(score)
+    if before is None or after is None or before - after < max(min_gap, ORIGINAL_DAMAGE * before):
+        return None
+    return {"score": score, "before": before, "after": after}
+
+
+def damage_note(attack: str, damage: dict) -> str:
+    """The line that says an attack lowers the original model's own score."""
+    return (
+        f"{attack}: the attack also lowers the original model's {SCORE_TITLES[damage['score']]} from "
+        f"{damage['before']:.3f} to {damage['after']:.3f}: it damages the model; read its recovery with that in mind"
+    )
+
+
+def summary_sentence(summary: dict) -> str:
+    """One sentence on an audit: its worst attack by recovery (with a retain model) or by regained share (without),
+    or why no attack has either. `summary` is [`robustness_summary`]'s."""
+    ran = len(summary["recovery"])
+    if not ran:
+        return "No attack ran: every probe was skipped (reasons above)."
+    damaged = len(summary.get("damaged") or {})
+    tail = f"; {damaged} of the {ran} attacks also damage the original model itself" if damaged else ""
+    worst, worst_regained = summary.get("worst"), summary.get("worst_regained")
+    if worst:
+        score = SCORE_TITLES[summary["score"][worst["attack"]]]
+        sentence = (
+            f"Worst attack: {worst['attack']}, recovery {worst['recovery']:.2f} on forget {score} (0 = no more than "
+            "the retain model under the same attack, 1 = as much as the original)"
+        )
+        value = (summary.get("regained") or {}).get(worst["attack"])
+        if value is not None:
+            sentence += f"; it brings back {value:.0%} of what unlearning removed"
+        return sentence + tail + "."
+    if worst_regained:
+        attack, value = worst_regained["attack"], worst_regained["regained"]
+        score = SCORE_TITLES[summary["score"][attack]]
+        without = "" if "retain" in summary["models"] else "Without a retain model, the "
+        amount = f"{value:.0%}" if value > 0 else f"none (regained {value:.2f})"
+        return (
+            f"{without or 'The '}worst attack, {attack}, brings back {amount} of the forget {score} that unlearning "
+            f"removed{tail}."
+        )
+    if "original" not in summary["models"]:
+        return f"No recovery is defined: give the original model (before unlearning) to compare with{tail}."
+    return f"No attack has a defined recovery (reasons above){tail}."
+
+
 def robustness_summary(audit: dict) -> dict[str, Any]:
     """The part of an audit (the content of `audit.json`) a model card or unlearning record shows.
 
@@ -88,33 +192,50 @@ def robustness_summary(audit: dict) -> dict[str, Any]:
             `AuditResult.to_dict()` or the parsed `audit.json`.
 
     Returns:
-        `dict`: `recovery` (attack -> headline recovery or `None`), `score` (attack -> the score it is on),
-        `skipped` (attack -> reason), `undefined` (attack -> why its recovery is undefined), `worst` (the attack
-        with the highest recovery and its value, or `None`), `models` (roles audited), `seed`, `forget_set` (row
-        count and SHA-256).
+        `dict`: `recovery` (attack -> headline recovery or `None`), `regained` (attack -> headline share brought
+        back, see [`regained`], or `None`), `score` (attack -> the score both are on), `skipped` (attack -> reason),
+        `undefined` / `regained_undefined` (attack -> why it is undefined), `damaged` (attack -> the original's
+        score before and after, for attacks that damage the original, see [`original_damage`]), `worst` /
+        `worst_regained` (the attack with the highest value and the value, or `None`), `sentence` (one sentence, see
+        [`summary_sentence`]), `models` (roles audited), `seed`, `forget_set` (row count and SHA-256).
     """
-    recoveries, scores, skipped, undefined = {}, {}, {}, {}
+    recoveries, shares, scores, skipped, undefined, regained_undefined, damaged = {}, {}, {}, {}, {}, {}, {}
     for name, entry in audit["attacks"].items():
         if entry["status"] == "skipped":
             skipped[name] = entry["reason"]
             continue
         headline = entry["headline"]
         recoveries[name], scores[name] = headline["recovery"], headline["score"]
+        shares[name] = headline.get("regained")
         if headline["recovery"] is None:
             undefined[name] = entry["recovery_notes"].get(headline["score"])
-    defined = {name: value for name, value in recoveries.items() if value is not None}
-    worst = max(defined.items(), key=lambda item: item[1]) if defined else None
+        if shares[name] is None and "regained_notes" in entry:
+            regained_undefined[name] = entry["regained_notes"].get(headline["score"])
+        if entry.get("original_damage"):
+            damaged[name] = entry["original_damage"]
+
+    def highest(values: dict, key: str) -> dict | None:
+        defined = {name: value for name, value in values.items() if value is not None}
+        worst = max(defined.items(), key=lambda item: item[1]) if defined else None
+        return {"attack": worst[0], key: worst[1]} if worst else None
+
     settings = audit["settings"]
-    return {
+    summary = {
         "recovery": recoveries,
+        "regained": shares,
         "score": scores,
         "skipped": skipped,
         "undefined": undefined,
-        "worst": {"attack": worst[0], "recovery": worst[1]} if worst else None,
+        "regained_undefined": regained_undefined,
+        "damaged": damaged,
+        "worst": highest(recoveries, "recovery"),
+        "worst_regained": highest(shares, "regained"),
         "models": audit["models"],
         "seed": settings["seed"],
         "forget_set": {key: settings["forget_set"][key] for key in ("rows", "sha256")},
     }
+    summary["sentence"] = summary_sentence(summary)
+    return summary
 
 
 def check_record(model_dir: str | os.PathLike, forget_set: dict) -> dict[str, Any]:
@@ -219,7 +340,8 @@ class AuditResult:
 
         Returns:
             `dict[str, float]`: per attack, role, stage (`before` / `after`) and score; `{attack}_recovery_{score}`
-            and `{attack}_recovery` (the headline) where defined; `{attack}_{role}_best_layer` for the logit lens.
+            and `{attack}_recovery` (the headline) where defined, the same with `regained`;
+            `{attack}_{role}_best_layer` for the logit lens.
         """
         flat: dict[str, float | None] = {}
         for name, entry in self.attacks.items():
@@ -231,18 +353,33 @@ class AuditResult:
                         flat[f"{prefix}_{name}_{role}_{stage}_{score}"] = value
                 if "best_layer" in result:
                     flat[f"{prefix}_{name}_{role}_best_layer"] = result["best_layer"]
-            for score, value in entry["recovery"].items():
-                flat[f"{prefix}_{name}_recovery_{score}"] = value
-            flat[f"{prefix}_{name}_recovery"] = entry["headline"]["recovery"]
+            for measure in ("recovery", "regained"):
+                for score, value in entry[measure].items():
+                    flat[f"{prefix}_{name}_{measure}_{score}"] = value
+                flat[f"{prefix}_{name}_{measure}"] = entry["headline"][measure]
         return {key: float(value) for key, value in flat.items() if _finite(value) is not None}
 
     def table(self) -> str:
-        """The audit as a text table: per attack, each model's headline score before -> after, and recovery."""
+        """The audit as a text table: per attack, each model's headline score before -> after, and its recoveries.
+
+        The three-model recovery (and on answer probability) is shown when a retain model was audited, the share
+        regained (see [`regained`]) when the original was; then one line per reason a value is undefined, one line
+        per attack that damages the original model itself, and [`summary_sentence`].
+        """
         roles = [role for role in MODEL_ROLES if role in self.models]
+        measures = [  # (key in the entry, column title of the headline, column title on probability)
+            (key, title, probability)
+            for key, title, probability, role in (
+                ("recovery", "recovery", "prob rec.", "retain"),
+                ("regained", "regained", "prob reg.", "original"),
+            )
+            if role in self.models
+        ]
         header = f"{'attack':<27}{'score':<9}" + "".join(f"{role + ' before->after':>26}" for role in roles)
-        header += f"{'recovery':>10}{'prob rec.':>11}"
+        header += "".join(f"{title:>10}{probability:>11}" for _, title, probability in measures)
         lines = [header, "-" * len(header)]
-        undefined: dict[str, list[str]] = {}  # reason -> the attacks it holds for: one line per reason
+        undefined: dict[tuple[str, str], list[str]] = {}  # (measure, reason) -> its attacks: one line per reason
+        damaged = []
         for name, entry in self.attacks.items():
             if entry["status"] == "skipped":
                 lines.append(f"{name:<27}skipped: {entry['reason']}")
@@ -252,25 +389,29 @@ class AuditResult:
             for role in roles:
                 before, after = (entry["models"][role][stage][score] for stage in ("before", "after"))
                 cells.append(f"{_cell(before)} -> {_cell(after)}".rjust(26))
-            value = entry["headline"]["recovery"]
-            probability = entry["recovery"].get("probability") if score != "probability" else None
-            lines.append(
-                f"{name:<27}{SCORE_TITLES[score]:<9}"
-                + "".join(cells)
-                + f"{_cell(value, 'n/a'):>10}"
-                + f"{_cell(probability, 'n/a' if score != 'probability' else ''):>11}"
-            )
-            if value is None:
-                reason, detail = _split_note(entry["recovery_notes"][score])
-                undefined.setdefault(reason, []).append(f"{name} ({detail})" if detail else name)
-        lines.append(
-            "recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
-            "probability): 0 = like the retain model, 1 = like the original"
-        )
+            for key, _, _ in measures:
+                value = entry["headline"][key]
+                probability = entry[key].get("probability") if score != "probability" else None
+                missing = "n/a" if score != "probability" else ""
+                cells.append(f"{_cell(value, 'n/a'):>10}{_cell(probability, missing):>11}")
+                if value is None:
+                    reason, detail = _split_note(entry[f"{key}_notes"][score])
+                    undefined.setdefault((key, reason), []).append(f"{name} ({detail})" if detail else name)
+            lines.append(f"{name:<27}{SCORE_TITLES[score]:<9}" + "".join(cells))
+            if entry.get("original_damage"):
+                damaged.append(damage_note(name, entry["original_damage"]))
+        explained = {
+            "recovery": "recovery = (U - R) / (O - R) under the same attack, on the score shown (prob rec.: on answer "
+            "probability): 0 = like the retain model, 1 = like the original",
+            "regained": REGAINED_TEXT + " (prob reg.: on answer probability)",
+        }
+        lines += [textwrap.fill(explained[key], len(header)) for key, _, _ in measures]
         notes = [
-            textwrap.fill(f"recovery undefined for {', '.join(names)}: {reason}", len(header), subsequent_indent="  ")
-            for reason, names in undefined.items()
+            textwrap.fill(f"{key} undefined for {', '.join(names)}: {reason}", len(header), subsequent_indent="  ")
+            for (key, reason), names in undefined.items()
         ]
+        notes += [textwrap.fill(note, len(header), subsequent_indent="  ") for note in damaged]
+        notes.append(textwrap.fill(self.robustness_summary()["sentence"], len(header)))
         return "\n".join(lines + notes)
 
     def save(self, output_dir: str | os.PathLike, plot: bool = True) -> dict[str, Path]:
@@ -290,9 +431,9 @@ class AuditResult:
 
 
 def _split_note(note: str) -> tuple[str, str | None]:
-    """A recovery note (see [`recovery`]) as its reason, shared by attacks, and its per-attack gap, if any."""
+    """A recovery note (see [`recovery`], [`regained`]) as its reason, shared by attacks, and its per-attack gap."""
     reason = note.removeprefix("undefined: ")
-    match = re.search(r" \((\|O - R\| = [^)]*)\)", reason)
+    match = re.search(r" \(((?:\|O - R\||O - U) = [^)]*)\)", reason)
     if match is None:
         return reason, None
     return reason[: match.start()] + reason[match.end() :], match.group(1)
@@ -311,6 +452,11 @@ RECOVERY_CAPTION = (
 )
 
 
+def _measure(entry: dict, roles: list[str]) -> str:
+    """The recovery a panel shows: the three-model one with a retain model, else the share regained."""
+    return "regained" if "retain" not in roles and "regained" in entry["headline"] else "recovery"
+
+
 def _panel_note(entry: dict, roles: list[str], score: str, min_gap: float) -> str | None:
     """What a panel's bars cannot show: every score zero or missing after the attack, an undefined recovery (and
     why), a negative one (what it means)."""
@@ -320,14 +466,21 @@ def _panel_note(entry: dict, roles: list[str], score: str, min_gap: float) -> st
         notes.append("no model has a score after this attack")
     elif all(not value for value in after):
         notes.append("every model scores 0 after this attack")
-    value = entry["headline"]["recovery"]
+    measure = _measure(entry, roles)
+    value = entry["headline"][measure]
     if value is None:
-        reason, detail = _split_note(entry["recovery_notes"][score])
-        if detail:  # the gap rule of `recovery`, said short
+        reason, detail = _split_note(entry[f"{measure}_notes"][score])
+        if detail and measure == "recovery":  # the gap rule of `recovery`, said short
             reason = f"original and retain models within {min_gap} of each other ({detail}), nothing to recover"
-        notes.append(f"recovery undefined: {reason}")
+        notes.append(f"{measure} undefined: {reason}")
     elif value < 0:
-        notes.append("recovery < 0: the unlearned model scores below the retain model under this attack")
+        notes.append(
+            "recovery < 0: the unlearned model scores below the retain model under this attack"
+            if measure == "recovery"
+            else "regained < 0: the attack lowers the unlearned model's score further"
+        )
+    if entry.get("original_damage"):
+        notes.append("the attack also lowers the original's own score: it damages the model")
     return "\n".join(textwrap.fill(note, 36) for note in notes) or None
 
 
@@ -371,8 +524,8 @@ def audit_figure(result: AuditResult):
                 if not value:  # a bar of height 0 (or no score) is invisible: its value is written instead
                     label = "n/a" if value is None else "0"
                     axis.text(position + offset, 0.01, label, ha="center", va="bottom", fontsize=6)
-        value = entry["headline"]["recovery"]
-        axis.set_title(f"{name}\nrecovery {_cell(value, 'undefined')}", fontsize=9)
+        measure = _measure(entry, roles)
+        axis.set_title(f"{name}\n{measure} {_cell(entry['headline'][measure], 'undefined')}", fontsize=9)
         axis.set_xticks(range(len(roles)), roles, fontsize=8)
         axis.set_ylabel(f"forget {SCORE_TITLES[score]}", fontsize=8)
         # scores are in [0, 1]; the space above 1 holds the panel's note, clear of the bars
@@ -388,7 +541,7 @@ def audit_figure(result: AuditResult):
         Patch(facecolor="gray", edgecolor="gray", label="after the attack"),
     ]
     height = figure.get_figheight()  # inches: the legend, title and caption keep their size at any panel count
-    caption = textwrap.fill(RECOVERY_CAPTION, 40 * columns)
+    caption = textwrap.fill(RECOVERY_CAPTION if "retain" in roles else REGAINED_TEXT + ".", 40 * columns)
     figure.legend(
         handles=handles, loc="upper center", ncol=len(handles), fontsize=8, bbox_to_anchor=(0.5, 1 - 0.05 / height)
     )
@@ -531,6 +684,7 @@ class UnlearningAuditor:
             "max_new_tokens": max_new_tokens,
             "max_length": max_length,
             "recovery_min_gap": recovery_min_gap,
+            "original_damage": ORIGINAL_DAMAGE,
             "forget_set": content_fingerprint(forget, "forget"),
             "retain_set": content_fingerprint(retain, "retain") if retain is not None else None,
         }
@@ -562,14 +716,19 @@ class UnlearningAuditor:
         }
         context = self.context
         made = [probe.attacks(context) for probe in self.probes]  # each probe's attacks
-        units = len(models) * (1 + sum(not attack.skipped for attacks in made for attack in attacks))
+        running = [attack for attacks in made for attack in attacks if not attack.skipped]
+        # The clean scores are the "before" of the attacks that have no `before` of their own: none, no clean run.
+        needs_clean = any(attack.before is None for attack in running)
+        units = len(models) * (needs_clean + len(running))
         # One bar over every (attack, model) pair, labelled with the pair; the evaluator's bars show within each.
         bar = logging.tqdm(total=units, desc="audit", dynamic_ncols=True)
         clean = {}
-        for role, audited in models.items():
-            bar.set_description(f"audit: no attack ({role} model)")
-            clean[role] = context.score(audited, context.evaluator(context.forget))
-            bar.update()
+        if needs_clean:
+            evaluator = context.evaluator(context.forget)  # prepared once, for every model
+            for role, audited in models.items():
+                bar.set_description(f"audit: no attack ({role} model)")
+                clean[role] = context.score(audited, evaluator)
+                bar.update()
         attacks, per_row = {}, {}
         for made_here in made:
             skipped: dict[str, list[str]] = {}
@@ -621,5 +780,16 @@ class UnlearningAuditor:
                 after["unlearned"], after["original"], after["retain"], min_gap=self.recovery_min_gap
             )
             entry["recovery"][score], entry["recovery_notes"][score] = value, note
+        entry["regained"], entry["regained_notes"] = {}, {}
+        for score in entry["recovery"]:
+            before = {role: results[role]["before"].get(score) if role in results else None for role in MODEL_ROLES}
+            value, note = regained(
+                results["unlearned"]["after"][score],
+                before["unlearned"],
+                before["original"],
+                min_gap=self.recovery_min_gap,
+            )
+            entry["regained"][score], entry["regained_notes"][score] = value, note
         score = next(iter(entry["recovery"]))
-        entry["headline"] = {"score": score, "recovery": entry["recovery"][score]}
+        entry["headline"] = {"score": score, **{key: entry[key][score] for key in ("recovery", "regained")}}
+        entry["original_damage"] = original_damage(entry, self.recovery_min_gap)

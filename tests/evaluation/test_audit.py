@@ -286,11 +286,11 @@ def test_each_distinct_warning_and_undefined_recovery_is_said_once(tokenizer, ca
     truth_ratio = [message for message in messages if message.startswith("Truth ratio is undefined")]
     assert len(truth_ratio) == 1 and len(messages) == len(set(messages)), messages
     assert messages.count("Audit: paraphrase skipped: the forget set has no 'paraphrased_question' column") == 1
+    # Without an original there is no recovery of either kind: no column of "n/a", one sentence saying what to give.
     table = result.table()
-    ran = [name for name in ALL_ATTACKS if name != "paraphrase"]
-    assert table.count("recovery undefined") == 1
-    expected = f"recovery undefined for {', '.join(ran)}: no score for the original and retain model"
-    assert expected in " ".join(table.split())
+    assert "undefined" not in table and "n/a" not in table and "recovery" not in table.splitlines()[0]
+    said = "No recovery is defined: give the original model (before unlearning) to compare with."
+    assert " ".join(table.split()).endswith(said) and table.count("give the original") == 1
     err = capsys.readouterr().err  # and the progress bar says which attack runs
     assert "audit: no attack (unlearned model)" in err and "audit: relearn_forget (unlearned model)" in err
     assert "audit: logit_lens (unlearned model)" in err and "evaluating forget: answers" in err

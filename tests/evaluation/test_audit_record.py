@@ -80,8 +80,10 @@ def test_record_in_adds_the_robustness_section_to_the_record_and_the_card(audite
 
     card = (copy / "README.md").read_text()
     section = card.split("## Robustness")[1].split("\n## ")[0]
-    assert f"| `logit_lens` | {robustness['recovery']['logit_lens']:.2f} | answer probability |" in section
-    assert "**Worst attack**: `logit_lens`" in section
+    recovered, regained = (robustness[key]["logit_lens"] for key in ("recovery", "regained"))
+    regained = "undefined" if regained is None else f"{regained:.2f}"
+    assert f"| `logit_lens` | {recovered:.2f} | {regained} | answer probability |" in section
+    assert f"**Summary**: {robustness['sentence']}" in section and "Worst attack: logit_lens" in section
     assert "- `paraphrase`: the forget set has no 'reworded' column" in section
     assert "seed (7)" in section and "How to read recovery" in section and "(U - R) / (O - R)" in section
     assert 'from_pretrained("acme/npo-run")' in card and "## Training procedure" in card  # still a whole card

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from .base import SCORES, Attack, AttackScores, AuditContext, Probe
+from .base import SCORES, Attack, AttackScores, AuditContext, Probe, Rewrite
 from .few_shot import FewShotProbe
 from .logit_lens import LogitLensProbe, layer_answer_logps
 from .paraphrase import ParaphraseProbe
@@ -69,6 +69,7 @@ __all__ = [
     "PromptTransform",
     "QuantizeProbe",
     "RelearnProbe",
+    "Rewrite",
     "layer_answer_logps",
     "make_probes",
 ]

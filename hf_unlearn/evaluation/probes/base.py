@@ -11,6 +11,7 @@ where the rows have perturbed answers): an attack changes the prompts or the mod
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging as std_logging
 import warnings
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ import datasets
 import torch
 
 from ...data.formatting import SUPPORTED_FORMATS, as_dataset, detect_format, prepare_dataset
+from ...logprobs import IGNORE_INDEX
 from .. import EVAL_LOG_KEYS
 
 
@@ -30,8 +32,52 @@ SCORES = ("rougeL_recall", "probability", "truth_ratio")
 
 FORGET_KEY = EVAL_LOG_KEYS["forget"]
 
-PROMPT_FORMATS = ("question_answer", "prompt_completion")
-"""Row formats whose prompt is a string an attack can rewrite."""
+PROMPT_FORMATS = ("question_answer", "prompt_completion", "messages")
+"""Row formats whose prompt an attack can rewrite: a string prompt, or a conversation (through the chat template)."""
+
+
+def is_conversational(dataset: datasets.Dataset, fmt: str) -> bool:
+    """Whether `dataset`'s rows (in format `fmt`) are conversations, rendered by the tokenizer's chat template."""
+    return fmt == "messages" or (fmt == "prompt_completion" and not isinstance(dataset[0]["prompt"], str))
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    """How an attack rewrites the prompt of one forget row; the answer scored is never changed.
+
+    [`AuditContext.rewritten_rows`] applies it to string prompts (question/answer, prompt/completion rows) and to
+    conversations (`messages` and conversational prompt/completion rows, through the tokenizer's chat template).
+
+    Args:
+        question (`str`, *optional*):
+            The question's new text: it replaces the row's question (question/answer), whole prompt
+            (prompt/completion), or the content of the conversation's last user turn. `None` keeps it.
+        before (`str`, *optional*, defaults to `""`):
+            Text before the whole prompt (string prompts), or before the question inside the last user turn
+            (conversations): a preamble the model reads first.
+        shots (`list[dict]`, *optional*, defaults to `()`):
+            Solved example rows (question/answer, prompt/completion or `messages`), in the format `shots_format`:
+            text demonstrations before the prompt, each followed by `separator` (string prompts), or earlier
+            user/assistant turns, after any system turn (conversations).
+        shots_format (`str`, *optional*):
+            Format of `shots` (see `SUPPORTED_FORMATS`).
+        separator (`str`, *optional*, defaults to `"\\n\\n"`):
+            Text after each demonstration of a string prompt.
+        after (`str`, *optional*, defaults to `""`):
+            The start of the answer: put after a string prompt, or prefilled at the start of the assistant turn of a
+            conversation. Either way it is prompt: the scored answer tokens are the clean row's.
+        prompt_messages (`list[dict]`, *optional*):
+            Conversations only: the turns before the answer, replacing the row's (a paraphrase column of
+            conversations).
+    """
+
+    question: str | None = None
+    before: str = ""
+    shots: Sequence[dict] = ()
+    shots_format: str | None = None
+    separator: str = "\n\n"
+    after: str = ""
+    prompt_messages: Sequence[dict] | None = None
 
 
 @dataclass
@@ -185,6 +231,10 @@ class AuditContext:
         self.evaluator_kwargs = evaluator_kwargs
         self.qa_prompt_template = qa_prompt_template
         self.forget_format = detect_format(forget.column_names, "forget")
+        self.conversational = is_conversational(forget, self.forget_format)
+        for name, data in (("forget", forget), ("retain", retain)):
+            if data is not None and is_conversational(data, detect_format(data.column_names, name)):
+                check_chat_template(tokenizer, name)
         from ..evaluator import OnceFilter
 
         # The audit builds an evaluator per attack (and per model for the clean scores), each on forget rows with
@@ -200,9 +250,9 @@ class AuditContext:
     def evaluator(self, rows: datasets.Dataset | list[dict], rewritten: bool = False):
         """An [`UnlearningEvaluator`] on `rows` as the forget set.
 
-        `rewritten` rows (from [`AuditContext.prompt_rows`]) hold their whole prompt in `question`, so their
-        template is `"{question}"`; they are not truncated, since cutting an attack's longer prompt at `max_length`
-        would cut the answer that is scored.
+        `rewritten` rows (from [`AuditContext.rewritten_rows`]) hold their whole prompt in `question` when they are
+        question/answer rows, so their template is `"{question}"`; they are not truncated, since cutting an attack's
+        longer prompt at `max_length` would cut the answer that is scored.
         """
         from ..evaluator import UnlearningEvaluator, said_once
 
@@ -237,16 +287,36 @@ class AuditContext:
         """Why the forget rows' prompts cannot be rewritten, or `None` when they can."""
         if self.forget_format not in PROMPT_FORMATS:
             return (
-                f"the forget rows are in the {self.forget_format!r} format; prompt attacks need string prompts "
-                f"({' + '.join(SUPPORTED_FORMATS['question_answer'])} or "
-                f"{' + '.join(SUPPORTED_FORMATS['prompt_completion'])} rows)"
+                f"the forget rows are in the {self.forget_format!r} format; prompt attacks need a prompt to rewrite "
+                f"({' + '.join(SUPPORTED_FORMATS['question_answer'])}, "
+                f"{' + '.join(SUPPORTED_FORMATS['prompt_completion'])} or {SUPPORTED_FORMATS['messages'][0]} rows)"
             )
-        if self.forget_format == "prompt_completion" and not isinstance(self.forget[0]["prompt"], str):
-            return "the forget rows are conversational; prompt attacks need string prompts"
+        if self.conversational:
+            without = [index for index, row in enumerate(self.forget) if self._last_user_turn(row) is None]
+            if without:
+                return (
+                    f"{len(without)} forget conversation(s) (row {without[0]} first) have no user turn before the "
+                    "answer for a prompt attack to rewrite"
+                )
         return None
 
+    def conversation(self, row: dict) -> tuple[list[dict], list[dict]]:
+        """A conversational forget row as its turns before the answer and its answer turn(s)."""
+        if self.forget_format == "messages":
+            messages = list(row["messages"])
+            return messages[:-1], messages[-1:]
+        return list(row["prompt"]), list(row["completion"])
+
+    def _last_user_turn(self, row: dict) -> int | None:
+        prompt, _ = self.conversation(row)
+        return next((i for i in reversed(range(len(prompt))) if prompt[i].get("role") == "user"), None)
+
     def question_of(self, row: dict) -> str:
-        """The part of a forget row an attack may reword: its question, or its whole prompt."""
+        """The part of a forget row an attack may reword: its question, its whole prompt, or (conversations) the
+        content of its last user turn."""
+        if self.conversational:
+            prompt, _ = self.conversation(row)
+            return prompt[self._last_user_turn(row)]["content"]
         return row["question"] if self.forget_format == "question_answer" else row["prompt"]
 
     def format_prompt(self, question: str) -> str:
@@ -255,28 +325,75 @@ class AuditContext:
             return self.qa_prompt_template.format(question=question)
         return question
 
-    def prompt_rows(self, make_prompt: Callable[[int, dict], str], rows: Sequence[int]) -> list[dict]:
-        """Forget rows `rows` with their whole prompt replaced by `make_prompt(index, row)`, answers unchanged.
+    def _rewrite_text(self, row: dict, rewrite: Rewrite) -> str:
+        """The whole string prompt of `row` under `rewrite`."""
+        demonstrations = [self.demonstration(shot, rewrite.shots_format) for shot in rewrite.shots]
+        question = self.question_of(row) if rewrite.question is None else rewrite.question
+        shots = "".join(demonstration + rewrite.separator for demonstration in demonstrations)
+        return rewrite.before + shots + self.format_prompt(question) + rewrite.after
 
-        Question/answer rows keep their paraphrased and perturbed answers (so the truth ratio is still scored);
-        they carry the finished prompt in `question`, for an evaluator built with `rewritten=True`.
+    def _rewrite_conversation(self, row: dict, rewrite: Rewrite) -> list[dict]:
+        """The turns of `row` before its answer under `rewrite`: new message lists, the row's own are not changed."""
+        prompt, _ = self.conversation(row)
+        if rewrite.prompt_messages is not None:
+            prompt = list(rewrite.prompt_messages)
+        prompt = [dict(message) for message in prompt]
+        user = next((i for i in reversed(range(len(prompt))) if prompt[i].get("role") == "user"), None)
+        if user is not None and (rewrite.before or rewrite.question is not None):
+            question = prompt[user]["content"] if rewrite.question is None else rewrite.question
+            prompt[user]["content"] = rewrite.before + question
+        # Earlier turns go after the system turns (a template puts those first) and before the conversation.
+        system = next((i for i, message in enumerate(prompt) if message.get("role") != "system"), len(prompt))
+        shots = [turn for shot in rewrite.shots for turn in self.demonstration_turns(shot, rewrite.shots_format)]
+        return prompt[:system] + shots + prompt[system:]
+
+    def rewritten_rows(self, rewrites: Sequence[Rewrite], rows: Sequence[int]) -> list[dict]:
+        """Forget rows `rows` with their prompts rewritten by `rewrites` (one per row), answers unchanged.
+
+        String prompts: question/answer rows keep their paraphrased and perturbed answers (so the truth ratio is still
+        scored) and carry the finished prompt in `question`, for an evaluator built with `rewritten=True`.
+        Conversations keep their format (`messages`, or conversational prompt/completion) with new turns before
+        the answer; a prefilled answer start (`Rewrite.after`) is added by [`AuditContext.rewritten_evaluator`].
         """
         rewritten = []
-        for index in rows:
+        for index, rewrite in zip(rows, rewrites):
             row = self.forget[index]
-            prompt = make_prompt(index, row)
-            if self.forget_format == "question_answer":
+            if self.conversational:
+                prompt, answer = self._rewrite_conversation(row, rewrite), self.conversation(row)[1]
+                if self.forget_format == "messages":
+                    rewritten.append({"messages": prompt + answer})
+                else:
+                    rewritten.append({"prompt": prompt, "completion": answer})
+            elif self.forget_format == "question_answer":
                 kept = {key: row[key] for key in ("answer", "paraphrased_answer", "perturbed_answer") if key in row}
-                rewritten.append({"question": prompt, **kept})
+                rewritten.append({"question": self._rewrite_text(row, rewrite), **kept})
             else:
-                rewritten.append({"prompt": prompt, "completion": row["completion"]})
+                rewritten.append({"prompt": self._rewrite_text(row, rewrite), "completion": row["completion"]})
         return rewritten
 
+    def rewritten_evaluator(self, rewrites: Sequence[Rewrite], rows: Sequence[int]):
+        """An evaluator on forget rows `rows` rewritten by `rewrites` (see [`AuditContext.rewritten_rows`]).
+
+        A conversation's answer start (`Rewrite.after`) is prefilled: its tokens are put at the start of the
+        assistant turn, after the template's generation prompt, as prompt tokens (labelled `-100`), so that the
+        scored answer tokens stay exactly the clean row's and greedy generation continues after the start. The
+        start is tokenized on its own, ending in a line break, so the answer keeps its own tokens.
+        """
+        evaluator = self.evaluator(self.rewritten_rows(rewrites, rows), rewritten=True)
+        if self.conversational and any(rewrite.after for rewrite in rewrites):
+            eval_set = evaluator.sets["forget"]
+            for position, rewrite in enumerate(rewrites):
+                start = rewrite.after.strip()
+                if start:
+                    ids = self.tokenizer(start + "\n", add_special_tokens=False)["input_ids"]
+                    eval_set.rows[position] = prefilled(eval_set.rows[position], ids)
+        return evaluator
+
     def prompt_attack(
-        self, name: str, probe: str, make_prompt: Callable[[int, dict], str], rows: Sequence[int], settings=None
+        self, name: str, probe: str, rewrites: Sequence[Rewrite], rows: Sequence[int], settings=None
     ) -> Attack:
-        """The attack that scores forget rows `rows` with prompts rewritten by `make_prompt` (see `prompt_rows`)."""
-        evaluator = self.evaluator(self.prompt_rows(make_prompt, rows), rewritten=True)
+        """The attack that scores forget rows `rows` with prompts rewritten by `rewrites` (one per row)."""
+        evaluator = self.rewritten_evaluator(rewrites, rows)
         return Attack(
             name=name,
             probe=probe,
@@ -294,12 +411,50 @@ class AuditContext:
             return row["prompt"] + row["completion"]
         return None
 
+    @staticmethod
+    def demonstration_turns(row: dict, fmt: str) -> list[dict] | None:
+        """One solved example as user/assistant turns (system turns left out), or `None` for rows without a prompt
+        and an answer (`text`, `tokenized`)."""
+        if fmt == "question_answer":
+            return [{"role": "user", "content": row["question"]}, {"role": "assistant", "content": row["answer"]}]
+        if fmt == "prompt_completion":
+            prompt, completion = row["prompt"], row["completion"]
+            if isinstance(prompt, str):
+                return [{"role": "user", "content": prompt}, {"role": "assistant", "content": completion.strip()}]
+            turns = list(prompt) + list(completion)
+        elif fmt == "messages":
+            turns = list(row["messages"])
+        else:
+            return None
+        return [dict(turn) for turn in turns if turn.get("role") != "system"]
+
     # ---- Training data ----
 
     def training_rows(self, data: datasets.Dataset | list[dict], name: str) -> datasets.Dataset:
         """`input_ids` + `labels` of `data`, tokenized as the unlearning trainer does (answer tokens only)."""
         return prepare_dataset(
             data, self.tokenizer, name=name, max_length=self.max_length, qa_prompt_template=self.qa_prompt_template
+        )
+
+
+def prefilled(row, start_ids: list[int]):
+    """An evaluator row (`EvalRow`) with `start_ids` put between its prompt and its answer, as prompt tokens."""
+    input_ids, labels = row.answer
+    cut = len(row.prompt_ids)
+    if input_ids[:cut] != row.prompt_ids or any(label != IGNORE_INDEX for label in labels[:cut]):
+        raise RuntimeError("An evaluator row's prompt is not the start of its scored sequence; cannot prefill it.")
+    labels = labels[:cut] + [IGNORE_INDEX] * len(start_ids) + labels[cut:]
+    answer = (input_ids[:cut] + start_ids + input_ids[cut:], labels)
+    return dataclasses.replace(row, answer=answer, prompt_ids=row.prompt_ids + start_ids)
+
+
+def check_chat_template(tokenizer, name: str) -> None:
+    """Refuses, in one line, conversational `name` rows with a tokenizer that has no chat template."""
+    if getattr(tokenizer, "chat_template", None) is None:
+        raise ValueError(
+            f"The {name} rows are conversations, but the tokenizer has no chat template to render them: use the "
+            "chat model's own tokenizer (--tokenizer), set `tokenizer.chat_template`, or give the rows as "
+            "question/answer or prompt/completion strings."
         )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from ...data.formatting import detect_format
-from .base import Attack, AuditContext, Probe, as_rows
+from .base import Attack, AuditContext, Probe, Rewrite, as_rows
 
 
 class FewShotProbe(Probe):
@@ -18,16 +18,19 @@ class FewShotProbe(Probe):
 
     The attacker may write anything before the question. Each forget prompt is preceded by `k` solved examples
     (question and answer in the same prompt format, separated by a blank line), drawn with the seed from the
-    retain set (or `shots`), different ones per forget row. Only the forget answer is scored: the examples are
-    part of the prompt (labelled `-100`) and greedy generation starts after the forget prompt.
+    retain set (or `shots`), different ones per forget row. On conversations (`messages` or conversational
+    prompt/completion forget rows, through the tokenizer's chat template) the examples are earlier user/assistant
+    turns instead, after any system turn. Only the forget answer is scored: the examples are part of the prompt
+    (labelled `-100`) and greedy generation starts after the forget prompt.
 
     Args:
         k (`int`, *optional*, defaults to `3`):
             Examples per prompt.
         shots (`datasets.Dataset` or `list[dict]`, *optional*):
-            Where the examples come from; defaults to the retain set. Question/answer or prompt/completion rows.
+            Where the examples come from; defaults to the retain set. Question/answer or prompt/completion rows, or
+            `messages` rows when the forget rows are conversations.
         separator (`str`, *optional*, defaults to `"\n\n"`):
-            Text between examples, and between the last example and the forget prompt.
+            Text between examples, and between the last example and the forget prompt (string prompts).
     """
 
     name = "few_shot"
@@ -47,20 +50,20 @@ class FewShotProbe(Probe):
             skipped = "no rows for the examples: give a retain set (or FewShotProbe(shots=...))"
         if skipped is None and len(source) < self.k:
             skipped = f"k={self.k} examples asked for, but the example set has {len(source)} rows"
-        examples = []
+        fmt = None
         if skipped is None:
             fmt = detect_format(source.column_names, "few-shot examples")
-            examples = [context.demonstration(row, fmt) for row in source]
-            if any(example is None for example in examples):
-                skipped = f"the example rows are in the {fmt!r} format; examples need string prompts and answers"
+            render = context.demonstration_turns if context.conversational else context.demonstration
+            if any(render(row, fmt) is None for row in source):
+                kind = "user/assistant turns" if context.conversational else "string prompts and answers"
+                skipped = f"the example rows are in the {fmt!r} format; examples need {kind}"
         rows = list(range(len(context.forget)))
         if skipped is not None:
             return [Attack(name="few_shot", probe=self.name, rows=rows, skipped=skipped, settings=settings)]
         generator = torch.Generator().manual_seed(context.seed)
-        chosen = [torch.randperm(len(examples), generator=generator)[: self.k].tolist() for _ in rows]
-
-        def prompt(index: int, row: dict) -> str:
-            shots = [examples[j] for j in chosen[index]]
-            return self.separator.join([*shots, context.format_prompt(context.question_of(row))])
-
-        return [context.prompt_attack("few_shot", self.name, prompt, rows, settings)]
+        chosen = [torch.randperm(len(source), generator=generator)[: self.k].tolist() for _ in rows]
+        rewrites = [
+            Rewrite(shots=[source[j] for j in chosen[index]], shots_format=fmt, separator=self.separator)
+            for index in rows
+        ]
+        return [context.prompt_attack("few_shot", self.name, rewrites, rows, settings)]

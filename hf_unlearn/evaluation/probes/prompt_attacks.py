@@ -5,12 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .base import Attack, AuditContext, Probe
+from .base import Attack, AuditContext, Probe, Rewrite
 
 
 @dataclass(frozen=True)
 class PromptTransform:
     """One rewording of a prompt: text before it, a rewording of the question, text after the prompt.
+
+    On conversations (through the chat template) `before` opens the last user turn, `question` rewords that turn,
+    and `after` is prefilled at the start of the assistant turn (see [`Rewrite`]).
 
     Args:
         before (`str`, *optional*, defaults to `""`):
@@ -26,7 +29,12 @@ class PromptTransform:
     after: str = ""
 
     def apply(self, format_prompt: Callable[[str], str], question: str) -> str:
+        """This transformation of a string prompt: `format_prompt` puts a question in the prompt format."""
         return self.before + format_prompt(self.question.format(question=question)) + self.after
+
+    def rewrite(self, question: str) -> Rewrite:
+        """This transformation of a prompt whose question is `question`."""
+        return Rewrite(before=self.before, question=self.question.format(question=question), after=self.after)
 
 
 PROMPT_TRANSFORMS: dict[str, PromptTransform] = {
@@ -54,7 +62,9 @@ class PromptAttackProbe(Probe):
     The attacker may reword the prompt. Each transformation of `PROMPT_TRANSFORMS` (or `transforms`) is applied to
     every forget prompt, and the original answer is scored: `prompt_roleplay` (an in-character framing before the
     prompt), `prompt_affirmative_prefix` (the answer begun in an agreeing voice, after the prompt),
-    `prompt_fill_in_blank` (the question as a completion exercise). Each is reported on its own.
+    `prompt_fill_in_blank` (the question as a completion exercise). Each is reported on its own. On conversations
+    the framing opens the last user turn, the answer's start is prefilled in the assistant turn (prompt, not
+    scored) and the exercise rewrites the user turn.
 
     Args:
         transforms (`dict[str, PromptTransform]`, *optional*):
@@ -76,12 +86,6 @@ class PromptAttackProbe(Probe):
             if skipped is not None:
                 result.append(Attack(name=f"prompt_{name}", probe=self.name, rows=rows, skipped=skipped))
                 continue
-            result.append(
-                context.prompt_attack(
-                    f"prompt_{name}",
-                    self.name,
-                    lambda index, row, t=transform: t.apply(context.format_prompt, context.question_of(row)),
-                    rows,
-                )
-            )
+            rewrites = [transform.rewrite(context.question_of(context.forget[index])) for index in rows]
+            result.append(context.prompt_attack(f"prompt_{name}", self.name, rewrites, rows))
         return result
