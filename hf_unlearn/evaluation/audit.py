@@ -765,31 +765,32 @@ class UnlearningAuditor:
                     per_row[attack.name][role] = after.log
                     bar.update()
                 entry["seconds"] = round(time.perf_counter() - start, 2)
-                self._recoveries(entry)
+                add_recoveries(entry, self.recovery_min_gap)
         bar.close()
         return AuditResult(attacks=attacks, settings=self.settings, models=list(models), per_row=per_row)
 
-    def _recoveries(self, entry: dict) -> None:
-        results = entry["models"]
-        entry["recovery"], entry["recovery_notes"] = {}, {}
-        for score in RECOVERY_SCORES:
-            after = {role: results[role]["after"].get(score) if role in results else None for role in MODEL_ROLES}
-            if after["unlearned"] is None:
-                continue  # the attack has no such score (the logit lens has no ROUGE)
-            value, note = recovery(
-                after["unlearned"], after["original"], after["retain"], min_gap=self.recovery_min_gap
-            )
-            entry["recovery"][score], entry["recovery_notes"][score] = value, note
-        entry["regained"], entry["regained_notes"] = {}, {}
-        for score in entry["recovery"]:
-            before = {role: results[role]["before"].get(score) if role in results else None for role in MODEL_ROLES}
-            value, note = regained(
-                results["unlearned"]["after"][score],
-                before["unlearned"],
-                before["original"],
-                min_gap=self.recovery_min_gap,
-            )
-            entry["regained"][score], entry["regained_notes"][score] = value, note
-        score = next(iter(entry["recovery"]))
-        entry["headline"] = {"score": score, **{key: entry[key][score] for key in ("recovery", "regained")}}
-        entry["original_damage"] = original_damage(entry, self.recovery_min_gap)
+
+def add_recoveries(entry: dict, min_gap: float = 0.05) -> None:
+    """Adds to an attack's entry (its `models` scores before and after) its `recovery` and `regained` per score,
+    with notes where undefined, its `headline` and its `original_damage`."""
+    results = entry["models"]
+    entry["recovery"], entry["recovery_notes"] = {}, {}
+    for score in RECOVERY_SCORES:
+        after = {role: results[role]["after"].get(score) if role in results else None for role in MODEL_ROLES}
+        if after["unlearned"] is None:
+            continue  # the attack has no such score (the logit lens has no ROUGE)
+        value, note = recovery(after["unlearned"], after["original"], after["retain"], min_gap=min_gap)
+        entry["recovery"][score], entry["recovery_notes"][score] = value, note
+    entry["regained"], entry["regained_notes"] = {}, {}
+    for score in entry["recovery"]:
+        before = {role: results[role]["before"].get(score) if role in results else None for role in MODEL_ROLES}
+        value, note = regained(
+            results["unlearned"]["after"][score],
+            before["unlearned"],
+            before["original"],
+            min_gap=min_gap,
+        )
+        entry["regained"][score], entry["regained_notes"][score] = value, note
+    score = next(iter(entry["recovery"]))
+    entry["headline"] = {"score": score, **{key: entry[key][score] for key in ("recovery", "regained")}}
+    entry["original_damage"] = original_damage(entry, min_gap)

@@ -345,3 +345,67 @@ def test_the_picture_gives_each_model_its_colour_and_explains_what_bars_cannot_s
             assert RECOVERY_CAPTION in caption and "Negative" in RECOVERY_CAPTION
         finally:
             plt.close(figure)
+
+
+# ---- Without a retain model: the share regained, damage to the original, one sentence ----
+
+
+def test_regained_formula_and_its_undefined_cases():
+    from hf_unlearn.evaluation.audit import regained
+
+    # unlearning took 0.8 -> 0.2; the attack brings the unlearned model to 0.5: half of what was lost
+    assert regained(0.5, 0.2, 0.8) == (pytest.approx(0.5), None)
+    assert regained(0.1, 0.2, 0.8)[0] == pytest.approx(-1 / 6)  # lower than without the attack: negative
+    value, note = regained(0.5, 0.78, 0.8)
+    assert value is None and "unlearning lowered the clean forget score by less than 0.05" in note and "0.02" in note
+    assert regained(0.5, 0.9, 0.8)[0] is None  # unlearning raised the score: nothing lost
+    assert regained(0.5, 0.2, None) == (None, "undefined: no score for the original model")
+
+
+def entry_of(before: dict, after: dict, score: str = "rougeL_recall") -> dict:
+    from hf_unlearn.evaluation.audit import add_recoveries
+
+    entry = {
+        "status": "ok",
+        "models": {role: {"before": {score: before[role]}, "after": {score: after[role]}} for role in before},
+    }
+    add_recoveries(entry)
+    return entry
+
+
+def test_without_a_retain_model_each_attack_has_its_share_regained_damage_and_one_sentence(tmp_path):
+    from hf_unlearn.hub import _robustness_section
+
+    clean = {"original": 0.557, "unlearned": 0.1}
+    attacks = {
+        "few_shot": entry_of(clean, {"original": 0.6, "unlearned": 0.3}),
+        "quantize_4bit": entry_of(clean, {"original": 0.062, "unlearned": 0.05}),
+        "prompt_fill_in_blank": entry_of(clean, {"original": 0.0, "unlearned": 0.0}),
+        "logit_lens": entry_of({"original": 0.5, "unlearned": 0.49}, dict.fromkeys(clean, 0.6), "probability"),
+    }
+    assert attacks["few_shot"]["headline"]["regained"] == pytest.approx(0.2 / 0.457)
+    assert attacks["few_shot"]["original_damage"] is None
+    assert attacks["quantize_4bit"]["original_damage"] == {"score": "rougeL_recall", "before": 0.557, "after": 0.062}
+    settings = {"seed": 0, "forget_set": {"rows": 6, "sha256": "x"}}
+    result = AuditResult(attacks=attacks, settings=settings, models=["unlearned", "original"])
+    table = result.table()
+    header = table.splitlines()[0]
+    assert "regained" in header and "prob reg." in header and "recovery" not in header  # no column of "n/a"
+    flat = " ".join(table.split())
+    for name, before, after in (("quantize_4bit", "0.557", "0.062"), ("prompt_fill_in_blank", "0.557", "0.000")):
+        said = f"{name}: the attack also lowers the original model's ROUGE-L from {before} to {after}: it damages"
+        assert flat.count(said) == 1
+    assert flat.count("regained undefined for") == 1 and "undefined for logit_lens (O - U = 0.01)" in flat
+    summary = result.robustness_summary()
+    assert summary["worst_regained"] == {"attack": "few_shot", "regained": attacks["few_shot"]["headline"]["regained"]}
+    assert summary["damaged"].keys() == {"quantize_4bit", "prompt_fill_in_blank"}
+    sentence = summary["sentence"]
+    assert sentence == (
+        "Without a retain model, the worst attack, few_shot, brings back 44% of the forget ROUGE-L that unlearning "
+        "removed; 2 of the 4 attacks also damage the original model itself."
+    )
+    assert flat.endswith(sentence)
+    card = _robustness_section(summary)
+    assert "| attack | regained | on |" in card and f"**Summary**: {sentence}" in card
+    assert card.count("- `logit_lens`: unlearning lowered") == 1 and card.count("damages the model") == 2
+    assert "no score for the retain model" not in card

@@ -13,6 +13,7 @@ import torch
 from hf_unlearn.demo.toy import tiny_causal_lm
 from hf_unlearn.evaluation.probes import (
     PROBES,
+    PROMPT_TRANSFORMS,
     AuditContext,
     FewShotProbe,
     LogitLensProbe,
@@ -32,13 +33,13 @@ from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
 EVALUATOR = {"batch_size": 8, "generation_batch_size": None, "max_new_tokens": 4, "max_length": 64}
 
 
-def make_context(tokenizer, forget=FORGET_ROWS, retain=RETAIN_ROWS, seed=0):
+def make_context(tokenizer, forget=FORGET_ROWS, retain=RETAIN_ROWS, seed=0, max_length=64):
     return AuditContext(
         tokenizer,
         datasets.Dataset.from_list(forget),
         datasets.Dataset.from_list(retain) if retain is not None else None,
         seed=seed,
-        evaluator_kwargs=EVALUATOR,
+        evaluator_kwargs={**EVALUATOR, "max_length": max_length},
         qa_prompt_template="Question: {question}\nAnswer:",
     )
 
@@ -296,3 +297,128 @@ def test_quantize_4bit_on_cpu_refuses_widths_its_kernels_cannot_take(tokenizer):
     pytest.importorskip("bitsandbytes")
     with pytest.raises(ValueError, match="multiple of 64; this model has widths \\[32\\]"):
         QuantizeProbe(bits=(4,)).quantized(tiny_llama(len(tokenizer)), 4)
+
+
+# ---- Conversations: every prompt-level probe through the chat template ----
+
+CHATML = (
+    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+"""ChatML, as SmolLM2 and Qwen write it, with a default system turn."""
+
+
+@pytest.fixture(scope="module")
+def chat_tokenizer(tokenizer):
+    import copy
+
+    chat = copy.deepcopy(tokenizer)
+    chat.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    chat.chat_template = CHATML
+    return chat
+
+
+def turns(question: str, answer: str) -> list[dict]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
+
+
+def chat_rows(rows, fmt: str) -> list[dict]:
+    """Question/answer rows as `messages` or conversational prompt/completion rows (paraphrase kept as a string)."""
+    made = []
+    for row in rows:
+        user, assistant = turns(row["question"], row["answer"])
+        made.append(
+            {"messages": [user, assistant]} if fmt == "messages" else {"prompt": [user], "completion": [assistant]}
+        )
+        if "paraphrased_question" in row:
+            made[-1]["paraphrased_question"] = row["paraphrased_question"]
+    return made
+
+
+def user_turn(text: str) -> str:
+    return f"<|im_start|>user\n{text}<|im_end|>\n"
+
+
+@pytest.mark.parametrize("fmt", ["messages", "prompt_completion"])
+def test_every_prompt_probe_rewrites_conversations_and_scores_the_clean_answer_tokens(chat_tokenizer, fmt):
+    forget = chat_rows([dict(row, paraphrased_question=f"Say: {row['question']}") for row in FORGET_ROWS], fmt)
+    original = [dict(row) for row in forget]
+    # Long enough that no clean conversation is cut (rewritten ones never are).
+    context = make_context(chat_tokenizer, forget=forget, retain=chat_rows(RETAIN_ROWS, "messages"), max_length=None)
+    assert context.prompt_support() is None
+    clean = context.evaluator(context.forget).sets["forget"].rows
+    attacks = {
+        attack.name: attack
+        for probe in (FewShotProbe(k=2), PromptAttackProbe(), ParaphraseProbe())
+        for attack in probe.attacks(context)
+    }
+    assert set(attacks) == {
+        "few_shot",
+        "prompt_roleplay",
+        "prompt_affirmative_prefix",
+        "prompt_fill_in_blank",
+        "paraphrase",
+    }
+    retain = {row["question"]: row["answer"] for row in RETAIN_ROWS}
+    generation_prompt = "<|im_start|>assistant\n"
+    for name, attack in attacks.items():
+        assert attack.skipped is None and attack.rows == list(range(len(FORGET_ROWS)))
+        for row, clean_row, source in zip(attack.evaluator.sets["forget"].rows, clean, FORGET_ROWS):
+            # The scored tokens are exactly the clean row's answer tokens, whatever the attack put before them.
+            assert answer_ids(row.answer) == answer_ids(clean_row.answer)
+            assert row.answer[0][: len(row.prompt_ids)] == row.prompt_ids
+            prompt = chat_tokenizer.decode(row.prompt_ids)
+            assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+            question = source["question"]
+            if name == "few_shot":
+                shots = [q for q in retain if user_turn(q) + f"<|im_start|>assistant\n{retain[q]}<|im_end|>" in prompt]
+                assert len(shots) == 2 and prompt.endswith(user_turn(question) + generation_prompt)
+            elif name == "prompt_roleplay":
+                preamble = PROMPT_TRANSFORMS["roleplay"].before
+                assert prompt.endswith(user_turn(preamble + question) + generation_prompt)
+            elif name == "prompt_affirmative_prefix":  # the assistant turn is prefilled: prompt, not scored
+                assert prompt.endswith(user_turn(question) + generation_prompt + "Certainly, I know this one.\n")
+            elif name == "prompt_fill_in_blank":
+                exercise = PROMPT_TRANSFORMS["fill_in_blank"].question.format(question=question)
+                assert prompt.endswith(user_turn(exercise) + generation_prompt)
+            else:
+                assert prompt.endswith(user_turn(f"Say: {question}") + generation_prompt)
+    # Each attack runs and is scored through the evaluator; the forget rows themselves are never changed.
+    model = tiny_llama(len(chat_tokenizer))
+    for attack in attacks.values():
+        scores = attack.run(model).scores
+        assert 0 < scores["probability"] < 1 and 0 <= scores["rougeL_recall"] <= 1
+    assert list(context.forget) == original
+
+
+def test_few_shot_turns_follow_the_system_turn_and_come_from_question_answer_rows(chat_tokenizer):
+    system = {"role": "system", "content": "Answer briefly."}
+    forget = [{"messages": [system, *turns(row["question"], row["answer"])]} for row in FORGET_ROWS]
+    context = make_context(chat_tokenizer, forget=forget, retain=RETAIN_ROWS)
+    (attack,) = FewShotProbe(k=1).attacks(context)
+    prompt = chat_tokenizer.decode(attack.evaluator.sets["forget"].rows[0].prompt_ids)
+    assert prompt.startswith("<|im_start|>system\nAnswer briefly.<|im_end|>\n<|im_start|>user\n")
+    assert prompt.count("<|im_start|>system") == 1 and prompt.count("<|im_start|>assistant") == 2
+
+
+def test_a_paraphrase_column_of_conversations_replaces_the_turns_before_the_answer(chat_tokenizer):
+    forget = chat_rows(FORGET_ROWS, "messages")
+    for row in forget:
+        row["paraphrased_question"] = [{"role": "system", "content": "Be exact."}, *turns("Hi", "Hello")[:1]]
+    forget[2]["paraphrased_question"] = []  # no paraphrase: left out
+    (attack,) = ParaphraseProbe().attacks(make_context(chat_tokenizer, forget=forget))
+    assert attack.rows == [0, 1, 3, 4, 5, 6, 7]
+    prompt = chat_tokenizer.decode(attack.evaluator.sets["forget"].rows[0].prompt_ids)
+    assert prompt == "<|im_start|>system\nBe exact.<|im_end|>\n" + user_turn("Hi") + "<|im_start|>assistant\n"
+
+
+def test_conversations_with_a_tokenizer_without_chat_template_are_refused_in_one_line(tokenizer):
+    with pytest.raises(ValueError, match="forget rows are conversations, but the tokenizer has no chat template") as e:
+        make_context(tokenizer, forget=chat_rows(FORGET_ROWS, "messages"))
+    assert "\n" not in str(e.value) and "--tokenizer" in str(e.value)
+
+
+def test_string_prompts_are_not_given_conversation_examples(chat_tokenizer):
+    (attack,) = FewShotProbe().attacks(make_context(chat_tokenizer, retain=chat_rows(RETAIN_ROWS, "messages")))
+    assert attack.run is None and "examples need string prompts and answers" in attack.skipped
