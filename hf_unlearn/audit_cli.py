@@ -172,16 +172,36 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
         description=(
             "Robustness audit: runs each probe on the unlearned model and, when given, on the original model "
             "(before unlearning) and the retain model (never saw the forget set), with the same seed, and reports "
-            "per attack the forget score before and after and the recovery (U - R) / (O - R) on ROUGE-L. Models may "
+            "per attack the forget score before and after and the recovery (U - R) / (O - R) on ROUGE-L. Without a "
+            "retain model (pretrained knowledge has none), the recovery reported is the share regained, (U_attacked - "
+            "U_clean) / (O_clean - U_clean): how much of the forget score lost by unlearning the attack brings back "
+            "(both are reported when both models are given); an attack that also lowers the original's own score a "
+            "lot is said to damage the model. Chat rows (messages, conversational prompt/completion) are attacked "
+            "through the tokenizer's chat template. Models may "
             "be folders, Hub ids or PEFT adapter folders; the models are never modified. Writes OUTPUT_DIR/audit.json "
             "(numbers only: no text of any set) and OUTPUT_DIR/audit.png, and prints a table; --record_in_model adds "
             "the summary to the unlearned model's card and unlearning record."
         ),
     )
     _add(parser, "model", required=True, metavar="PATH", help="the unlearned model: folder, Hub id or adapter folder")
-    _add(parser, "original", metavar="PATH", help="the model before unlearning (recovery 1)")
-    _add(parser, "retain_model", metavar="PATH", help="a model trained without the forget set (recovery 0)")
-    _add(parser, "tokenizer", metavar="PATH_OR_HUB_ID", help="tokenizer (default: the first model folder holding one)")
+    _add(
+        parser,
+        "original",
+        metavar="PATH",
+        help="the model before unlearning (recovery 1); needed for any recovery, the share regained included",
+    )
+    _add(
+        parser,
+        "retain_model",
+        metavar="PATH",
+        help="a model trained without the forget set (recovery 0); without it, only the share regained is reported",
+    )
+    _add(
+        parser,
+        "tokenizer",
+        metavar="PATH_OR_HUB_ID",
+        help="tokenizer, with a chat template for chat rows (default: the first model folder holding one)",
+    )
     _add(parser, "forget", required=True, metavar="SPEC", help=f"forget set: {SPEC_HELP}")
     _add(
         parser,
@@ -218,15 +238,23 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
         parser,
         "paraphrase_column",
         default="paraphrased_question",
-        help="forget-set column with reworded questions (default: paraphrased_question)",
+        help="forget-set column with reworded questions; on chat rows, the reworded user turn or the turns before "
+        "the answer (default: paraphrased_question)",
     )
-    _add(parser, "few_shot_k", type=int, default=3, help="retain examples before each forget question (default: 3)")
+    _add(
+        parser,
+        "few_shot_k",
+        type=int,
+        default=3,
+        help="retain examples before each forget question, as earlier turns on chat rows (default: 3)",
+    )
     _add(
         parser,
         "recovery_min_gap",
         type=float,
         default=0.05,
-        help="smallest |original - retain| score gap for which a recovery is computed (default: 0.05)",
+        help="smallest |original - retain| score gap for which a recovery is computed, and smallest drop of the "
+        "forget score by unlearning for which the share regained is (default: 0.05)",
     )
     _add(parser, "batch_size", type=int, default=16, help="sequences per forward pass (default: 16)")
     _add(parser, "max_new_tokens", type=int, default=60, help="most tokens generated per answer (default: 60)")

@@ -158,7 +158,8 @@ def summary_sentence(summary: dict) -> str:
     if not ran:
         return "No attack ran: every probe was skipped (reasons above)."
     damaged = len(summary.get("damaged") or {})
-    tail = f"; {damaged} of the {ran} attacks also damage the original model itself" if damaged else ""
+    verb = "damages" if damaged == 1 else "damage"
+    tail = f"; {damaged} of the {ran} attacks also {verb} the original model itself" if damaged else ""
     worst, worst_regained = summary.get("worst"), summary.get("worst_regained")
     if worst:
         score = SCORE_TITLES[summary["score"][worst["attack"]]]
