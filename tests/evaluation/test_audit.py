@@ -409,3 +409,15 @@ def test_without_a_retain_model_each_attack_has_its_share_regained_damage_and_on
     assert "| attack | regained | on |" in card and f"**Summary**: {sentence}" in card
     assert card.count("- `logit_lens`: unlearning lowered") == 1 and card.count("damages the model") == 2
     assert "no score for the retain model" not in card
+
+
+def test_no_model_is_scored_when_every_attack_is_skipped(tokenizer, monkeypatch):
+    """The clean scores are only the "before" of attacks that run: with none, nothing is evaluated."""
+    from hf_unlearn.evaluation.probes import AuditContext
+
+    auditor = UnlearningAuditor(tokenizer, FORGET_ROWS, None, max_length=64, probes=["paraphrase", "few_shot"])
+    scored = []
+    monkeypatch.setattr(AuditContext, "score", lambda self, model, evaluator: scored.append(model))
+    result = auditor.audit(tiny_llama(len(tokenizer)), original=tiny_llama(len(tokenizer), seed=1))
+    assert scored == [] and {entry["status"] for entry in result.attacks.values()} == {"skipped"}
+    assert result.robustness_summary()["sentence"] == "No attack ran: every probe was skipped (reasons above)."

@@ -93,11 +93,13 @@ class QuantizeProbe(Probe):
         Raises:
             ValueError: a 4-bit model on CPU whose layer widths bitsandbytes' CPU kernels cannot take.
         """
+        from peft import PeftModel
         from transformers import AutoModelForCausalLM
 
         require_bitsandbytes()
         device = next(model.parameters()).device
-        duplicate = plain_copy(model)
+        # Saving never changes a plain model: only an adapter model needs a copy (to merge the adapter into).
+        duplicate = plain_copy(model) if isinstance(model, PeftModel) else model
         if bits == 4 and device.type == "cpu" and (narrow := _narrow_layers(duplicate)):
             raise ValueError(
                 f"bitsandbytes' CPU 4-bit kernels need linear layers whose input width is a multiple of "
