@@ -390,13 +390,13 @@ class AuditResult:
             for role in roles:
                 before, after = (entry["models"][role][stage][score] for stage in ("before", "after"))
                 cells.append(f"{_cell(before)} -> {_cell(after)}".rjust(26))
-            for key, _, _ in measures:
-                value = entry["headline"][key]
-                probability = entry[key].get("probability") if score != "probability" else None
+            for key, _, _ in measures:  # `.get`: an entry of an older audit.json has no share regained
+                value = entry["headline"].get(key)
+                probability = entry.get(key, {}).get("probability") if score != "probability" else None
                 missing = "n/a" if score != "probability" else ""
                 cells.append(f"{_cell(value, 'n/a'):>10}{_cell(probability, missing):>11}")
                 if value is None:
-                    reason, detail = _split_note(entry[f"{key}_notes"][score])
+                    reason, detail = _split_note(entry.get(f"{key}_notes", {}).get(score) or "not computed")
                     undefined.setdefault((key, reason), []).append(f"{name} ({detail})" if detail else name)
             lines.append(f"{name:<27}{SCORE_TITLES[score]:<9}" + "".join(cells))
             if entry.get("original_damage"):
