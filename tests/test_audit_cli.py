@@ -217,3 +217,51 @@ def test_quantize_named_without_bitsandbytes_is_refused(folders, tmp_path, capsy
     code = main([*common(folders, tmp_path), "--model", str(folders["unlearned"]), "--probes", "logit_lens,quantize"])
     err = capsys.readouterr().err
     assert code == 2 and "hf-unlearn audit: error: The quantize probe needs bitsandbytes" in err
+
+
+def chat_sets(folders, root: Path) -> list[str]:
+    """The forget and retain rows as chat `messages` rows (the paraphrase a reworded user turn)."""
+    specs = []
+    for name, rows in (("forget", FORGET_ROWS), ("retain", RETAIN_ROWS)):
+        path = root / f"chat_{name}.jsonl"
+        lines = []
+        for row in rows:
+            turns = [{"role": "user", "content": row["question"]}, {"role": "assistant", "content": row["answer"]}]
+            lines.append(json.dumps({"messages": turns, "paraphrased_question": "Say: " + row["question"]}) + "\n")
+        path.write_text("".join(lines))
+        specs += [f"--{name}", str(path)]
+    return specs
+
+
+def test_chat_rows_are_attacked_through_the_chat_template_and_without_a_retain_model_the_share_regained_is_given(
+    folders, tokenizer, tmp_path, capsys
+):
+    import copy
+
+    chat = copy.deepcopy(tokenizer)
+    chat.chat_template = (
+        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    )
+    chat.save_pretrained(tmp_path / "chat_tokenizer")
+    models = ["--model", str(folders["unlearned"]), "--original", str(folders["original"])]
+    options = ["--output_dir", str(tmp_path / "out"), "--max_new_tokens", "2", "--no_plot", *models]
+    probes = ["--probes", "paraphrase,few_shot,prompt_attacks"]
+    # The models' own tokenizer has no chat template: refused in one line, before any model runs.
+    assert main(["audit", *chat_sets(folders, tmp_path), *options, *probes]) == 2
+    (error,) = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert "the tokenizer has no chat template" in error and "--tokenizer" in error
+    assert not (tmp_path / "out").exists()
+
+    tokenizer_option = ["--tokenizer", str(tmp_path / "chat_tokenizer")]
+    assert main(["audit", *chat_sets(folders, tmp_path), *options, *probes, *tokenizer_option]) == 0
+    table = capsys.readouterr().out
+    audit = json.loads((tmp_path / "out" / "audit.json").read_text())
+    names = ["paraphrase", "few_shot", "prompt_roleplay", "prompt_affirmative_prefix", "prompt_fill_in_blank"]
+    assert list(audit["attacks"]) == names and all(audit["attacks"][n]["status"] == "ok" for n in names)
+    assert all("regained" in audit["attacks"][name]["headline"] for name in names)
+    header = table.splitlines()[0]
+    assert "regained" in header and "recovery" not in header
+    from hf_unlearn.evaluation.audit import robustness_summary
+
+    assert " ".join(table.split()).endswith(robustness_summary(audit)["sentence"])
