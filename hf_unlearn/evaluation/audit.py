@@ -175,7 +175,9 @@ def summary_sentence(summary: dict) -> str:
         attack, value = worst_regained["attack"], worst_regained["regained"]
         score = SCORE_TITLES[summary["score"][attack]]
         without = "" if "retain" in summary["models"] else "Without a retain model, the "
-        amount = f"{value:.0%}" if value > 0 else f"none (regained {value:.2f})"
+        # Above 1 the attacked unlearned model beats the clean original; below 0 the attack takes more away.
+        amount = f"{value:.0%}" if 0 < value <= 1 else f"more than all ({value:.0%})" if value > 1 else "none"
+        amount += "" if value > 0 else f" (regained {value:.2f})"
         return (
             f"{without or 'The '}worst attack, {attack}, brings back {amount} of the forget {score} that unlearning "
             f"removed{tail}."
