@@ -309,7 +309,7 @@ def test_model_mode_is_restored_and_no_gradient_is_kept(tokenizer):
 @pytest.mark.parametrize(
     "sets, kwargs, message",
     [
-        ({"forgett": FORGET_ROWS}, {}, r"Unknown eval set name\(s\) \['forgett'\]; accepted: \['retain', 'forget'"),
+        ({"forget-plain": FORGET_ROWS}, {}, r"name 'forget-plain' is not accepted: a name is letters, digits and"),
         ({}, {}, "No eval sets given"),
         (
             {"forget": [{"query": "q", "reply": "a"}]},
@@ -321,10 +321,35 @@ def test_model_mode_is_restored_and_no_gradient_is_kept(tokenizer):
             {},
             "forget eval set, row 0: `perturbed_answer` must be a list of strings",
         ),
+        (
+            {"forget": [{"question": "q", "answer": "a", "aliases": []}]},
+            {},
+            r"forget eval set, row 0: `aliases` must be a non-empty list of accepted answers \(strings\); got an empty",
+        ),
+        (
+            {"forget": [{"question": "q", "answer": "a", "aliases": "a"}]},
+            {},
+            "forget eval set, row 0: `aliases` must be a non-empty list of accepted answers \\(strings\\); got str",
+        ),
+        (
+            {"general": [{"text": "q a", "aliases": ["a"]}]},
+            {},
+            "general eval set has an `aliases` column but its rows are in the 'text' format",
+        ),
         ({"retain": []}, {}, "The retain eval set is empty"),
         ({"forget": FORGET_ROWS}, {"retain_logs": {"eval_log.json": {}}}, "retain-model log has no forget set"),
     ],
-    ids=["unknown-name", "no-sets", "missing-columns", "perturbed-not-a-list", "empty", "retain-log-without-forget"],
+    ids=[
+        "bad-name",
+        "no-sets",
+        "missing-columns",
+        "perturbed-not-a-list",
+        "aliases-empty",
+        "aliases-a-string",
+        "aliases-without-prompt",
+        "empty",
+        "retain-log-without-forget",
+    ],
 )
 def test_bad_input_says_what_is_wrong_and_what_is_accepted(tokenizer, sets, kwargs, message):
     with pytest.raises(ValueError, match=message):

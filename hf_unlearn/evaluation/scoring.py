@@ -178,11 +178,12 @@ def score_sequences(
     return SequenceScores(nll=nll, num_tokens=num_tokens, token_stats=stats, forward_passes=len(batches))
 
 
-def _eos_token_ids(model: torch.nn.Module, eos_token_id: int) -> list[int]:
-    """The tokenizer's EOS and any the model's generation config declares (chat models often have several)."""
+def _eos_token_ids(model: torch.nn.Module, eos_token_id: int | list[int]) -> list[int]:
+    """The given stop ids and any EOS the model's generation config declares (chat models often have several)."""
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
-    return sorted({eos_token_id, *configured})
+    given = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+    return sorted({*given, *configured})
 
 
 @torch.no_grad()
@@ -192,14 +193,15 @@ def greedy_generate(
     *,
     batch_size: int,
     max_new_tokens: int,
-    eos_token_id: int,
+    eos_token_id: int | list[int],
     pad_token_id: int,
     progress: str | None = None,
 ) -> tuple[list[list[int]], int]:
     """Greedy continuation of every prompt, in left-padded batches of similar length.
 
     Prompts are left-padded here from their token ids, so the tokenizer's `padding_side` is never touched.
-    Each continuation is cut at its first EOS (the EOS itself dropped).
+    Each continuation is cut at its first stop token (EOS, or a chat template's turn end; the stop token itself
+    dropped).
 
     Generation stays within the model's context (`config.max_position_embeddings`): positions past it were never
     trained (and transformers warns when a call passes it). A prompt that leaves less room than `max_new_tokens` is
@@ -217,8 +219,9 @@ def greedy_generate(
             Prompts per `generate` call.
         max_new_tokens (`int`):
             Most tokens generated per prompt.
-        eos_token_id (`int`):
-            The tokenizer's EOS id; generation also stops at the EOS ids of the model's generation config.
+        eos_token_id (`int` or `list[int]`):
+            The tokenizer's EOS id, or the stop ids (EOS and, for chat prompts, the template's turn end); generation
+            also stops at the EOS ids of the model's generation config.
         pad_token_id (`int`):
             Id used for left padding (masked out).
         progress (`str`, *optional*):
