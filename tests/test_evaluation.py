@@ -324,7 +324,7 @@ def test_model_mode_is_restored_and_no_gradient_is_kept(tokenizer):
         (
             {"forget": [{"question": "q", "answer": "a", "aliases": []}]},
             {},
-            r"forget eval set, row 0: `aliases` must be a non-empty list of accepted answers \(strings\); got an empty",
+            r"forget eval set, row 0: `aliases` must be a non-empty list of accepted answers \(strings\); got an",
         ),
         (
             {"forget": [{"question": "q", "answer": "a", "aliases": "a"}]},
