@@ -200,9 +200,9 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
 
     Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] [--forget SPEC --retain SPEC] [--holdout SPEC]
     [--real-authors SPEC] [--world-facts SPEC] [--eval_set NAME=SPEC ...] [--retain-logs RETAIN_LOGS.json]
-    [--lm_eval_tasks TASKS ...] --output_dir DIR`: forget and retain sets, multiple-choice benchmarks (lm-evaluation-harness), or both; or with
-    `--benchmark muse_news|muse_books [--benchmark_data DIR]` in place of the sets. The parsed namespace carries
-    `func`, a callable taking it and returning the exit code.
+    [--lm_eval_tasks TASKS ...] --output_dir DIR`: forget and retain sets, multiple-choice benchmarks
+    (lm-evaluation-harness), or both; or with `--benchmark muse_news|muse_books [--benchmark_data DIR]` in place of
+    the sets. The parsed namespace carries `func`, a callable taking it and returning the exit code.
 
     Args:
         subparsers (`argparse._SubParsersAction`):
