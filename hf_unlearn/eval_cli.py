@@ -276,8 +276,8 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
         parser,
         "max_new_tokens",
         type=int,
-        help="most tokens generated per answer (default: per set, its longest reference answer + 16 tokens or a "
-        "quarter, at most 256)",
+        help="most tokens generated per answer (default: per set, its longest reference answer + 32 tokens or half "
+        "of it, at most 256)",
     )
     _add(
         parser,

@@ -581,8 +581,8 @@ def test_the_default_budget_fits_the_longest_reference_answer(tokenizer, model):
     result = UnlearningEvaluator(tokenizer, sets, progress=None).evaluate(model)
     for name, rows in sets.items():
         longest = max(len(tokenizer(row["answer"], add_special_tokens=False)["input_ids"]) for row in rows)
-        assert result.stats["max_new_tokens"][name] == generation_budget(longest) == longest + 16
-    assert generation_budget(40) == 56 and generation_budget(100) == 125 and generation_budget(1000) == 256
+        assert result.stats["max_new_tokens"][name] == generation_budget(longest) == longest + 32
+    assert generation_budget(40) == 72 and generation_budget(100) == 150 and generation_budget(1000) == 256
     explicit = UnlearningEvaluator(tokenizer, sets, max_new_tokens=5, progress=None).evaluate(model)
     assert explicit.stats["max_new_tokens"] == {"forget": 5, "retain": 5}
     # Two budgets, two sorted passes: ceil(8 / 16) + ceil(3 / 16) generate calls.

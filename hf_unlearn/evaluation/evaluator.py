@@ -82,7 +82,7 @@ _COUNT_KEYS = ("num_rows", "truth_ratio_skipped")
 
 LOG_FILE = "eval_log_aggregated.json"
 
-GENERATION_MARGIN = 16
+GENERATION_MARGIN = 32
 """Tokens generated past the longest reference answer of a set, at least (see [`generation_budget`])."""
 
 GENERATION_CAP = 256
@@ -92,12 +92,13 @@ GENERATION_CAP = 256
 def generation_budget(longest_reference: int) -> int:
     """The default `max_new_tokens` of a set whose longest reference answer has `longest_reference` tokens.
 
-    `longest_reference + max(GENERATION_MARGIN, longest_reference // 4)`, at most `GENERATION_CAP`: room for the
-    longest answer said in other words, not for what a chat model adds after its answer. A generation longer than
-    its reference can raise ROUGE-L recall only by chance (recall counts reference words found), and a batch
-    generates until its last row stops, so one talkative row costs the whole batch every token of the budget.
+    `longest_reference + max(GENERATION_MARGIN, longest_reference // 2)`, at most `GENERATION_CAP`: room for the
+    longest answer said in other words after a sentence of preamble (a chat model's "Sure! ..."), not for all that a
+    chat model adds after its answer. A batch generates until its last row stops, so one talkative row costs the
+    whole batch every token of the budget; and a fixed budget shorter than a set's answers cuts them (TOFU's
+    answers run past 60 tokens).
     """
-    return min(GENERATION_CAP, longest_reference + max(GENERATION_MARGIN, longest_reference // 4))
+    return min(GENERATION_CAP, longest_reference + max(GENERATION_MARGIN, longest_reference // 2))
 
 
 SUMMARY_FILE = "summary.json"
@@ -208,8 +209,8 @@ class UnlearningEvaluator:
             Prompts per `generate` call. Defaults to `batch_size`.
         max_new_tokens (`int`, *optional*):
             Most tokens generated per answer, for every set. By default each set gets [`generation_budget`] of
-            its longest reference answer: its longest answer plus a margin of 16 tokens (or a quarter), at most
-            256.
+            its longest reference answer: its longest answer plus 32 tokens (or half of it, when that is more), at
+            most 256.
         max_length (`int` or `None`, *optional*, defaults to `512`):
             Truncation length of each scored sequence (prompt + answer + EOS), as in training.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
