@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .evaluation import EVAL_SET_NAMES
+from .evaluation import EVAL_SET_NAMES, eval_log_key
 from .lm_eval_cli import add_lm_eval_arguments, prepare_lm_eval, run_lm_eval_only
 from .utils import DEFAULT_QA_PROMPT_TEMPLATE, SPEC_HELP, check_model_source, resolve_dtype, score_table
 
@@ -76,13 +76,17 @@ def run_eval(args: argparse.Namespace) -> int:
     from .metrics.tofu import load_tofu_log
 
     specs = {name: getattr(args, name) for name in EVAL_SET_NAMES if getattr(args, name) is not None}
+    specs.update(_named_sets(args.eval_set or [], specs))
     lm_eval = prepare_lm_eval(args)  # None without --lm_eval_tasks; its checks run before any model loads
     lm_eval_only = not specs and args.benchmark is None and lm_eval is not None
     benchmark = None if lm_eval_only else _benchmark_data(args, specs)
     check_model_source(args.model, "--model")  # after the checks of the arguments: it may ask the Hub
     if lm_eval_only:
         return run_lm_eval_only(args, lm_eval, load_model_and_tokenizer)
-    eval_sets = {name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}") for name, spec in specs.items()}
+    eval_sets = {
+        name: load_dataset_spec(spec, f"--{SET_OPTIONS[name]}" if name in SET_OPTIONS else f"--eval_set {name}")
+        for name, spec in specs.items()
+    }
     retain_logs = load_tofu_log(args.retain_logs) if args.retain_logs is not None else None
     model, tokenizer = load_model_and_tokenizer(args)
     evaluator = _benchmark_evaluator(args, benchmark, tokenizer, retain_logs) or UnlearningEvaluator(
@@ -95,6 +99,7 @@ def run_eval(args: argparse.Namespace) -> int:
         max_length=args.max_length,
         qa_prompt_template=args.qa_prompt_template,
         generate=not args.no_generation,
+        answer_accuracy=args.answer_accuracy or None,
     )
     result = evaluator.evaluate(model)
     if lm_eval is not None:
@@ -106,7 +111,8 @@ def run_eval(args: argparse.Namespace) -> int:
         "sets": specs,
         "benchmark": args.benchmark,
         "retain_logs": str(args.retain_logs) if args.retain_logs is not None else None,
-        "max_new_tokens": args.max_new_tokens,
+        # Per set: the budget given, or the one sized to the set's answers.
+        "max_new_tokens": result.stats.get("max_new_tokens", args.max_new_tokens),
         "max_length": args.max_length,
         "qa_prompt_template": args.qa_prompt_template,
     }
@@ -117,9 +123,32 @@ def run_eval(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary, indent=2))
         print(f"hf-unlearn eval: wrote {paths['logs']} and {paths['summary']}", file=sys.stderr)
     else:
+        others = {
+            name: scores["answer_accuracy"]
+            for name, scores in result.summary["sets"].items()
+            if name not in ("forget", "retain") and scores.get("answer_accuracy") is not None
+        }
+        if others:  # forget / retain are in the table; the other sets' accuracy on one line
+            lines.insert(-1, "answer accuracy: " + ", ".join(f"{name} {value:.3f}" for name, value in others.items()))
         print("\n".join(lines))
         print(f"Every score in {paths['summary']}, per row in {paths['logs']} (--json prints the summary).")
     return 0
+
+
+def _named_sets(values: list[str], specs: dict) -> dict[str, str]:
+    """The `--eval_set NAME=SPEC` options as `{NAME: SPEC}`, checked."""
+    named = {}
+    for value in values:
+        name, separator, spec = value.partition("=")
+        if not separator or not spec:
+            raise ValueError(f"--eval_set {value!r} is not NAME=SPEC (e.g. --eval_set neighbours=neighbours.jsonl).")
+        eval_log_key(name)  # a name that cannot be a log key: one message saying what names are accepted
+        if name in SET_OPTIONS:
+            raise ValueError(f"--eval_set {name}=...: give the {name} set with --{SET_OPTIONS[name]}.")
+        if name in named:
+            raise ValueError(f"--eval_set {name} is given twice.")
+        named[name] = spec
+    return named
 
 
 def _benchmark_data(args: argparse.Namespace, specs: dict):
@@ -137,7 +166,9 @@ def _benchmark_data(args: argparse.Namespace, specs: dict):
 
     resolve_benchmark(args.benchmark)  # an unknown name fails here, listing the known ones
     if specs:
-        options = ", ".join(f"--{SET_OPTIONS[name]}" for name in specs)
+        options = ", ".join(
+            f"--{SET_OPTIONS[name]}" if name in SET_OPTIONS else f"--eval_set {name}" for name in specs
+        )
         raise ValueError(f"--benchmark {args.benchmark} brings its own sets; drop {options}.")
     return load_muse(args.benchmark, args.benchmark_data)
 
@@ -168,10 +199,10 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     """Registers the `eval` subcommand on an `argparse` subparsers object.
 
     Usage: `hf-unlearn eval --model PATH_OR_HUB_ID [--adapter DIR] [--forget SPEC --retain SPEC] [--holdout SPEC]
-    [--real-authors SPEC] [--world-facts SPEC] [--retain-logs RETAIN_LOGS.json] [--lm_eval_tasks TASKS ...]
-    --output_dir DIR`: forget and retain sets, multiple-choice benchmarks (lm-evaluation-harness), or both; or with
-    `--benchmark muse_news|muse_books [--benchmark_data DIR]` in place of the sets. The parsed namespace carries
-    `func`, a callable taking it and returning the exit code.
+    [--real-authors SPEC] [--world-facts SPEC] [--eval_set NAME=SPEC ...] [--retain-logs RETAIN_LOGS.json]
+    [--lm_eval_tasks TASKS ...] --output_dir DIR`: forget and retain sets, multiple-choice benchmarks
+    (lm-evaluation-harness), or both; or with `--benchmark muse_news|muse_books [--benchmark_data DIR]` in place of
+    the sets. The parsed namespace carries `func`, a callable taking it and returning the exit code.
 
     Args:
         subparsers (`argparse._SubParsersAction`):
@@ -233,7 +264,28 @@ def add_eval_command(subparsers) -> argparse.ArgumentParser:
     _add(parser, "output_dir", required=True, type=Path, metavar="DIR", help="where the log and summary.json go")
     _add(parser, "batch_size", type=int, default=16, help="sequences per teacher-forced forward pass (default: 16)")
     _add(parser, "generation_batch_size", type=int, help="prompts per generate call (default: --batch_size)")
-    _add(parser, "max_new_tokens", type=int, default=60, help="most tokens generated per answer (default: 60)")
+    _add(
+        parser,
+        "eval_set",
+        action="append",
+        metavar="NAME=SPEC",
+        help="another named set to score (repeatable), e.g. forget_paraphrase=FILE, neighbours=FILE; NAME is letters, "
+        "digits and underscores; names starting with forget are aggregated as forget sets, others as retain sets",
+    )
+    _add(
+        parser,
+        "max_new_tokens",
+        type=int,
+        help="most tokens generated per answer (default: per set, its longest reference answer + 32 tokens or half "
+        "of it, at most 256)",
+    )
+    _add(
+        parser,
+        "answer_accuracy",
+        action="store_true",
+        help="ask for answer accuracy (an accepted alias in the greedy answer): computed anyway on sets with an "
+        "`aliases` column; with this flag, the sets without one are named",
+    )
     _add(parser, "max_length", type=int, default=512, help="truncation length of scored sequences (default: 512)")
     _add(
         parser,

@@ -590,7 +590,7 @@ class ModelCardMixin:
         Raises:
             `ValueError`: no named sets to score (neither `eval_sets` nor an `eval_dataset` dict).
         """
-        from .evaluation import EVAL_SET_NAMES
+        from .evaluation import is_eval_set_name
 
         eval_sets = eval_sets if eval_sets is not None else getattr(self, "_eval_rows", None)
         if not isinstance(eval_sets, dict) or not eval_sets:
@@ -600,7 +600,7 @@ class ModelCardMixin:
             )
         phase = "after" if self.state.global_step > 0 else "before"
         scores = self.score_metrics(self.evaluate()) if self.eval_dataset is not None else {}
-        known = {name: rows for name, rows in eval_sets.items() if name in EVAL_SET_NAMES}
+        known = {name: rows for name, rows in eval_sets.items() if is_eval_set_name(name)}
         if known and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
             logger.warning(
                 "Generation-based scores are skipped under DeepSpeed / FSDP: run `hf-unlearn eval` on the saved "

@@ -135,9 +135,11 @@ HEADLINE_SCORES = (
     # metric (as `EvaluationResult.metrics()` names it, without the prefix), row name, direction of good
     ("forget_rougeL_recall", "forget ROUGE-L", "lower is forgetting"),
     ("forget_probability", "forget answer probability", "lower is forgetting"),
+    ("forget_answer_accuracy", "forget answer accuracy", "lower is forgetting"),
     ("forget_truth_ratio", "forget truth ratio", "higher is forgetting"),
     ("retain_rougeL_recall", "retain ROUGE-L", "higher is better"),
     ("retain_probability", "retain answer probability", "higher is better"),
+    ("retain_answer_accuracy", "retain answer accuracy", "higher is better"),
     ("forget_quality", "forget quality", "higher is better"),
     ("model_utility", "model utility", "higher is better"),
 )

@@ -201,3 +201,47 @@ def test_tofu_configs_load_offline_by_spec():
         r"found. Available: \['full'",
     ):
         load_dataset_spec(f"{TOFU_DIR}:forget11", "--forget")
+
+
+def test_named_sets_and_answer_accuracy_from_the_command_line(tmp_path, capsys, caplog, sets_dir, memorized_model_dir):
+    with_aliases = tmp_path / "forget_aliases.jsonl"
+    rows = [{**row, "aliases": [row["answer"].rstrip(".").split()[-1]]} for row in FORGET_ROWS]
+    with_aliases.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    neighbours = tmp_path / "neighbours.jsonl"
+    neighbours.write_text("".join(json.dumps({**row, "aliases": ["Lagos"]}) + "\n" for row in RETAIN_ROWS))
+    argv = ["--model", memorized_model_dir, "--forget", str(with_aliases), "--retain", str(sets_dir / "retain.jsonl")]
+    argv += ["--eval_set", f"neighbours={neighbours}", "--eval-set", f"forget_again={with_aliases}"]
+    assert run([*argv, "--answer_accuracy", "--output_dir", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert set(summary["sets"]) == {"forget", "retain", "neighbours", "forget_again"}
+    sets = summary["sets"]
+    assert "answer_accuracy" not in sets["retain"] and sets["neighbours"]["answer_accuracy"] == pytest.approx(0.1)
+    assert sets["forget_again"] == sets["forget"] and sets["forget"]["answer_accuracy"] >= 0.5
+    assert "Answer accuracy is not computed for retain: it needs an `aliases` column" in caplog.text
+    table = captured.out.splitlines()
+    rows = {line[:27].strip(): line[27:].split(maxsplit=1) for line in table[1:-3]}
+    assert rows["forget answer accuracy"] == [f"{sets['forget']['answer_accuracy']:.3f}", "lower is forgetting"]
+    accuracy = sets["forget_again"]["answer_accuracy"]
+    assert table[-3] == f"answer accuracy: neighbours 0.100, forget_again {accuracy:.3f}"
+    # No --max_new_tokens: each set's budget, sized to its answers, is recorded.
+    assert set(summary["run"]["max_new_tokens"]) == set(sets) and summary["run"]["sets"]["neighbours"] == str(
+        neighbours
+    )
+    logs = json.loads((tmp_path / "out" / "eval_log_aggregated.json").read_text())
+    assert {"eval_log_neighbours.json", "eval_log_forget_again.json"} <= set(logs)
+
+
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("neighbours", r"--eval_set 'neighbours' is not NAME=SPEC \(e.g. --eval_set neighbours=neighbours.jsonl\)"),
+        ("near-by=x.jsonl", r"Eval set name 'near-by' is not accepted: a name is letters, digits and underscores"),
+        ("holdout=x.jsonl", r"--eval_set holdout=...: give the holdout set with --holdout"),
+    ],
+    ids=["no-spec", "bad-name", "tofu-name"],
+)
+def test_bad_named_sets_are_clean_errors(tmp_path, capsys, sets_dir, value, message):
+    argv = ["--model", str(tmp_path), *set_args(sets_dir), "--eval_set", value, "--output_dir", str(tmp_path / "o")]
+    assert run(argv) == 2
+    assert re.search(message, capsys.readouterr().err)

@@ -20,8 +20,10 @@ from transformers import AutoModelForCausalLM
 from hf_unlearn import NPOTrainer
 from hf_unlearn.data import tokenize_example
 from hf_unlearn.evaluation import UnlearningEvalCallback, UnlearningEvaluator
+from hf_unlearn.evaluation.evaluator import generation_budget
 from hf_unlearn.evaluation.scoring import greedy_generate, score_sequences
-from hf_unlearn.metrics import load_tofu_log, tofu_aggregate, token_log_prob_moments
+from hf_unlearn.evaluation.sets import turn_end_token_ids
+from hf_unlearn.metrics import answer_accuracy, load_tofu_log, rouge_scores, tofu_aggregate, token_log_prob_moments
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, all_texts, make_config, tiny_llama, train_tokenizer
 
@@ -309,7 +311,7 @@ def test_model_mode_is_restored_and_no_gradient_is_kept(tokenizer):
 @pytest.mark.parametrize(
     "sets, kwargs, message",
     [
-        ({"forgett": FORGET_ROWS}, {}, r"Unknown eval set name\(s\) \['forgett'\]; accepted: \['retain', 'forget'"),
+        ({"forget-plain": FORGET_ROWS}, {}, r"name 'forget-plain' is not accepted: a name is letters, digits and"),
         ({}, {}, "No eval sets given"),
         (
             {"forget": [{"query": "q", "reply": "a"}]},
@@ -321,10 +323,35 @@ def test_model_mode_is_restored_and_no_gradient_is_kept(tokenizer):
             {},
             "forget eval set, row 0: `perturbed_answer` must be a list of strings",
         ),
+        (
+            {"forget": [{"question": "q", "answer": "a", "aliases": []}]},
+            {},
+            r"forget eval set, row 0: `aliases` must be a non-empty list of accepted answers \(strings\); got an",
+        ),
+        (
+            {"forget": [{"question": "q", "answer": "a", "aliases": "a"}]},
+            {},
+            "forget eval set, row 0: `aliases` must be a non-empty list of accepted answers \\(strings\\); got str",
+        ),
+        (
+            {"general": [{"text": "q a", "aliases": ["a"]}]},
+            {},
+            "general eval set has an `aliases` column but its rows are in the 'text' format",
+        ),
         ({"retain": []}, {}, "The retain eval set is empty"),
         ({"forget": FORGET_ROWS}, {"retain_logs": {"eval_log.json": {}}}, "retain-model log has no forget set"),
     ],
-    ids=["unknown-name", "no-sets", "missing-columns", "perturbed-not-a-list", "empty", "retain-log-without-forget"],
+    ids=[
+        "bad-name",
+        "no-sets",
+        "missing-columns",
+        "perturbed-not-a-list",
+        "aliases-empty",
+        "aliases-a-string",
+        "aliases-without-prompt",
+        "empty",
+        "retain-log-without-forget",
+    ],
 )
 def test_bad_input_says_what_is_wrong_and_what_is_accepted(tokenizer, sets, kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -465,3 +492,157 @@ def test_evaluation_bars_name_the_sets_and_the_phase(tokenizer, model, capsys):
     assert "evaluating forget, retain: scores" in err and "evaluating forget, retain: answers" in err
     UnlearningEvaluator(tokenizer, sets, max_new_tokens=2, progress=None).evaluate(model)
     assert "evaluating" not in capsys.readouterr().err
+
+
+# ---- Chat generation, generation budget, answer accuracy, sets of any name ----
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def chat_tokenizer():
+    """The test tokenizer with a ChatML template, whose turn end `<|im_end|>` is not its EOS (`<eos>`)."""
+    tokenizer = train_tokenizer(all_texts())
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.chat_template = CHATML
+    return tokenizer
+
+
+def chat_rows(rows: list[dict]) -> list[dict]:
+    return [
+        {"messages": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["answer"]}]}
+        for r in rows
+    ]
+
+
+def test_the_turn_end_is_read_from_the_chat_template(tokenizer):
+    chat = chat_tokenizer()
+    assert turn_end_token_ids(chat) == [chat.convert_tokens_to_ids("<|im_end|>")] != [chat.eos_token_id]
+    plain = train_tokenizer(all_texts())
+    assert turn_end_token_ids(plain) == []  # no template
+    plain.chat_template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }} <eos>{% endfor %}"
+    assert turn_end_token_ids(plain) == [plain.eos_token_id]  # a space before it, as Llama 2's " </s>"
+    plain.chat_template = "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    assert turn_end_token_ids(plain) == []  # no special token after the message
+
+
+def test_generation_stops_at_any_stop_token(tokenizer, memorized_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(memorized_model_dir).eval()
+    prompts = [tokenize_example(row, tokenizer, "question_answer", None) for row in FORGET_ROWS[:4]]
+    prompts = [t["input_ids"][: t["labels"].index(next(x for x in t["labels"] if x != -100))] for t in prompts]
+    kwargs = {"batch_size": 4, "max_new_tokens": 12, "pad_token_id": tokenizer.pad_token_id}
+    full, _ = greedy_generate(model, prompts, eos_token_id=tokenizer.eos_token_id, **kwargs)
+    stop = full[0][2]  # a token the first answer says third
+    cut, _ = greedy_generate(model, prompts, eos_token_id=[tokenizer.eos_token_id, stop], **kwargs)
+    assert cut == [tokens[: tokens.index(stop)] if stop in tokens else tokens for tokens in full]
+    assert len(cut[0]) == 2
+
+
+def test_chat_rows_are_answered_from_the_template_and_stop_at_its_turn_end():
+    tokenizer = chat_tokenizer()
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model = tiny_llama(len(tokenizer), seed=5).eval()
+    rows = chat_rows(FORGET_ROWS)
+    prompts = [
+        tokenizer.apply_chat_template(row["messages"][:1], add_generation_prompt=True, return_dict=False)
+        for row in rows
+    ]
+    kwargs = {"batch_size": 4, "max_new_tokens": 12, "pad_token_id": tokenizer.pad_token_id}
+    free, _ = greedy_generate(model, prompts, eos_token_id=tokenizer.eos_token_id, **kwargs)
+    # Make the random model say the turn end where it would say its most frequent token, so that stopping there
+    # changes the answers.
+    frequent = max({t for tokens in free for t in tokens}, key=lambda t: sum(tokens.count(t) for tokens in free))
+    with torch.no_grad():
+        model.lm_head.weight[end] = 2 * model.lm_head.weight[frequent]
+    free, _ = greedy_generate(model, prompts, eos_token_id=tokenizer.eos_token_id, **kwargs)
+    stopped, _ = greedy_generate(model, prompts, eos_token_id=[tokenizer.eos_token_id, end], **kwargs)
+    assert any(end in tokens for tokens in free) and all(end not in tokens for tokens in stopped)
+    free_text = tokenizer.batch_decode(free, skip_special_tokens=True)
+    stopped_text = [text.strip() for text in tokenizer.batch_decode(stopped, skip_special_tokens=True)]
+    assert free_text != stopped_text
+    # References = what the model says past the turn end: ROUGE-1 recall tells which generation was scored.
+    rows = [
+        {"messages": [*row["messages"][:1], {"role": "assistant", "content": text or "x"}]}
+        for row, text in zip(rows, free_text)
+    ]
+    evaluator = UnlearningEvaluator(tokenizer, {"forget": rows}, max_new_tokens=12, batch_size=4, progress=None)
+    assert evaluator.turn_end_ids == [end]
+    assert [row.prompt_ids for row in evaluator.sets["forget"].rows] == prompts
+    log = evaluator.evaluate(model).logs["eval_log_forget.json"]
+    expected = rouge_scores(stopped_text, [text or "x" for text in free_text])["rouge1_recall"]
+    np.testing.assert_allclose([log["rouge1_recall"][str(i)] for i in range(len(rows))], expected)
+    assert min(expected) < 1.0
+
+
+def test_the_default_budget_fits_the_longest_reference_answer(tokenizer, model):
+    sets = {"forget": FORGET_ROWS, "retain": RETAIN_ROWS[:3]}
+    result = UnlearningEvaluator(tokenizer, sets, progress=None).evaluate(model)
+    for name, rows in sets.items():
+        longest = max(len(tokenizer(row["answer"], add_special_tokens=False)["input_ids"]) for row in rows)
+        assert result.stats["max_new_tokens"][name] == generation_budget(longest) == longest + 32
+    assert generation_budget(40) == 72 and generation_budget(100) == 150 and generation_budget(1000) == 256
+    explicit = UnlearningEvaluator(tokenizer, sets, max_new_tokens=5, progress=None).evaluate(model)
+    assert explicit.stats["max_new_tokens"] == {"forget": 5, "retain": 5}
+    # Two budgets, two sorted passes: ceil(8 / 16) + ceil(3 / 16) generate calls.
+    assert result.stats["generate_calls"] == 2 and explicit.stats["generate_calls"] == 1
+
+
+def test_answer_accuracy_is_the_scorer_on_the_evaluators_own_generations(tokenizer, memorized_model_dir, caplog):
+    model = AutoModelForCausalLM.from_pretrained(memorized_model_dir).eval()
+    # Half the rows accept a word of their answer, which the memorized model says; half accept a word it never says.
+    forget = [
+        {**row, "aliases": [row["answer"].rstrip(".").split()[-1]] if index % 2 == 0 else ["Zanzibar", "Quito"]}
+        for index, row in enumerate(FORGET_ROWS)
+    ]
+    sets = {
+        "forget": forget,
+        "neighbours": [{**row, "aliases": ["Lagos"]} for row in RETAIN_ROWS],
+        "general": HOLDOUT_ROWS,
+    }
+    with caplog.at_level(logging.WARNING):
+        evaluator = UnlearningEvaluator(tokenizer, sets, batch_size=4, answer_accuracy=True, progress=None)
+    assert "Answer accuracy is not computed for general: it needs an `aliases` column" in caplog.text
+    result = evaluator.evaluate(model)
+    for name in ("forget", "neighbours"):
+        rows = evaluator.sets[name].rows
+        generated, _ = greedy_generate(
+            model,
+            [row.prompt_ids for row in rows],
+            batch_size=4,
+            max_new_tokens=result.stats["max_new_tokens"][name],
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+        predictions = [text.strip() for text in tokenizer.batch_decode(generated, skip_special_tokens=True)]
+        expected = answer_accuracy(predictions, [row.aliases for row in rows])
+        logged = result.logs[f"eval_log_{name}.json"]["answer_accuracy"]
+        assert [logged[str(i)] for i in range(len(rows))] == expected.tolist()
+        assert result.summary["sets"][name]["answer_accuracy"] == pytest.approx(expected.mean())
+        assert result.metrics()[f"eval_{name}_answer_accuracy"] == pytest.approx(expected.mean())
+    accuracy = result.logs["eval_log_forget.json"]["answer_accuracy"]
+    assert [accuracy[str(i)] for i in range(1, 8, 2)] == [0.0] * 4  # never said
+    assert sum(accuracy[str(i)] for i in range(0, 8, 2)) >= 3  # memorized
+    assert result.summary["sets"]["neighbours"]["answer_accuracy"] == pytest.approx(0.1)  # "Lagos": row 0 only
+    # No aliases, no score: absent from the set's log, summary and metrics, not a default value.
+    assert "answer_accuracy" not in result.logs["eval_log_general.json"]
+    assert "answer_accuracy" not in result.summary["sets"]["general"]
+    assert not any(key.endswith("answer_accuracy") for key in result.metrics() if "general" in key)
+
+
+def test_sets_of_any_name_are_scored_in_one_pass_with_their_tofu_role(tokenizer, model):
+    forget = with_alternatives(FORGET_ROWS)
+    sets = {"forget": forget, "forget_paraphrase": forget, "neighbours": with_alternatives(RETAIN_ROWS)}
+    result = UnlearningEvaluator(tokenizer, sets, batch_size=8, max_new_tokens=4, progress=None).evaluate(model)
+    assert set(result.logs) == {"eval_log_forget.json", "eval_log_forget_paraphrase.json", "eval_log_neighbours.json"}
+    # The same rows under another name starting with forget: the same numbers, by the same (forget) rules.
+    assert result.summary["sets"]["forget_paraphrase"] == result.summary["sets"]["forget"]
+    # One pass: every sequence of the three sets batched together, one budget so one generation pass.
+    sequences = sum(1 + 1 + 2 for _ in FORGET_ROWS) * 2 + sum(1 + 1 + 2 for _ in RETAIN_ROWS)
+    assert result.stats["forward_passes"] == math.ceil(sequences / 8)
+    assert result.stats["generate_calls"] == math.ceil((2 * len(FORGET_ROWS) + len(RETAIN_ROWS)) / 8)
+    # The log reads back by the same names.
+    from hf_unlearn.evaluation import summarize_logs
+
+    assert summarize_logs(result.logs)["sets"] == result.summary["sets"]

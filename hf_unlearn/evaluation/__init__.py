@@ -19,6 +19,7 @@ for the torch / transformers imports.
 from __future__ import annotations
 
 import importlib
+import re
 from typing import TYPE_CHECKING
 
 from ..metrics.tofu import TOFU_LOG_KEYS
@@ -28,7 +29,51 @@ EVAL_LOG_KEYS = {**TOFU_LOG_KEYS, "holdout": "eval_log_holdout.json"}
 """Eval-set name -> key of that set in a TOFU-format log. `holdout` is ours (TOFU has no holdout set)."""
 
 EVAL_SET_NAMES = tuple(EVAL_LOG_KEYS)
-"""Accepted eval-set names."""
+"""The eval-set names with a TOFU role (and TOFU's log keys). Other names are accepted too, see [`eval_log_key`]."""
+
+_OTHER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+_OTHER_KEY = re.compile(r"eval_log_([A-Za-z][A-Za-z0-9_]*)\.json")
+
+
+def eval_log_key(name: str) -> str:
+    """Key of the eval set `name` in a TOFU-format log: TOFU's own for `EVAL_SET_NAMES`, else
+    `eval_log_{name}.json` (e.g. `forget_paraphrase`, `neighbours`, `general`).
+
+    Raises:
+        ValueError: `name` is not letters, digits and underscores starting with a letter.
+    """
+    if name in EVAL_LOG_KEYS:
+        return EVAL_LOG_KEYS[name]
+    if not is_eval_set_name(name):
+        raise ValueError(
+            f"Eval set name {name!r} is not accepted: a name is letters, digits and underscores, starting with a "
+            f"letter (e.g. forget_paraphrase, neighbours). {list(EVAL_SET_NAMES)} have their TOFU roles; other "
+            "names starting with 'forget' are aggregated as forget sets, the rest as retain sets."
+        )
+    return f"eval_log_{name}.json"
+
+
+def is_eval_set_name(name) -> bool:
+    """Whether the evaluator accepts `name` as an eval-set name (see [`eval_log_key`])."""
+    return name in EVAL_LOG_KEYS or (isinstance(name, str) and _OTHER_NAME.fullmatch(name) is not None)
+
+
+def eval_set_name(key: str) -> str | None:
+    """The eval-set name of a TOFU-format log key ([`eval_log_key`] reversed), or `None` for another key."""
+    for name, known in EVAL_LOG_KEYS.items():
+        if key == known:
+            return name
+    match = _OTHER_KEY.fullmatch(key)
+    return match.group(1) if match else None
+
+
+def tofu_role(name: str) -> str:
+    """The TOFU set whose aggregation rules score the eval set `name`: its own for TOFU's sets, `"forget"` for other
+    names starting with `forget` (the forget objective's convention for eval sets), else `"retain"`."""
+    if name in TOFU_LOG_KEYS:
+        return name
+    return "forget" if name.startswith("forget") else "retain"
+
 
 _EXPORTS = {
     "AuditResult": ".audit",
@@ -52,7 +97,9 @@ _EXPORTS = {
     "score_sequences": ".scoring",
 }
 
-__all__ = sorted([*_EXPORTS, "EVAL_LOG_KEYS", "EVAL_SET_NAMES"])
+__all__ = sorted(
+    [*_EXPORTS, "EVAL_LOG_KEYS", "EVAL_SET_NAMES", "eval_log_key", "eval_set_name", "is_eval_set_name", "tofu_role"]
+)
 
 
 def __getattr__(name: str):

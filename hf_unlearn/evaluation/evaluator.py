@@ -3,8 +3,8 @@
 The per-sample log has the layout of TOFU's official eval logs (Maini et al. 2024,
 https://arxiv.org/abs/2401.06121), so that [`hf_unlearn.metrics.tofu_aggregate`] reads a log written here
 and one written by TOFU's own code alike. Per set (`eval_log.json` = retain, `eval_log_forget.json`,
-`eval_real_author_wo_options.json`, `eval_real_world_wo_options.json`, and our `eval_log_holdout.json`), each
-field maps `str(row index)` to a value:
+`eval_real_author_wo_options.json`, `eval_real_world_wo_options.json`, our `eval_log_holdout.json`, and
+`eval_log_{name}.json` for a set of any other name), each field maps `str(row index)` to a value:
 
 | field | value |
 |---|---|
@@ -13,10 +13,18 @@ field maps `str(row index)` to a value:
 | `perturb_loss`, `num_token_perturb`, `average_perturb_loss` | lists, one entry per perturbed answer (or empty) |
 | `truth_ratio` | `exp(avg_paraphrased_loss - mean(average_perturb_loss))`; `null` without perturbed answers |
 | `rouge1_recall`, `rougeL_recall` | greedy generation vs the answer (sets with a prompt and an answer text) |
+| `answer_accuracy` | ours: 1 when an accepted alias (the row's `aliases`) is in the greedy generation, else 0 |
 | `normalized_gt_loss` | real authors / world facts: `-log` of the answer's probability normalised over the options |
 
-Fields of ours, ignored by TOFU's aggregation: `exact_memorization`, `extraction_strength` (every set) and the
-membership-inference scores `mia_loss`, `mia_zlib`, `mia_min_k`, `mia_min_k_plus_plus` (forget and holdout).
+Fields of ours, ignored by TOFU's aggregation: `answer_accuracy` (sets with an `aliases` column),
+`exact_memorization`, `extraction_strength` (every set) and the membership-inference scores `mia_loss`, `mia_zlib`,
+`mia_min_k`, `mia_min_k_plus_plus` (forget and holdout).
+
+Generation: greedy, from the row's prompt; for chat rows, the prompt rendered by the tokenizer's chat template with
+its generation prompt, and the answer stops at EOS, at the EOS ids of the model's generation config, and (chat rows)
+at the template's turn end ([`~hf_unlearn.evaluation.sets.turn_end_token_ids`]); none of these stop tokens is part of
+the decoded answer. Its budget (`max_new_tokens`) is by default sized per set to the answers scored (see
+[`generation_budget`]).
 
 Left out on purpose: TOFU's `generated_text`. The forget set is sensitive, and a log is an artefact that gets
 copied around; so no text (question, answer, or generation) is ever written, only numbers.
@@ -41,6 +49,7 @@ from transformers.utils import logging
 
 from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, ensure_pad_token
 from ..metrics import (
+    answer_accuracy,
     exact_memorization,
     extraction_strength,
     forget_quality,
@@ -59,9 +68,9 @@ from ..metrics import (
 )
 from ..metrics.tofu import OPTION_SETS, TOFU_LOG_KEYS, UTILITY_SETS, load_tofu_log
 from ..utils import write_json_atomic
-from . import EVAL_LOG_KEYS
+from . import EVAL_LOG_KEYS, eval_log_key, eval_set_name, tofu_role
 from .scoring import greedy_generate, score_sequences
-from .sets import EvalSet, prepare_eval_set
+from .sets import EvalSet, prepare_eval_set, turn_end_token_ids
 
 
 logger = logging.get_logger(__name__)
@@ -72,6 +81,26 @@ MIA_ATTACKS = ("loss", "zlib", "min_k", "min_k_plus_plus")
 _COUNT_KEYS = ("num_rows", "truth_ratio_skipped")
 
 LOG_FILE = "eval_log_aggregated.json"
+
+GENERATION_MARGIN = 32
+"""Tokens generated past the longest reference answer of a set, at least (see [`generation_budget`])."""
+
+GENERATION_CAP = 256
+"""Most tokens the default budget generates per answer (see [`generation_budget`])."""
+
+
+def generation_budget(longest_reference: int) -> int:
+    """The default `max_new_tokens` of a set whose longest reference answer has `longest_reference` tokens.
+
+    `longest_reference + max(GENERATION_MARGIN, longest_reference // 2)`, at most `GENERATION_CAP`: room for the
+    longest answer said in other words after a sentence of preamble (a chat model's "Sure! ..."), not for all that a
+    chat model adds after its answer. A batch generates until its last row stops, so one talkative row costs the
+    whole batch every token of the budget; and a fixed budget shorter than a set's answers cuts them (TOFU's
+    answers run past 60 tokens).
+    """
+    return min(GENERATION_CAP, longest_reference + max(GENERATION_MARGIN, longest_reference // 2))
+
+
 SUMMARY_FILE = "summary.json"
 
 
@@ -84,13 +113,15 @@ class EvaluationResult:
             Per-sample log in TOFU's format (see the module docstring): TOFU key -> field -> `{str(row): value}`.
         summary (`dict`):
             Aggregates: `sets` (per set: `num_rows`, `nll`, `probability`, `rouge1_recall`, `rougeL_recall`,
-            `truth_ratio` score, `truth_ratio_skipped`, `exact_memorization`, `extraction_strength`),
+            `answer_accuracy` (sets with aliases only), `truth_ratio` score, `truth_ratio_skipped`,
+            `exact_memorization`, `extraction_strength`),
             `model_utility` and `model_utility_sets`, `forget_quality` (with a retain-model log), `mia` (AUC per
             attack forget vs holdout, and `privleak` when the retain-model log has MIA scores). `None` where
             undefined.
         stats (`dict`):
             Cost of this process's share: `forward_passes`, `generate_calls`, `sequences`, `rows`,
-            `teacher_forced_seconds`, `generation_seconds`.
+            `teacher_forced_seconds`, `generation_seconds`, and `max_new_tokens` (the budget of each generating
+            set).
     """
 
     logs: dict
@@ -161,10 +192,14 @@ class UnlearningEvaluator:
         tokenizer ([`~transformers.PreTrainedTokenizerBase`]):
             Tokenizer of the model; needs an EOS token (EOS pads when there is no pad token).
         eval_sets (`dict[str, Dataset | list[dict] | dict[str, list]]`):
-            Sets by name: `"forget"`, `"retain"`, `"holdout"`, `"real_authors"`, `"world_facts"` (any subset).
-            Rows in any supported format; `question`/`answer` rows may add `paraphrased_answer` and
-            `perturbed_answer` (TOFU's `*_perturbed` configs). Real-authors / world-facts rows without a
-            paraphrase use their answer for it, as TOFU does.
+            Sets by name, all scored in one pass (sequences of every set batched together; generations of the sets
+            with the same budget too): TOFU's `"forget"`, `"retain"`, `"holdout"`, `"real_authors"`,
+            `"world_facts"`, and any other name of letters, digits and underscores (e.g. `"forget_paraphrase"`,
+            `"neighbours"`; aggregated by TOFU's forget rules when it starts with `forget`, else by its retain
+            rules; logged as `eval_log_{name}.json`). Rows in any supported format; `question`/`answer` rows may
+            add `paraphrased_answer` and `perturbed_answer` (TOFU's `*_perturbed` configs). Real-authors /
+            world-facts rows without a paraphrase use their answer for it, as TOFU does. Rows with a prompt may
+            add `aliases` (accepted answers, a list of strings) for answer accuracy.
         retain_logs (`dict` or `str` or `os.PathLike`, *optional*):
             TOFU-format log of the retain model (never trained on the forget set) on the same forget set, or its
             path. Enables forget quality, and PrivLeak when it holds MIA scores for forget and holdout.
@@ -172,15 +207,22 @@ class UnlearningEvaluator:
             Sequences per teacher-forced forward pass.
         generation_batch_size (`int`, *optional*):
             Prompts per `generate` call. Defaults to `batch_size`.
-        max_new_tokens (`int`, *optional*, defaults to `60`):
-            Most tokens generated per answer.
+        max_new_tokens (`int`, *optional*):
+            Most tokens generated per answer, for every set. By default each set gets [`generation_budget`] of
+            its longest reference answer: its longest answer plus 32 tokens (or half of it, when that is more), at
+            most 256.
         max_length (`int` or `None`, *optional*, defaults to `512`):
             Truncation length of each scored sequence (prompt + answer + EOS), as in training.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
             Prompt of `question`/`answer` rows; use the training run's.
         generate (`bool`, *optional*, defaults to `True`):
-            Whether to generate and compute ROUGE (the slow part). Without it, logs have no ROUGE fields, so
-            `tofu_aggregate` cannot read them.
+            Whether to generate and compute ROUGE and answer accuracy (the slow part). Without it, logs have no
+            ROUGE fields, so `tofu_aggregate` cannot read them.
+        answer_accuracy (`bool`, *optional*):
+            Answer accuracy ([`~hf_unlearn.metrics.answer_accuracy`] of the greedy answer against the row's
+            `aliases`, from the generations ROUGE uses) is computed on every set with an `aliases` column. `True`
+            asks for it: a warning, once, names the sets that cannot have it (no `aliases` column, or no
+            generation). `False` turns it off.
         mia_sets (`tuple[str, ...]`, *optional*, defaults to `("forget", "holdout")`):
             Sets on which membership-inference scores are computed.
         mia_k (`float`, *optional*, defaults to `0.4`):
@@ -203,21 +245,21 @@ class UnlearningEvaluator:
         retain_logs: dict | str | os.PathLike | None = None,
         batch_size: int = 16,
         generation_batch_size: int | None = None,
-        max_new_tokens: int = 60,
+        max_new_tokens: int | None = None,
         max_length: int | None = 512,
         qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
         generate: bool = True,
+        answer_accuracy: bool | None = None,
         mia_sets: tuple[str, ...] = ("forget", "holdout"),
         mia_k: float = 0.4,
         progress: str | None = "evaluating",
     ):
         if not eval_sets:
-            raise ValueError(f"No eval sets given; pass at least one of {list(EVAL_LOG_KEYS)}.")
-        unknown = sorted(set(eval_sets) - set(EVAL_LOG_KEYS))
-        if unknown:
-            raise ValueError(f"Unknown eval set name(s) {unknown}; accepted: {list(EVAL_LOG_KEYS)}.")
+            raise ValueError(f"No eval sets given; pass at least one of {list(EVAL_LOG_KEYS)} (or other names).")
+        for name in eval_sets:
+            eval_log_key(name)  # a name that cannot be a log key is refused here, before any tokenizing
         for name, value in (("batch_size", batch_size), ("max_new_tokens", max_new_tokens)):
-            if value < 1:
+            if value is not None and value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}.")
         ensure_pad_token(tokenizer)
         self.tokenizer = tokenizer
@@ -242,7 +284,30 @@ class UnlearningEvaluator:
             name: prepare_eval_set(data, name, tokenizer, max_length=max_length, qa_prompt_template=qa_prompt_template)
             for name, data in eval_sets.items()
         }
+        # An explicit setting wins; by default each set's budget fits its own answers.
+        self.budgets = {
+            name: max_new_tokens or generation_budget(eval_set.longest_reference)
+            for name, eval_set in self.sets.items()
+            if eval_set.generates
+        }
+        # Chat rows end at the template's turn end, which need not be EOS (Llama 3's <|eot_id|>, Gemma's
+        # <end_of_turn>): a stop token of their generation, found once here.
+        self.turn_end_ids = turn_end_token_ids(tokenizer) if any(s.chat for s in self.sets.values()) else []
+        self.accuracy_sets = (
+            [name for name, s in self.sets.items() if s.has_aliases and s.generates and generate]
+            if answer_accuracy is not False
+            else []
+        )
         self._once = OnceFilter()
+        if answer_accuracy:
+            without = [name for name in self.sets if name not in self.accuracy_sets]
+            if without:
+                with said_once(self._once):
+                    logger.warning(
+                        f"Answer accuracy is not computed for {', '.join(without)}: it needs an `aliases` column "
+                        "(a list of accepted answers per row), rows with a prompt, and generation on"
+                        + (" (generate=False)." if not generate else ".")
+                    )
         # Sets without perturbed answers have no truth ratio: said once here, rather than by every metric call of
         # every evaluation (`_said_undefined` then quiets those repeats when it covers every set).
         self._without_truth_ratio = [name for name, s in self.sets.items() if not any(row.perturbed for row in s.rows)]
@@ -360,33 +425,47 @@ class UnlearningEvaluator:
             "generate_calls": generate_calls,
             "teacher_forced_seconds": teacher_forced_seconds,
             "generation_seconds": generation_seconds,
+            "max_new_tokens": dict(self.budgets) if self.generate else {},
         }
         return [(name, row, record) for (name, row), record in zip(units, records)], stats
 
     def _add_rouge(self, model, units, records, progress: str | None = None) -> int:
-        """Greedy generation on every unit of a generating set, and its ROUGE recall against the answer."""
+        """Greedy generation on every unit of a generating set, its ROUGE recall against the answer, and its answer
+        accuracy against the row's aliases (sets in `accuracy_sets`): one generation serves both.
+
+        Sets with the same budget are generated on together (one sorted, batched pass)."""
         if not self.generate:
             return 0
-        positions = [position for position, (name, _) in enumerate(units) if self.sets[name].generates]
-        rows = [self.sets[units[position][0]].rows[units[position][1]] for position in positions]
-        if not rows:
-            return 0
-        generated, calls = greedy_generate(
-            model,
-            [row.prompt_ids for row in rows],
-            batch_size=self.generation_batch_size,
-            max_new_tokens=self.max_new_tokens,
-            eos_token_id=self.tokenizer.eos_token_id,
-            pad_token_id=self.tokenizer.pad_token_id,
-            progress=progress,
-        )
-        predictions = [text.strip() for text in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
-        rouge = rouge_scores(predictions, [row.reference for row in rows])
-        for offset, position in enumerate(positions):
-            records[position].update(
-                rouge1_recall=float(rouge["rouge1_recall"][offset]),
-                rougeL_recall=float(rouge["rougeL_recall"][offset]),
+        groups: dict[int, list[int]] = {}
+        for position, (name, _) in enumerate(units):
+            if self.sets[name].generates:
+                groups.setdefault(self.budgets[name], []).append(position)
+        stop_ids = [self.tokenizer.eos_token_id, *self.turn_end_ids]
+        calls = 0
+        for budget, positions in sorted(groups.items()):
+            rows = [self.sets[units[position][0]].rows[units[position][1]] for position in positions]
+            generated, group_calls = greedy_generate(
+                model,
+                [row.prompt_ids for row in rows],
+                batch_size=self.generation_batch_size,
+                max_new_tokens=budget,
+                eos_token_id=stop_ids,
+                pad_token_id=self.tokenizer.pad_token_id,
+                progress=progress,
             )
+            calls += group_calls
+            # Generation stops before its stop tokens; other special tokens (a template's markers) are not answer.
+            predictions = [text.strip() for text in self.tokenizer.batch_decode(generated, skip_special_tokens=True)]
+            rouge = rouge_scores(predictions, [row.reference for row in rows])
+            scored = [offset for offset, position in enumerate(positions) if units[position][0] in self.accuracy_sets]
+            accuracy = answer_accuracy([predictions[o] for o in scored], [rows[o].aliases for o in scored])
+            for offset, position in enumerate(positions):
+                records[position].update(
+                    rouge1_recall=float(rouge["rouge1_recall"][offset]),
+                    rougeL_recall=float(rouge["rougeL_recall"][offset]),
+                )
+            for offset, value in zip(scored, accuracy):
+                records[positions[offset]]["answer_accuracy"] = float(value)
         return calls
 
     def _add_token_metrics(self, units, records) -> None:
@@ -426,7 +505,7 @@ class UnlearningEvaluator:
         logs = {}
         for name, rows in by_set.items():
             ordered = [rows[index] for index in range(len(self.sets[name].rows))]
-            logs[EVAL_LOG_KEYS[name]] = self._set_log(name, ordered)
+            logs[eval_log_key(name)] = self._set_log(name, ordered)
         return logs
 
     @staticmethod
@@ -438,6 +517,8 @@ class UnlearningEvaluator:
         if all("rougeL_recall" in r for r in records):
             columns["rouge1_recall"] = [r["rouge1_recall"] for r in records]
             columns["rougeL_recall"] = [r["rougeL_recall"] for r in records]
+        if all("answer_accuracy" in r for r in records):
+            columns["answer_accuracy"] = [r["answer_accuracy"] for r in records]
         # Without a paraphrase, the answer is the "paraphrase" (TOFU's rule for real authors / world facts).
         paraphrased_loss = [r.get("paraphrased_loss", r["gt_loss"]) for r in records]
         num_token_paraphrased = [r.get("num_token_paraphrased", r["num_token_gt"]) for r in records]
@@ -518,7 +599,7 @@ def _set_summary(name: str, set_log: dict) -> dict:
         # Generation was off: a placeholder ROUGE column lets TOFU's one implementation give probability and truth
         # ratio; the ROUGE score itself is reported as undefined.
         set_log = {**set_log, "rougeL_recall": dict.fromkeys(set_log["avg_gt_loss"], 0.0)}
-    scores = tofu_set_scores(set_log, name if name in TOFU_LOG_KEYS else "retain")
+    scores = tofu_set_scores(set_log, tofu_role(name))
     if not has_rouge:
         scores["rougeL_recall"] = None
     summary: dict[str, Any] = {
@@ -527,6 +608,10 @@ def _set_summary(name: str, set_log: dict) -> dict:
         "probability": _number(scores["probability"]),
         "rouge1_recall": _mean(set_log["rouge1_recall"].values()) if has_rouge else None,
         "rougeL_recall": None if scores["rougeL_recall"] is None else _number(scores["rougeL_recall"]),
+    }
+    if "answer_accuracy" in set_log:  # only sets with aliases: absent, not a default, elsewhere
+        summary["answer_accuracy"] = _mean(set_log["answer_accuracy"].values())
+    summary |= {
         "truth_ratio": _number(scores["truth_ratio"]),
         "truth_ratio_skipped": sum(value is None for value in set_log["truth_ratio"].values()),
     }
@@ -596,8 +681,8 @@ def summarize_logs(logs: dict, retain_logs: dict | None = None, *, sets=None, mi
     Returns:
         `dict`: the summary.
     """
-    names = sets or [name for name, key in EVAL_LOG_KEYS.items() if key in logs]
-    scores = {name: _set_summary(name, logs[EVAL_LOG_KEYS[name]]) for name in names}
+    names = sets or [name for name in map(eval_set_name, logs) if name is not None]
+    scores = {name: _set_summary(name, logs[eval_log_key(name)]) for name in names}
     utility, utility_sets = _model_utility(scores)
     summary: dict[str, Any] = {"sets": scores, "model_utility": utility, "model_utility_sets": utility_sets}
     summary["forget_quality"] = None

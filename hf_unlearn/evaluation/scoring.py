@@ -19,7 +19,15 @@ from transformers import GenerationConfig
 from transformers.utils import logging
 
 from ..data.collator import pad_sequences
-from ..logprobs import IGNORE_INDEX, next_token_view, sequence_logps
+from ..logprobs import (
+    IGNORE_INDEX,
+    accepts_logits_to_keep,
+    answer_logits,
+    answer_targets,
+    per_sequence_sum,
+    predicting_positions,
+    selected_logps,
+)
 from ..metrics.mia import token_log_prob_moments
 
 
@@ -114,10 +122,12 @@ def score_sequences(
 ) -> SequenceScores:
     """Teacher-forced answer NLL of every sequence, in batches of similar length.
 
-    Sequence sums come from [`~hf_unlearn.logprobs.sequence_logps`], the helper the trainer's losses use. For
-    the sequences in `token_stats`, the per-token log-probs, argmax predictions and (for those in `moments`)
-    the mean and variance of the log-probability under the model's next-token distribution are computed from
-    the logits of the same forward pass.
+    The LM head runs on the positions that predict answer tokens only ([`~hf_unlearn.logprobs.answer_logits`], the
+    helper the trainer's losses use), not on the prompt: a chat template's prompt (system turn included) is most of
+    a short answer's sequence, and a large vocabulary makes the head a fifth of a small model's compute. For the
+    sequences in `token_stats`, the per-token log-probs, argmax predictions and (for those in `moments`) the mean
+    and variance of the log-probability under the model's next-token distribution are computed from the logits of
+    the same forward pass.
 
     Args:
         model (`torch.nn.Module`):
@@ -139,6 +149,7 @@ def score_sequences(
         [`SequenceScores`]: results in input order.
     """
     device = model_device(model)
+    slice_in_model = accepts_logits_to_keep(model)
     nll = np.zeros(len(sequences))
     num_tokens = np.zeros(len(sequences), dtype=np.int64)
     stats: dict[int, TokenStats] = {}
@@ -149,22 +160,27 @@ def score_sequences(
         input_ids = pad_sequences([torch.tensor(sequences[i][0]) for i in batch], pad_token_id).to(device)
         labels = pad_sequences([torch.tensor(sequences[i][1]) for i in batch], IGNORE_INDEX).to(device)
         attention_mask = pad_sequences([torch.ones(len(sequences[i][0]), dtype=torch.long) for i in batch]).to(device)
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits
-        logps, counts = sequence_logps(logits, labels)
-        nll[batch] = (-logps).cpu().numpy()
+        # (answer tokens, vocab), row after row, with the answer tokens they predict.
+        logits = answer_logits(model, input_ids, attention_mask, labels, slice_in_model)
+        positions, targets = predicting_positions(labels), answer_targets(labels)
+        counts = positions.sum(-1)
+        nll[batch] = (-per_sequence_sum(selected_logps(logits, targets), positions)).cpu().numpy()
         num_tokens[batch] = counts.cpu().numpy()
 
         wanted = [row for row, index in enumerate(batch) if index in token_stats]
         if not wanted:
             continue
-        shifted, targets, answer_mask = next_token_view(logits[wanted], labels[wanted])
+        counts = counts.tolist()
+        starts = np.cumsum([0, *counts[:-1]]).tolist()
+        kept = [slice(starts[row], starts[row] + counts[row]) for row in wanted]
         with_moments = any(batch[row] in moments for row in wanted)
         # Answer positions of the wanted rows, row after row: (tokens, vocab), split back per row below.
-        results = _token_statistics(shifted[answer_mask], targets[answer_mask], with_moments)
-        lengths = answer_mask.sum(-1).tolist()
+        wanted_targets = torch.cat([targets[part] for part in kept])
+        results = _token_statistics(torch.cat([logits[part] for part in kept]), wanted_targets, with_moments)
+        lengths = [counts[row] for row in wanted]
         per_row = [None if r is None else r.cpu().numpy() for r in results]
         splits = [None if r is None else np.split(r, np.cumsum(lengths)[:-1]) for r in per_row]
-        label_splits = np.split(targets[answer_mask].cpu().numpy(), np.cumsum(lengths)[:-1])
+        label_splits = np.split(wanted_targets.cpu().numpy(), np.cumsum(lengths)[:-1])
         for position, row in enumerate(wanted):
             index = batch[row]
             keep_moments = index in moments
@@ -178,11 +194,12 @@ def score_sequences(
     return SequenceScores(nll=nll, num_tokens=num_tokens, token_stats=stats, forward_passes=len(batches))
 
 
-def _eos_token_ids(model: torch.nn.Module, eos_token_id: int) -> list[int]:
-    """The tokenizer's EOS and any the model's generation config declares (chat models often have several)."""
+def _eos_token_ids(model: torch.nn.Module, eos_token_id: int | list[int]) -> list[int]:
+    """The given stop ids and any EOS the model's generation config declares (chat models often have several)."""
     configured = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
     configured = [] if configured is None else [configured] if isinstance(configured, int) else list(configured)
-    return sorted({eos_token_id, *configured})
+    given = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id)
+    return sorted({*given, *configured})
 
 
 @torch.no_grad()
@@ -192,14 +209,15 @@ def greedy_generate(
     *,
     batch_size: int,
     max_new_tokens: int,
-    eos_token_id: int,
+    eos_token_id: int | list[int],
     pad_token_id: int,
     progress: str | None = None,
 ) -> tuple[list[list[int]], int]:
     """Greedy continuation of every prompt, in left-padded batches of similar length.
 
     Prompts are left-padded here from their token ids, so the tokenizer's `padding_side` is never touched.
-    Each continuation is cut at its first EOS (the EOS itself dropped).
+    Each continuation is cut at its first stop token (EOS, or a chat template's turn end; the stop token itself
+    dropped).
 
     Generation stays within the model's context (`config.max_position_embeddings`): positions past it were never
     trained (and transformers warns when a call passes it). A prompt that leaves less room than `max_new_tokens` is
@@ -217,8 +235,9 @@ def greedy_generate(
             Prompts per `generate` call.
         max_new_tokens (`int`):
             Most tokens generated per prompt.
-        eos_token_id (`int`):
-            The tokenizer's EOS id; generation also stops at the EOS ids of the model's generation config.
+        eos_token_id (`int` or `list[int]`):
+            The tokenizer's EOS id, or the stop ids (EOS and, for chat prompts, the template's turn end); generation
+            also stops at the EOS ids of the model's generation config.
         pad_token_id (`int`):
             Id used for left padding (masked out).
         progress (`str`, *optional*):

@@ -19,7 +19,8 @@ from transformers.utils import logging
 
 from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, as_dataset, detect_format, tokenize_example
 from ..logprobs import IGNORE_INDEX
-from . import EVAL_SET_NAMES
+from ..metrics.answer_accuracy import normalize_aliases
+from . import eval_log_key
 
 
 logger = logging.get_logger(__name__)
@@ -48,6 +49,10 @@ class EvalRow:
             ROUGE reference (the answer text); `None` when the format has no answer text.
         answer_text (`str`):
             Decoded answer tokens, used only for their zlib-compressed size (MIA zlib score).
+        reference_tokens (`int`, *optional*, defaults to `0`):
+            Tokens of the reference alone (no template, no special token): what sizes the generation budget.
+        aliases (`list[str]` or `None`, *optional*):
+            Accepted answers of the row (its `aliases` column), for answer accuracy; `None` without that column.
     """
 
     answer: TokenSequence
@@ -56,6 +61,8 @@ class EvalRow:
     prompt_ids: list[int]
     reference: str | None
     answer_text: str
+    reference_tokens: int = 0
+    aliases: list[str] | None = None
 
 
 @dataclass
@@ -64,19 +71,31 @@ class EvalSet:
 
     Args:
         name (`str`):
-            Its name, one of `EVAL_SET_NAMES`.
+            Its name (see [`~hf_unlearn.evaluation.eval_log_key`]).
         fmt (`str`):
             The rows' format, one of `SUPPORTED_FORMATS`.
         rows (`list[EvalRow]`):
             The prepared rows.
         generates (`bool`):
             Whether greedy generation (and so ROUGE) applies: every row has a prompt and an answer text.
+        chat (`bool`, *optional*, defaults to `False`):
+            Whether the rows are conversational (`messages`, or prompt/completion as lists of messages): their
+            prompts end with the chat template's generation prompt, and their answers end at its turn end.
+        has_aliases (`bool`, *optional*, defaults to `False`):
+            Whether the rows have accepted answers (an `aliases` column), so that answer accuracy applies.
     """
 
     name: str
     fmt: str
     rows: list[EvalRow] = field(repr=False)
     generates: bool
+    chat: bool = False
+    has_aliases: bool = False
+
+    @property
+    def longest_reference(self) -> int:
+        """Tokens of the longest reference answer of the set (0 without references)."""
+        return max((row.reference_tokens for row in self.rows), default=0)
 
 
 def _last_message_content(messages: Any) -> str | None:
@@ -128,13 +147,14 @@ def prepare_eval_set(
     Rows may be in any of the `SUPPORTED_FORMATS`. `question`/`answer` rows may also carry `paraphrased_answer`
     (string) and `perturbed_answer` (list of strings), as TOFU's `*_perturbed` configs do; they are scored
     with the row's question. Without a paraphrase, the answer stands in for it, as TOFU does for real authors
-    and world facts (for other sets a warning says so, since TOFU uses a paraphrase there).
+    and world facts (for other sets a warning says so, since TOFU uses a paraphrase there). Rows of any format with
+    a prompt may carry `aliases`, a non-empty list of accepted answers, for answer accuracy.
 
     Args:
         data (`datasets.Dataset`, `list[dict]` or `dict[str, list]`):
             The rows.
         name (`str`):
-            One of `EVAL_SET_NAMES`.
+            Its name: one of `EVAL_SET_NAMES` or another (see [`~hf_unlearn.evaluation.eval_log_key`]).
         tokenizer ([`~transformers.PreTrainedTokenizerBase`]):
             Tokenizer of the model; needs an EOS token.
         max_length (`int` or `None`):
@@ -146,11 +166,11 @@ def prepare_eval_set(
         [`EvalSet`]: the prepared set.
 
     Raises:
-        ValueError: unknown set name, empty set, columns that match no supported format, a malformed
-            paraphrased / perturbed answer, or a row whose answer is truncated away (named by row index).
+        ValueError: a name that cannot be a log key, empty set, columns that match no supported format, a malformed
+            paraphrased / perturbed answer or `aliases` entry, or a row whose answer is truncated away (named by row
+            index).
     """
-    if name not in EVAL_SET_NAMES:
-        raise ValueError(f"Unknown eval set name {name!r}; accepted: {list(EVAL_SET_NAMES)}.")
+    eval_log_key(name)  # refuses a name that cannot be a log key
     dataset = as_dataset(data, f"{name} eval")
     if len(dataset) == 0:
         raise ValueError(f"The {name} eval set is empty; it needs at least one row.")
@@ -181,8 +201,24 @@ def prepare_eval_set(
             raise ValueError(f"{name} eval set, row {index}: {error}") from None
         return tokens["input_ids"], tokens["labels"]
 
+    has_aliases = "aliases" in columns
+    if has_aliases and fmt in ("text", "tokenized"):
+        raise ValueError(
+            f"The {name} eval set has an `aliases` column but its rows are in the {fmt!r} format, which has no prompt "
+            "to generate an answer from; answer accuracy needs question/answer, prompt/completion or messages rows."
+        )
+    references = [_reference(example, fmt) for example in dataset]
+    # One batched call: the reference alone (no template, no EOS) is what a generation is compared with.
+    reference_tokens = tokenizer([reference or "" for reference in references], add_special_tokens=False)["input_ids"]
     rows = []
     for index, example in enumerate(dataset):
+        aliases = None
+        if has_aliases:
+            aliases = list(example["aliases"]) if isinstance(example["aliases"], (list, tuple)) else example["aliases"]
+            try:
+                normalize_aliases(aliases, "`aliases`")
+            except ValueError as error:
+                raise ValueError(f"{name} eval set, row {index}: {error}") from None
         input_ids, labels = answer = tokenize(example, index)
         paraphrase, perturbed = None, []
         if fmt == "question_answer":
@@ -197,9 +233,46 @@ def prepare_eval_set(
                 paraphrase=paraphrase,
                 perturbed=perturbed,
                 prompt_ids=input_ids[:prompt_length],
-                reference=_reference(example, fmt),
+                reference=references[index],
                 answer_text=tokenizer.decode(answer_ids, skip_special_tokens=True),
+                reference_tokens=len(reference_tokens[index]),
+                aliases=aliases,
             )
         )
     generates = all(row.prompt_ids and row.reference is not None for row in rows)
-    return EvalSet(name=name, fmt=fmt, rows=rows, generates=generates)
+    chat = fmt == "messages" or (fmt == "prompt_completion" and isinstance(dataset[0]["prompt"], list))
+    return EvalSet(name=name, fmt=fmt, rows=rows, generates=generates, chat=chat, has_aliases=has_aliases)
+
+
+_PROBE = "\u2063hf-unlearn-probe\u2063"
+"""Assistant text that no template writes by itself, rendered to find what the template writes after it."""
+
+
+def turn_end_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """The token the tokenizer's chat template writes right after an assistant message (its turn end, e.g.
+    `<|im_end|>` for ChatML, `<|eot_id|>` for Llama 3, `<end_of_turn>` for Gemma), found by rendering a one-turn
+    conversation; empty without a chat template or when the template writes no special token there.
+
+    A chat model's greedy answer ends there: it is a stop token of chat-row generation, next to EOS.
+
+    Args:
+        tokenizer ([`~transformers.PreTrainedTokenizerBase`]):
+            The tokenizer.
+
+    Returns:
+        `list[int]`: the turn-end token id (one at most), or `[]`.
+    """
+    if getattr(tokenizer, "chat_template", None) is None:
+        return []
+    conversation = [{"role": "user", "content": "?"}, {"role": "assistant", "content": _PROBE}]
+    try:
+        text = tokenizer.apply_chat_template(conversation, tokenize=False)
+    except Exception:  # noqa: BLE001 - a template that refuses this conversation has no turn end to learn from it
+        return []
+    position = text.rfind(_PROBE)
+    if position < 0:
+        return []
+    after = tokenizer(text[position + len(_PROBE) :], add_special_tokens=False)["input_ids"]
+    special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
+    # The first special token written after the message: templates may put whitespace before it (Llama 2's " </s>").
+    return next(([token] for token in after if token in special), [])

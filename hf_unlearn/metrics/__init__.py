@@ -4,6 +4,7 @@ Two doors, one implementation: call the functions below directly, or load a pack
 module by name with [`load`] (e.g. `load("forget_quality")`).
 """
 
+from .answer_accuracy import answer_accuracy, normalize_answer
 from .forget_quality import forget_quality
 from .loading import available_modules, load
 from .memorization import exact_memorization, extraction_strength
@@ -16,6 +17,7 @@ from .truth_ratio import truth_ratio, truth_ratio_score
 
 
 __all__ = [
+    "answer_accuracy",
     "answer_probability",
     "available_modules",
     "exact_memorization",
@@ -28,6 +30,7 @@ __all__ = [
     "min_k_plus_plus_score",
     "min_k_score",
     "model_utility",
+    "normalize_answer",
     "normalized_answer_probability",
     "privleak",
     "rouge_scores",
