@@ -125,6 +125,7 @@ def pool_row(i, **changes):
         ({"fill_in": "no blank"}, "line 2: `fill_in` must contain the blank"),
         ({"id": "q1"}, "line 2: duplicate id 'q1' \\(first on line 1\\)"),
         ({"answer": " "}, "line 2: field.*answer must be non-empty"),
+        ({"question": "Is A the answer?"}, "line 2: an alias appears in the question"),
     ],
 )
 def test_bad_pool_rows_name_their_line(tmp_path, bad, message):
@@ -190,3 +191,65 @@ def test_target_with_too_few_known_facts_says_how_many():
         rk.build_sets(pool, known, ["Jane Austen"])
     with pytest.raises(ValueError, match="not in it"):
         rk.build_sets(pool, known, ["Nobody"])
+
+
+# ---- The real model (prepared once, cached; skipped only when the package index is unreachable) ----
+
+
+def test_prepared_model_is_an_ordinary_chat_model_folder(smollm2_path):
+    from transformers import AutoConfig, AutoTokenizer
+
+    manifest = json.loads((smollm2_path / real_model.MANIFEST).read_text())
+    assert len(manifest["wheel_sha256"]) == 64 and manifest["package"] == real_model.PACKAGE
+    config = AutoConfig.from_pretrained(smollm2_path)
+    assert config.model_type == "llama" and config.num_hidden_layers == 30
+    assert getattr(config, "quantization_config", None) is None
+    assert sorted(p.name for p in smollm2_path.glob("*.safetensors")) == ["model.safetensors"]
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
+    assert tokenizer.chat_template and tokenizer.eos_token == "<|im_end|>"
+    assert real_model.prepare_smollm2(smollm2_path.parent) == smollm2_path  # re-used, not rebuilt
+
+
+def test_short_unlearning_run_has_real_effects(smollm2_path, tmp_path):
+    """Three NPO steps on four known facts of a target: their answers' probability falls; general questions the
+    model knew still get their answers."""
+    import datasets
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from hf_unlearn import UnlearningConfig, UnlearningTrainer
+
+    torch.manual_seed(0)
+    pool = rk.load_pool()
+    known = json.loads(rk.KNOWN_PATH.read_text())
+    sets = rk.build_sets(pool, known, [rk.suggested_targets(known, pool)[0]])
+    forget, retain, general = sets["forget"][:4], sets["retain"][:4], sets["general"][:4]
+    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
+    model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32)
+    before = rk.answer_probability(model, tokenizer, forget)
+    config = UnlearningConfig(
+        output_dir=str(tmp_path / "run"),
+        forget_loss="npo",
+        retain_loss="nll",
+        learning_rate=5e-5,
+        max_steps=3,
+        per_device_train_batch_size=4,
+        lr_scheduler_type="constant",
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = UnlearningTrainer(
+        model,
+        args=config,
+        processing_class=tokenizer,
+        forget_dataset=datasets.Dataset.from_list(rk.as_messages(forget)),
+        retain_dataset=datasets.Dataset.from_list(rk.as_messages(retain)),
+    )
+    trainer.train()
+    after = rk.answer_probability(trainer.model, tokenizer, forget)
+    assert after < 0.5 * before, (before, after)
+    # known = answered in the check's batches; another batch's padding may flip a borderline answer: one of four
+    assert sum(rk.correct(trainer.model, tokenizer, general)) >= len(general) - 1
