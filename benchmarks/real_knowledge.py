@@ -283,20 +283,15 @@ def score_sets(model, tokenizer, sets: dict[str, list[dict]]) -> dict[str, float
 
 def method_fields(method: str) -> dict:
     """UnlearningConfig fields of a method: the demo's preset (`hf_unlearn.demo.methods.METHODS`) without its
-    learning rate (toy-model rates; the run's rate is always given)."""
+    learning rate (toy-model rates; the run's rate is always given) and without RMU's layer settings."""
     from hf_unlearn.demo.methods import METHODS
 
     if method not in METHODS or method == "task_vector":
         choices = ", ".join(m for m in METHODS if m != "task_vector")
         raise ValueError(f"method must be one of {choices}, got {method!r}")
-    fields = {k: v for k, v in METHODS[method].items() if k != "learning_rate"}
-    if fields.get("forget_loss") == "rmu":
-        fields["rmu_layer"] = RMU_LAYER
-    return fields
-
-
-# RMU steers one hidden layer: a third of the way into the 30-layer model, as RMU's authors do on larger models.
-RMU_LAYER = 10
+    # RMU's demo settings fit a 4-layer toy model; on a real model the library's defaults (RMU's authors' layer 7,
+    # steering coefficient and alpha, for a 32-layer model) are the better start.
+    return {k: v for k, v in METHODS[method].items() if k != "learning_rate" and not k.startswith("rmu_")}
 
 
 def unlearn(

@@ -193,6 +193,21 @@ def test_target_with_too_few_known_facts_says_how_many():
         rk.build_sets(pool, known, ["Nobody"])
 
 
+def test_runner_takes_the_demo_methods_without_their_rates():
+    assert rk.method_fields("npo") == {"forget_loss": "npo", "retain_loss": "nll", "beta": 0.1, "retain_weight": 20.0}
+    assert rk.method_fields("rmu") == {"forget_loss": "rmu", "retain_loss": "rmu"}  # the library's RMU defaults
+    with pytest.raises(ValueError, match="method must be one of .*npo"):
+        rk.method_fields("task_vector")
+
+
+def test_original_scores_are_reused_per_target(tmp_path):
+    output = tmp_path / "runs.jsonl"
+    assert rk.original_scores(output, ["A"]) is None
+    output.write_text(json.dumps({"targets": ["A"], "original": {"general": 0.9}}) + "\n")
+    assert rk.original_scores(output, ["A"]) == {"general": 0.9}
+    assert rk.original_scores(output, ["B"]) is None
+
+
 # ---- The real model (prepared once, cached; skipped only when the package index is unreachable) ----
 
 
@@ -211,45 +226,54 @@ def test_prepared_model_is_an_ordinary_chat_model_folder(smollm2_path):
 
 
 def test_short_unlearning_run_has_real_effects(smollm2_path, tmp_path):
-    """Three NPO steps on four known facts of a target: their answers' probability falls; general questions the
-    model knew still get their answers."""
+    """Two NPO steps on four known facts of a target: their answers' probability falls; general questions the
+    model answers before still get their answers after. About a minute on 2 busy cores (one thread: a second one
+    only spins when the cores are shared)."""
     import datasets
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hf_unlearn import UnlearningConfig, UnlearningTrainer
 
-    torch.manual_seed(0)
-    pool = rk.load_pool()
-    known = json.loads(rk.KNOWN_PATH.read_text())
-    sets = rk.build_sets(pool, known, [rk.suggested_targets(known, pool)[0]])
-    forget, retain, general = sets["forget"][:4], sets["retain"][:4], sets["general"][:4]
-    tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
-    model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32)
-    before = rk.answer_probability(model, tokenizer, forget)
-    config = UnlearningConfig(
-        output_dir=str(tmp_path / "run"),
-        forget_loss="npo",
-        retain_loss="nll",
-        learning_rate=5e-5,
-        max_steps=3,
-        per_device_train_batch_size=4,
-        lr_scheduler_type="constant",
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        disable_tqdm=True,
-        seed=0,
-    )
-    trainer = UnlearningTrainer(
-        model,
-        args=config,
-        processing_class=tokenizer,
-        forget_dataset=datasets.Dataset.from_list(rk.as_messages(forget)),
-        retain_dataset=datasets.Dataset.from_list(rk.as_messages(retain)),
-    )
-    trainer.train()
-    after = rk.answer_probability(trainer.model, tokenizer, forget)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        pool = rk.load_pool()
+        known = json.loads(rk.KNOWN_PATH.read_text())
+        sets = rk.build_sets(pool, known, [rk.suggested_targets(known, pool)[0]])
+        forget, retain, general = sets["forget"][:4], sets["retain"][:4], sets["general"][:4]
+        tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
+        model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32)
+        before = rk.answer_probability(model, tokenizer, forget)
+        # 16 new tokens: enough for most short answers, half the cost of the protocol's 32; compared like with like
+        general_before = rk.correct(model, tokenizer, general, max_new_tokens=16)
+        config = UnlearningConfig(
+            output_dir=str(tmp_path / "run"),
+            forget_loss="npo",
+            retain_loss="nll",
+            learning_rate=2e-5,
+            max_steps=2,
+            per_device_train_batch_size=4,
+            lr_scheduler_type="constant",
+            save_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            disable_tqdm=True,
+            seed=0,
+        )
+        trainer = UnlearningTrainer(
+            model,
+            args=config,
+            processing_class=tokenizer,
+            forget_dataset=datasets.Dataset.from_list(rk.as_messages(forget)),
+            retain_dataset=datasets.Dataset.from_list(rk.as_messages(retain)),
+        )
+        trainer.train()
+        after = rk.answer_probability(trainer.model, tokenizer, forget)
+        general_after = rk.correct(trainer.model, tokenizer, general, max_new_tokens=16)
+    finally:
+        torch.set_num_threads(threads)
+    # measured 2026-12-05: 0.448 -> 0.013 after 3 steps at this rate; a factor 2 leaves room for 2 steps and noise
     assert after < 0.5 * before, (before, after)
-    # known = answered in the check's batches; another batch's padding may flip a borderline answer: one of four
-    assert sum(rk.correct(trainer.model, tokenizer, general)) >= len(general) - 1
+    still = [b and a for b, a in zip(general_before, general_after)]
+    assert sum(general_before) >= 2 and sum(still) >= sum(general_before) / 2, (general_before, general_after)
