@@ -392,7 +392,7 @@ def unlearn(
         "train_seconds": round(train_seconds, 1),
         "load_seconds": round(load_seconds, 1),
         "peak_rss_mib": round(peak_rss_mib() - memory_before, 1),
-        "threads": __import__("torch").get_num_threads(),
+        "threads": torch.get_num_threads(),
     }
 
 
@@ -444,7 +444,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cache_dir", help="real_model.py's cache (default: $HF_UNLEARN_CACHE/real_model)")
     parser.add_argument("--pool", default=str(POOL_PATH))
     parser.add_argument("--known", default=str(KNOWN_PATH))
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when the cores are shared)")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="ask the model every pool question; write --known")
     sets = commands.add_parser("sets", help="print the set sizes of --targets")
