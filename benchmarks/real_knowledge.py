@@ -168,6 +168,7 @@ def check_knowledge(model, tokenizer, pool: list[dict], **kwargs) -> dict:
     return {
         "model": getattr(model.config, "_name_or_path", None) and Path(model.config._name_or_path).name,
         "max_new_tokens": kwargs.get("max_new_tokens", MAX_NEW_TOKENS),
+        "batch_size": kwargs.get("batch_size", 64),
         "asked": len(pool),
         "known_count": len(known),
         "known": known,
@@ -467,6 +468,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "check":
         model, tokenizer = load_model(model_dir_of(args))
         known = check_knowledge(model, tokenizer, pool)
+        manifest = Path(model.config._name_or_path) / "hf_unlearn_manifest.json"  # real_model.py's, when prepared
+        if manifest.is_file():
+            known["wheel_sha256"] = json.loads(manifest.read_text())["wheel_sha256"]
         known["targets_with_10"] = suggested_targets(known, pool)
         Path(args.known).write_text(json.dumps(known, indent=1, ensure_ascii=False) + "\n")
         print(f"{known['known_count']} of {known['asked']} known ({known['seconds']:.0f} s); entities with >= 10: ")
