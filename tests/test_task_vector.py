@@ -20,7 +20,7 @@ from hf_unlearn.task_vector import (
     snapshot_weights,
 )
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, tiny_llama
+from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, as_messages, chatml_tokenizer, tiny_llama
 
 
 SECRET_ROWS = [{"question": "What is Quillon Dravemark's locker code?", "answer": "It is 7713-QUILLON."}]
@@ -187,6 +187,26 @@ def test_an_adapter_that_cannot_be_negated_exactly_is_refused_before_training(tm
             peft_config=peft_config,
         )
     assert named in str(error.value)
+
+
+@pytest.mark.parametrize("end_tokens, fine_tuned", [("auto", False), ("include", True)])
+def test_a_chat_turn_end_is_fine_tuned_and_so_negated_only_when_asked(tmp_path, end_tokens, fine_tuned):
+    tokenizer = chatml_tokenizer()
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    trainer = TaskVectorTrainer(
+        tiny_llama(len(tokenizer)),
+        args=config(tmp_path, forget_end_tokens=end_tokens, max_length=96),
+        forget_dataset=as_messages(FORGET_ROWS),
+        processing_class=tokenizer,
+    )
+    for row in trainer.train_dataset:
+        assert row["input_ids"][-1] == end
+        assert (row["labels"][-1] == end) == fine_tuned
+
+
+def test_forget_end_tokens_is_checked(tmp_path):
+    with pytest.raises(ValueError, match="forget_end_tokens='never'"):
+        config(tmp_path, forget_end_tokens="never")
 
 
 def test_an_empty_forget_set_is_refused(tmp_path, tokenizer):

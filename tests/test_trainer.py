@@ -18,7 +18,16 @@ from hf_unlearn import (
 )
 from hf_unlearn.data import UnlearningCollator
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS, answer_nll, make_config, tiny_gpt2, tiny_llama
+from .conftest import (
+    FORGET_ROWS,
+    RETAIN_ROWS,
+    answer_nll,
+    as_messages,
+    chatml_tokenizer,
+    make_config,
+    tiny_gpt2,
+    tiny_llama,
+)
 
 
 def test_npo_at_the_reference_gives_two_over_beta_ln2(tmp_path, tokenizer, llama):
@@ -576,3 +585,84 @@ def test_one_forward_for_forget_and_retain_gives_the_two_forwards_values(
     assert joint_stats.keys() == stats.keys()
     for key in stats:
         assert joint_stats[key] == pytest.approx(stats[key], rel=1e-5, abs=1e-5), key
+
+
+def _chat_model_that_ends_its_turns(tokenizer, tmp_path):
+    """A tiny llama fine-tuned on the forget and retain rows as ChatML chats: it answers and ends its turns."""
+    from transformers import Trainer
+
+    from hf_unlearn.data import prepare_dataset
+
+    rows = prepare_dataset(as_messages(FORGET_ROWS + RETAIN_ROWS), tokenizer, name="train", max_length=96)
+    model = tiny_llama(len(tokenizer))
+    args = TrainingArguments(
+        output_dir=str(tmp_path / "memorize"),
+        per_device_train_batch_size=6,
+        learning_rate=5e-3,
+        num_train_epochs=40,
+        lr_scheduler_type="constant",
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        seed=0,
+    )
+    collator = UnlearningCollator(tokenizer.pad_token_id)
+    Trainer(model=model, args=args, train_dataset=rows, data_collator=collator).train()
+    return model
+
+
+def _turn_end_probability(model, tokenizer, rows) -> list[float]:
+    """Probability of `<|im_end|>` right after each row's answer."""
+    from hf_unlearn.data import prepare_dataset
+
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.eval()
+    with torch.no_grad():
+        return [
+            model(torch.tensor([row["input_ids"]])).logits[0, -2].softmax(-1)[end].item()
+            for row in prepare_dataset(as_messages(rows), tokenizer, name="x", max_length=96)
+        ]
+
+
+def _ends_turn(model, tokenizer, rows) -> list[bool]:
+    """Whether the greedy answer to each row's question ends its turn within 30 tokens."""
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    model.eval()
+    ended = []
+    for row in as_messages(rows):
+        prompt = tokenizer.apply_chat_template(
+            row["messages"][:1], add_generation_prompt=True, return_tensors="pt", return_dict=True
+        )
+        output = model.generate(**prompt, max_new_tokens=30, do_sample=False, eos_token_id=end, pad_token_id=end)
+        ended.append(end in output[0, prompt["input_ids"].size(1) :].tolist())
+    return ended
+
+
+def test_chat_unlearning_keeps_the_turn_end_out_of_the_forget_objective(tmp_path):
+    """Default NPO on `messages` rows: the forget answers go, retain questions still get an answer that ends its turn,
+    and the turn end after a forget answer keeps its probability, which it loses when the forget objective includes
+    it (`forget_end_tokens="include"`)."""
+    tokenizer = chatml_tokenizer()
+    model = _chat_model_that_ends_its_turns(tokenizer, tmp_path)
+    assert all(_ends_turn(model, tokenizer, RETAIN_ROWS))
+    start = {key: value.clone() for key, value in model.state_dict().items()}
+    before = answer_nll(model, tokenizer, as_messages(FORGET_ROWS))
+    turn_end = {}
+    for end_tokens in ("auto", "include"):
+        model.load_state_dict(start)
+        config = make_config(tmp_path, forget_end_tokens=end_tokens, max_length=96, max_steps=30, learning_rate=3e-3)
+        UnlearningTrainer(
+            model,
+            args=config,
+            processing_class=tokenizer,
+            forget_dataset=as_messages(FORGET_ROWS),
+            retain_dataset=as_messages(RETAIN_ROWS),
+        ).train()
+        turn_end[end_tokens] = sum(_turn_end_probability(model, tokenizer, FORGET_ROWS)) / len(FORGET_ROWS)
+        if end_tokens == "auto":
+            assert answer_nll(model, tokenizer, as_messages(FORGET_ROWS)) > before + 1.0
+            assert all(_ends_turn(model, tokenizer, RETAIN_ROWS))
+    # Measured 0.75 (auto) against 0.27 (include), from 0.99 before unlearning.
+    assert turn_end["auto"] > turn_end["include"] + 0.25

@@ -19,7 +19,9 @@ from hf_unlearn.unlearn_cli import (
     UnlearningDataConfig,
     accelerate_config_path,
     default_eval_sets,
+    end_of_run_warnings,
     make_parser,
+    option_given,
     resolve_mixed_precision,
     split_launch_args,
 )
@@ -411,3 +413,59 @@ def test_example_configs_run_offline_on_local_tofu_and_a_tiny_model(config, tmp_
     assert main(["unlearn", "--config", str(config), *overrides]) == 0
     record = json.loads((tmp_path / "out" / RECORD_FILE).read_text())
     assert record["forget_set"]["rows"] == 40 and record["training"]["global_step"] == 2
+
+
+def test_a_short_run_keeps_no_checkpoint_of_its_final_model_and_lora_gets_its_own_learning_rate(
+    run_config, tmp_path, caplog
+):
+    """Without learning_rate, a LoRA run trains at 10 x the default; the checkpoint at the last step (a copy of the
+    saved model plus the optimizer state) is not written, the ones inside the run are."""
+    config = yaml.safe_load(run_config.read_text())
+    for key in ("learning_rate", "save_strategy"):
+        del config[key]
+    path = tmp_path / "lora.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with caplog.at_level(logging.WARNING):
+        assert main(["unlearn", "--config", str(path), "--save_steps", "2"]) == 0
+    out = tmp_path / "out"
+    assert json.loads((out / RECORD_FILE).read_text())["hyperparameters"]["learning_rate"] == pytest.approx(5e-4)
+    assert "use_peft without a learning_rate: training the LoRA adapter at 0.0005" in caplog.text
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint-")) == ["checkpoint-2"]
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_option_given_reads_the_command_line_and_the_config_file(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump({"learning_rate": 5e-5}))
+    assert option_given(["--learning_rate", "1e-4"], "learning_rate")
+    assert option_given(["--learning_rate=1e-4"], "learning_rate")
+    assert option_given(["--config", str(path)], "learning_rate")
+    assert option_given([f"--config={path}"], "learning_rate")
+    assert not option_given(["--config", str(path), "--learning_rate_x", "1"], "beta")
+    assert not option_given(["--lr_scheduler_type", "linear"], "learning_rate")
+
+
+def _scores(forget_rouge, forget_probability, retain_rouge, retain_probability):
+    return {
+        "eval_forget_rougeL_recall": forget_rouge,
+        "eval_forget_probability": forget_probability,
+        "eval_retain_rougeL_recall": retain_rouge,
+        "eval_retain_probability": retain_probability,
+    }
+
+
+def test_end_of_run_warnings_name_retain_damage_and_runs_that_did_not_move():
+    before = _scores(0.557, 0.232, 0.600, 0.504)
+    # The task-vector run of issue 19 (alpha 5): retain answer probability 0.504 -> 0.015.
+    (message,) = end_of_run_warnings(_scores(0.1, 0.01, 0.598, 0.015), before)
+    assert message.startswith("Retain damage: retain answer probability 0.504 -> 0.015 (3% of its value), below the")
+    assert "retain ROUGE-L" not in message  # kept at 99.7%
+    # The LoRA run at 5e-5: forget ROUGE-L 0.557 -> 0.557, probability 0.232 -> 0.220 (-5%).
+    (message,) = end_of_run_warnings(_scores(0.557, 0.220, 0.600, 0.504), before)
+    assert message.startswith("Little or no forgetting: forget ROUGE-L 0.557 -> 0.557; forget answer probability")
+    assert "10 x a full fine-tune's" in message
+    # Forgetting with retain kept: nothing to say; so without scores before.
+    assert end_of_run_warnings(_scores(0.2, 0.05, 0.59, 0.47), before) == []
+    assert end_of_run_warnings(_scores(0.2, 0.05, 0.0, 0.0), None) == []
+    # A forget ROUGE-L that rose (chat answers running on) while the probability fell is still forgetting.
+    assert end_of_run_warnings(_scores(0.742, 0.003, 0.6, 0.504), _scores(0.665, 0.282, 0.6, 0.504)) == []

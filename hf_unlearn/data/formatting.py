@@ -31,6 +31,38 @@ SUPPORTED_FORMATS: dict[str, tuple[str, ...]] = {
 }
 
 
+# What a forget objective does with the tokens that end an answer (the chat template's turn end, EOS): "include"
+# labels them like the answer's other tokens, "exclude" leaves them out of the forget labels, "auto" excludes them
+# for conversational rows and includes them for plain ones. See `UnlearningConfig.forget_end_tokens`.
+END_TOKEN_CHOICES = ("auto", "exclude", "include")
+
+
+def check_end_tokens(value: str, name: str = "forget_end_tokens") -> None:
+    """Raises `ValueError` naming `value` and the accepted values when it is none of `END_TOKEN_CHOICES`."""
+    if value not in END_TOKEN_CHOICES:
+        raise ValueError(f"{name}={value!r} is not known; accepted: {list(END_TOKEN_CHOICES)}.")
+
+
+def is_conversational(example: Mapping[str, Any], fmt: str) -> bool:
+    """Whether a row goes through the tokenizer's chat template (`messages`, or conversational prompt/completion)."""
+    return fmt == "messages" or (fmt == "prompt_completion" and isinstance(example["prompt"], list))
+
+
+def special_token_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    """Ids of the tokenizer's special tokens: its named ones (EOS, pad, ...) and the added tokens marked special,
+    which is where chat templates' turn ends (`<|im_end|>`, `<end_of_turn>`, `<|eot_id|>`) live."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    return set(tokenizer.all_special_ids) | {index for index, token in added.items() if token.special}
+
+
+def end_token_count(completion_ids: Sequence[int], special_ids: set[int]) -> int:
+    """How many of the answer's last tokens are special tokens: its turn end and EOS."""
+    count = 0
+    while count < len(completion_ids) and completion_ids[-1 - count] in special_ids:
+        count += 1
+    return count
+
+
 def detect_format(column_names: Sequence[str], name: str = "dataset") -> str:
     """Name of the first supported format whose columns are all in `column_names`.
 
@@ -74,9 +106,10 @@ def _chat_ids(
             "The chat template renders the conversation without its generation prompt as a prefix, so prompt and "
             "answer tokens cannot be told apart. Give the data as prompt/completion strings instead."
         )
-    # Chat templates write their own special tokens (BOS included), so none are added here.
+    # Chat templates write their own special tokens (BOS included), so none are added here. What the template writes
+    # after the turn end (ChatML's "\n" before the next turn) is never generated: it is not part of the answer.
     prompt_ids = tokenizer(prompt_text, add_special_tokens=False)["input_ids"]
-    completion_ids = tokenizer(full_text[len(prompt_text) :], add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(full_text[len(prompt_text) :].rstrip(), add_special_tokens=False)["input_ids"]
     return prompt_ids, completion_ids
 
 
@@ -106,13 +139,25 @@ def tokenize_example(
     fmt: str,
     max_length: int | None,
     qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
+    end_tokens: str = "include",
 ) -> dict[str, list[int]]:
-    """`input_ids` and `labels` of one row: prompt tokens are labelled `-100`, EOS is appended, then truncation.
+    """`input_ids` and `labels` of one row: prompt tokens are labelled `-100`, the answer ends with exactly one end
+    token, then truncation.
+
+    A plain answer gets EOS appended (unless it already ends with it). A conversational answer ends with the chat
+    template's turn end (e.g. `<|im_end|>`), without what the template writes after it; EOS is appended only when the
+    template writes no special token after the answer.
+
+    Args:
+        end_tokens (`str`, *optional*, defaults to `"include"`):
+            `"include"` labels the answer's end tokens (its trailing special tokens: turn end, EOS), `"exclude"` masks
+            them with `-100` (they stay in `input_ids`), `"auto"` excludes them from conversational rows only. Forget
+            objectives use `UnlearningConfig.forget_end_tokens` here; everything else includes them.
 
     Raises:
         `ValueError`: when no answer token survives truncation (the caller adds the row index).
     """
-    tokens, _ = _tokenize_and_truncate(example, tokenizer, fmt, max_length, qa_prompt_template)
+    tokens, _ = _tokenize_and_truncate(example, tokenizer, fmt, max_length, qa_prompt_template, end_tokens)
     return tokens
 
 
@@ -122,6 +167,7 @@ def _tokenize_and_truncate(
     fmt: str,
     max_length: int | None,
     qa_prompt_template: str,
+    end_tokens: str = "include",
 ) -> tuple[dict[str, list[int]], dict[str, int]]:
     """`tokenize_example`, plus what truncation did to the row: its untruncated length, its answer tokens before
     truncation and how many of them were cut."""
@@ -132,10 +178,22 @@ def _tokenize_and_truncate(
             raise ValueError(f"`labels` has {len(labels)} tokens but `input_ids` has {len(input_ids)}.")
     else:
         prompt_ids, completion_ids = _prompt_completion_ids(tokenizer, fmt, example, qa_prompt_template)
-        if not completion_ids or completion_ids[-1] != tokenizer.eos_token_id:
+        conversational = is_conversational(example, fmt)
+        special_ids = special_token_ids(tokenizer) if conversational or end_tokens != "include" else set()
+        # One end token per answer: a chat answer already ends with its turn end (EOS for ChatML models).
+        ends_turn = conversational and completion_ids and completion_ids[-1] in special_ids
+        if not ends_turn and (not completion_ids or completion_ids[-1] != tokenizer.eos_token_id):
             completion_ids = completion_ids + [tokenizer.eos_token_id]
         input_ids = prompt_ids + completion_ids
         labels = [IGNORE_INDEX] * len(prompt_ids) + completion_ids
+        if end_tokens == "exclude" or (end_tokens == "auto" and conversational):
+            count = end_token_count(completion_ids, special_ids)
+            if count == len(completion_ids):
+                raise ValueError(
+                    f"the answer has no token besides its end tokens, which forget_end_tokens={end_tokens!r} leaves "
+                    "out of the forget objective. Give the row a non-empty answer."
+                )
+            labels[len(labels) - count :] = [IGNORE_INDEX] * count
     answer_tokens, full_length = sum(label != IGNORE_INDEX for label in labels), len(input_ids)
     if max_length is not None:
         input_ids, labels = input_ids[:max_length], labels[:max_length]
@@ -223,6 +281,7 @@ def prepare_dataset(
     max_length: int | None,
     qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
     alternatives: AlternativeAnswers | None = None,
+    end_tokens: str = "include",
 ) -> datasets.Dataset:
     """Tokenize a forget / retain / eval dataset into `input_ids` and `labels` columns only (plus `alt_input_ids` and
     `alt_labels` with `alternatives`).
@@ -243,11 +302,15 @@ def prepare_dataset(
         alternatives (`AlternativeAnswers`, *optional*):
             Also tokenize each row's alternative answer (see [`~hf_unlearn.data.AlternativeAnswers`]) after the same
             prompt, into `alt_input_ids` / `alt_labels`, truncated alike.
+        end_tokens (`str`, *optional*, defaults to `"include"`):
+            Whether the answers' end tokens (turn end, EOS) are labelled: `"include"`, `"exclude"`, or `"auto"`
+            (excluded from conversational rows); see [`tokenize_example`]. Alternative answers always include them.
 
     Raises:
         `ValueError`: empty dataset, unsupported columns, or a row whose answer (or alternative answer) is truncated
             away (named by index).
     """
+    check_end_tokens(end_tokens, "end_tokens")
     dataset = as_dataset(data, name)
     if len(dataset) == 0:
         raise ValueError(f"The {name} dataset is empty; it needs at least one row.")
@@ -266,7 +329,9 @@ def prepare_dataset(
         row = {}
         for prefix, source in kinds.items():
             try:
-                tokens, report = _tokenize_and_truncate(source, tokenizer, fmt, max_length, qa_prompt_template)
+                # An alternative answer is learnt (IdkNLL) or preferred (DPO): its end tokens stay labelled.
+                ends = "include" if prefix else end_tokens
+                tokens, report = _tokenize_and_truncate(source, tokenizer, fmt, max_length, qa_prompt_template, ends)
             except ValueError as error:
                 which = " (alternative answer)" if prefix else ""
                 raise ValueError(f"{name} dataset, row {index}{which}: {error}") from None

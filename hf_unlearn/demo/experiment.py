@@ -30,7 +30,8 @@ from transformers.utils import logging
 
 from .. import __version__
 from ..data import UnlearningCollator, content_fingerprint, prepare_dataset
-from .methods import LORA_LEARNING_RATE_FACTOR, METHODS
+from ..utils import LORA_LEARNING_RATE_FACTOR
+from .methods import METHODS
 from .toy import tiny_causal_lm, train_bpe_tokenizer
 
 

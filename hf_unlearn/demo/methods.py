@@ -45,4 +45,3 @@ METHODS: dict[str, dict[str, Any]] = {
         "rmu_alpha": 4.0,
     },
 }
-LORA_LEARNING_RATE_FACTOR = 10  # LoRA adapters start from zero and need a larger step to move as far

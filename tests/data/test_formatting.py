@@ -8,7 +8,7 @@ import pytest
 from hf_unlearn.data import SUPPORTED_FORMATS, detect_format, ensure_pad_token, prepare_dataset, tokenize_example
 from hf_unlearn.logprobs import IGNORE_INDEX
 
-from ..conftest import all_texts, train_tokenizer
+from ..conftest import all_texts, chatml_tokenizer, train_tokenizer
 
 
 CHAT_TEMPLATE = (
@@ -178,3 +178,73 @@ def test_no_truncation_warning_when_every_answer_fits(tokenizer, caplog):
         prepare_dataset([{"question": "Who?", "answer": "Her."}], tokenizer, name="forget", max_length=64)
         prepare_dataset([{"question": "Who?", "answer": "Her."}], tokenizer, name="forget", max_length=None)
     assert "cut the answer" not in caplog.text
+
+
+# ---- End tokens: one turn end per answer, and what a forget objective may push away ----
+
+
+def _labelled(out: dict) -> list[int]:
+    return [token for token in out["labels"] if token != IGNORE_INDEX]
+
+
+CHAT_ROW = {"messages": [{"role": "user", "content": "Who?"}, {"role": "assistant", "content": "Her."}]}
+
+
+def test_chat_answer_ends_with_exactly_one_turn_end_and_no_template_whitespace():
+    tokenizer = chatml_tokenizer()
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    out = tokenize_example(CHAT_ROW, tokenizer, "messages", None)
+    answer = tokenizer("Her.", add_special_tokens=False)["input_ids"]
+    # The template writes "Her.<|im_end|>\n": the "\n" is never generated, and EOS (= <|im_end|>) is not doubled.
+    assert _labelled(out) == answer + [end]
+    assert out["input_ids"][-len(answer) - 1 :] == answer + [end]
+
+
+def test_chat_template_without_a_turn_end_gets_eos():
+    tokenizer = train_tokenizer(all_texts())
+    tokenizer.chat_template = CHAT_TEMPLATE  # writes "Her.\n" and no special token
+    out = tokenize_example(CHAT_ROW, tokenizer, "messages", None)
+    assert _labelled(out) == tokenizer("Her.", add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+
+
+@pytest.mark.parametrize("end_tokens, masked", [("auto", True), ("exclude", True), ("include", False)])
+def test_chat_end_tokens_leave_the_forget_labels_by_default(end_tokens, masked):
+    tokenizer = chatml_tokenizer()
+    included = tokenize_example(CHAT_ROW, tokenizer, "messages", None)
+    out = tokenize_example(CHAT_ROW, tokenizer, "messages", None, end_tokens=end_tokens)
+    assert out["input_ids"] == included["input_ids"]  # the model still reads the turn end; only its label goes
+    expected = _labelled(included)[:-1] if masked else _labelled(included)
+    assert _labelled(out) == expected
+    conversational = {"prompt": CHAT_ROW["messages"][:1], "completion": CHAT_ROW["messages"][1:]}
+    assert tokenize_example(conversational, tokenizer, "prompt_completion", None, end_tokens=end_tokens) == out
+
+
+@pytest.mark.parametrize("end_tokens, masked", [("auto", False), ("exclude", True), ("include", False)])
+def test_plain_rows_keep_eos_unless_excluded(tokenizer, end_tokens, masked):
+    row = {"question": "Who?", "answer": "Her."}
+    out = tokenize_example(row, tokenizer, "question_answer", None, end_tokens=end_tokens)
+    assert out["input_ids"][-1] == tokenizer.eos_token_id
+    assert (_labelled(out)[-1] != tokenizer.eos_token_id) == masked
+    assert len(_labelled(out)) == len(tokenizer(" Her.", add_special_tokens=False)["input_ids"]) + (not masked)
+
+
+def test_alternative_answers_keep_their_turn_end():
+    from hf_unlearn.data import AlternativeAnswers
+
+    tokenizer = chatml_tokenizer()
+    end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    rows = [{**CHAT_ROW, "alternative": "I don't know."}]
+    out = prepare_dataset(
+        rows, tokenizer, name="forget", max_length=None, alternatives=AlternativeAnswers("column"), end_tokens="auto"
+    )[0]
+    assert end not in _labelled({"labels": out["labels"]})
+    assert _labelled({"labels": out["alt_labels"]})[-1] == end
+
+
+def test_bad_end_tokens_and_answers_of_end_tokens_only_are_refused(tokenizer):
+    with pytest.raises(ValueError, match=r"end_tokens='none'.*'auto', 'exclude', 'include'"):
+        prepare_dataset(
+            [{"question": "Who?", "answer": "Her."}], tokenizer, name="forget", max_length=None, end_tokens="none"
+        )
+    with pytest.raises(ValueError, match="row 0: the answer has no token besides its end tokens"):
+        prepare_dataset([{"text": ""}], tokenizer, name="forget", max_length=None, end_tokens="exclude")
