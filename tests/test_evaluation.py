@@ -25,7 +25,16 @@ from hf_unlearn.evaluation.scoring import greedy_generate, score_sequences
 from hf_unlearn.evaluation.sets import turn_end_token_ids
 from hf_unlearn.metrics import answer_accuracy, load_tofu_log, rouge_scores, tofu_aggregate, token_log_prob_moments
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS, all_texts, make_config, tiny_llama, train_tokenizer
+from .conftest import (
+    FORGET_ROWS,
+    RETAIN_ROWS,
+    all_texts,
+    as_messages,
+    chatml_tokenizer,
+    make_config,
+    tiny_llama,
+    train_tokenizer,
+)
 
 
 REPO = Path(__file__).resolve().parents[1]
@@ -496,29 +505,9 @@ def test_evaluation_bars_name_the_sets_and_the_phase(tokenizer, model, capsys):
 
 # ---- Chat generation, generation budget, answer accuracy, sets of any name ----
 
-CHATML = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-
-def chat_tokenizer():
-    """The test tokenizer with a ChatML template, whose turn end `<|im_end|>` is not its EOS (`<eos>`)."""
-    tokenizer = train_tokenizer(all_texts())
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    tokenizer.chat_template = CHATML
-    return tokenizer
-
-
-def chat_rows(rows: list[dict]) -> list[dict]:
-    return [
-        {"messages": [{"role": "user", "content": r["question"]}, {"role": "assistant", "content": r["answer"]}]}
-        for r in rows
-    ]
-
 
 def test_the_turn_end_is_read_from_the_chat_template(tokenizer):
-    chat = chat_tokenizer()
+    chat = chatml_tokenizer(turn_end_is_eos=False)
     assert turn_end_token_ids(chat) == [chat.convert_tokens_to_ids("<|im_end|>")] != [chat.eos_token_id]
     plain = train_tokenizer(all_texts())
     assert turn_end_token_ids(plain) == []  # no template
@@ -541,10 +530,10 @@ def test_generation_stops_at_any_stop_token(tokenizer, memorized_model_dir):
 
 
 def test_chat_rows_are_answered_from_the_template_and_stop_at_its_turn_end():
-    tokenizer = chat_tokenizer()
+    tokenizer = chatml_tokenizer(turn_end_is_eos=False)
     end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     model = tiny_llama(len(tokenizer), seed=5).eval()
-    rows = chat_rows(FORGET_ROWS)
+    rows = as_messages(FORGET_ROWS)
     prompts = [
         tokenizer.apply_chat_template(row["messages"][:1], add_generation_prompt=True, return_dict=False)
         for row in rows

@@ -25,6 +25,7 @@ from .conftest import (
     as_messages,
     chatml_tokenizer,
     make_config,
+    memorize,
     tiny_gpt2,
     tiny_llama,
 )
@@ -589,28 +590,10 @@ def test_one_forward_for_forget_and_retain_gives_the_two_forwards_values(
 
 def _chat_model_that_ends_its_turns(tokenizer, tmp_path):
     """A tiny llama fine-tuned on the forget and retain rows as ChatML chats: it answers and ends its turns."""
-    from transformers import Trainer
-
     from hf_unlearn.data import prepare_dataset
 
     rows = prepare_dataset(as_messages(FORGET_ROWS + RETAIN_ROWS), tokenizer, name="train", max_length=96)
-    model = tiny_llama(len(tokenizer))
-    args = TrainingArguments(
-        output_dir=str(tmp_path / "memorize"),
-        per_device_train_batch_size=6,
-        learning_rate=5e-3,
-        num_train_epochs=40,
-        lr_scheduler_type="constant",
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        seed=0,
-    )
-    collator = UnlearningCollator(tokenizer.pad_token_id)
-    Trainer(model=model, args=args, train_dataset=rows, data_collator=collator).train()
-    return model
+    return memorize(tiny_llama(len(tokenizer)), rows, tokenizer.pad_token_id, tmp_path / "memorize")
 
 
 def _turn_end_probability(model, tokenizer, rows) -> list[float]:

@@ -27,7 +27,7 @@ from hf_unlearn.evaluation.probes import (
 from hf_unlearn.evaluation.scoring import score_sequences
 from hf_unlearn.logprobs import IGNORE_INDEX
 
-from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
+from ..conftest import FORGET_ROWS, RETAIN_ROWS, as_messages, chatml_tokenizer, tiny_llama
 
 
 EVALUATOR = {"batch_size": 8, "generation_batch_size": None, "max_new_tokens": 4, "max_length": 64}
@@ -301,39 +301,11 @@ def test_quantize_4bit_on_cpu_refuses_widths_its_kernels_cannot_take(tokenizer):
 
 # ---- Conversations: every prompt-level probe through the chat template ----
 
-CHATML = (
-    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-"""ChatML, as SmolLM2 and Qwen write it, with a default system turn."""
-
 
 @pytest.fixture(scope="module")
-def chat_tokenizer(tokenizer):
-    import copy
-
-    chat = copy.deepcopy(tokenizer)
-    chat.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    chat.chat_template = CHATML
-    return chat
-
-
-def turns(question: str, answer: str) -> list[dict]:
-    return [{"role": "user", "content": question}, {"role": "assistant", "content": answer}]
-
-
-def chat_rows(rows, fmt: str) -> list[dict]:
-    """Question/answer rows as `messages` or conversational prompt/completion rows (paraphrase kept as a string)."""
-    made = []
-    for row in rows:
-        user, assistant = turns(row["question"], row["answer"])
-        made.append(
-            {"messages": [user, assistant]} if fmt == "messages" else {"prompt": [user], "completion": [assistant]}
-        )
-        if "paraphrased_question" in row:
-            made[-1]["paraphrased_question"] = row["paraphrased_question"]
-    return made
+def chat_tokenizer():
+    """ChatML with SmolLM2's default system turn, the turn end a token of its own."""
+    return chatml_tokenizer(turn_end_is_eos=False, system=True)
 
 
 def user_turn(text: str) -> str:
@@ -342,10 +314,10 @@ def user_turn(text: str) -> str:
 
 @pytest.mark.parametrize("fmt", ["messages", "prompt_completion"])
 def test_every_prompt_probe_rewrites_conversations_and_scores_the_clean_answer_tokens(chat_tokenizer, fmt):
-    forget = chat_rows([dict(row, paraphrased_question=f"Say: {row['question']}") for row in FORGET_ROWS], fmt)
+    forget = as_messages([dict(row, paraphrased_question=f"Say: {row['question']}") for row in FORGET_ROWS], fmt)
     original = [dict(row) for row in forget]
     # Long enough that no clean conversation is cut (rewritten ones never are).
-    context = make_context(chat_tokenizer, forget=forget, retain=chat_rows(RETAIN_ROWS, "messages"), max_length=None)
+    context = make_context(chat_tokenizer, forget=forget, retain=as_messages(RETAIN_ROWS, "messages"), max_length=None)
     assert context.prompt_support() is None
     clean = context.evaluator(context.forget).sets["forget"].rows
     attacks = {
@@ -394,7 +366,7 @@ def test_every_prompt_probe_rewrites_conversations_and_scores_the_clean_answer_t
 
 def test_few_shot_turns_follow_the_system_turn_and_come_from_question_answer_rows(chat_tokenizer):
     system = {"role": "system", "content": "Answer briefly."}
-    forget = [{"messages": [system, *turns(row["question"], row["answer"])]} for row in FORGET_ROWS]
+    forget = [{"messages": [system, *row["messages"]]} for row in as_messages(FORGET_ROWS)]
     context = make_context(chat_tokenizer, forget=forget, retain=RETAIN_ROWS)
     (attack,) = FewShotProbe(k=1).attacks(context)
     prompt = chat_tokenizer.decode(attack.evaluator.sets["forget"].rows[0].prompt_ids)
@@ -403,9 +375,9 @@ def test_few_shot_turns_follow_the_system_turn_and_come_from_question_answer_row
 
 
 def test_a_paraphrase_column_of_conversations_replaces_the_turns_before_the_answer(chat_tokenizer):
-    forget = chat_rows(FORGET_ROWS, "messages")
+    forget = as_messages(FORGET_ROWS, "messages")
     for row in forget:
-        row["paraphrased_question"] = [{"role": "system", "content": "Be exact."}, *turns("Hi", "Hello")[:1]]
+        row["paraphrased_question"] = [{"role": "system", "content": "Be exact."}, {"role": "user", "content": "Hi"}]
     forget[2]["paraphrased_question"] = []  # no paraphrase: left out
     (attack,) = ParaphraseProbe().attacks(make_context(chat_tokenizer, forget=forget))
     assert attack.rows == [0, 1, 3, 4, 5, 6, 7]
@@ -415,10 +387,10 @@ def test_a_paraphrase_column_of_conversations_replaces_the_turns_before_the_answ
 
 def test_conversations_with_a_tokenizer_without_chat_template_are_refused_in_one_line(tokenizer):
     with pytest.raises(ValueError, match="forget rows are conversations, but the tokenizer has no chat template") as e:
-        make_context(tokenizer, forget=chat_rows(FORGET_ROWS, "messages"))
+        make_context(tokenizer, forget=as_messages(FORGET_ROWS, "messages"))
     assert "\n" not in str(e.value) and "--tokenizer" in str(e.value)
 
 
 def test_string_prompts_are_not_given_conversation_examples(chat_tokenizer):
-    (attack,) = FewShotProbe().attacks(make_context(chat_tokenizer, retain=chat_rows(RETAIN_ROWS, "messages")))
+    (attack,) = FewShotProbe().attacks(make_context(chat_tokenizer, retain=as_messages(RETAIN_ROWS, "messages")))
     assert attack.run is None and "examples need string prompts and answers" in attack.skipped
