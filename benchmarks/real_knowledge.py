@@ -28,13 +28,13 @@ import argparse
 import json
 import os
 import random
-import re
 import resource
 import sys
 import time
-import unicodedata
 from collections import Counter
 from pathlib import Path
+
+from hf_unlearn.metrics.answer_accuracy import answer_accuracy, normalize_answer
 
 
 HERE = Path(__file__).resolve().parent
@@ -75,7 +75,7 @@ def load_pool(path: str | os.PathLike = POOL_PATH) -> list[dict]:
         aliases = row["aliases"]
         if not isinstance(aliases, list) or not aliases or not all(isinstance(a, str) and a.strip() for a in aliases):
             raise PoolError(f"{where}: `aliases` must be a non-empty list of accepted answer strings, got {aliases!r}")
-        if not all(normalise(a) for a in aliases):
+        if not all(normalize_answer(a) for a in aliases):
             raise PoolError(f"{where}: an alias has no letters or digits: {aliases!r}")
         empty = [f for f in FIELDS if f != "aliases" and not (isinstance(row[f], str) and row[f].strip())]
         if empty:
@@ -97,17 +97,10 @@ def load_pool(path: str | os.PathLike = POOL_PATH) -> list[dict]:
     return rows
 
 
-def normalise(text: str) -> str:
-    """Lowercase, compatibility-folded (`²` -> `2`, accents dropped), every run of non-alphanumerics one space."""
-    text = unicodedata.normalize("NFKD", unicodedata.normalize("NFKC", text))
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
-
-
 def answer_matches(answer: str, aliases: list[str]) -> bool:
-    """Whether an accepted alias appears in `answer` as whole words, after `normalise` of both."""
-    padded = f" {normalise(answer)} "
-    return any(f" {normalise(alias)} " in padded for alias in aliases)
+    """Whether an accepted alias appears in `answer` as whole words: the library's answer-accuracy rule
+    ([`hf_unlearn.metrics.answer_accuracy`]: case, accents and punctuation do not count)."""
+    return bool(answer_accuracy([answer], [aliases])[0])
 
 
 # ---- Asking the model ----

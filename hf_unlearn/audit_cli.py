@@ -257,7 +257,13 @@ def add_audit_command(subparsers) -> argparse.ArgumentParser:
         "forget score by unlearning for which the share regained is (default: 0.05)",
     )
     _add(parser, "batch_size", type=int, default=16, help="sequences per forward pass (default: 16)")
-    _add(parser, "max_new_tokens", type=int, default=60, help="most tokens generated per answer (default: 60)")
+    _add(
+        parser,
+        "max_new_tokens",
+        type=int,
+        default=None,
+        help="most tokens generated per answer (default: sized to the longest forget answer, as hf-unlearn eval)",
+    )
     _add(parser, "max_length", type=int, default=512, help="truncation length of sequences (default: 512)")
     _add(
         parser,

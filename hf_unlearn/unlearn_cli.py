@@ -94,7 +94,8 @@ class UnlearningDataConfig:
     eval_datasets: dict[str, str] | str | None = field(
         default=None,
         metadata={
-            "help": "Named eval sets {NAME: SPEC}, NAME one of forget, retain, holdout, real_authors, world_facts. "
+            "help": "Named eval sets {NAME: SPEC}; NAME of letters, digits and underscores (forget*: scored as a "
+            "forget set; retain, holdout, real_authors, world_facts take part in model utility and forget quality). "
             "A YAML mapping; on the command line the same flow mapping in quotes, or a JSON object. Without it: the "
             "forget and retain sets (see default_eval_rows)."
         },

@@ -631,8 +631,9 @@ class UnlearningAuditor:
             Sequences per teacher-forced forward pass.
         generation_batch_size (`int`, *optional*):
             Prompts per `generate` call; defaults to `batch_size`.
-        max_new_tokens (`int`, *optional*, defaults to `60`):
-            Most tokens generated per answer.
+        max_new_tokens (`int`, *optional*):
+            Most tokens generated per answer; by default the evaluator's budget, sized to the longest reference
+            answer of the forget set (see [`UnlearningEvaluator`]).
         max_length (`int`, *optional*, defaults to `512`):
             Truncation length of scored and relearning sequences.
         qa_prompt_template (`str`, *optional*, defaults to `"Question: {question}\nAnswer:"`):
@@ -656,7 +657,7 @@ class UnlearningAuditor:
         seed: int = 0,
         batch_size: int = 16,
         generation_batch_size: int | None = None,
-        max_new_tokens: int = 60,
+        max_new_tokens: int | None = None,
         max_length: int | None = 512,
         qa_prompt_template: str = DEFAULT_QA_PROMPT_TEMPLATE,
         recovery_min_gap: float = 0.05,
