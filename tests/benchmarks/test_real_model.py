@@ -227,13 +227,16 @@ def test_prepared_model_is_an_ordinary_chat_model_folder(smollm2_path):
 
 def test_short_unlearning_run_has_real_effects(smollm2_path, tmp_path):
     """Two NPO steps on four known facts of a target: their answers' probability falls; general questions the
-    model answers before still get their answers after. About a minute on 2 busy cores (one thread: a second one
-    only spins when the cores are shared)."""
+    model answers before still get their answers after; the evaluator scores answer accuracy of the chat rows from
+    their aliases; a prompt-level attack (few-shot turns) runs on the chat rows through the template. About two
+    minutes on 2 busy cores (one thread: a second one only spins when the cores are shared)."""
     import datasets
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from hf_unlearn import UnlearningConfig, UnlearningTrainer
+    from hf_unlearn.evaluation import UnlearningEvaluator
+    from hf_unlearn.evaluation.audit import UnlearningAuditor
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -244,6 +247,7 @@ def test_short_unlearning_run_has_real_effects(smollm2_path, tmp_path):
         forget, retain, general = sets["forget"][:4], sets["retain"][:4], sets["general"][:4]
         tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
         model = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32)
+        model_before = AutoModelForCausalLM.from_pretrained(smollm2_path, dtype=torch.float32)
         before = rk.answer_probability(model, tokenizer, forget)
         # 16 new tokens: enough for most short answers, half the cost of the protocol's 32; compared like with like
         general_before = rk.correct(model, tokenizer, general, max_new_tokens=16)
@@ -271,9 +275,22 @@ def test_short_unlearning_run_has_real_effects(smollm2_path, tmp_path):
         trainer.train()
         after = rk.answer_probability(trainer.model, tokenizer, forget)
         general_after = rk.correct(trainer.model, tokenizer, general, max_new_tokens=16)
+        # the library's own scoring of chat rows: greedy answers through the template, accuracy from `aliases`
+        chat_rows = [{**chat, "aliases": row["aliases"]} for chat, row in zip(rk.as_messages(general), general)]
+        evaluation = UnlearningEvaluator(tokenizer, {"general": chat_rows}, max_new_tokens=16).evaluate(trainer.model)
+        # a prompt-level attack on chat rows (few-shot retain turns before the question), original and unlearned
+        audit = UnlearningAuditor(
+            tokenizer, rk.as_messages(forget), rk.as_messages(retain), probes="few_shot", max_new_tokens=8
+        ).audit(trainer.model, original=model_before)
     finally:
         torch.set_num_threads(threads)
     # measured 2026-12-05: 0.448 -> 0.013 after 3 steps at this rate; a factor 2 leaves room for 2 steps and noise
     assert after < 0.5 * before, (before, after)
     still = [b and a for b, a in zip(general_before, general_after)]
     assert sum(general_before) >= 2 and sum(still) >= sum(general_before) / 2, (general_before, general_after)
+    accuracy = evaluation.summary["sets"]["general"]["answer_accuracy"]
+    assert accuracy == pytest.approx(sum(general_after) / len(general_after), abs=0.26), (accuracy, general_after)
+    (attack,) = audit.attacks.values()
+    assert attack["status"] == "ok", attack.get("reason")
+    scores = {role: attack["models"][role]["after"]["probability"] for role in ("unlearned", "original")}
+    assert 0 < scores["unlearned"] < scores["original"], scores  # under attack too, the unlearned model knows less
