@@ -280,9 +280,12 @@ def method_fields(method: str) -> dict:
     learning rate (toy-model rates; the run's rate is always given) and without RMU's layer settings."""
     from hf_unlearn.demo.methods import METHODS
 
+    # what `hf-unlearn unlearn` and UnlearningTrainer do when given nothing: NPO + NLL, weight 1
+    if method == "default":
+        return {"forget_loss": "npo", "retain_loss": "nll"}
     if method not in METHODS or method == "task_vector":
         choices = ", ".join(m for m in METHODS if m != "task_vector")
-        raise ValueError(f"method must be one of {choices}, got {method!r}")
+        raise ValueError(f"method must be default or one of {choices}, got {method!r}")
     # RMU's demo settings fit a 4-layer toy model; on a real model the library's defaults (RMU's authors' layer 7,
     # steering coefficient and alpha, for a 32-layer model) are the better start.
     return {k: v for k, v in METHODS[method].items() if k != "learning_rate" and not k.startswith("rmu_")}
@@ -446,11 +449,14 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (sets, run):
         sub.add_argument("--targets", required=True, help="one or two entities, comma-separated")
         sub.add_argument("--min_forget", type=int, default=10)
-    run.add_argument("--method", default="npo", help="a key of hf_unlearn.demo.methods.METHODS")
+    run.add_argument(
+        "--method", default="npo", help="a key of hf_unlearn.demo.methods.METHODS, or default (the library's defaults)"
+    )
     run.add_argument("--learning_rate", type=float, required=True)
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--use_peft", action="store_true", help="LoRA r=8 on every linear layer")
     run.add_argument("--epochs", type=float, default=5.0, help="passes over the forget set")
+    run.add_argument("--batch_size", type=int, default=4, help="forget rows per step")
     run.add_argument("--output", default="outputs/real_knowledge.jsonl")
     args = parser.parse_args(argv)
 
@@ -486,6 +492,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         use_peft=args.use_peft,
         epochs=args.epochs,
+        batch_size=args.batch_size,
         original=original,
     )
     record = {"targets": targets, **record, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}

@@ -196,7 +196,8 @@ def test_target_with_too_few_known_facts_says_how_many():
 def test_runner_takes_the_demo_methods_without_their_rates():
     assert rk.method_fields("npo") == {"forget_loss": "npo", "retain_loss": "nll", "beta": 0.1, "retain_weight": 20.0}
     assert rk.method_fields("rmu") == {"forget_loss": "rmu", "retain_loss": "rmu"}  # the library's RMU defaults
-    with pytest.raises(ValueError, match="method must be one of .*npo"):
+    assert rk.method_fields("default") == {"forget_loss": "npo", "retain_loss": "nll"}
+    with pytest.raises(ValueError, match="method must be default or one of .*npo"):
         rk.method_fields("task_vector")
 
 
