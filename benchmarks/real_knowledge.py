@@ -283,6 +283,10 @@ def method_fields(method: str) -> dict:
     # what `hf-unlearn unlearn` and UnlearningTrainer do when given nothing: NPO + NLL, weight 1
     if method == "default":
         return {"forget_loss": "npo", "retain_loss": "nll"}
+    # a control, not a method: the NPO preset's retain term alone (NLL on the retain set, weight 20), which tells
+    # how much of a change in neighbour and general accuracy comes from fine-tuning on the retain answers
+    if method == "retain_only":
+        return {**method_fields("npo"), "forget_weight": 0.0}
     if method not in METHODS or method == "task_vector":
         choices = ", ".join(m for m in METHODS if m != "task_vector")
         raise ValueError(f"method must be default or one of {choices}, got {method!r}")
@@ -393,6 +397,127 @@ def unlearn(
     }
 
 
+# ---- The method table ----
+
+# The target of the protocol (issue 19), fixed before the runs: forget accuracy at most this share of the original's
+# while neighbour and general accuracy keep at least these shares.
+TARGET = {"forget_question": 0.2, "neighbours": 0.85, "general": 0.95}
+CONTROLS = ("default", "retain_only")  # runs of the table that are not candidates of the selection
+
+
+def run_key(record: dict) -> tuple:
+    """What identifies a run: method, LoRA or not, learning rate, seed, targets, steps and batch size."""
+    return (
+        record["method"],
+        record["use_peft"],
+        record["learning_rate"],
+        record["seed"],
+        tuple(record["targets"]),
+        record["steps"],
+        record["batch_size"],
+    )
+
+
+def read_runs(paths: list[str | os.PathLike]) -> list[dict]:
+    """The records of `paths` (JSONL written by `run`), the first of each run only (a file may repeat a record)."""
+    runs, seen = [], set()
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            record = json.loads(line)
+            if run_key(record) not in seen:
+                seen.add(run_key(record))
+                runs.append(record)
+    return runs
+
+
+def selection_score(record: dict) -> float:
+    """The one selection rule, the same for every method, stated before the runs: how much more the run kept of
+    neighbour and general accuracy (the lower of the two ratios) than of forget accuracy. Higher is better; a run
+    that forgets everything and keeps everything scores 1, one that changes nothing 0."""
+    relative = record["relative"]
+    return min(relative["neighbours"], relative["general"]) - relative["forget_question"]
+
+
+def select(runs: list[dict], sweep_target: str, sweep_seed: int = 0) -> dict[tuple, dict]:
+    """Per (method, LoRA): the run of the learning-rate sweep on `sweep_target` and `sweep_seed` with the highest
+    [`selection_score`] (ties: the smaller learning rate)."""
+    best: dict[tuple, dict] = {}
+    for record in runs:
+        if record["targets"] != [sweep_target] or record["seed"] != sweep_seed or record["method"] in CONTROLS:
+            continue
+        key = (record["method"], record["use_peft"])
+        current = best.get(key)
+        rank = (selection_score(record), -record["learning_rate"])
+        if current is None or rank > (selection_score(current), -current["learning_rate"]):
+            best[key] = record
+    return best
+
+
+def meets_target(relative: dict) -> bool:
+    return (
+        relative["forget_question"] <= TARGET["forget_question"]
+        and relative["neighbours"] >= TARGET["neighbours"]
+        and relative["general"] >= TARGET["general"]
+    )
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def method_name(record: dict) -> str:
+    return record["method"] + (" LoRA" if record["use_peft"] else "")
+
+
+def table(runs: list[dict], sweep_target: str) -> str:
+    """Markdown: the sweep (every run on `sweep_target`, seed 0) and, per method at its selected learning rate, the
+    median over every target and seed run of the ratios to the original model, with the run count."""
+    columns = ["forget_question", "forget_paraphrase", "forget_fill_in", "neighbours", "retain", "general"]
+    header = "| forget (plain) | forget (paraphrase) | forget (fill-in) | neighbours | retain | general |"
+    lines = [
+        f"Sweep on {sweep_target}, seed 0 (ratios to the original's accuracy; selection score = min(neighbours, "
+        "general) - forget):",
+        "",
+        "| method | lr | steps " + header + " forget prob. | score | s/step | peak RSS (MiB) |",
+        "|---|---|---" + "|---" * (len(columns) + 5) + "|",
+    ]
+    sweep = [r for r in runs if r["targets"] == [sweep_target] and r["seed"] == 0]
+    for record in sorted(sweep, key=lambda r: (method_name(r), r["learning_rate"])):
+        relative = record["relative"]
+        cells = " | ".join(f"{relative[c]:.2f}" for c in columns)
+        lines.append(
+            f"| {method_name(record)} | {record['learning_rate']:g} | {record['steps']} | {cells} | "
+            f"{relative['forget_probability']:.3f} | {selection_score(record):+.2f} | {record['step_seconds']:.2f} | "
+            f"{record['peak_rss_mib']:.0f} |"
+        )
+    chosen = select(runs, sweep_target)
+    lines += [
+        "",
+        "Selected learning rate per method, median over targets and seeds (ratios to the original's accuracy):",
+        "",
+        "| method | lr | runs (targets x seeds) " + header + " meets the target (runs) |",
+        "|---|---|---" + "|---" * (len(columns) + 1) + "|",
+    ]
+    for (method, use_peft), best in sorted(chosen.items()):
+        same = [
+            r
+            for r in runs
+            if (r["method"], r["use_peft"], r["learning_rate"], r["batch_size"])
+            == (method, use_peft, best["learning_rate"], best["batch_size"])
+        ]
+        targets = sorted({t for r in same for t in r["targets"]})
+        seeds = sorted({r["seed"] for r in same})
+        cells = " | ".join(f"{_median([r['relative'][c] for r in same]):.2f}" for c in columns)
+        met = sum(meets_target(r["relative"]) for r in same)
+        lines.append(
+            f"| {method_name(best)} | {best['learning_rate']:g} | {len(same)} ({len(targets)} x {len(seeds)}) | "
+            f"{cells} | {met} of {len(same)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def ratio(value: float, reference: float) -> float | None:
     return round(value / reference, 4) if reference else None
 
@@ -458,7 +583,13 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--epochs", type=float, default=5.0, help="passes over the forget set")
     run.add_argument("--batch_size", type=int, default=4, help="forget rows per step")
     run.add_argument("--output", default="outputs/real_knowledge.jsonl")
+    summary = commands.add_parser("table", help="the method table (markdown) of the runs in --runs")
+    summary.add_argument("--runs", nargs="+", required=True, help="JSONL files written by run")
+    summary.add_argument("--sweep_target", default="William Shakespeare", help="the target of the learning-rate sweep")
     args = parser.parse_args(argv)
+    if args.command == "table":
+        print(table(read_runs(args.runs), args.sweep_target), end="")
+        return
 
     import torch
 
