@@ -239,6 +239,18 @@ def as_messages(rows: list[dict]) -> list[dict]:
     ]
 
 
+def write_sets(sets: dict[str, list[dict]], folder: Path) -> None:
+    """Each set as `<name>.jsonl` of chat rows, with the paraphrase (`paraphrased_question`, read by the audit's
+    paraphrase probe) and the aliases (`aliases`, read by the evaluator's answer accuracy)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in sets.items():
+        chats = [
+            {**chat, "paraphrased_question": row["paraphrase"], "aliases": row["aliases"]}
+            for chat, row in zip(as_messages(rows), rows)
+        ]
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(chat) + "\n" for chat in chats))
+
+
 # ---- One unlearning run ----
 
 
@@ -306,6 +318,7 @@ def unlearn(
     batch_size: int = 4,
     output_dir: str | os.PathLike | None = None,
     original: dict | None = None,
+    save_model: str | os.PathLike | None = None,
 ) -> dict:
     """Unlearn `sets["forget"]` (retain set `sets["retain"]`) from the model in `model_dir` with `method`, scoring
     the model before (unless `original` scores are given) and after; the run's record.
@@ -315,6 +328,8 @@ def unlearn(
             batch_size)).
         output_dir (`str`, *optional*): the trainer's folder (nothing is saved there: `save_strategy="no"`);
             defaults to a temporary folder.
+        save_model (`str`, *optional*): save the unlearned model (LoRA merged) and its tokenizer there, e.g. to
+            audit it with `hf-unlearn audit`.
     """
     import math
     import tempfile
@@ -373,6 +388,10 @@ def unlearn(
         )
         trainer.train()
         train_seconds = time.perf_counter() - train_start
+    if save_model:
+        unlearned = trainer.model.merge_and_unload() if use_peft else trainer.model
+        unlearned.save_pretrained(save_model)
+        tokenizer.save_pretrained(save_model)
     start = time.perf_counter()
     after = score_sets(trainer.model, tokenizer, sets)
     after["seconds"] = round(time.perf_counter() - start, 1)
@@ -574,6 +593,8 @@ def main(argv: list[str] | None = None) -> None:
     for sub in (sets, run):
         sub.add_argument("--targets", required=True, help="one or two entities, comma-separated")
         sub.add_argument("--min_forget", type=int, default=10)
+    sets.add_argument("--write", help="also write the sets as chat JSONL files into this folder (for the CLI)")
+    run.add_argument("--save_model", help="save the unlearned model and tokenizer into this folder (for the audit)")
     run.add_argument(
         "--method", default="npo", help="a key of hf_unlearn.demo.methods.METHODS, or default (the library's defaults)"
     )
@@ -611,6 +632,8 @@ def main(argv: list[str] | None = None) -> None:
     chosen = build_sets(pool, read_known(Path(args.known)), targets, min_forget=args.min_forget)
     if args.command == "sets":
         print(json.dumps({name: len(rows) for name, rows in chosen.items()}))
+        if args.write:
+            write_sets(chosen, Path(args.write))
         return
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -624,6 +647,7 @@ def main(argv: list[str] | None = None) -> None:
         use_peft=args.use_peft,
         epochs=args.epochs,
         batch_size=args.batch_size,
+        save_model=args.save_model,
         original=original,
     )
     record = {"targets": targets, **record, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
