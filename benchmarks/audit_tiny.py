@@ -88,7 +88,7 @@ def audit_worker(spec: dict) -> dict:
     """In this process: audit one baseline model alone, or unlearn with one method and audit its model."""
     import torch
 
-    from hf_unlearn.evaluation.audit import AuditResult
+    from hf_unlearn.evaluation.audit import AuditResult, add_recoveries
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -114,7 +114,7 @@ def audit_worker(spec: dict) -> dict:
                 "retain": baselines["retain"]["attacks"][name]["models"]["unlearned"],
                 "unlearned": entry["models"]["unlearned"],
             }
-            auditor._recoveries(entry)  # the auditor's own recovery rule, on the reused O and R scores
+            add_recoveries(entry, auditor.recovery_min_gap)  # the auditor's own rule, on the reused O and R scores
         attacks[name] = entry
     merged = AuditResult(attacks=attacks, settings=own.settings, models=["original", "retain", "unlearned"])
     merged.save(model_dir.with_name(f"{model_dir.name}_audit_seed{spec['seed']}"))

@@ -2,8 +2,8 @@
 
     python benchmarks/real_model.py prepare                      # once: the model (see real_model.py)
     python benchmarks/real_knowledge.py check                    # which pool questions the model knows
-    python benchmarks/real_knowledge.py sets --targets "Harry Potter"
-    python benchmarks/real_knowledge.py run --method npo --targets "Harry Potter" --seed 0 \
+    python benchmarks/real_knowledge.py sets --targets "William Shakespeare"
+    python benchmarks/real_knowledge.py run --method npo --targets "William Shakespeare" --seed 0 \
         --learning_rate 1e-5 --output outputs/real_knowledge.jsonl
 
 The pool (`real_knowledge/pool.jsonl`) is written by this project: one question a line with its entity (a person,
