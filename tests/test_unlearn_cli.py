@@ -30,7 +30,7 @@ from .conftest import FORGET_ROWS, RETAIN_ROWS
 
 
 REPO = Path(__file__).resolve().parents[1]
-EXAMPLE_CONFIGS = sorted((REPO / "examples" / "configs").glob("*.yaml"))
+EXAMPLE_CONFIGS = sorted((REPO / "examples" / "configs").glob("tofu_*.yaml"))
 TOFU = REPO.parent / "shared" / "data" / "tofu"  # this team's local copy; the tests that need it skip without it
 HAS_ACCELERATOR = torch.accelerator.is_available()
 
@@ -340,6 +340,17 @@ def test_example_configs_parse_and_say_what_hardware_they_are_for(config):
     assert training_args.forget_loss == "npo" and model_args.model_name_or_path
     assert data_args.forget_dataset.endswith("forget10")
     assert training_args.activation_checkpointing == values.get("activation_checkpointing", False)
+
+
+def test_the_chat_knowledge_recipe_parses_to_undial_on_chat_rows():
+    config = REPO / "examples" / "configs" / "chat_knowledge_undial.yaml"
+    assert "Hardware:" in config.read_text()
+    training_args, model_args, data_args = make_parser().parse_args_and_config(
+        ["--config", str(config), "--forget_dataset", "forget.jsonl", "--retain_dataset", "retain.jsonl"]
+    )
+    assert (training_args.forget_loss, training_args.retain_loss) == ("undial", "nll")
+    assert training_args.learning_rate == 3e-5 and training_args.forget_end_tokens == "auto"
+    assert model_args.model_name_or_path == "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @pytest.mark.skipif(HAS_ACCELERATOR, reason="the CPU fallback applies only without an accelerator")
