@@ -534,6 +534,23 @@ def table(runs: list[dict], sweep_target: str) -> str:
             f"| {method_name(best)} | {best['learning_rate']:g} | {len(same)} ({len(targets)} x {len(seeds)}) | "
             f"{cells} | {met} of {len(same)} |"
         )
+    controls = [r for r in runs if r["method"] in CONTROLS]
+    if controls:
+        lines += [
+            "",
+            "Controls (not candidates): `default` = the library's defaults (NPO + NLL, retain weight 1), "
+            "`retain_only` = the NPO preset's retain term without a forget term:",
+            "",
+            "| run | lr | steps x batch " + header + " forget prob. |",
+            "|---|---|---" + "|---" * (len(columns) + 1) + "|",
+        ]
+        for record in sorted(controls, key=lambda r: (r["method"], r["learning_rate"])):
+            relative = record["relative"]
+            cells = " | ".join(f"{relative[c]:.2f}" for c in columns)
+            lines.append(
+                f"| {record['method']} | {record['learning_rate']:g} | {record['steps']} x {record['batch_size']} | "
+                f"{cells} | {relative['forget_probability']:.3f} |"
+            )
     return "\n".join(lines) + "\n"
 
 
