@@ -692,4 +692,7 @@ def original_scores(output: Path, targets: list[str]) -> dict | None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, OSError) as error:  # bad input: one line, no traceback (the message says what to do)
+        sys.exit(f"real_knowledge.py: {type(error).__name__}: {error}")

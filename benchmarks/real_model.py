@@ -228,4 +228,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, OSError) as error:  # bad input: one line, no traceback (the message says what to do)
+        sys.exit(f"real_model.py: {type(error).__name__}: {error}")
