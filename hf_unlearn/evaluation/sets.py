@@ -17,7 +17,14 @@ from typing import Any
 from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
-from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, as_dataset, detect_format, tokenize_example
+from ..data.formatting import (
+    DEFAULT_QA_PROMPT_TEMPLATE,
+    as_dataset,
+    detect_format,
+    is_conversational,
+    special_token_ids,
+    tokenize_example,
+)
 from ..logprobs import IGNORE_INDEX
 from ..metrics.answer_accuracy import normalize_aliases
 from . import eval_log_key
@@ -240,7 +247,7 @@ def prepare_eval_set(
             )
         )
     generates = all(row.prompt_ids and row.reference is not None for row in rows)
-    chat = fmt == "messages" or (fmt == "prompt_completion" and isinstance(dataset[0]["prompt"], list))
+    chat = is_conversational(dataset[0], fmt)
     return EvalSet(name=name, fmt=fmt, rows=rows, generates=generates, chat=chat, has_aliases=has_aliases)
 
 
@@ -273,6 +280,6 @@ def turn_end_token_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     if position < 0:
         return []
     after = tokenizer(text[position + len(_PROBE) :], add_special_tokens=False)["input_ids"]
-    special = set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {}) or {})
+    special = special_token_ids(tokenizer)
     # The first special token written after the message: templates may put whitespace before it (Llama 2's " </s>").
     return next(([token] for token in after if token in special), [])

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import datasets
 import torch
 
-from ...data.formatting import SUPPORTED_FORMATS, as_dataset, detect_format, prepare_dataset
+from ...data.formatting import SUPPORTED_FORMATS, as_dataset, detect_format, is_conversational, prepare_dataset
 from ...logprobs import IGNORE_INDEX
 from .. import EVAL_LOG_KEYS
 
@@ -36,9 +36,9 @@ PROMPT_FORMATS = ("question_answer", "prompt_completion", "messages")
 """Row formats whose prompt an attack can rewrite: a string prompt, or a conversation (through the chat template)."""
 
 
-def is_conversational(dataset: datasets.Dataset, fmt: str) -> bool:
-    """Whether `dataset`'s rows (in format `fmt`) are conversations, rendered by the tokenizer's chat template."""
-    return fmt == "messages" or (fmt == "prompt_completion" and not isinstance(dataset[0]["prompt"], str))
+def last_user_turn(prompt: Sequence[dict]) -> int | None:
+    """Index of the last user turn of the turns before an answer (the turn a prompt attack rewrites), or `None`."""
+    return next((i for i in reversed(range(len(prompt))) if prompt[i].get("role") == "user"), None)
 
 
 @dataclass(frozen=True)
@@ -231,9 +231,9 @@ class AuditContext:
         self.evaluator_kwargs = evaluator_kwargs
         self.qa_prompt_template = qa_prompt_template
         self.forget_format = detect_format(forget.column_names, "forget")
-        self.conversational = is_conversational(forget, self.forget_format)
+        self.conversational = is_conversational(forget[0], self.forget_format)
         for name, data in (("forget", forget), ("retain", retain)):
-            if data is not None and is_conversational(data, detect_format(data.column_names, name)):
+            if data is not None and is_conversational(data[0], detect_format(data.column_names, name)):
                 check_chat_template(tokenizer, name)
         from ..evaluator import OnceFilter
 
@@ -292,7 +292,7 @@ class AuditContext:
                 f"{' + '.join(SUPPORTED_FORMATS['prompt_completion'])} or {SUPPORTED_FORMATS['messages'][0]} rows)"
             )
         if self.conversational:
-            without = [index for index, row in enumerate(self.forget) if self._last_user_turn(row) is None]
+            without = [i for i, row in enumerate(self.forget) if last_user_turn(self.conversation(row)[0]) is None]
             if without:
                 return (
                     f"{len(without)} forget conversation(s) (row {without[0]} first) have no user turn before the "
@@ -307,16 +307,12 @@ class AuditContext:
             return messages[:-1], messages[-1:]
         return list(row["prompt"]), list(row["completion"])
 
-    def _last_user_turn(self, row: dict) -> int | None:
-        prompt, _ = self.conversation(row)
-        return next((i for i in reversed(range(len(prompt))) if prompt[i].get("role") == "user"), None)
-
     def question_of(self, row: dict) -> str:
         """The part of a forget row an attack may reword: its question, its whole prompt, or (conversations) the
         content of its last user turn."""
         if self.conversational:
             prompt, _ = self.conversation(row)
-            return prompt[self._last_user_turn(row)]["content"]
+            return prompt[last_user_turn(prompt)]["content"]
         return row["question"] if self.forget_format == "question_answer" else row["prompt"]
 
     def format_prompt(self, question: str) -> str:
@@ -338,7 +334,7 @@ class AuditContext:
         if rewrite.prompt_messages is not None:
             prompt = list(rewrite.prompt_messages)
         prompt = [dict(message) for message in prompt]
-        user = next((i for i in reversed(range(len(prompt))) if prompt[i].get("role") == "user"), None)
+        user = last_user_turn(prompt)
         if user is not None and (rewrite.before or rewrite.question is not None):
             question = prompt[user]["content"] if rewrite.question is None else rewrite.question
             prompt[user]["content"] = rewrite.before + question
