@@ -62,6 +62,12 @@ REGAINED_TEXT = (
 )
 
 
+def _missing_scores(scores: tuple[tuple[str, float | None], ...]) -> str | None:
+    """Why a recovery measure is undefined when some of its `(model, score)` are missing, or `None`."""
+    missing = [name for name, value in scores if value is None]
+    return f"undefined: no score for the {' and '.join(missing)} model" if missing else None
+
+
 def recovery(
     unlearned: float | None, original: float | None, retain: float | None, *, min_gap: float = 0.05
 ) -> tuple[float | None, str | None]:
@@ -81,11 +87,9 @@ def recovery(
     Returns:
         `tuple[float | None, str | None]`: the recovery, or `None` and the reason it is undefined.
     """
-    missing = [
-        name for name, value in (("original", original), ("retain", retain), ("unlearned", unlearned)) if value is None
-    ]
-    if missing:
-        return None, f"undefined: no score for the {' and '.join(missing)} model"
+    note = _missing_scores((("original", original), ("retain", retain), ("unlearned", unlearned)))
+    if note:
+        return None, note
     gap = original - retain
     if abs(gap) < min_gap:
         return None, (
@@ -118,9 +122,9 @@ def regained(
         `tuple[float | None, str | None]`: the share, or `None` and the reason it is undefined.
     """
     given = (("original", original_clean), ("unlearned", unlearned_clean), ("attacked unlearned", unlearned_attacked))
-    missing = [name for name, value in given if value is None]
-    if missing:
-        return None, f"undefined: no score for the {' and '.join(missing)} model"
+    note = _missing_scores(given)
+    if note:
+        return None, note
     gap = original_clean - unlearned_clean
     if gap < min_gap:
         return None, (
