@@ -255,25 +255,14 @@ def write_sets(sets: dict[str, list[dict]], folder: Path) -> None:
 
 
 def answer_probability(model, tokenizer, rows: list[dict], batch_size: int = 16) -> float:
-    """Mean over rows of the per-token geometric-mean probability of the reference answer (chat format)."""
-    import torch
+    """Mean over rows of the per-token geometric-mean probability of the reference answer, asked as a chat: the
+    library evaluator's `probability` (teacher-forced only, no generation)."""
+    from hf_unlearn.evaluation import UnlearningEvaluator
 
-    from hf_unlearn.data import UnlearningCollator, prepare_dataset
-    from hf_unlearn.logprobs import sequence_logps
-
-    data = list(prepare_dataset(as_messages(rows), tokenizer, name="rows", max_length=256))
-    collate = UnlearningCollator(tokenizer.pad_token_id)
-    was_training = model.training
-    model.eval()
-    values = []
-    with torch.no_grad():
-        for start in range(0, len(data), batch_size):
-            batch = collate(data[start : start + batch_size])
-            logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            logps, n_tokens = sequence_logps(logits, batch["labels"])
-            values += (logps / n_tokens).exp().tolist()
-    model.train(was_training)
-    return sum(values) / len(values)
+    evaluator = UnlearningEvaluator(
+        tokenizer, {"answers": as_messages(rows)}, generate=False, batch_size=batch_size, max_length=256, progress=None
+    )
+    return evaluator.evaluate(model).summary["sets"]["answers"]["probability"]
 
 
 def score_sets(model, tokenizer, sets: dict[str, list[dict]]) -> dict[str, float]:
