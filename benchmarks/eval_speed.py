@@ -95,8 +95,8 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
 
-    from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer
     from hf_unlearn.evaluation import UnlearningEvaluator
+    from hf_unlearn.testing_utils import tiny_causal_lm, train_bpe_tokenizer
 
     rows, source = load_rows(args.rows)
     texts = [row[key] for row in rows for key in ("question", "answer", "paraphrased_answer")]

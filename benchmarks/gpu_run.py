@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hf_unlearn import NPOTrainer, UnlearningConfig  # noqa: E402
 from hf_unlearn.demo.synthetic import SyntheticConfig, generate_synthetic_splits  # noqa: E402
-from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
+from hf_unlearn.testing_utils import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
 
 
 def main() -> None:

@@ -171,7 +171,7 @@ def worker(
 def build_tokenizer(data: str, directory: str) -> None:
     import datasets
 
-    from hf_unlearn.demo.toy import train_bpe_tokenizer
+    from hf_unlearn.testing_utils import train_bpe_tokenizer
 
     rows = [
         *datasets.load_dataset(data, "forget01", split="train"),

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hf_unlearn.demo.cli import SIZES, print_table, verdict
 from hf_unlearn.demo.experiment import (
     ModelRecipe,
     UnlearningRun,
@@ -33,6 +32,7 @@ from hf_unlearn.demo.experiment import (
     unlearn,
 )
 from hf_unlearn.demo.methods import METHODS
+from hf_unlearn.demo.report import SIZES, print_table, verdict
 from hf_unlearn.demo.synthetic import SyntheticConfig, generate_synthetic_splits
 from hf_unlearn.evaluation import summarize_logs
 

@@ -33,7 +33,7 @@ from hf_unlearn import (  # noqa: E402
     UnlearningConfig,
 )
 from hf_unlearn.data import UnlearningCollator, prepare_dataset  # noqa: E402
-from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
+from hf_unlearn.testing_utils import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
 
 
 TRAINERS = {"ga": GradientAscentTrainer, "gd": GradientDifferenceTrainer, "npo": NPOTrainer, "simnpo": SimNPOTrainer}

@@ -17,7 +17,9 @@ import datasets  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer  # noqa: E402
+# as_messages: re-exported for the tests that import it from here, with the shared rows
+from hf_unlearn.testing_utils import as_messages, memorize, tiny_causal_lm, train_bpe_tokenizer  # noqa: E402, F401
+from hf_unlearn.testing_utils import chatml_tokenizer as _chatml_tokenizer  # noqa: E402
 
 
 FORGET_ROWS = [
@@ -156,68 +158,7 @@ def smollm2_path():
         pytest.skip(f"the real model could not be prepared: {error}")
 
 
-CHATML_TEMPLATE = (
-    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-"""ChatML as SmolLM2 and Qwen2 write it: `<|im_end|>\\n` after each turn."""
-
-SYSTEM_TURN = (
-    "{% if messages[0]['role'] != 'system' %}<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
-)
-"""What SmolLM2's template puts before a conversation that has no system turn (`chatml_tokenizer(system=True)`)."""
-
-
 def chatml_tokenizer(*, turn_end_is_eos: bool = True, system: bool = False):
-    """The shared tokenizer's vocabulary with ChatML's turn markers as special tokens and a ChatML chat template.
-
-    Args:
-        turn_end_is_eos (`bool`, *optional*, defaults to `True`):
-            EOS = `<|im_end|>`, as SmolLM2 and Qwen2 have; `False` keeps the tokenizer's own EOS, so that the turn
-            end is a token of its own.
-        system (`bool`, *optional*, defaults to `False`):
-            Write a default system turn before conversations without one, as SmolLM2's template does.
-    """
-    tokenizer = train_tokenizer(all_texts())
-    tokenizer.add_special_tokens({"additional_special_tokens": ["<|im_start|>", "<|im_end|>"]})
-    if turn_end_is_eos:
-        tokenizer.eos_token = "<|im_end|>"
-    tokenizer.chat_template = (SYSTEM_TURN if system else "") + CHATML_TEMPLATE
-    return tokenizer
-
-
-def as_messages(rows: list[dict], fmt: str = "messages") -> list[dict]:
-    """Question / answer rows as one user and one assistant turn each: `messages` rows, or conversational
-    prompt/completion rows with `fmt="prompt_completion"`; a `paraphrased_question` column is kept as it is."""
-    made = []
-    for row in rows:
-        user = {"role": "user", "content": row["question"]}
-        assistant = {"role": "assistant", "content": row["answer"]}
-        chat = {"messages": [user, assistant]} if fmt == "messages" else {"prompt": [user], "completion": [assistant]}
-        made.append(chat)
-        if "paraphrased_question" in row:
-            made[-1]["paraphrased_question"] = row["paraphrased_question"]
-    return made
-
-
-def memorize(model, rows, pad_token_id: int, output_dir, epochs: int = 40):
-    """Fine-tune `model` on prepared `rows` until it knows them (learning rate 5e-3, constant); returns it."""
-    from transformers import Trainer, TrainingArguments
-
-    from hf_unlearn.data import UnlearningCollator
-
-    args = TrainingArguments(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=6,
-        learning_rate=5e-3,
-        num_train_epochs=epochs,
-        lr_scheduler_type="constant",
-        save_strategy="no",
-        report_to="none",
-        use_cpu=True,
-        disable_tqdm=True,
-        remove_unused_columns=False,
-        seed=0,
-    )
-    Trainer(model=model, args=args, train_dataset=rows, data_collator=UnlearningCollator(pad_token_id)).train()
-    return model
+    """The shared tokenizer's vocabulary (trained on the rows above) with ChatML turn markers and chat template; the
+    flags are those of [`hf_unlearn.testing_utils.chatml_tokenizer`]."""
+    return _chatml_tokenizer(all_texts(), vocab_size=400, turn_end_is_eos=turn_end_is_eos, system=system)

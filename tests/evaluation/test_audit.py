@@ -12,7 +12,6 @@ import warnings
 import pytest
 
 from hf_unlearn import UnlearningAuditor
-from hf_unlearn.demo.toy import tiny_causal_lm
 from hf_unlearn.evaluation.audit import (
     AUDIT_FILE,
     MODEL_COLOURS,
@@ -30,6 +29,7 @@ from hf_unlearn.evaluation.probes import (
     PromptAttackProbe,
     RelearnProbe,
 )
+from hf_unlearn.testing_utils import tiny_causal_lm
 
 from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from hf_unlearn.demo.toy import tiny_causal_lm, train_bpe_tokenizer
 from hf_unlearn.hub import RECORD_FILE, save_card_and_record
+from hf_unlearn.testing_utils import tiny_causal_lm, train_bpe_tokenizer
 
 from ..test_hub import card_record
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from hf_unlearn.demo.toy import tiny_causal_lm
 from hf_unlearn.evaluation.probes import (
     PROBES,
     PROMPT_TRANSFORMS,
@@ -26,6 +25,7 @@ from hf_unlearn.evaluation.probes import (
 )
 from hf_unlearn.evaluation.scoring import score_sequences
 from hf_unlearn.logprobs import IGNORE_INDEX
+from hf_unlearn.testing_utils import tiny_causal_lm
 
 from ..conftest import FORGET_ROWS, RETAIN_ROWS, as_messages, chatml_tokenizer, tiny_llama
 

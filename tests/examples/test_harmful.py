@@ -118,7 +118,7 @@ def test_real_data_runs_print_and_save_no_text(tmp_path, monkeypatch, capsys):
 def test_a_text_classification_model_is_the_judge(tmp_path):
     from transformers import BertConfig, BertForSequenceClassification
 
-    from hf_unlearn.demo.toy import train_bpe_tokenizer
+    from hf_unlearn.testing_utils import train_bpe_tokenizer
 
     tokenizer = train_bpe_tokenizer(["harmless words", "harmful words"], vocab_size=300)
     tokenizer.model_max_length = 64
