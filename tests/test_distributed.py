@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 
+pytestmark = pytest.mark.slow  # launches several processes
+
+
 SCRIPT = Path(__file__).resolve().parent / "distributed_run.py"
 # The launcher of the interpreter running the tests, not whatever `accelerate` is first on PATH (or none).
 ACCELERATE_LAUNCH = [sys.executable, "-m", "accelerate.commands.launch"]

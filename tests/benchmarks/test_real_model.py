@@ -11,6 +11,9 @@ import pytest
 from tests.conftest import benchmark_module
 
 
+pytestmark = pytest.mark.slow  # prepares and runs a real pretrained model
+
+
 real_model = benchmark_module("real_model")
 rk = benchmark_module("real_knowledge")
 

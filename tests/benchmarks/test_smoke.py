@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 
+pytestmark = pytest.mark.slow  # runs the benchmarks' smoke versions
+
+
 ROOT = Path(__file__).resolve().parents[2]
 TOFU = ROOT.parent / "shared" / "data" / "tofu"
 needs_tofu = pytest.mark.skipif(not TOFU.is_dir(), reason="../shared/data/tofu is not here")

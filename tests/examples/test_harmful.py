@@ -10,6 +10,9 @@ import pytest
 import torch
 
 
+pytestmark = pytest.mark.slow  # runs an example end to end
+
+
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "harmful_unlearning.py"
 UNLEARNED, HELD_OUT, RETAIN = "harmful prompts (unlearned)", "harmful prompts (held out)", "normal QA (retain set)"
 SECRET = "Quillfeather"  # a word that only the "real" data files below contain

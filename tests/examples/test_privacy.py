@@ -4,6 +4,11 @@ import runpy
 import sys
 from pathlib import Path
 
+import pytest
+
+
+pytestmark = pytest.mark.slow  # runs an example end to end
+
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "privacy_unlearning.py"
 

@@ -13,10 +13,13 @@ import pytest
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "wmdp_rmu.py"
 SECRET = "Quillfeather"  # a word that only the "real" corpora below contain
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("lm_eval") is None,
-    reason='lm-eval is not installed (pip install "hf_unlearn[lm-eval]"): the example scores through it',
-)
+pytestmark = [
+    pytest.mark.slow,  # runs an example end to end
+    pytest.mark.skipif(
+        importlib.util.find_spec("lm_eval") is None,
+        reason='lm-eval is not installed (pip install "hf_unlearn[lm-eval]"): the example scores through it',
+    ),
+]
 
 
 def run_example(monkeypatch, capsys, *flags) -> tuple[str, dict]:
