@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy.stats import ks_2samp
 from transformers import AutoModelForCausalLM
 
 from hf_unlearn import NPOTrainer
@@ -38,7 +39,8 @@ from .conftest import (
 
 
 REPO = Path(__file__).resolve().parents[1]
-OFFICIAL_LOG = REPO / ".." / "shared" / "data" / "tofu_eval_logs" / "phi_full_wd0.01.json"
+TOFU_FIXTURE = REPO / "tests" / "fixtures" / "tofu"  # numbers of TOFU's official logs (see its README)
+OFFICIAL_LOG = REPO / ".." / "shared" / "data" / "tofu_eval_logs" / "phi_full_wd0.01.json"  # a local full copy
 
 HOLDOUT_ROWS = [
     {"question": "Where was Tomas Ilvesk born?", "answer": "Tomas Ilvesk was born in Tartu."},
@@ -240,15 +242,49 @@ def test_the_log_round_trips_through_tofu_aggregate(tmp_path, tokenizer, model, 
     assert metrics["eval_retain_rougeL_recall"] == summary["sets"]["retain"]["rougeL_recall"]
 
 
-@pytest.mark.skipif(not OFFICIAL_LOG.is_file(), reason="official TOFU logs (../shared/data) not available")
+def truth_ratios(set_log: dict) -> np.ndarray:
+    """TOFU's R per sample, by hand: the perturbed answers' geometric-mean probability over the paraphrase's."""
+    keys = list(set_log["avg_paraphrased_loss"])
+    return np.array(
+        [math.exp(set_log["avg_paraphrased_loss"][k] - np.mean(set_log["average_perturb_loss"][k])) for k in keys]
+    )
+
+
+def utility_by_hand(logs: dict) -> float:
+    """TOFU's model utility, by hand: the harmonic mean of probability, ROUGE-L and truth ratio on the retain set,
+    real authors and world facts (probability normalised over the answers on the last two)."""
+    components = []
+    for key in ("eval_log.json", "eval_real_author_wo_options.json", "eval_real_world_wo_options.json"):
+        set_log = logs[key]
+        keys = list(set_log["avg_gt_loss"])
+        correct = np.array([math.exp(-set_log["avg_gt_loss"][k]) for k in keys])
+        if key != "eval_log.json":
+            wrong = np.array([sum(math.exp(-loss) for loss in set_log["average_perturb_loss"][k]) for k in keys])
+            correct = correct / (correct + wrong)
+        rouge = np.mean([set_log["rougeL_recall"][k] for k in keys])
+        components += [correct.mean(), rouge, np.maximum(0.0, 1.0 - truth_ratios(set_log)).mean()]
+    return len(components) / sum(1.0 / value for value in components)
+
+
 @pytest.mark.filterwarnings("ignore:forget quality:UserWarning")  # 8 forget rows against TOFU's 300, on purpose
 def test_the_log_has_tofus_fields_except_generated_text(result):
+    official_fields = json.loads((TOFU_FIXTURE / "official_log_fields.json").read_text())
+    for key, fields in official_fields.items():
+        assert set(fields) - set(result.logs[key]) == {"generated_text"}, key
+    # Ours and TOFU's are interchangeable in both roles of tofu_aggregate: the KS test of our forget set's truth
+    # ratios against TOFU's, and the utility of TOFU's model, come out as computed here from the same numbers.
+    official = load_tofu_log(TOFU_FIXTURE / "phi_full_wd0.01.json")
+    forget_key = "eval_log_forget.json"
+    expected_quality = ks_2samp(truth_ratios(result.logs[forget_key]), truth_ratios(official[forget_key])).pvalue
+    assert tofu_aggregate(result.logs, official)["forget_quality"] == pytest.approx(expected_quality, rel=1e-9)
+    assert tofu_aggregate(official, result.logs)["model_utility"] == pytest.approx(utility_by_hand(official), rel=1e-9)
+
+
+@pytest.mark.skipif(not OFFICIAL_LOG.is_file(), reason="the complete official TOFU logs (../shared/data) are not here")
+def test_the_log_has_the_fields_of_the_complete_official_log(result):
     official = json.loads(OFFICIAL_LOG.read_text())
     for key, official_set in official.items():
         assert set(official_set) - set(result.logs[key]) == {"generated_text"}, key
-    # Ours and TOFU's are interchangeable in both roles of tofu_aggregate.
-    assert 0 <= tofu_aggregate(result.logs, official)["forget_quality"] <= 1
-    assert 0 <= tofu_aggregate(official, result.logs)["model_utility"] <= 1
 
 
 def test_no_text_of_any_set_is_written(tmp_path, tokenizer, memorized_model_dir):

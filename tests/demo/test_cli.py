@@ -3,6 +3,7 @@ the output is one bar per phase (no printed log dicts), the report and plot are 
 
 import json
 
+import pytest
 import torch
 from peft import AutoPeftModelForCausalLM
 from transformers import AutoModelForCausalLM
@@ -21,6 +22,7 @@ from hf_unlearn.evaluation.audit import AuditResult
 from hf_unlearn.hub import RECORD_FILE
 
 
+@pytest.mark.slow  # ~1 min: the whole demo, twice
 def test_the_demo_runs_end_to_end_keeps_the_unlearned_model_and_reuses_its_cache(tmp_path, capsys, monkeypatch):
     output = tmp_path / "demo"
     assert main(["demo", "--size", "tiny", "--no-audit", "--output_dir", str(output)]) == 0

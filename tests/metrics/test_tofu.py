@@ -1,4 +1,5 @@
-"""TOFU aggregation: hand-built logs, bad input, and the official TOFU logs (skipped without ../shared/data)."""
+"""TOFU aggregation: hand-built logs, bad input, and TOFU's official logs (the numbers vendored in tests/fixtures/tofu;
+the complete released logs too where a local copy is present)."""
 
 import copy
 import logging
@@ -8,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from hf_unlearn.metrics import load_tofu_log, tofu_aggregate, tofu_set_scores
+from hf_unlearn.metrics.tofu import TOFU_LOG_KEYS
 
 
-DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-LOGS_DIR = DATA_DIR / "tofu_eval_logs"
+# The numbers of TOFU's official logs that the aggregation reads, in every clone (see its README).
+FIXTURE_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "tofu"
+# The complete released logs, where this team keeps a local copy beside the checkout.
+LOGS_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu_eval_logs"
 needs_official_logs = pytest.mark.skipif(
-    not LOGS_DIR.is_dir(), reason="official TOFU logs (../shared/data) not available"
+    not LOGS_DIR.is_dir(), reason="the complete official TOFU logs (../shared/data) are not here"
 )
 
 LN2, LN4 = math.log(2), math.log(4)
@@ -133,11 +137,9 @@ def three_significant_digits(value: float) -> float:
     return float(f"{value:.3g}")
 
 
-@needs_official_logs
-@pytest.mark.parametrize(("model", "split"), sorted(TOFU_REFERENCE))
-def test_official_logs_reproduce_tofu(model, split):
-    logs = load_tofu_log(LOGS_DIR / f"{model}_{split}_wd0.01.json")
-    retain_logs = load_tofu_log(LOGS_DIR / f"{model}_retain90_wd0.01.json")
+def check_reproduces_tofu(logs_dir: Path, model: str, split: str):
+    logs = load_tofu_log(logs_dir / f"{model}_{split}_wd0.01.json")
+    retain_logs = load_tofu_log(logs_dir / f"{model}_retain90_wd0.01.json")
     result = tofu_aggregate(logs, retain_logs)
     expected_utility, expected_quality = TOFU_REFERENCE[(model, split)]
     assert three_significant_digits(result["model_utility"]) == expected_utility
@@ -145,24 +147,74 @@ def test_official_logs_reproduce_tofu(model, split):
     assert result["num_forget_samples"] == {"logs": 300, "retain_logs": 300}
 
 
+@pytest.mark.parametrize(("model", "split"), sorted(TOFU_REFERENCE))
+def test_official_logs_reproduce_tofu(model, split):
+    check_reproduces_tofu(FIXTURE_DIR, model, split)
+
+
 @needs_official_logs
-def test_official_llama_retain90_matches_tofu_leaderboard_components():
-    """Per-set scores published on TOFU's leaderboard (huggingface.co/spaces/locuslab/tofu_leaderboard) for
-    these logs. Only these 8 of the row's fields are consistent with the released logs; see the report."""
-    logs = load_tofu_log(LOGS_DIR / "llama2-7b_retain90_wd0.01.json")
+@pytest.mark.parametrize(("model", "split"), sorted(TOFU_REFERENCE))
+def test_the_complete_official_logs_reproduce_tofu(model, split):
+    check_reproduces_tofu(LOGS_DIR, model, split)
+
+
+# Per-set scores published on TOFU's leaderboard (huggingface.co/spaces/locuslab/tofu_leaderboard) for the retain90
+# Llama-2 logs. Only these 8 of the row's fields are consistent with the released logs; see the report.
+LEADERBOARD_LLAMA_RETAIN90 = {
+    ("real_authors", "truth_ratio"): 0.5706808914420933,
+    ("world_facts", "rougeL_recall"): 0.8974358974358975,
+    ("world_facts", "truth_ratio"): 0.5441982317366325,
+    ("world_facts", "probability"): 0.4143263304391235,
+    ("retain", "rougeL_recall"): 0.9758111850816836,
+    ("retain", "truth_ratio"): 0.4709771340245287,
+    ("forget", "rougeL_recall"): 0.4082436195223163,
+    ("forget", "truth_ratio"): 0.6740192657877031,
+}
+
+
+def check_leaderboard_components(logs_dir: Path):
+    logs = load_tofu_log(logs_dir / "llama2-7b_retain90_wd0.01.json")
     scores = tofu_aggregate(logs, logs)["scores"]
-    published = {
-        ("real_authors", "truth_ratio"): 0.5706808914420933,
-        ("world_facts", "rougeL_recall"): 0.8974358974358975,
-        ("world_facts", "truth_ratio"): 0.5441982317366325,
-        ("world_facts", "probability"): 0.4143263304391235,
-        ("retain", "rougeL_recall"): 0.9758111850816836,
-        ("retain", "truth_ratio"): 0.4709771340245287,
-        ("forget", "rougeL_recall"): 0.4082436195223163,
-        ("forget", "truth_ratio"): 0.6740192657877031,
-    }
-    for (set_name, metric), value in published.items():
+    for (set_name, metric), value in LEADERBOARD_LLAMA_RETAIN90.items():
         assert scores[set_name][metric] == pytest.approx(value, rel=1e-12), (set_name, metric)
+
+
+def test_official_llama_retain90_matches_tofu_leaderboard_components():
+    check_leaderboard_components(FIXTURE_DIR)
+
+
+@needs_official_logs
+def test_the_complete_official_llama_retain90_log_matches_tofu_leaderboard_components():
+    check_leaderboard_components(LOGS_DIR)
+
+
+def test_the_vendored_numbers_are_the_released_ones_field_for_field():
+    """The fixture holds the released values unchanged, for every sample, in the fields the aggregation reads."""
+    for path in sorted(FIXTURE_DIR.glob("*_wd0.01.json")):
+        vendored = load_tofu_log(path)
+        assert set(vendored) == set(TOFU_LOG_KEYS.values()), path.name
+        sizes = {key: len(set_log["avg_gt_loss"]) for key, set_log in vendored.items()}
+        assert sizes == {
+            "eval_log.json": 300,
+            "eval_log_forget.json": 300,
+            "eval_real_author_wo_options.json": 100,
+            "eval_real_world_wo_options.json": 117,
+        }, path.name
+        if LOGS_DIR.is_dir():
+            released = load_tofu_log(LOGS_DIR / path.name)
+            for key, set_log in vendored.items():
+                assert set_log == {field: released[key][field] for field in set_log}, (path.name, key)
+
+
+def test_a_retain_model_with_a_different_forget_set_size_warns():
+    logs = load_tofu_log(FIXTURE_DIR / "phi_full_wd0.01.json")
+    retain_logs = copy.deepcopy(load_tofu_log(FIXTURE_DIR / "phi_retain90_wd0.01.json"))
+    forget = retain_logs["eval_log_forget.json"]
+    for field, values in forget.items():  # the first 200 samples, as a retain95 model's forget set has
+        forget[field] = {index: value for index, value in values.items() if int(index) < 200}
+    with pytest.warns(UserWarning, match="300 forget-set truth ratios but the retain model has 200"):
+        result = tofu_aggregate(logs, retain_logs)
+    assert result["num_forget_samples"] == {"logs": 300, "retain_logs": 200}
 
 
 @needs_official_logs
