@@ -33,7 +33,7 @@ def unlearn(tmp_path, tokenizer, model, forget_rows, name: str):
 @pytest.fixture
 def first_request(tmp_path, tokenizer):
     model = tiny_llama(len(tokenizer))
-    model.config._name_or_path = "acme/tiny-llama"  # a Hub id: a first request has no earlier record to read
+    model.config.name_or_path = "acme/tiny-llama"  # a Hub id: a first request has no earlier record to read
     return unlearn(tmp_path, tokenizer, model, FIRST, "request-1")
 
 

@@ -245,7 +245,7 @@ def test_the_curves_plot_draws_the_target_band_and_states_the_verdict():
         assert sorted(extent(rouge_axis, patch) for patch in rouge_axis.patches) == [(-0.02, 0.21), (0.21, 0.41)]
         (region,) = quality_axis.patches
         assert extent(quality_axis, region)[0] == MIN_FORGET_QUALITY
-        title = figure._suptitle.get_text()
+        title = "\n".join(text.get_text() for text in figure.texts)  # the suptitle is a figure-level text
         assert "Result: Unlearning went past the retain model, forgetting more than it (success)." in title
         assert "forget quality 0.27" in title
     finally:
