@@ -481,6 +481,7 @@ result = evaluate_with_callback(out / "run")
 """
 
 
+@pytest.mark.slow  # launches two processes
 def test_two_processes_give_the_one_process_result(tmp_path):
     """`accelerate launch --multi_gpu --num_processes 2` on CPU (gloo): rows are split, gathered, aggregated once.
 

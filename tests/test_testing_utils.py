@@ -63,12 +63,6 @@ def test_as_messages_makes_one_user_and_one_assistant_turn_per_row():
         as_messages(rows, "text")
 
 
-def test_the_demo_keeps_the_builders_importable_under_their_old_names():
-    from hf_unlearn.demo import toy
-
-    assert toy.tiny_causal_lm is tiny_causal_lm and toy.train_bpe_tokenizer is train_bpe_tokenizer
-
-
 def test_the_testing_module_does_not_import_the_demo():
     # the demo may import the testing module, not the reverse
     code = (

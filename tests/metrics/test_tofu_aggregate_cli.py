@@ -6,7 +6,7 @@ import pytest
 from hf_unlearn.cli import main
 from hf_unlearn.metrics.cli import add_tofu_aggregate_command
 
-from .test_tofu import LOGS_DIR, needs_official_logs, small_logs
+from .test_tofu import FIXTURE_DIR, small_logs
 
 
 def parse(argv):
@@ -41,14 +41,13 @@ def test_missing_file_is_a_clean_error(tmp_path, capsys):
     assert "Traceback" not in captured.err
 
 
-@needs_official_logs
 def test_official_logs(capsys):
     args = parse(
         [
             "tofu-aggregate",
-            str(LOGS_DIR / "llama2-7b_full_wd0.01.json"),
+            str(FIXTURE_DIR / "llama2-7b_full_wd0.01.json"),
             "--retain-logs",
-            str(LOGS_DIR / "llama2-7b_retain90_wd0.01.json"),
+            str(FIXTURE_DIR / "llama2-7b_retain90_wd0.01.json"),
         ]
     )
     assert args.func(args) == 0
