@@ -36,6 +36,13 @@ def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.HelpFormatter(prog, max_help_position=38, width=width)
 
 
+def _short_metavar(action: argparse.Action) -> str:
+    """A value's placeholder in the short help, from its type (argparse's default repeats the option's name)."""
+    if action.nargs == "?" and action.const is True:  # HfArgumentParser's booleans: `--use_peft [BOOL]`
+        return "BOOL"
+    return {int: "N", float: "X"}.get(action.type, "VALUE")
+
+
 class CommandParser(TrlParser):
     """`TrlParser` as every command uses it (see the module's docstring).
 
@@ -148,7 +155,9 @@ class CommandParser(TrlParser):
         sections = self.help_sections()
         if sections is None:
             return super().format_help()
-        actions = {action.dest: action for action in self._actions}
+        actions = {}
+        for action in self._actions:  # a boolean's `--field`, not its `--no_field` complement
+            actions.setdefault(action.dest, action)
         formatter = self._get_formatter()
         formatter.add_usage(self.usage, [], [])
         formatter.add_text(self.description)
@@ -159,6 +168,8 @@ class CommandParser(TrlParser):
                 shown.add(dest)
                 action = copy.copy(actions[dest])
                 action.option_strings = action.option_strings[:1]  # the underscore spelling; dashes work too
+                if action.metavar is None and not action.choices:  # `--lora_r N`, not `--lora_r LORA_R`
+                    action.metavar = _short_metavar(action)
                 text = short_help or one_line(action.help).replace("%%", "%")
                 if action.default not in (None, False, "", [], argparse.SUPPRESS) and dest != "output_dir":
                     text += f" (default: {action.default!r})"

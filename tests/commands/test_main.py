@@ -137,8 +137,8 @@ def test_every_command_says_the_same_for_a_missing_model(command, tmp_path, monk
     err = capsys.readouterr().err
     # every command names the option as its field (the flag is `--` and the field's name), unlearn's config key too
     assert (
-        f"error: {option.removeprefix('--')} 'missing/model': no local folder 'missing/model', and as a Hub id it is not in the local "
-        "cache (HF_HUB_OFFLINE is set)." in err.splitlines()[0]
+        f"error: {option.removeprefix('--')} 'missing/model': no local folder 'missing/model', and as a Hub id it is "
+        "not in the local cache (HF_HUB_OFFLINE is set)." in err.splitlines()[0]
     )
 
 
