@@ -654,8 +654,8 @@ class ModelCardMixin:
             raise HubPushError(
                 f"Not pushing this adapter: its base model is {where}, which readers of the Hub cannot load. Name "
                 "the base model's Hub id with `base_model_id` (UnlearningConfig(base_model_id="
-                "'org/base-model'), `--base_model_id org/base-model` on the command line, or trainer.base_model_id "
-                "= 'org/base-model'), then push again."
+                "'org/base-model'), `base_model_id: org/base-model` in the run's config or on its command line, or "
+                "trainer.base_model_id = 'org/base-model'), then push again."
             )
         return base if base not in (None, named) else None
 

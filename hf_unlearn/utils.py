@@ -90,7 +90,7 @@ def check_model_source(model: str | os.PathLike | None, option: str, revision: s
         model (`str` or `os.PathLike`):
             What the user gave.
         option (`str`):
-            The option or config key it was given to (`--model`, `model_name_or_path`, ...), named in the message.
+            The parameter it was given as (`model`, `model_name_or_path`, ...), named in the message.
         revision (`str`, *optional*):
             The Hub revision the cache is searched for (the default branch when `None`).
 
@@ -178,7 +178,7 @@ def _verdict(after: dict[str, float], before: dict[str, float] | None, prefix: s
             parts.append(f"{verdict}: {name} at {ratio:.0%} of its value {values}")
     quality = after.get(f"{prefix}forget_quality")
     if quality is None:
-        parts.append("no forget quality (it needs the retain model's eval log: retain_logs, --retain-logs)")
+        parts.append("no forget quality (it needs the retain model's eval log: retain_logs)")
     elif quality >= MIN_FORGET_QUALITY:
         parts.append(f"forget quality {quality:.3g} >= {MIN_FORGET_QUALITY}: forget answers like a retain model's")
     else:

@@ -10,7 +10,7 @@ from huggingface_hub import HfApi, RepoUrl
 from huggingface_hub.errors import HfHubHTTPError
 
 from hf_unlearn import GradientDifferenceTrainer, NPOTrainer
-from hf_unlearn.cli import user_error_types
+from hf_unlearn.commands import user_error_types
 from hf_unlearn.hub import RECORD_FILE, REPO_PLACEHOLDER, HubPushError, render_model_card
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, tiny_llama
@@ -345,8 +345,8 @@ def test_an_adapter_on_a_local_base_without_its_hub_id_is_not_pushed(
     expected = (
         f"Not pushing this adapter: its base model is the local folder '{memorized_model_dir}', which readers of the "
         "Hub cannot load. Name the base model's Hub id with `base_model_id` (UnlearningConfig(base_model_id="
-        "'org/base-model'), `--base_model_id org/base-model` on the command line, or trainer.base_model_id = "
-        "'org/base-model'), then push again."
+        "'org/base-model'), `base_model_id: org/base-model` in the run's config or on its command line, or "
+        "trainer.base_model_id = 'org/base-model'), then push again."
     )
 
     def build(**config):

@@ -9,7 +9,7 @@ from peft import LoHaConfig, LoraConfig, PeftModel, get_peft_model
 from peft.tuners.lora import LoraLayer
 from transformers import AutoModelForCausalLM, TrainerCallback
 
-from hf_unlearn.cli import main
+from hf_unlearn.commands import main
 from hf_unlearn.hub import RECORD_FILE
 from hf_unlearn.task_vector import (
     TaskVectorConfig,

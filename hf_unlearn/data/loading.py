@@ -21,7 +21,7 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
         spec (`str`):
             A local data file, or `PATH_OR_HUB_ID[:CONFIG[:SPLIT]]`.
         option (`str`, *optional*, defaults to `"dataset"`):
-            The option or config key it was given to, named in error messages.
+            The parameter it was given as (a field or config key, e.g. `forget_dataset`), named in error messages.
 
     Raises:
         `ValueError`: naming the option, the spec, why it failed, and the accepted forms; "the forget file is empty"
@@ -31,8 +31,8 @@ def load_dataset_spec(spec: str, option: str = "dataset") -> datasets.Dataset:
             may be forget-set data).
     """
     path = Path(spec)
-    # "forget_dataset" / "--forget" / "eval_datasets.forget" -> "the forget file is empty"
-    what = option.lstrip("-").removesuffix("_dataset").removeprefix("eval_datasets.")
+    # "forget_dataset" / "forget" / "eval_datasets.forget" -> "the forget file is empty"
+    what = option.removesuffix("_dataset").removeprefix("eval_datasets.")
     empty = ValueError(
         f"{option} {spec!r}: the {what} {'file' if path.is_file() else 'set'} is empty; it needs at least one row."
     )

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -365,46 +364,6 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f"The unlearned model, its card and unlearning record are in {run_dir}; score it again with\n"
         f"  hf-unlearn eval --model {run_dir} --forget {data_paths['forget']} --retain {data_paths['retain']} "
-        f"--holdout {data_paths['holdout']} --retain-logs {retain_log_path} --output_dir {run_dir / 'evaluation'}"
+        f"--holdout {data_paths['holdout']} --retain_logs {retain_log_path} --output_dir {run_dir / 'evaluation'}"
     )
     return 0
-
-
-def add_demo_command(subparsers) -> argparse.ArgumentParser:
-    from .methods import METHODS  # plain data: building the parser imports no model code
-
-    parser = subparsers.add_parser(
-        "demo",
-        allow_abbrev=False,
-        help="unlearning end to end on generated data, offline, in minutes",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument(
-        "--output_dir",
-        default="outputs/demo",
-        help="where the data, models (the unlearned one in runs/METHOD), report and plot go",
-    )
-    parser.add_argument("--method", choices=sorted(METHODS), default="npo", help="unlearning method (default: npo)")
-    parser.add_argument("--lora", action="store_true", help="unlearn with a LoRA adapter")
-    parser.add_argument("--steps", type=int, help="unlearning steps (default: 60)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the data, the models and the run")
-    parser.add_argument("--size", choices=sorted(SIZES), default="default", help="'tiny' is for smoke tests")
-    parser.add_argument(
-        "--audit",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help=(
-            "run the robustness audit (relearning, quantization, paraphrase, few-shot, prompt attacks, logit "
-            "lens) on the unlearned, original and retain models; writes audit.json / audit.png and adds a "
-            "Robustness section to the unlearned model's card (default: on; about 35 s on 2 free cores)"
-        ),
-    )
-    parser.set_defaults(func=run_demo)
-    return parser
-
-
-if __name__ == "__main__":  # pragma: no cover
-    parser = argparse.ArgumentParser(prog="hf-unlearn")
-    add_demo_command(parser.add_subparsers(dest="command", required=True))
-    sys.exit(run_demo(parser.parse_args(["demo", *sys.argv[1:]])))

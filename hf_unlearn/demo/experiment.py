@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
+from transformers import AutoTokenizer, Trainer, TrainerCallback, TrainingArguments
 from transformers.trainer_callback import PrinterCallback, ProgressCallback
 from transformers.utils import logging
 
-from .. import __version__
+from .. import __version__, models
 from ..data import UnlearningCollator, content_fingerprint, prepare_dataset
 from ..utils import LORA_LEARNING_RATE_FACTOR
 from .methods import METHODS
@@ -282,7 +282,7 @@ def cached_model(directory: Path, name: str, rows, tokenizer, recipe: ModelRecip
 
 def load_model(directory: str | os.PathLike):
     # An absolute path, so that an adapter trained on this model finds its base from any working directory.
-    return AutoModelForCausalLM.from_pretrained(Path(directory).resolve())
+    return models.load_model(Path(directory).resolve())
 
 
 @dataclass

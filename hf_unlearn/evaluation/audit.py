@@ -38,7 +38,6 @@ from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, content_fingerprint, ensure_pad_token
-from ..reference import peft_checkpointing_alias_quiet
 from ..utils import write_json_atomic
 from .probes import AuditContext, make_probes
 from .probes.base import as_rows, subset_log
@@ -574,13 +573,14 @@ def plot_audit(result: AuditResult, path: Path) -> None:
 
 
 def load_model(path: str | os.PathLike, option: str = "model", **kwargs) -> torch.nn.Module:
-    """A causal LM from a model folder or Hub id, or a PEFT adapter folder on its base model.
+    """A causal LM from a model folder or Hub id, or a PEFT adapter folder on its base model: the library's one
+    loader, [`hf_unlearn.models.load_model`].
 
     Args:
         path (`str` or `os.PathLike`):
             Model folder / Hub id, or adapter folder (it holds `adapter_config.json`).
         option (`str`, *optional*, defaults to `"model"`):
-            Named in error messages (`--original`, ...).
+            The parameter it was given as, named in error messages (`original`, `retain_model`, ...).
         **kwargs:
             Passed to `from_pretrained` (`dtype`, `trust_remote_code`).
 
@@ -588,25 +588,9 @@ def load_model(path: str | os.PathLike, option: str = "model", **kwargs) -> torc
         ValueError: an adapter folder whose base model cannot be loaded (naming the path it tried), or a model
             that cannot be loaded.
     """
-    from peft import PeftConfig, PeftModel
-    from transformers import AutoModelForCausalLM
+    from .. import models
 
-    path = Path(path)
-    if (path / "adapter_config.json").is_file():
-        base = PeftConfig.from_pretrained(str(path)).base_model_name_or_path
-        try:
-            model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
-        except (OSError, ValueError) as error:
-            raise ValueError(
-                f"{option} {str(path)!r} is a PEFT adapter folder whose base model {base!r} (base_model_name_or_path "
-                f"in its adapter_config.json) could not be loaded: {error}"
-            ) from error
-        with peft_checkpointing_alias_quiet():
-            return PeftModel.from_pretrained(model, str(path)).eval()
-    try:
-        return AutoModelForCausalLM.from_pretrained(str(path), **kwargs).eval()
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{option} {str(path)!r} could not be loaded as a causal LM: {error}") from error
+    return models.load_model(path, name=option, **kwargs)
 
 
 class UnlearningAuditor:

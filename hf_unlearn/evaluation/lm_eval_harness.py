@@ -110,8 +110,8 @@ def check_tasks(tasks: Sequence[str], manager) -> None:
             message = " ".join(str(error.args[0] if error.args else error).split())
             raise ValueError(
                 f"lm-evaluation-harness: {message}. Give a task, group or tag it knows (`lm-eval ls tasks` lists "
-                "them), a task YAML path, or a folder of your own task YAML files (--lm_eval_include on the command "
-                "line, include_path in Python)."
+                "them), a task YAML path, or a folder of your own task YAML files (include_path; lm_eval_include in "
+                "hf-unlearn eval)."
             ) from error
 
 

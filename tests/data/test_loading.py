@@ -33,8 +33,8 @@ def test_an_empty_file_or_set_says_so(tmp_path):
     with pytest.raises(ValueError, match=r"forget_dataset '.*forget\.jsonl': the forget file is empty"):
         load_dataset_spec(str(tmp_path / "forget.jsonl"), "forget_dataset")
     (tmp_path / "header_only.csv").write_text("question,answer\n")
-    with pytest.raises(ValueError, match=r"--retain '.*header_only\.csv': the retain file is empty"):
-        load_dataset_spec(str(tmp_path / "header_only.csv"), "--retain")
+    with pytest.raises(ValueError, match=r"^retain '.*header_only\.csv': the retain file is empty"):
+        load_dataset_spec(str(tmp_path / "header_only.csv"), "retain")
 
 
 def test_a_missing_data_file_is_named(tmp_path):
@@ -65,8 +65,8 @@ def test_a_malformed_file_names_its_line_and_the_reason_without_the_row_text(tmp
     document = '[\n  {"question": "q", "answer": "a"},\n  {"question": "q",, "answer": "a"}\n]'
     (tmp_path / "rows.json").write_text(document)
     with pytest.raises(ValueError, match=r"'.*rows\.json' line 3, column 20: Expecting property name"):
-        load_dataset_spec(str(tmp_path / "rows.json"), "--forget")
+        load_dataset_spec(str(tmp_path / "rows.json"), "forget")
     # CSV: the parser's own message has the line (the header is line 1)
     (tmp_path / "retain.csv").write_text("question,answer\nq,a\nq,a,extra\n")
     with pytest.raises(ValueError, match=r"'.*retain\.csv' could not be read as rows: .*Expected 2 fields in line 3"):
-        load_dataset_spec(str(tmp_path / "retain.csv"), "--retain")
+        load_dataset_spec(str(tmp_path / "retain.csv"), "retain")

@@ -196,7 +196,7 @@ def test_an_unknown_task_is_refused_with_the_harness_message_on_one_line(task_di
     with pytest.raises(ValueError, match=r"'no_such_task' is not a registered task/group/tag name") as error:
         # wmdp_bio is known (the harness's own tasks stay indexed next to the include folder): only the second fails.
         evaluate_lm_eval(model, colour_tokenizer, "wmdp_bio,no_such_task", include_path=task_dir)
-    assert "\n" not in str(error.value) and "--lm_eval_include" in str(error.value)
+    assert "\n" not in str(error.value) and "lm_eval_include in hf-unlearn eval" in str(error.value)
 
 
 @needs_lm_eval
@@ -220,7 +220,7 @@ def test_the_scores_go_into_the_record_and_card_of_a_saved_model_only_on_request
 
 
 def run_cli(*arguments: str) -> int:
-    from hf_unlearn.cli import main
+    from hf_unlearn.commands import main
 
     return main(["eval", *arguments])
 
@@ -276,7 +276,7 @@ def test_without_the_extra_the_eval_command_names_the_install_command(tmp_path, 
 )
 def test_eval_command_needs_sets_or_tasks(tmp_path, capsys, arguments, message, monkeypatch):
     if "--lm_eval_tasks" in arguments:  # the combination is refused whether or not the harness is installed
-        monkeypatch.setattr("hf_unlearn.eval_cli.prepare_lm_eval", lambda args: lambda model, tokenizer: {})
+        monkeypatch.setattr("hf_unlearn.commands.eval.prepare_lm_eval", lambda args: lambda model, tokenizer: {})
     assert run_cli("--model", "m", *arguments, "--output_dir", str(tmp_path)) == 2
     assert re.search(message, capsys.readouterr().err.splitlines()[0])
 

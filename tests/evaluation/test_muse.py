@@ -11,7 +11,7 @@ import datasets
 import pytest
 import torch
 
-from hf_unlearn.cli import main
+from hf_unlearn.commands import main
 from hf_unlearn.demo.experiment import ModelRecipe, cached_model, cached_tokenizer, load_model
 from hf_unlearn.evaluation.muse import (
     MUSE_LOG_FILE,

@@ -388,7 +388,7 @@ def test_a_paraphrase_column_of_conversations_replaces_the_turns_before_the_answ
 def test_conversations_with_a_tokenizer_without_chat_template_are_refused_in_one_line(tokenizer):
     with pytest.raises(ValueError, match="forget rows are conversations, but the tokenizer has no chat template") as e:
         make_context(tokenizer, forget=as_messages(FORGET_ROWS, "messages"))
-    assert "\n" not in str(e.value) and "--tokenizer" in str(e.value)
+    assert "\n" not in str(e.value) and "own tokenizer (the `tokenizer` option)" in str(e.value)
 
 
 def test_string_prompts_are_not_given_conversation_examples(chat_tokenizer):

@@ -449,7 +449,7 @@ def check_chat_template(tokenizer, name: str) -> None:
     if getattr(tokenizer, "chat_template", None) is None:
         raise ValueError(
             f"The {name} rows are conversations, but the tokenizer has no chat template to render them: use the "
-            "chat model's own tokenizer (--tokenizer), set `tokenizer.chat_template`, or give the rows as "
+            "chat model's own tokenizer (the `tokenizer` option), set `tokenizer.chat_template`, or give the rows as "
             "question/answer or prompt/completion strings."
         )
 

@@ -3,7 +3,7 @@
     hf-unlearn unlearn --config examples/configs/tofu_npo.yaml [--learning_rate 2e-5 ...]
     hf-unlearn unlearn --config run.yaml --num_processes 2            # hands off to `accelerate launch`
     hf-unlearn unlearn --config run.yaml --accelerate_config zero3    # one of the configs shipped with hf_unlearn
-    accelerate launch -m hf_unlearn.cli unlearn --config run.yaml     # the same, launched by hand
+    accelerate launch -m hf_unlearn unlearn --config run.yaml         # the same, launched by hand
 
 Fields come from three dataclasses, parsed by TRL's `TrlParser`: `UnlearningConfig` (training and unlearning),
 TRL's `ModelConfig` (model, dtype, attention, LoRA, 4/8-bit loading) and `UnlearningDataConfig` below. A key that
@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import importlib.resources
 import json
 import logging
 import os
-import re
-import shutil
 import subprocess
-import sys
-import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .utils import (
+from ..utils import (
     FORGOTTEN,
     HEADLINE_SCORES,
     KEPT,
@@ -38,13 +33,14 @@ from .utils import (
     check_model_source,
     score_table,
 )
+from .parser import CommandParser
 
 
 if TYPE_CHECKING:
-    from .config import UnlearningConfig
+    from ..config import UnlearningConfig
 
-# This module is imported for `hf-unlearn --help`: torch, transformers and the training stack are imported inside
-# the functions that need them (test_cli checks that the help imports neither).
+# torch and the training stack are imported inside the functions that need them: building this parser imports
+# neither (UnlearningConfig's module is imported then, for its fields).
 logger = logging.getLogger(__name__)
 
 
@@ -83,42 +79,51 @@ class UnlearningDataConfig:
             `hf-unlearn eval`; with it the evaluation reports forget quality.
     """
 
-    forget_dataset: str = field(default=None, metadata={"help": "The forget set, a SPEC (required)."})
+    forget_dataset: str = field(
+        default=None, metadata={"metavar": "SPEC", "help": "The forget set, a SPEC (required)."}
+    )
     retain_dataset: dict[str, str] | str | None = field(
         default=None,
         metadata={
+            "metavar": "SPEC",
             "help": "The retain set, a SPEC (needed unless retain_loss is none), or named sets {NAME: SPEC}, each "
-            "with its own objective and weight (retain_objectives, retain_weights)."
+            "with its own objective and weight (retain_objectives, retain_weights).",
         },
     )
     eval_datasets: dict[str, str] | str | None = field(
         default=None,
         metadata={
+            "metavar": "{NAME: SPEC}",
             "help": "Named eval sets {NAME: SPEC}; NAME of letters, digits and underscores (forget*: scored as a "
             "forget set; retain, holdout, real_authors, world_facts take part in model utility and forget quality). "
             "A YAML mapping; on the command line the same flow mapping in quotes, or a JSON object. Without it: the "
-            "forget and retain sets (see default_eval_rows)."
+            "forget and retain sets (see default_eval_rows).",
         },
     )
     default_eval_rows: int = field(
         default=200,
         metadata={
+            "metavar": "N",
             "help": "Without eval_datasets, the forget and retain sets are scored on at most this many rows each. "
             "Scored before and after unlearning, on a sample drawn with seed when a set is larger. 0 turns this "
-            "default evaluation off."
+            "default evaluation off.",
         },
     )
     column_mapping: dict[str, str] | str | None = field(
         default=None,
         metadata={
+            "metavar": "{SOURCE: TARGET}",
             "help": "Columns to rename in every set, {SOURCE: TARGET}, e.g. {instruction: prompt, output: "
             "completion}. A YAML mapping; on the command line the same in quotes "
-            "(--column_mapping '{instruction: prompt}'), or a JSON object."
+            "(--column_mapping '{instruction: prompt}'), or a JSON object.",
         },
     )
     retain_logs: str | None = field(
         default=None,
-        metadata={"help": "TOFU-format eval log of a retain model on the same forget set, for forget quality."},
+        metadata={
+            "metavar": "FILE",
+            "help": "TOFU-format eval log of a retain model on the same forget set, for forget quality.",
+        },
     )
 
     def __post_init__(self):
@@ -198,32 +203,13 @@ TRAINING_OPTIONS = {
     "hub_model_id": "Hub repository to push to.",
     "resume_from_checkpoint": "Checkpoint folder to resume from.",
 }
-METAVARS = {
-    "forget_dataset": "SPEC",
-    "retain_dataset": "SPEC",
-    "retain_objectives": "{NAME: OBJECTIVE}",
-    "retain_weights": "{NAME: WEIGHT}",
-    "eval_datasets": "{NAME: SPEC}",
-    "column_mapping": "{SOURCE: TARGET}",
-    "retain_logs": "FILE",
-    "model_name_or_path": "PATH_OR_HUB_ID",
-    "output_dir": "DIR",
-    "resume_from_checkpoint": "DIR",
-    "hub_model_id": "USER/NAME",
-    "qa_prompt_template": "TEMPLATE",
-    "report_to": "NAME",
-    "base_model_id": "HUB_ID",
-    "lora_target_modules": "NAME [NAME ...]",
-    "refusal_answers": "TEXT [TEXT ...]",
-    "model_init_kwargs": "{KEY: VALUE}",
-}
-USAGE = f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]\n"
+USAGE = f"{PROG} --config RUN.yaml [--KEY VALUE ...] [--accelerate_config NAME_OR_FILE] [--num_processes N]"
 
 
 def describe_objectives() -> str:
     """The objectives `forget_loss` and `retain_loss` accept, listed from the loss registry (so that help text
     cannot drift from it)."""
-    from .losses import FORGET_LOSSES, RETAIN_LOSSES
+    from ..losses import FORGET_LOSSES, RETAIN_LOSSES
 
     return (
         f"Forget objectives (forget_loss): {', '.join(FORGET_LOSSES)}. Retain objectives (retain_loss): "
@@ -240,186 +226,76 @@ def _description() -> str:
     )
 
 
-LAUNCH_HELP = (
-    (
-        "--accelerate_config NAME_OR_FILE",
-        "Run under `accelerate launch` with this config file, or one shipped with hf_unlearn: {shipped}.",
-    ),
-    ("--num_processes N", "Run under `accelerate launch` with N processes."),
-    (
-        "--<accelerate launch option>",
-        "Any other `accelerate launch` option (--multi_gpu, --mixed_precision, ...) also hands the run off.",
-    ),
-)
+def _launch_help() -> list[tuple[str, str]]:
+    """The `accelerate launch` hand-off options `--help` lists (they are no field: accelerate's parser takes them)."""
+    return [
+        (
+            "--accelerate_config NAME_OR_FILE",
+            "Run under `accelerate launch` with this config file, or one shipped with hf_unlearn: "
+            f"{', '.join(_shipped_accelerate_configs())}.",
+        ),
+        ("--num_processes N", "Run under `accelerate launch` with N processes."),
+        (
+            "--<accelerate launch option>",
+            "Any other `accelerate launch` option (--multi_gpu, --mixed_precision, ...) also hands the run off.",
+        ),
+    ]
 
 
-def _one_line(text: str | None) -> str:
-    """The first sentence of a help text, on one line (a clause before a semicolon can be a fragment, as in "RMU:
-    regular expressions; ...")."""
-    text = " ".join((text or "").split())
-    return re.split(r"(?<!e\.g\.)(?<!i\.e\.)(?<=[.!?])\s", text, maxsplit=1)[0]
-
-
-def _parser_class():
-    from trl import TrlParser
-
-    class _UnlearnArgumentParser(TrlParser):
-        """`TrlParser` with a short `--help`, one-line argument errors, and mixed precision checked before use.
-
-        Another command built on it (`task-vector`) overrides `usage_text`, `description_text`, `help_sections` and
-        `launch_help`.
-        """
-
-        usage_text = USAGE
-        description_text = _description()
-
-        def __init__(self, *args, **kwargs):
-            # No prefix matching: `--forget_los` is an unknown argument, not `--forget_loss`.
-            super().__init__(*args, **{**kwargs, "allow_abbrev": False})
-
-        def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
-            """`--help`'s sections: a title, and the options shown under it with a short help (`None`: the first
-            sentence of the field's own help)."""
-            from .config import UnlearningConfig
-            from .losses import FORGET_LOSSES
-
-            own = [f.name for f in dataclasses.fields(UnlearningConfig) if f.name in _own_fields()]
-            # Fields of one objective (named after it, e.g. `wga_beta`, or its alternative answers) in their own
-            # section, after the options every run uses.
-            methods = tuple(f"{name}_" for name in FORGET_LOSSES) + ("alternative_", "refusal_")
-            method_fields = [name for name in own if name.startswith(methods)]
-            data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
-            return [
-                ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
-                ("Unlearning options (UnlearningConfig)", dict.fromkeys(n for n in own if n not in method_fields)),
-                ("Options of one objective each (UnlearningConfig)", dict.fromkeys(method_fields)),
-                ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
-                ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
-            ]
-
-        def launch_help(self) -> tuple[tuple[str, str], ...]:
-            """The `accelerate launch` hand-off options `--help` lists; none for a command that does not launch."""
-            return LAUNCH_HELP
-
-        def parse_known_args(self, args=None, namespace=None):
-            namespace, remaining = super().parse_known_args(args, namespace)
-            resolve_mixed_precision(namespace)
-            return namespace, remaining
-
-        def parse_args_into_dataclasses(self, args=None, return_remaining_strings=False, **kwargs):
-            # Options nobody knows are reported before the dataclasses are built: their own checks (a missing
-            # forget_dataset) would otherwise hide a mistyped `--forget_los`.
-            if return_remaining_strings:
-                _, remaining = super().parse_known_args(args)
-                self.check_unknown(remaining)
-            return super().parse_args_into_dataclasses(
-                args=args, return_remaining_strings=return_remaining_strings, **kwargs
-            )
-
-        def check_unknown(self, remaining: list[str]) -> None:
-            """Raises `ValueError` naming the options among `remaining` that are neither a field nor a launch
-            option."""
-            split_launch_args(remaining)
-
-        def error(self, message: str):
-            # argparse prints the whole usage (about 150 lines here) before the error: one line and a pointer instead.
-            sys.stderr.write(
-                f"{self.prog}: error: {message}\nSee `{self.prog} --help` (or --help-all for every option).\n"
-            )
-            sys.exit(2)
-
-        def format_usage(self) -> str:
-            return self.usage_text
-
-        def format_full_help(self) -> str:
-            """argparse's help: every field of the three dataclasses with its full help text."""
-            return super().format_help()
-
-        def format_help(self) -> str:
-            width = max(80, min(shutil.get_terminal_size((100, 24)).columns, 119))
-            actions = {action.dest: action for action in self._actions}
-            sections = self.help_sections()
-            types = {
-                f.name: f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-                for dc in self.dataclass_types
-                for f in dataclasses.fields(dc)
-            }
-            shown = {dest for _, dests in sections for dest in dests}
-            hidden = sum(1 for action in self._actions if action.option_strings and action.dest not in shown) - 1
-            lines = [self.usage_text.rstrip(), "", *textwrap.wrap(self.description_text, width), ""]
-            for title, dests in sections:
-                lines.append(f"{title}:")
-                for dest, short_help in dests.items():
-                    action = actions[dest]
-                    help_text = short_help or _one_line(action.help).replace("%%", "%")
-                    if action.default not in (None, False, "", [], argparse.SUPPRESS) and dest != "output_dir":
-                        help_text += f" (default: {action.default!r})"
-                    lines += _help_lines(f"--{dest} {_metavar(action, types[dest])}", help_text, width)
-                lines.append("")
-            if self.launch_help():
-                shipped = ", ".join(_shipped_accelerate_configs())
-                lines.append("Launching (hands the run off to `accelerate launch`):")
-                for left, text in self.launch_help():
-                    lines += _help_lines(left, text.format(shipped=shipped), width)
-                lines.append("")
-            lines += [
-                "Other options:",
-                *_help_lines("-h, --help", "Show this help and exit.", width),
-                *_help_lines("--help-all", f"Show every option ({hidden} more, with their full help); exit.", width),
-                *_help_lines("--json", "Print every score before and after as one JSON object, not the table.", width),
-                "",
-                *textwrap.wrap(
-                    "A mistake in the data, the config or a path prints one message and exits with code 2; "
-                    "add --debug (or set HF_UNLEARN_DEBUG=1) for the traceback.",
-                    width,
-                ),
-            ]
-            return "\n".join(lines) + "\n"
-
-    return _UnlearnArgumentParser
-
-
-def _metavar(action: argparse.Action, annotation: str) -> str:
-    """How `--help` shows an option's value, from its choices or its field's type annotation."""
-    if action.choices:
-        return "{" + ",".join(map(str, action.choices)) + "}"
-    if action.dest in METAVARS:
-        return METAVARS[action.dest]
-    if re.search(r"\bbool\b", annotation):
-        return "[BOOL]"
-    for name, metavar in (("dict", "{KEY: VALUE}"), ("int", "N"), ("float", "X")):
-        if re.search(rf"\b{name}\b", annotation):
-            return metavar + ("|none" if "None" in annotation and name != "dict" else "")
-    return "STR"
-
-
-def _help_lines(left: str, text: str, width: int, column: int = 36) -> list[str]:
-    """One option of `--help`: its flag, and its help text wrapped from `column` on."""
-    indent = " " * column
-    left = f"  {left}"
-    if len(left) + 2 > column:
-        return [left, *textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=indent)]
-    return textwrap.wrap(text, width, initial_indent=left.ljust(column), subsequent_indent=indent)
-
-
-def _own_fields(config_class: type | None = None) -> set[str]:
-    """A config's fields that `TrainingArguments` does not have (`UnlearningConfig`'s by default)."""
+def own_fields(config_class: type | None = None) -> list[str]:
+    """A config's fields that `TrainingArguments` does not have (`UnlearningConfig`'s by default), in order."""
     from transformers import TrainingArguments
 
-    from .config import UnlearningConfig
+    from ..config import UnlearningConfig
 
-    config_class = config_class or UnlearningConfig
     inherited = {f.name for f in dataclasses.fields(TrainingArguments)}
-    return {f.name for f in dataclasses.fields(config_class)} - inherited
+    return [f.name for f in dataclasses.fields(config_class or UnlearningConfig) if f.name not in inherited]
 
 
-def make_parser():
+class UnlearnParser(CommandParser):
+    """`unlearn`'s parser: its short help's sections, `accelerate launch` options taken among the unknown arguments,
+    and mixed precision checked before `TrainingArguments` is built. `task-vector` subclasses it."""
+
+    def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
+        from ..config import UnlearningConfig
+        from ..losses import FORGET_LOSSES
+
+        own = own_fields(UnlearningConfig)
+        # Fields of one objective (named after it, e.g. `wga_beta`, or its alternative answers) in their own
+        # section, after the options every run uses.
+        methods = tuple(f"{name}_" for name in FORGET_LOSSES) + ("alternative_", "refusal_")
+        method_fields = [name for name in own if name.startswith(methods)]
+        data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
+        return [
+            ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
+            ("Unlearning options (UnlearningConfig)", dict.fromkeys(n for n in own if n not in method_fields)),
+            ("Options of one objective each (UnlearningConfig)", dict.fromkeys(method_fields)),
+            ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
+            ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
+        ]
+
+    def help_epilog(self) -> list[tuple[str, list[tuple[str, str]]]]:
+        return [("Launching (hands the run off to `accelerate launch`)", _launch_help())]
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, remaining = super().parse_known_args(args, namespace)
+        resolve_mixed_precision(namespace)
+        return namespace, remaining
+
+    def check_unknown(self, remaining: list[str]) -> None:
+        """Raises `ValueError` naming the options among `remaining` that are neither a field nor a launch option."""
+        split_launch_args(remaining, self)
+
+
+def make_parser() -> UnlearnParser:
     """The parser of `hf-unlearn unlearn`: `TrlParser` over `UnlearningConfig`, `ModelConfig` and the data options."""
     from trl import ModelConfig
 
-    from .config import UnlearningConfig
+    from ..config import UnlearningConfig
 
-    return _parser_class()((UnlearningConfig, ModelConfig, UnlearningDataConfig), prog=PROG)
+    return UnlearnParser(
+        (UnlearningConfig, ModelConfig, UnlearningDataConfig), prog=PROG, usage=USAGE, description=_description()
+    )
 
 
 def resolve_mixed_precision(namespace: argparse.Namespace) -> None:
@@ -476,8 +352,9 @@ def _launch_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def split_launch_args(remaining: list[str]) -> list[str]:
-    """The `accelerate launch` options among arguments no dataclass took; anything else is an error naming it."""
+def split_launch_args(remaining: list[str], parser: CommandParser | None = None) -> list[str]:
+    """The `accelerate launch` options among arguments no dataclass took; anything else is an error naming it (and
+    the closest option of `parser`, `unlearn`'s by default)."""
     remaining = list(remaining)
     if "--accelerate_config" in remaining:
         index = remaining.index("--accelerate_config")
@@ -485,33 +362,19 @@ def split_launch_args(remaining: list[str]) -> list[str]:
             raise ValueError("--accelerate_config needs a value: a config file or a shipped config name.")
         path = accelerate_config_path(remaining[index + 1])
         remaining = remaining[:index] + ["--config_file", path] + remaining[index + 2 :]
-    _, unknown = _launch_parser().parse_known_args(remaining + ["hf_unlearn.cli"])
+    _, unknown = _launch_parser().parse_known_args(remaining + ["hf_unlearn"])
     if unknown:
         raise ValueError(
             f"Unknown argument(s) {unknown}: not a field of UnlearningConfig, ModelConfig or the data options, nor an "
-            f"`accelerate launch` option.{_did_you_mean(unknown)} See `{PROG} --help`."
+            f"`accelerate launch` option.{(parser or make_parser()).did_you_mean(unknown)} See `{PROG} --help`."
         )
     return remaining
 
 
-def _did_you_mean(unknown: list[str], classes: tuple[type, ...] | None = None) -> str:
-    """' Did you mean --x?' for the unknown options that are close to a field of `classes` (by default the three
-    dataclasses of `unlearn`), else ''."""
-    from trl import ModelConfig
-
-    from .config import UnlearningConfig
-
-    classes = classes or (UnlearningConfig, ModelConfig, UnlearningDataConfig)
-    known = [f"--{f.name}" for dataclass_type in classes for f in dataclasses.fields(dataclass_type)]
-    options = [option for option in unknown if option.startswith("--")]
-    close = [match for option in options for match in difflib.get_close_matches(option, known, 1)]
-    return f" Did you mean {', '.join(close)}?" if close else ""
-
-
 def _load_set(spec: str, option: str, column_mapping: dict[str, str] | None):
     """The rows a SPEC names, columns renamed by `column_mapping`, in a format the trainer reads."""
-    from .data.formatting import detect_format
-    from .data.loading import load_dataset_spec
+    from ..data.formatting import detect_format
+    from ..data.loading import load_dataset_spec
 
     dataset = load_dataset_spec(spec, option)
     if column_mapping:
@@ -616,7 +479,7 @@ def train_scored(trainer, eval_sets: dict, sampled: dict | None, retain_logs: st
     Returns:
         `dict`: the unlearning record.
     """
-    from .callbacks import NoFinalCheckpointCallback
+    from ..callbacks import NoFinalCheckpointCallback
 
     args = trainer.args
     if eval_sets:  # scores before and after, for the record (`train` starts a new log history)
@@ -703,7 +566,7 @@ def unlearn(
     """
     from trl import get_peft_config
 
-    from .trainer import trainer_class
+    from ..trainer import trainer_class
 
     if model_args.use_peft and not learning_rate_given:
         training_args.learning_rate *= LORA_LEARNING_RATE_FACTOR
@@ -727,7 +590,7 @@ def launch(launch_args: list[str], script_args: list[str]) -> int:
     """Re-run `hf-unlearn unlearn <script_args>` under `accelerate launch <launch_args>`."""
     from accelerate.commands.launch import launch_command
 
-    accelerate_args = _launch_parser().parse_args([*launch_args, "-m", "hf_unlearn.cli", "unlearn", *script_args])
+    accelerate_args = _launch_parser().parse_args([*launch_args, "-m", "hf_unlearn", "unlearn", *script_args])
     os.environ[LAUNCHED_ENV] = "1"  # inherited by the launched processes
     try:
         launch_command(accelerate_args)
@@ -752,8 +615,10 @@ def take_json_flag(argv: list[str]) -> tuple[list[str], bool]:
     return [argument for argument in argv if argument != "--json"], "--json" in argv
 
 
-def run_unlearn(args: argparse.Namespace) -> int:
-    argv, as_json = take_json_flag(args.unlearn_args)
+def run(argv: list[str]) -> int:
+    """`hf-unlearn unlearn ARGV`: parse (config file, then command line), hand off to `accelerate launch` when a
+    launch option is given, else run and print the summary."""
+    argv, as_json = take_json_flag(argv)
     parser = make_parser()
     if "--help-all" in argv:
         print(parser.format_full_help())
@@ -792,7 +657,7 @@ def print_run_summary(record: dict[str, Any], output_dir: str, as_json: bool = F
     """A training command's answer on stdout: the headline scores before -> after with the direction of good, a
     verdict line, and where the files are; with `as_json` (`--json`), one JSON object instead: where the model went,
     every score before and after, and the eval sets it sampled."""
-    from .hub import RECORD_FILE
+    from ..hub import RECORD_FILE
 
     output_dir = os.path.abspath(output_dir)
     if as_json:
@@ -811,17 +676,3 @@ def print_run_summary(record: dict[str, Any], output_dir: str, as_json: bool = F
     summary = os.path.join(output_dir, "evaluation", "summary.json")
     files = [os.path.join(output_dir, RECORD_FILE), *([summary] if os.path.isfile(summary) else [])]
     print(f"Saved to {output_dir}; every score in {' and '.join(files)} (--json prints them).")
-
-
-def add_unlearn_command(subparsers) -> argparse.ArgumentParser:
-    """Register `unlearn`; its arguments are parsed by `TrlParser`, so argparse passes them through untouched."""
-    parser = subparsers.add_parser(
-        "unlearn", help="run unlearning from a YAML config (+ overrides)", add_help=False, prefix_chars="\0"
-    )
-    parser.add_argument("unlearn_args", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=run_unlearn)
-    return parser
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m hf_unlearn.unlearn_cli` is `hf-unlearn unlearn`
-    sys.exit(run_unlearn(argparse.Namespace(unlearn_args=sys.argv[1:])))

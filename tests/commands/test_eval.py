@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from pathlib import Path
@@ -11,21 +10,21 @@ import pytest
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM
 
-from hf_unlearn.cli import main
+from hf_unlearn.commands import main
+from hf_unlearn.commands.eval import make_parser
 from hf_unlearn.data.loading import load_dataset_spec
-from hf_unlearn.eval_cli import add_eval_command
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS
-from .test_evaluation import with_alternatives
+from ..conftest import FORGET_ROWS, RETAIN_ROWS
+from ..test_evaluation import with_alternatives
 
 
-TOFU_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "tofu"
+TOFU_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu"
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="hf-unlearn")
-    add_eval_command(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
+    """`hf-unlearn ARGV` parsed by the `eval` command's parser (ARGV starts with `eval`)."""
+    assert argv[0] == "eval"
+    return make_parser().parse_namespace(argv[1:])
 
 
 def run(argv) -> int:
@@ -145,12 +144,12 @@ def test_remote_code_stays_off_unless_asked():
         (
             "{missing}:forget10",
             (
-                r"--forget '.*missing:forget10' could not be loaded \(FileNotFoundError.*Accepted: a "
+                r"error: forget '.*missing:forget10' could not be loaded \(FileNotFoundError.*Accepted: a "
                 r"local \.json/\.jsonl/\.csv/\.parquet file, or PATH_OR_HUB_ID\[:CONFIG\[:SPLIT\]\]"
             ),
         ),
         ("{bad_columns}", r"forget eval dataset has columns \['query', 'reply'\].*Accepted column sets: prompt \+ "),
-        ("{text_file}", r"--forget '.*rows.txt': a file ending in '.txt' cannot be read; accepted: a local"),
+        ("{text_file}", r"error: forget '.*rows.txt': a file ending in '.txt' cannot be read; accepted: a local"),
     ],
     ids=["unknown-spec", "missing-columns", "unknown-file-type"],
 )
@@ -193,14 +192,14 @@ def test_an_adapter_option_that_is_no_adapter_is_a_clean_error(tmp_path, capsys,
 
 @pytest.mark.skipif(not TOFU_DIR.is_dir(), reason="TOFU data (../shared/data) not available")
 def test_tofu_configs_load_offline_by_spec():
-    rows = load_dataset_spec(f"{TOFU_DIR}:forget01_perturbed:train[:5]", "--forget")
+    rows = load_dataset_spec(f"{TOFU_DIR}:forget01_perturbed:train[:5]", "forget")
     assert len(rows) == 5 and {"paraphrased_answer", "perturbed_answer"} <= set(rows.column_names)
     with pytest.raises(
         ValueError,
-        match=r"--forget .* could not be loaded \(ValueError: BuilderConfig 'forget11' not "
+        match=r"^forget .* could not be loaded \(ValueError: BuilderConfig 'forget11' not "
         r"found. Available: \['full'",
     ):
-        load_dataset_spec(f"{TOFU_DIR}:forget11", "--forget")
+        load_dataset_spec(f"{TOFU_DIR}:forget11", "forget")
 
 
 def test_named_sets_and_answer_accuracy_from_the_command_line(tmp_path, capsys, caplog, sets_dir, memorized_model_dir):

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from peft import LoraConfig, get_peft_model
 
-from hf_unlearn.cli import main
+from hf_unlearn.commands import main
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
-from .evaluation.conftest import one_thread  # noqa: F401 - autouse: one math thread, see there
+from ..conftest import FORGET_ROWS, RETAIN_ROWS, tiny_llama
+from ..evaluation.conftest import one_thread  # noqa: F401 - autouse: one math thread, see there
 
 
 def folder_hash(folder: Path) -> str:
@@ -124,7 +124,7 @@ def test_an_adapter_whose_base_is_missing_names_the_path_it_tried(folders, tmp_p
         ]
     )
     error = capsys.readouterr().err
-    assert code == 2 and f"--original {str(adapter)!r} is a PEFT adapter folder whose base model" in error
+    assert code == 2 and f"error: original {str(adapter)!r} is a PEFT adapter folder whose base model" in error
     assert str(tmp_path / "gone") in error
 
 
@@ -165,7 +165,7 @@ def test_record_in_model_adds_robustness_to_the_card_and_refuses_another_forget_
     from hf_unlearn.data import content_fingerprint
     from hf_unlearn.hub import RECORD_FILE, save_card_and_record
 
-    from .test_hub import card_record
+    from ..test_hub import card_record
 
     model = tmp_path / "run"
     model.mkdir()
@@ -250,7 +250,7 @@ def test_chat_rows_are_attacked_through_the_chat_template_and_without_a_retain_m
     # The models' own tokenizer has no chat template: refused in one line, before any model runs.
     assert main(["audit", *chat_sets(folders, tmp_path), *options, *probes]) == 2
     (error,) = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
-    assert "the tokenizer has no chat template" in error and "--tokenizer" in error
+    assert "the tokenizer has no chat template" in error and "(the `tokenizer` option)" in error
     assert not (tmp_path / "out").exists()
 
     tokenizer_option = ["--tokenizer", str(tmp_path / "chat_tokenizer")]

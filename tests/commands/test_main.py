@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hf_unlearn import __version__
-from hf_unlearn.cli import DEBUG_ENV, _take_debug_flag, main
+from hf_unlearn.commands import DEBUG_ENV, _take_debug_flag, main
 
 
 @pytest.fixture(autouse=True)
@@ -59,8 +59,8 @@ def test_a_bug_is_not_dressed_as_a_user_error(monkeypatch):
     def crash(*args):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr("hf_unlearn.metrics.cli.load_tofu_log", lambda path: {})
-    monkeypatch.setattr("hf_unlearn.metrics.cli.tofu_aggregate", crash)
+    monkeypatch.setattr("hf_unlearn.commands.tofu_aggregate.load_tofu_log", lambda path: {})
+    monkeypatch.setattr("hf_unlearn.commands.tofu_aggregate.tofu_aggregate", crash)
     with pytest.raises(RuntimeError, match="a bug"):
         main(["tofu-aggregate", "a.json", "--retain-logs", "b.json"])
 
@@ -76,7 +76,7 @@ def test_transformers_debug_option_stays_theirs():
 
 
 def test_no_user_facing_text_names_this_team_s_data_folder():
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     files = [
         root / "README.md",
         *(root / "docs").rglob("*.md"),
@@ -135,9 +135,10 @@ def test_every_command_says_the_same_for_a_missing_model(command, tmp_path, monk
             argv += [option, missing]
     assert main(argv) == 2
     err = capsys.readouterr().err
+    # every command names the option as its field (the flag is `--` and the field's name), unlearn's config key too
     assert (
-        f"error: {option} 'missing/model': no local folder 'missing/model', and as a Hub id it is not in the local "
-        "cache (HF_HUB_OFFLINE is set)." in err.splitlines()[0]
+        f"error: {option.removeprefix('--')} 'missing/model': no local folder 'missing/model', and as a Hub id it is "
+        "not in the local cache (HF_HUB_OFFLINE is set)." in err.splitlines()[0]
     )
 
 
@@ -154,7 +155,7 @@ def test_help_and_argument_errors_import_neither_torch_nor_transformers():
     ]
     code = (
         "import contextlib, io, json, sys\n"
-        "from hf_unlearn.cli import main\n"
+        "from hf_unlearn.commands import main\n"
         "for argv in json.loads(sys.argv[1]):\n"
         "    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
         "        try:\n"
@@ -163,7 +164,7 @@ def test_help_and_argument_errors_import_neither_torch_nor_transformers():
         "            code = exit_info.code\n"
         "    print(json.dumps([argv, code, sorted({'torch', 'transformers'} & set(sys.modules))]))\n"
     )
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "-c", code, json.dumps(cases)], capture_output=True, text=True, check=True, cwd=root
     )

@@ -1,25 +1,24 @@
-import argparse
 import json
 
 import pytest
 
-from hf_unlearn.cli import main
-from hf_unlearn.metrics.cli import add_tofu_aggregate_command
+from hf_unlearn.commands import main
+from hf_unlearn.commands.tofu_aggregate import make_parser, run_tofu_aggregate
 
-from .test_tofu import FIXTURE_DIR, small_logs
+from ..metrics.test_tofu import FIXTURE_DIR, small_logs
 
 
 def parse(argv):
-    parser = argparse.ArgumentParser(prog="hf-unlearn")
-    add_tofu_aggregate_command(parser.add_subparsers(dest="command", required=True))
-    return parser.parse_args(argv)
+    """`hf-unlearn ARGV` parsed by the `tofu-aggregate` command's parser (ARGV starts with `tofu-aggregate`)."""
+    assert argv[0] == "tofu-aggregate"
+    return make_parser().parse_namespace(argv[1:])
 
 
 def test_prints_one_json_object(tmp_path, capsys):
     path = tmp_path / "logs.json"
     path.write_text(json.dumps(small_logs()))
     args = parse(["tofu-aggregate", str(path), "--retain-logs", str(path)])
-    assert args.func(args) == 0
+    assert run_tofu_aggregate(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["model_utility"] == pytest.approx(0.54)
     assert result["forget_quality"] == pytest.approx(1.0)
@@ -50,7 +49,7 @@ def test_official_logs(capsys):
             str(FIXTURE_DIR / "llama2-7b_retain90_wd0.01.json"),
         ]
     )
-    assert args.func(args) == 0
+    assert run_tofu_aggregate(args) == 0
     result = json.loads(capsys.readouterr().out)
     assert f"{result['model_utility']:.3g}" == "0.623"
     assert f"{result['forget_quality']:.3g}" == "1.83e-21"

@@ -10,28 +10,25 @@ parses them; the retain set is only scored. It runs as one process (one GPU or t
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
 from typing import Any
 
-from .unlearn_cli import (
+from ..utils import SPEC_HELP
+from .unlearn import (
     MODEL_OPTIONS,
     TRAINING_OPTIONS,
     UnlearningDataConfig,
-    _did_you_mean,
-    _own_fields,
-    _parser_class,
+    UnlearnParser,
     load_run_sets,
+    own_fields,
     print_run_summary,
     take_json_flag,
     train_scored,
 )
-from .utils import SPEC_HELP
 
 
 PROG = "hf-unlearn task-vector"
-USAGE = f"usage: {PROG} --config RUN.yaml [--KEY VALUE ...]\n"
+USAGE = f"{PROG} --config RUN.yaml [--KEY VALUE ...]"
 DESCRIPTION = (
     "Task-vector negation (Ilharco et al. 2023; a MUSE baseline): fine-tune the model on the forget set, then save "
     "theta - alpha * (theta_ft - theta). Every key below can be set in the YAML file given to --config and "
@@ -54,40 +51,41 @@ TRAINING_HELP = {
 TRAINING_HELP.pop("eval_strategy")  # the fine-tune's evaluations would score the reinforced model
 
 
-def make_parser():
-    """The parser of `hf-unlearn task-vector`: `unlearn`'s parser over `TaskVectorConfig`, `ModelConfig` and the
-    data options, with its own help."""
+class TaskVectorParser(UnlearnParser):
+    """`unlearn`'s parser over `TaskVectorConfig`: its own help sections, and no hand-off to accelerate."""
+
+    def help_sections(self):
+        from ..task_vector import TaskVectorConfig
+
+        data = {f.name: DATA_HELP.get(f.name) for f in dataclasses.fields(UnlearningDataConfig)}
+        return [
+            ("Data options (UnlearningDataConfig)", data),
+            ("Task-vector options (TaskVectorConfig)", dict.fromkeys(own_fields(TaskVectorConfig))),
+            ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_HELP),
+            ("Training options of the fine-tune (TrainingArguments; more with --help-all)", TRAINING_HELP),
+        ]
+
+    def help_epilog(self):
+        return []
+
+    def check_unknown(self, remaining: list[str]) -> None:
+        if remaining:
+            raise ValueError(
+                f"Unknown argument(s) {remaining}: not a field of TaskVectorConfig, ModelConfig or the data "
+                f"options (this command does not hand off to accelerate).{self.did_you_mean(remaining)} "
+                f"See `{PROG} --help`."
+            )
+
+
+def make_parser() -> TaskVectorParser:
+    """The parser of `hf-unlearn task-vector`: over `TaskVectorConfig`, `ModelConfig` and the data options."""
     from trl import ModelConfig
 
-    from .task_vector import TaskVectorConfig
+    from ..task_vector import TaskVectorConfig
 
-    class _TaskVectorParser(_parser_class()):
-        usage_text = USAGE
-        description_text = DESCRIPTION
-
-        def help_sections(self):
-            own = [f.name for f in dataclasses.fields(TaskVectorConfig) if f.name in _own_fields(TaskVectorConfig)]
-            data = {f.name: DATA_HELP.get(f.name) for f in dataclasses.fields(UnlearningDataConfig)}
-            return [
-                ("Data options (UnlearningDataConfig)", data),
-                ("Task-vector options (TaskVectorConfig)", dict.fromkeys(own)),
-                ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_HELP),
-                ("Training options of the fine-tune (TrainingArguments; more with --help-all)", TRAINING_HELP),
-            ]
-
-        def launch_help(self):
-            return ()
-
-        def check_unknown(self, remaining: list[str]) -> None:
-            if remaining:
-                classes = (TaskVectorConfig, ModelConfig, UnlearningDataConfig)
-                raise ValueError(
-                    f"Unknown argument(s) {remaining}: not a field of TaskVectorConfig, ModelConfig or the data "
-                    f"options (this command does not hand off to accelerate).{_did_you_mean(remaining, classes)} "
-                    f"See `{PROG} --help`."
-                )
-
-    parser = _TaskVectorParser((TaskVectorConfig, ModelConfig, UnlearningDataConfig), prog=PROG)
+    parser = TaskVectorParser(
+        (TaskVectorConfig, ModelConfig, UnlearningDataConfig), prog=PROG, usage=USAGE, description=DESCRIPTION
+    )
     parser.set_defaults(save_strategy="no")  # a checkpoint of the fine-tune is the reinforced model
     return parser
 
@@ -101,7 +99,7 @@ def task_vector(training_args, model_args, data_args: UnlearningDataConfig) -> d
     """
     from trl import get_peft_config
 
-    from .task_vector import TaskVectorTrainer
+    from ..task_vector import TaskVectorTrainer
 
     # The retain set is only scored: `TaskVectorTrainer` trains on the forget set alone.
     forget, _, eval_sets, sampled = load_run_sets(training_args, model_args, data_args)
@@ -115,8 +113,9 @@ def task_vector(training_args, model_args, data_args: UnlearningDataConfig) -> d
     return train_scored(trainer, eval_sets, sampled, data_args.retain_logs)
 
 
-def run_task_vector(args: argparse.Namespace) -> int:
-    argv, as_json = take_json_flag(args.task_vector_args)
+def run(argv: list[str]) -> int:
+    """`hf-unlearn task-vector ARGV`."""
+    argv, as_json = take_json_flag(argv)
     parser = make_parser()
     if "--help-all" in argv:
         print(parser.format_full_help())
@@ -127,20 +126,3 @@ def run_task_vector(args: argparse.Namespace) -> int:
     parser.check_unknown(config_remaining)  # the command line's own were refused while parsing it
     print_run_summary(task_vector(training_args, model_args, data_args), training_args.output_dir, as_json)
     return 0
-
-
-def add_task_vector_command(subparsers) -> argparse.ArgumentParser:
-    """Register `task-vector`; its arguments are parsed by `TrlParser`, so argparse passes them through untouched."""
-    parser = subparsers.add_parser(
-        "task-vector",
-        help="task-vector negation: fine-tune on the forget set, subtract the scaled change",
-        add_help=False,
-        prefix_chars="\0",
-    )
-    parser.add_argument("task_vector_args", nargs=argparse.REMAINDER)
-    parser.set_defaults(func=run_task_vector)
-    return parser
-
-
-if __name__ == "__main__":  # pragma: no cover - `python -m hf_unlearn.task_vector_cli` is `hf-unlearn task-vector`
-    sys.exit(run_task_vector(argparse.Namespace(task_vector_args=sys.argv[1:])))

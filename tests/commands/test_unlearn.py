@@ -13,9 +13,8 @@ import torch
 import yaml
 
 from hf_unlearn import UnlearningConfig
-from hf_unlearn.cli import DEBUG_ENV, main
-from hf_unlearn.hub import RECORD_FILE, ModelCardMixin
-from hf_unlearn.unlearn_cli import (
+from hf_unlearn.commands import DEBUG_ENV, main
+from hf_unlearn.commands.unlearn import (
     UnlearningDataConfig,
     accelerate_config_path,
     default_eval_sets,
@@ -25,11 +24,12 @@ from hf_unlearn.unlearn_cli import (
     resolve_mixed_precision,
     split_launch_args,
 )
+from hf_unlearn.hub import RECORD_FILE, ModelCardMixin
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS
+from ..conftest import FORGET_ROWS, RETAIN_ROWS
 
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIGS = sorted((REPO / "examples" / "configs").glob("tofu_*.yaml"))
 TOFU = REPO.parent / "shared" / "data" / "tofu"  # this team's local copy; the tests that need it skip without it
 HAS_ACCELERATOR = torch.accelerator.is_available()
