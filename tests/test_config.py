@@ -15,12 +15,12 @@ def config(tmp_path, **kwargs):
 
 def test_defaults_follow_the_papers(tmp_path):
     args = config(tmp_path)
-    assert args.resolved_beta("npo") == 0.1
-    assert args.resolved_beta("dpo") == 0.1  # TOFU's and open-unlearning's IdkDPO
-    assert args.resolved_beta("idknll") is None
+    assert args.method_hyperparameters("npo") == {"beta": 0.1}
+    assert args.method_hyperparameters("dpo") == {"beta": 0.1}  # TOFU's and open-unlearning's IdkDPO
+    assert args.method_hyperparameters("idknll") == {}
     assert args.alternative_source == "auto" and args.alternative_seed is None and args.refusal_answers is None
-    assert args.resolved_beta("simnpo") == 2.5
-    assert args.resolved_beta("ga") is None
+    assert args.method_hyperparameters("simnpo") == {"beta": 2.5, "simnpo_delta": 0.0}
+    assert args.method_hyperparameters("ga") == {}
     assert (args.forget_weight, args.retain_weight) == (1.0, 1.0)
     assert args.ref_source == "auto" and args.precompute_ref_log_probs is False
     assert args.disable_dropout is True
@@ -28,7 +28,7 @@ def test_defaults_follow_the_papers(tmp_path):
 
 
 def test_explicit_beta_wins(tmp_path):
-    assert config(tmp_path, beta=0.3).resolved_beta("npo") == 0.3
+    assert config(tmp_path, beta=0.3).method_hyperparameters("npo") == {"beta": 0.3}
 
 
 @pytest.mark.parametrize(
