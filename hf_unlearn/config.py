@@ -415,17 +415,20 @@ class UnlearningConfig(TrainingArguments):
         retain_names = {name for name in [retain_loss, *(self.retain_objectives or {}).values()] if name != "none"}
         for name in sorted(retain_names):
             self._check_loss_kwargs("retain", name)
-        # A flat hyperparameter field set for an objective this run does not use.
-        used = {h.field for h in get_objective(forget_loss, "forget").hyperparameters}
-        used |= {h.field for name in retain_names for h in get_objective(name, "retain").hyperparameters}
-        used |= {name for name, method in TRAINER_FIELDS.items() if method == forget_loss}
+        # A flat field set for a method this run does not use. A method's fields are those of its forget objective,
+        # of the retain objective of the same name (RMU's `rmu_alpha`) and of its trainer (`rmu_trainable_params`).
+        used = {name for name, method in TRAINER_FIELDS.items() if method == forget_loss}
+        for role, names in (("forget", [forget_loss]), ("retain", [*retain_names, forget_loss])):
+            for name in names:
+                if name in objective_names(role):
+                    used |= {h.field for h in get_objective(name, role).hyperparameters}
         owners = {name: spec.name for name, (spec, _) in hyperparameter_fields().items()} | TRAINER_FIELDS
         for name, method in owners.items():
             value = getattr(self, name)
             if name not in used and value != self.__dataclass_fields__[name].default:
                 warnings.warn(
-                    f"{name}={value} has no effect: forget_loss={forget_loss!r} does not use it (it is a "
-                    f"hyperparameter of {method!r}).",
+                    f"{name}={value} has no effect: forget_loss={forget_loss!r}, not {method!r}, and no retain "
+                    "objective of this run uses it.",
                     stacklevel=3,
                 )
         if retain_loss == "none" and self.retain_weight not in (0.0, 1.0):

@@ -129,11 +129,10 @@ def _build_method_trainers() -> dict[str, type[UnlearningTrainer]]:
     built: dict[str, type[UnlearningTrainer]] = {}
     for spec in objectives("forget"):
         for alias in spec.trainers:
-            retain_loss = alias.retain_loss or spec.default_retain_loss or UnlearningTrainer.default_retain_loss
             if alias.name in written_out:
                 built[alias.name] = written_out[alias.name]
             else:
-                built[alias.name] = _method_trainer(spec.name, alias, retain_loss)
+                built[alias.name] = _method_trainer(spec.name, alias, alias.retain_loss)
     return built
 
 

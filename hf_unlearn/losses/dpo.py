@@ -20,6 +20,7 @@ from .registry import Paper, TrainerAlias, register_objective
     trainers=(
         TrainerAlias(
             "IdkDPOTrainer",
+            method="idkdpo",
             doc="IdkDPO: DPO with the forget answer dispreferred to a refusal (or the row's `alternative` answer), "
             "plus a retain NLL term as open-unlearning trains it (TOFU's original code has no retain term: set "
             '`retain_loss="none"`). See [`~hf_unlearn.losses.DPOLoss`].\n\nThe alternative answers come from '

@@ -23,6 +23,7 @@ from .registry import Paper, TrainerAlias, register_objective
         TrainerAlias(
             "GradientDifferenceTrainer",
             retain_loss="nll",
+            method="gd",
             doc="Gradient difference (GD): gradient ascent on the forget set plus the usual language-modelling loss "
             "on retain.",
         ),

@@ -39,9 +39,9 @@ BETA = Hyperparameter(
     recipes=(
         Recipe(
             "a model fine-tuned on the forget data (TOFU)",
-            "npo + retain nll, beta 0.1",
+            "beta 0.1",
+            retain_loss="nll",
             config="examples/configs/tofu_npo.yaml",
-            evidence="docs/guide/methods.md#in-short",
         ),
     ),
 )

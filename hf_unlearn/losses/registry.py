@@ -18,6 +18,7 @@ import inspect
 import math
 from collections.abc import Callable, Iterator, MutableMapping
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from typing import TYPE_CHECKING, Any
 
 
@@ -116,12 +117,17 @@ class TrainerAlias:
         required (`bool`, *optional*, defaults to `False`):
             Whether the objective must run under this trainer (it does something the objective alone cannot, as
             `RMUTrainer` restricts the trained parameters); then `trainer_class(name)` returns it.
+        method (`str`, *optional*):
+            The method's short name, as the demo (`hf-unlearn demo --method`) and the docs' tables call it, e.g.
+            `"gd"` for `GradientDifferenceTrainer`, `"idkdpo"` for `IdkDPOTrainer`. Defaults to the objective's
+            name.
     """
 
     name: str
     retain_loss: str | None = None
     doc: str = ""
     required: bool = False
+    method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,13 +136,15 @@ class Recipe:
 
     Args:
         setting (`str`): The kind of model and data, e.g. `"chat model, its own knowledge"`.
-        summary (`str`): What to run, in one line (objective, retain term, learning rate).
+        summary (`str`): What to run besides the objective and retain term, in one line (learning rate, ...).
+        retain_loss (`str`, *optional*, defaults to `"none"`): The retain term to pair the objective with.
         config (`str`, *optional*): A shipped configuration file with it.
         evidence (`str`, *optional*): Where it was measured (a docs page and anchor).
     """
 
     setting: str
     summary: str
+    retain_loss: str = "none"
     config: str | None = None
     evidence: str | None = None
 
@@ -321,7 +329,14 @@ def register_objective(
             paper=paper,
             hyperparameters=declared,
             default_retain_loss=default_retain_loss,
-            trainers=tuple(trainers),
+            trainers=tuple(
+                replace_fields(
+                    alias,
+                    retain_loss=alias.retain_loss or default_retain_loss or "nll",
+                    method=alias.method or name,
+                )
+                for alias in trainers
+            ),
             recipes=tuple(recipes),
             builtin=cls.__module__.startswith("hf_unlearn."),
         )

@@ -113,7 +113,7 @@ class RMUForgetLoss(UnlearningObjective):
     with $h^{(\ell)}$ the output of decoder layer $\ell$ (the residual stream after it, as the authors hook it), $d$
     the hidden size, $T_i$ the number of real (non-padding) tokens of sequence $i$, prompt and answer alike, and
     $c$ the steering coefficient. Scrambling the activations of forget-domain text at an early layer makes the later
-    layers unable to use them. Train it with [`~hf_unlearn.trainer.RMUTrainer`], which updates only the MLPs of
+    layers unable to use them. Train it with [`RMUTrainer`], which updates only the MLPs of
     layers $\ell-2, \ell-1, \ell$, and pair it with [`RMURetainLoss`].
 
     Paper: Li et al. 2024, "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
@@ -131,7 +131,7 @@ class RMUForgetLoss(UnlearningObjective):
     - Control vector: uniform in [0, 1) then normalised, as in both codes; drawn here from `seed` on the CPU, so every
       process and every resume uses the same one (the authors draw it once per run on the GPU, from the global seed).
       The authors draw one vector per forget corpus; one run here has one forget set, hence one vector.
-    - The authors' code updates `mlp.down_proj` of layers 5, 6, 7 only; [`~hf_unlearn.trainer.RMUTrainer`] updates
+    - The authors' code updates `mlp.down_proj` of layers 5, 6, 7 only; [`RMUTrainer`] updates
       the whole MLP of layers $\ell-2..\ell$ by default (`rmu_trainable_params` reproduces theirs).
 
     Published settings (learning rate 5e-5, batch 4, for a 32-layer 7B model): `layer=7`, `steering_coeff=6.5`,

@@ -38,7 +38,8 @@ GAMMA = Hyperparameter(
     recipes=(
         Recipe(
             "a pretrained chat model, its own knowledge",
-            "undial + retain nll, learning rate 3e-5 (SmolLM2-135M-Instruct; sweep it on yours)",
+            "learning rate 3e-5 (SmolLM2-135M-Instruct; sweep it on yours)",
+            retain_loss="nll",
             config="examples/configs/chat_knowledge_undial.yaml",
             evidence="docs/benchmarks.md#real-model-real-knowledge",
         ),

@@ -195,7 +195,7 @@ def test_retain_loss_kwargs_reach_the_retain_objective(tmp_path):
 
 
 def test_a_flat_field_of_an_unused_objective_warns(tmp_path):
-    with pytest.warns(UserWarning, match=r"satimp_beta1=2.0 has no effect: forget_loss='npo' .*'satimp'"):
+    with pytest.warns(UserWarning, match=r"satimp_beta1=2.0 has no effect: forget_loss='npo', not 'satimp'"):
         UnlearningConfig(
             output_dir=str(tmp_path), report_to="none", forget_loss="npo", retain_loss="nll", satimp_beta1=2.0
         )
