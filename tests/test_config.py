@@ -92,3 +92,19 @@ def test_alternative_settings_without_effect_warn(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         config(tmp_path, forget_loss="dpo", retain_loss="nll", precompute_ref_log_probs=True)
+
+
+def test_the_docstring_and_help_name_every_built_in_objective():
+    from hf_unlearn.losses import objectives
+
+    doc = UnlearningConfig.__doc__
+    entries = {
+        role: doc.split(f"        {role}_loss (`", 1)[1].split(f"        {role}_loss_kwargs (`", 1)[0]
+        for role in ("forget", "retain")
+    }
+    fields = UnlearningConfig.__dataclass_fields__
+    for spec in objectives():
+        assert spec.builtin
+        assert f'`"{spec.name}"`' in entries[spec.role], (spec.role, spec.name)
+        assert f"{spec.name}: {spec.help}" in fields[f"{spec.role}_loss"].metadata["help"]
+    assert "choices" not in fields["forget_loss"].metadata  # a name registered later is accepted too
