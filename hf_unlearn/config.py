@@ -46,13 +46,13 @@ class UnlearningConfig(TrainingArguments):
 
     Parameters:
         forget_loss (`str`, *optional*):
-            Objective on the forget set, a name registered with [`~hf_unlearn.losses.register_objective`]. Built in:
-            `"ga"` (gradient ascent), `"npo"`, `"simnpo"`, `"undial"`, `"wga"`, `"satimp"`, `"dpo"` (forget answer
-            dispreferred to an alternative one: IdkDPO with refusals), `"idknll"` (NLL of the alternative answer) and
-            `"rmu"`. Defaults to the trainer's own method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`],
-            `"ga"` for [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the method's name for the
-            others, e.g. `"simnpo"` for [`SimNPOTrainer`], `"dpo"` for [`IdkDPOTrainer`], `"rmu"` for
-            [`RMUTrainer`]).
+            Objective on the forget set, a name registered with [`~hf_unlearn.losses.register_objective`]. Defaults
+            to the trainer's own method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`], `"ga"` for
+            [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the method's name for the others, e.g.
+            `"simnpo"` for [`SimNPOTrainer`], `"dpo"` for [`IdkDPOTrainer`], `"rmu"` for [`RMUTrainer`]). Built in:
+            `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO with refusals), `"ga"` (gradient
+            ascent), `"idknll"` (NLL of the alternative answer), `"npo"`, `"rmu"`, `"satimp"`, `"simnpo"`,
+            `"undial"`, `"wga"`.
         retain_loss (`str`, *optional*):
             Objective on the retain set: `"none"` or a registered name. Built in: `"nll"` (language-modelling loss),
             `"kl"` (KL divergence from the reference model over retain answer tokens) and `"rmu"` (RMU's activation
