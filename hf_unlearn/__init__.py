@@ -93,6 +93,10 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    if name.endswith("Trainer"):  # a method trainer of an objective registered later than this list was written
+        trainers = importlib.import_module(".method_trainers", __name__).METHOD_TRAINERS
+        if name in trainers:
+            return trainers[name]
     raise AttributeError(f"module 'hf_unlearn' has no attribute {name!r}")
 
 
