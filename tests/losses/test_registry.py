@@ -3,6 +3,7 @@
 import importlib
 import inspect
 import pkgutil
+import re
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from hf_unlearn.losses import (
     Hyperparameter,
     UnlearningObjective,
     get_objective,
+    objective_names,
     objectives,
     register_objective,
     unregister_objective,
@@ -129,7 +131,8 @@ def test_a_hyperparameter_refuses_a_value_out_of_range_or_of_another_type():
 
 
 def test_unknown_objective_names_list_the_registered_ones(tmp_path):
-    with pytest.raises(ValueError, match=r"forget_loss='nope' is not known; accepted: \['dpo', 'ga'"):
+    accepted = re.escape(str(objective_names("forget")))
+    with pytest.raises(ValueError, match=rf"forget_loss='nope' is not known; accepted: {accepted}"):
         UnlearningConfig(output_dir=str(tmp_path), report_to="none", forget_loss="nope")
     with pytest.raises(ValueError, match=r"retain_loss='nope' is not known; accepted: \['none', 'kl'"):
         UnlearningConfig(output_dir=str(tmp_path), report_to="none", retain_loss="nope")
