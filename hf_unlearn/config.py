@@ -50,9 +50,9 @@ class UnlearningConfig(TrainingArguments):
             to the trainer's own method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`], `"ga"` for
             [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the method's name for the others, e.g.
             `"simnpo"` for [`SimNPOTrainer`], `"dpo"` for [`IdkDPOTrainer`], `"rmu"` for [`RMUTrainer`]). Built in:
-            `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO with refusals), `"ga"` (gradient
-            ascent), `"idknll"` (NLL of the alternative answer), `"npo"`, `"rmu"`, `"satimp"`, `"simnpo"`,
-            `"undial"`, `"wga"`.
+            `"ceu"` (cross-entropy unlearning), `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO
+            with refusals), `"ga"` (gradient ascent), `"idknll"` (NLL of the alternative answer), `"npo"`, `"rmu"`,
+            `"satimp"`, `"simnpo"`, `"undial"`, `"wga"`.
         retain_loss (`str`, *optional*):
             Objective on the retain set: `"none"` or a registered name. Built in: `"nll"` (language-modelling loss),
             `"kl"` (KL divergence from the reference model over retain answer tokens) and `"rmu"` (RMU's activation

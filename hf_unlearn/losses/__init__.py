@@ -7,6 +7,7 @@ the objective-named spelling). A new built-in objective is a new file here plus 
 """
 
 from .base import ObjectiveInputs, UnlearningObjective
+from .ceu import CEULoss
 from .dpo import DPOLoss
 from .gradient_ascent import GradientAscentLoss
 from .idknll import IdkNLLLoss
@@ -37,6 +38,7 @@ FORGET_OBJECTIVES = FORGET_LOSSES = ObjectiveClasses("forget")
 RETAIN_OBJECTIVES = RETAIN_LOSSES = ObjectiveClasses("retain")
 
 __all__ = [
+    "CEULoss",
     "FORGET_LOSSES",
     "FORGET_OBJECTIVES",
     "RETAIN_LOSSES",
