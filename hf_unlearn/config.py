@@ -166,13 +166,13 @@ class UnlearningConfig(TrainingArguments):
     forget_loss_kwargs: dict[str, Any] | str | None = field(
         default=None,
         metadata={
-            "help": "Hyperparameters of the forget objective, {NAME: VALUE}; for an objective of your own (built-in "
-            "ones are set by their own fields, e.g. beta, wga_beta)."
+            "help": "Hyperparameters of the forget objective, {NAME: VALUE} (built-in ones also have their own "
+            "fields, e.g. beta)."
         },
     )
     retain_loss_kwargs: dict[str, Any] | str | None = field(
         default=None,
-        metadata={"help": "Hyperparameters of the retain objective(s), {NAME: VALUE}; as forget_loss_kwargs."},
+        metadata={"help": "Hyperparameters of the retain objective(s), {NAME: VALUE}."},
     )
     forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget objective."})
     retain_weight: float = field(

@@ -392,16 +392,18 @@ def spec_of(cls: type) -> ObjectiveSpec | None:
     return None
 
 
-def objective_help(role: str) -> str:
-    """A help text that lists the objectives of `role`, each with its one-line help (for parsers and docs)."""
-    listed = "; ".join(f"{spec.name}: {spec.help}" for spec in objectives(role))
+def objective_help(role: str, *, detailed: bool = False) -> str:
+    """A help text that lists the objectives of `role` registered now (for parsers and docs); with `detailed`, each
+    with its one-line help."""
+    specs = objectives(role)
+    listed = "; ".join(f"{s.name}: {s.help}" for s in specs) if detailed else ", ".join(s.name for s in specs)
     if role == "forget":
         return (
             f"Objective on the forget set: {listed}. Defaults to the trainer's own method (npo for UnlearningTrainer "
             "and NPOTrainer, the method's for the others)."
         )
     return (
-        f"Objective on the retain set: none; {listed}. Defaults to the trainer's own method (nll for "
+        f"Objective on the retain set: none, {listed}. Defaults to the trainer's own method (nll for "
         "UnlearningTrainer)."
     )
 
