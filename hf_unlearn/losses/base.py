@@ -166,17 +166,3 @@ def token_mean_logps(logps: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tenso
 def token_mean(values: torch.Tensor, inputs: ObjectiveInputs) -> torch.Tensor:
     """Mean of flat per-answer-token `values` over each sequence's answer tokens, shape `(batch,)`."""
     return per_sequence_sum(values, inputs.answer_positions) / inputs.n_tokens.clamp(min=1)
-
-
-def check_non_negative(name: str, value: float, meaning: str) -> float:
-    """Refuse a negative (or NaN) hyperparameter, naming its `UnlearningConfig` field and what it does."""
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0 ({meaning}), got {name}={value}.")
-    return value
-
-
-def check_beta(beta: float) -> float:
-    """Refuse an inverse temperature that is not positive (NPO and SimNPO divide by it and scale log-ratios by it)."""
-    if not beta > 0:
-        raise ValueError(f"beta must be > 0 (the inverse temperature of NPO / SimNPO), got beta={beta}.")
-    return beta
