@@ -85,3 +85,11 @@ def test_wga_trainer_trains_with_retain_nll_and_forgets(tmp_path, tokenizer, mem
     assert 0 < logged["weight/forget"] <= 1 and "loss/retain" in logged
     assert after > before
     assert trainer.unlearning_record()["hyperparameters"]["wga_beta"] == 1.0  # the model card records it
+
+
+def test_the_old_name_of_the_exponent_still_works_and_warns():
+    with pytest.warns(FutureWarning, match=r"WGALoss\(power=...\) is deprecated; use WGALoss\(beta=...\)"):
+        loss = WGALoss(power=2.0)
+    assert loss.beta == 2.0
+    with pytest.warns(FutureWarning, match="WGALoss.power is deprecated"):
+        assert loss.power == 2.0
