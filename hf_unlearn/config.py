@@ -13,7 +13,7 @@ from transformers import TrainingArguments
 
 from .data.alternatives import ALTERNATIVE_SOURCES, check_alternative_source, check_refusals
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, END_TOKEN_CHOICES, check_end_tokens
-from .losses import get_objective, objective_names
+from .losses import get_objective, objective_names, objectives
 from .losses.base import loss_kwargs
 from .losses.registry import hyperparameter_fields, objective_help
 
@@ -21,6 +21,15 @@ from .losses.registry import hyperparameter_fields, objective_help
 REF_SOURCES = ("auto", "adapter", "model")
 # Fields of one method that are not hyperparameters of its objective (its trainer reads them).
 TRAINER_FIELDS = {"rmu_trainable_params": "rmu"}
+
+
+def _reference_objectives() -> list[str]:
+    """The registered objectives that read the reference model, as help texts name them (`rmu (retain)`)."""
+    return [
+        spec.name if spec.role == "forget" else f"{spec.name} (retain)"
+        for spec in objectives()
+        if spec.cls.needs_reference()
+    ]
 
 
 def _objective_field(name: str, **overrides: Any):
@@ -128,7 +137,8 @@ class UnlearningConfig(TrainingArguments):
             stop ending turns, on every question. Retain terms, alternative answers (IdkNLL, DPO's preferred answer)
             and the evaluation always score the end tokens. RMU, which works on activations, is not affected.
         ref_source (`str`, *optional*, defaults to `"auto"`):
-            Where reference log-probs come from when the objective needs them (`npo`, `undial`, `kl`): `"adapter"`
+            Where the reference's log-probs, logits or activations come from when an objective needs them (the
+            objectives whose `needs_reference()` is true: `npo`, `dpo`, `undial`, `kl`, retain `rmu`): `"adapter"`
             runs the PEFT model with its adapter disabled (no extra memory), `"model"` runs the `ref_model` passed to
             the trainer or, without one, a frozen copy of the initial model. `"auto"` picks `"adapter"` for PEFT models
             and `"model"` otherwise.
@@ -261,10 +271,10 @@ class UnlearningConfig(TrainingArguments):
     ref_source: str = field(
         default="auto",
         metadata={
-            "help": "Where reference log-probs come from when the objective needs them (npo, undial, kl). adapter "
-            "runs the PEFT model with its adapter disabled (no extra memory); model runs the ref_model given to the "
-            "trainer or, without one, a frozen copy of the initial model; auto picks adapter for PEFT models, else "
-            "model.",
+            "help": "Where the reference's outputs come from when an objective needs them "
+            f"({', '.join(_reference_objectives())}). adapter runs the PEFT model with its adapter disabled (no extra "
+            "memory); model runs the ref_model given to the trainer or, without one, a frozen copy of the initial "
+            "model; auto picks adapter for PEFT models, else model.",
             "choices": list(REF_SOURCES),
         },
     )
@@ -437,6 +447,11 @@ class UnlearningConfig(TrainingArguments):
                 "or 'kl' to use a retain term."
             )
 
+    def objective_hyperparameters(self, name: str, role: str = "forget") -> dict[str, Any]:
+        """The hyperparameters of the `role` objective `name` in this run, as [`method_hyperparameters`] keys them
+        (for a retain objective, from `retain_loss_kwargs`)."""
+        return get_objective(name, role).record(self, loss_kwargs(self, role))
+
     def method_hyperparameters(self, forget_loss: str) -> dict[str, Any]:
         """The hyperparameters of the forget objective `forget_loss` in this run, as its record stores them.
 
@@ -445,4 +460,4 @@ class UnlearningConfig(TrainingArguments):
         default. Keyed by the flat field's name where there is one (`{"wga_beta": 1.0}`, `{"beta": 0.1}` for NPO),
         else by the objective's keyword.
         """
-        return get_objective(forget_loss, "forget").record(self, loss_kwargs(self, "forget"))
+        return self.objective_hyperparameters(forget_loss, "forget")

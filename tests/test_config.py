@@ -108,3 +108,19 @@ def test_the_docstring_and_help_name_every_built_in_objective():
         assert f'`"{spec.name}"`' in entries[spec.role], (spec.role, spec.name)
         assert re.search(rf"\b{spec.name}\b", fields[f"{spec.role}_loss"].metadata["help"]), spec.name
     assert "choices" not in fields["forget_loss"].metadata  # a name registered later is accepted too
+
+
+def test_the_ref_source_help_names_every_objective_that_reads_the_reference():
+    from hf_unlearn.losses import objectives
+
+    help_text = UnlearningConfig.__dataclass_fields__["ref_source"].metadata["help"]
+    entry = UnlearningConfig.__doc__.split("ref_source (`", 1)[1].split("precompute_ref_log_probs (`", 1)[0]
+    for spec in objectives():
+        if spec.cls.needs_reference():
+            assert re.search(rf"\b{spec.name}\b", help_text) and f"`{spec.name}`" in entry, spec.name
+
+
+def test_retain_objective_hyperparameters_come_from_retain_loss_kwargs(tmp_path):
+    args = config(tmp_path, forget_loss="rmu", retain_loss="rmu", retain_loss_kwargs={"alpha": 3.0})
+    assert args.objective_hyperparameters("rmu", "retain") == {"rmu_layer": 7, "rmu_alpha": 3.0}
+    assert args.objective_hyperparameters("nll", "retain") == {}
