@@ -220,3 +220,23 @@ def test_a_user_objective_trains_through_unlearning_trainer(tmp_path, tokenizer,
     assert logged and all(log["scale/forget"] == 0.5 for log in logged)
     record = trainer.unlearning_record()
     assert record["hyperparameters"]["scale"] == 0.5
+
+
+def test_a_user_objective_is_accepted_by_the_argument_parser_built_after_it(tmp_path, scaled_ga):
+    from transformers import HfArgumentParser
+
+    parser = HfArgumentParser(UnlearningConfig)
+    (args,) = parser.parse_args_into_dataclasses(
+        ["--output_dir", str(tmp_path), "--report_to", "none", "--forget_loss", "scaled_ga"]
+        + ["--forget_loss_kwargs", '{"scale": 0.25}']
+    )
+    assert args.forget_loss == "scaled_ga" and scaled_ga.from_config(args).scale == 0.25
+    (args,) = parser.parse_dict(
+        {
+            "output_dir": str(tmp_path),
+            "report_to": "none",
+            "forget_loss": "scaled_ga",
+            "forget_loss_kwargs": {"scale": 2},
+        }
+    )
+    assert scaled_ga.from_config(args).scale == 2
