@@ -80,7 +80,7 @@ class Hyperparameter:
             return value
         accepted = _NUMBER_TYPES.get(self.type, (self.type,))
         if not isinstance(value, accepted) or (self.type in (int, float) and isinstance(value, bool)):
-            raise ValueError(f"{label} must be a {self.type.__name__}, got {value!r}.")
+            raise ValueError(f"{label} must be of type {self.type.__name__}, got {value!r}.")
         if self.minimum is not None:
             meaning = self.meaning or self.help
             bound = f"> {self.minimum:g}" if self.strict else f">= {self.minimum:g}"
@@ -251,8 +251,16 @@ def _signature_hyperparameters(cls: type) -> tuple[Hyperparameter, ...]:
         if parameter.default is parameter.empty:
             continue  # not a hyperparameter the config can set; building the objective will say it is missing
         default = parameter.default
-        kind = type(default) if isinstance(default, (bool, int, float, str)) else object
-        declared.append(Hyperparameter(parameter.name, default, type=float if kind is int else kind))
+        # The annotation when it is a plain type (a string under `from __future__ import annotations`), else the
+        # default's type, an int default counting as a float (`scale=1`).
+        annotation = parameter.annotation
+        annotation = getattr(annotation, "__name__", annotation)
+        kind = {"float": float, "int": int, "bool": bool, "str": str}.get(annotation)
+        if kind is None:
+            kind = (
+                type(default) if isinstance(default, (bool, float, str)) else float if type(default) is int else object
+            )
+        declared.append(Hyperparameter(parameter.name, default, type=kind))
     return tuple(declared)
 
 

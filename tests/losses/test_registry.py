@@ -124,7 +124,7 @@ def test_a_hyperparameter_refuses_a_value_out_of_range_or_of_another_type():
     assert gamma.check(3) == 3
     with pytest.raises(ValueError, match=r"undial_gamma must be >= 0 \(the logit adjustment of UNDIAL\)"):
         gamma.check(-1.0)
-    with pytest.raises(ValueError, match="undial_gamma must be a float, got 'ten'"):
+    with pytest.raises(ValueError, match="undial_gamma must be of type float, got 'ten'"):
         gamma.check("ten")
     with pytest.raises(ValueError, match=r"beta must be > 0"):
         Hyperparameter("beta", 0.1, minimum=0, strict=True).check(0.0)
@@ -240,3 +240,26 @@ def test_a_user_objective_is_accepted_by_the_argument_parser_built_after_it(tmp_
         }
     )
     assert scaled_ga.from_config(args).scale == 2
+
+
+def test_hyperparameters_read_from_a_signature_take_its_annotations():
+    @register_objective("typed", role="retain")
+    class Typed(UnlearningObjective):
+        def __init__(self, steps: int = 2, scale=1, name: str = "a", flag: bool = False):
+            pass
+
+        def __call__(self, inputs):
+            return inputs.logps, {}
+
+    try:
+        spec = get_objective("typed", "retain")
+        assert {h.name: h.type for h in spec.hyperparameters} == {
+            "steps": int,
+            "scale": float,
+            "name": str,
+            "flag": bool,
+        }
+        with pytest.raises(ValueError, match=r"retain_loss_kwargs\['steps'\] must be of type int, got 2.5"):
+            spec.check_kwargs({"steps": 2.5}, "retain_loss_kwargs")
+    finally:
+        unregister_objective("typed", "retain")
