@@ -61,16 +61,22 @@ _EXPORTS = {
     "SatImpLoss": ".losses",
     "UNDIALLoss": ".losses",
     "WGALoss": ".losses",
-    "GradientAscentTrainer": ".trainer",
-    "GradientDifferenceTrainer": ".trainer",
-    "IdkDPOTrainer": ".trainer",
-    "IdkNLLTrainer": ".trainer",
-    "NPOTrainer": ".trainer",
-    "RMUTrainer": ".trainer",
-    "SimNPOTrainer": ".trainer",
-    "SatImpTrainer": ".trainer",
-    "UNDIALTrainer": ".trainer",
-    "WGATrainer": ".trainer",
+    "Hyperparameter": ".losses",
+    "ObjectiveInputs": ".losses",
+    "UnlearningObjective": ".losses",
+    "get_objective": ".losses",
+    "objectives": ".losses",
+    "register_objective": ".losses",
+    "GradientAscentTrainer": ".method_trainers",
+    "GradientDifferenceTrainer": ".method_trainers",
+    "IdkDPOTrainer": ".method_trainers",
+    "IdkNLLTrainer": ".method_trainers",
+    "NPOTrainer": ".method_trainers",
+    "RMUTrainer": ".method_trainers",
+    "SimNPOTrainer": ".method_trainers",
+    "SatImpTrainer": ".method_trainers",
+    "UNDIALTrainer": ".method_trainers",
+    "WGATrainer": ".method_trainers",
     "TaskVectorConfig": ".task_vector",
     "TaskVectorTrainer": ".task_vector",
     "UnlearningTrainer": ".trainer",
@@ -87,6 +93,10 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    if name.endswith("Trainer"):  # a method trainer of an objective registered later than this list was written
+        trainers = importlib.import_module(".method_trainers", __name__).METHOD_TRAINERS
+        if name in trainers:
+            return trainers[name]
     raise AttributeError(f"module 'hf_unlearn' has no attribute {name!r}")
 
 
@@ -101,19 +111,24 @@ if TYPE_CHECKING:
     from .losses import (
         DPOLoss,
         GradientAscentLoss,
+        Hyperparameter,
         IdkNLLLoss,
         KLRetainLoss,
         NLLRetainLoss,
         NPOLoss,
+        ObjectiveInputs,
         RMUForgetLoss,
         RMURetainLoss,
         SatImpLoss,
         SimNPOLoss,
         UNDIALLoss,
+        UnlearningObjective,
         WGALoss,
+        get_objective,
+        objectives,
+        register_objective,
     )
-    from .task_vector import TaskVectorConfig, TaskVectorTrainer
-    from .trainer import (
+    from .method_trainers import (
         GradientAscentTrainer,
         GradientDifferenceTrainer,
         IdkDPOTrainer,
@@ -123,6 +138,7 @@ if TYPE_CHECKING:
         SatImpTrainer,
         SimNPOTrainer,
         UNDIALTrainer,
-        UnlearningTrainer,
         WGATrainer,
     )
+    from .task_vector import TaskVectorConfig, TaskVectorTrainer
+    from .trainer import UnlearningTrainer

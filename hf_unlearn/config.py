@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -14,17 +13,31 @@ from transformers import TrainingArguments
 
 from .data.alternatives import ALTERNATIVE_SOURCES, check_alternative_source, check_refusals
 from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, END_TOKEN_CHOICES, check_end_tokens
-from .losses import FORGET_LOSSES, RETAIN_LOSSES
-from .losses.base import check_beta, check_non_negative
+from .losses import get_objective, objective_names, objectives
+from .losses.base import loss_kwargs
+from .losses.registry import hyperparameter_fields, objective_help
 
 
 REF_SOURCES = ("auto", "adapter", "model")
+# Fields of one method that are not hyperparameters of its objective (its trainer reads them).
+TRAINER_FIELDS = {"rmu_trainable_params": "rmu"}
 
 
-def objective_beta_default(forget_loss: str) -> float | None:
-    """The paper default of `beta` of a forget objective (its constructor's default), `None` if it has no beta."""
-    parameter = inspect.signature(FORGET_LOSSES[forget_loss].__init__).parameters.get("beta")
-    return None if parameter is None else parameter.default
+def _reference_objectives() -> list[str]:
+    """The registered objectives that read the reference model, as help texts name them (`rmu (retain)`)."""
+    return [
+        spec.name if spec.role == "forget" else f"{spec.name} (retain)"
+        for spec in objectives()
+        if spec.cls.needs_reference()
+    ]
+
+
+def _objective_field(name: str, **overrides: Any):
+    """The dataclass field of a flat objective hyperparameter (`wga_beta`, ...): its default and help are the
+    objective's registration (`hf_unlearn.losses`), so that they are written once."""
+    _, hyperparameter = hyperparameter_fields()[name]
+    default = overrides.get("default", hyperparameter.default)
+    return field(default=default, metadata={"help": hyperparameter.help})
 
 
 def _accelerator_available() -> bool:
@@ -42,17 +55,25 @@ class UnlearningConfig(TrainingArguments):
 
     Parameters:
         forget_loss (`str`, *optional*):
-            Objective on the forget set: `"ga"` (gradient ascent), `"npo"`, `"simnpo"`, `"undial"`, `"wga"`,
-            `"satimp"`, `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO with refusals), `"idknll"`
-            (NLL of the alternative answer) or `"rmu"`. Defaults to the trainer's own method (`"npo"` for
-            [`UnlearningTrainer`] and [`NPOTrainer`], `"ga"` for [`GradientAscentTrainer`] and
-            [`GradientDifferenceTrainer`], and the method's name for the others, e.g. `"simnpo"` for [`SimNPOTrainer`],
-            `"dpo"` for [`IdkDPOTrainer`], `"rmu"` for [`RMUTrainer`]).
+            Objective on the forget set, a name registered with [`~hf_unlearn.losses.register_objective`]. Defaults
+            to the trainer's own method (`"npo"` for [`UnlearningTrainer`] and [`NPOTrainer`], `"ga"` for
+            [`GradientAscentTrainer`] and [`GradientDifferenceTrainer`], and the method's name for the others, e.g.
+            `"simnpo"` for [`SimNPOTrainer`], `"dpo"` for [`IdkDPOTrainer`], `"rmu"` for [`RMUTrainer`]). Built in:
+            `"ceu"` (cross-entropy unlearning), `"dpo"` (forget answer dispreferred to an alternative one: IdkDPO
+            with refusals), `"ga"` (gradient ascent), `"idknll"` (NLL of the alternative answer), `"npo"`, `"rmu"`,
+            `"satimp"`, `"simnpo"`, `"undial"`, `"wga"`.
         retain_loss (`str`, *optional*):
-            Objective on the retain set: `"none"`, `"nll"` (language-modelling loss), `"kl"` (KL divergence from the
-            reference model over retain answer tokens) or `"rmu"` (RMU's activation MSE to the reference). Defaults to
-            the trainer's own method (`"nll"`, `"none"` for [`GradientAscentTrainer`] and [`UNDIALTrainer`], `"rmu"`
-            for [`RMUTrainer`]).
+            Objective on the retain set: `"none"` or a registered name. Built in: `"nll"` (language-modelling loss),
+            `"kl"` (KL divergence from the reference model over retain answer tokens) and `"rmu"` (RMU's activation
+            MSE to the reference). Defaults to the trainer's own method (`"nll"`, `"none"` for
+            [`GradientAscentTrainer`] and [`UNDIALTrainer`], `"rmu"` for [`RMUTrainer`]).
+        forget_loss_kwargs (`dict[str, Any]` or `str`, *optional*):
+            Hyperparameters of the forget objective by keyword, e.g. `{"scale": 0.5}` for an objective of your own
+            (a dict, or its JSON text on the command line). Only the hyperparameters the objective declares are
+            accepted. The built-in ones are set by their own fields (`beta`, `wga_beta`, ...), which keep working;
+            setting one both ways is an error.
+        retain_loss_kwargs (`dict[str, Any]` or `str`, *optional*):
+            The same for the retain objective; with several named retain sets, for each retain objective used.
         forget_weight (`float`, *optional*, defaults to `1.0`):
             Weight of the forget objective.
         retain_weight (`float`, *optional*, defaults to `1.0`):
@@ -116,7 +137,8 @@ class UnlearningConfig(TrainingArguments):
             stop ending turns, on every question. Retain terms, alternative answers (IdkNLL, DPO's preferred answer)
             and the evaluation always score the end tokens. RMU, which works on activations, is not affected.
         ref_source (`str`, *optional*, defaults to `"auto"`):
-            Where reference log-probs come from when the objective needs them (`npo`, `undial`, `kl`): `"adapter"`
+            Where the reference's log-probs, logits or activations come from when an objective needs them (the
+            objectives whose `needs_reference()` is true: `npo`, `dpo`, `undial`, `kl`, retain `rmu`): `"adapter"`
             runs the PEFT model with its adapter disabled (no extra memory), `"model"` runs the `ref_model` passed to
             the trainer or, without one, a frozen copy of the initial model. `"auto"` picks `"adapter"` for PEFT models
             and `"model"` otherwise.
@@ -147,39 +169,29 @@ class UnlearningConfig(TrainingArguments):
 
     logging_steps: float = field(default=10, metadata={"help": "Log every X update steps (TRL's default: 10)."})
 
-    forget_loss: str | None = field(
+    # No argparse `choices`: an objective registered after import is accepted too; `__post_init__` checks the name
+    # against the registry as it is then. The help lists the objectives registered when this module was imported.
+    forget_loss: str | None = field(default=None, metadata={"help": objective_help("forget")})
+    retain_loss: str | None = field(default=None, metadata={"help": objective_help("retain")})
+    forget_loss_kwargs: dict[str, Any] | str | None = field(
         default=None,
         metadata={
-            "help": "Objective on the forget set: ga (gradient ascent), npo, simnpo, undial, wga, satimp, dpo (forget "
-            "answer dispreferred to an alternative one, e.g. a refusal: IdkDPO), idknll (NLL of the alternative "
-            "answer) or rmu. Defaults to the trainer's own method (npo for UnlearningTrainer and NPOTrainer, ga for "
-            "GradientAscentTrainer and GradientDifferenceTrainer, the method's name for the others).",
-            "choices": sorted(FORGET_LOSSES),
+            "help": "Hyperparameters of the forget objective, {NAME: VALUE} (built-in ones also have their own "
+            "fields, e.g. beta)."
         },
     )
-    retain_loss: str | None = field(
+    retain_loss_kwargs: dict[str, Any] | str | None = field(
         default=None,
-        metadata={
-            "help": "Objective on the retain set: none, nll (language-modelling loss), kl (KL from the reference) or "
-            "rmu (activation MSE to the reference at rmu_layer). kl is the KL divergence from the reference over "
-            "retain answer tokens. Defaults to the trainer's own method (nll, none for GradientAscentTrainer and "
-            "UNDIALTrainer, rmu for RMUTrainer).",
-            "choices": ["none", *sorted(RETAIN_LOSSES)],
-        },
+        metadata={"help": "Hyperparameters of the retain objective(s), {NAME: VALUE}."},
     )
     forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget objective."})
     retain_weight: float = field(
         default=1.0,
         metadata={"help": "Weight of the retain objective. 0.0 turns the retain term off but keeps its diagnostics."},
     )
-    beta: float | None = field(
-        default=None,
-        metadata={
-            "help": "Inverse temperature of NPO / SimNPO / DPO. Defaults to 0.1 for NPO (Zhang et al. 2024) and DPO "
-            "(TOFU), 2.5 for SimNPO."
-        },
-    )
-    simnpo_delta: float = field(default=0.0, metadata={"help": "SimNPO's reward margin (the paper's gamma)."})
+    # None: the objective's own default (0.1 for NPO and DPO, 2.5 for SimNPO).
+    beta: float | None = _objective_field("beta", default=None)
+    simnpo_delta: float = _objective_field("simnpo_delta")
     # Several retain sets, each with its own objective and weight
     retain_objectives: dict[str, str] | str | None = field(
         default=None,
@@ -193,18 +205,10 @@ class UnlearningConfig(TrainingArguments):
         metadata={"help": "Weight per named retain set, {NAME: WEIGHT}. Sets not named here use retain_weight."},
     )
     # UNDIAL, WGA, SatImp (token-level forget objectives)
-    undial_gamma: float = field(
-        default=10.0,
-        metadata={"help": "UNDIAL: how much the answer token's reference logit is lowered in the target (>= 0)."},
-    )
-    wga_beta: float = field(
-        default=1.0,
-        metadata={"help": "WGA: exponent of each answer token's probability in its weight (>= 0, 0 is plain GA)."},
-    )
-    satimp_beta1: float = field(
-        default=5.0, metadata={"help": "SatImp: saturation exponent, on the token probability p (>= 0)."}
-    )
-    satimp_beta2: float = field(default=1.0, metadata={"help": "SatImp: importance exponent, on 1 - p (>= 0)."})
+    undial_gamma: float = _objective_field("undial_gamma")
+    wga_beta: float = _objective_field("wga_beta")
+    satimp_beta1: float = _objective_field("satimp_beta1")
+    satimp_beta2: float = _objective_field("satimp_beta2")
     # DPO / IdkDPO and IdkNLL: where each forget row's alternative answer comes from
     alternative_source: str = field(
         default="auto",
@@ -227,18 +231,9 @@ class UnlearningConfig(TrainingArguments):
         },
     )
     # RMU (Li et al. 2024)
-    rmu_layer: int = field(
-        default=7,
-        metadata={"help": "RMU: decoder layer (0-based) whose output is steered on forget and held on retain rows."},
-    )
-    rmu_steering_coeff: float = field(
-        default=6.5,
-        metadata={"help": "RMU: norm c of the random target vector for forget activations (6.5 for Zephyr-7B)."},
-    )
-    rmu_alpha: float = field(
-        default=1200.0,
-        metadata={"help": "RMU: weight of the retain activation MSE (1200 for Zephyr-7B), inside retain_loss rmu."},
-    )
+    rmu_layer: int = _objective_field("rmu_layer")
+    rmu_steering_coeff: float = _objective_field("rmu_steering_coeff")
+    rmu_alpha: float = _objective_field("rmu_alpha")
     rmu_trainable_params: list[str] | None = field(
         default=None,
         metadata={
@@ -246,10 +241,7 @@ class UnlearningConfig(TrainingArguments):
             "Defaults to the MLPs of layers rmu_layer-2 to rmu_layer."
         },
     )
-    rmu_seed: int | None = field(
-        default=None,
-        metadata={"help": "RMU: seed of the random target direction. Defaults to seed."},
-    )
+    rmu_seed: int | None = _objective_field("rmu_seed")
     max_length: int | None = field(
         default=512,
         metadata={
@@ -279,10 +271,10 @@ class UnlearningConfig(TrainingArguments):
     ref_source: str = field(
         default="auto",
         metadata={
-            "help": "Where reference log-probs come from when the objective needs them (npo, undial, kl). adapter "
-            "runs the PEFT model with its adapter disabled (no extra memory); model runs the ref_model given to the "
-            "trainer or, without one, a frozen copy of the initial model; auto picks adapter for PEFT models, else "
-            "model.",
+            "help": "Where the reference's outputs come from when an objective needs them "
+            f"({', '.join(_reference_objectives())}). adapter runs the PEFT model with its adapter disabled (no extra "
+            "memory); model runs the ref_model given to the trainer or, without one, a frozen copy of the initial "
+            "model; auto picks adapter for PEFT models, else model.",
             "choices": list(REF_SOURCES),
         },
     )
@@ -335,23 +327,24 @@ class UnlearningConfig(TrainingArguments):
         if self.dataloader_pin_memory and (self.use_cpu or not _accelerator_available()):
             # Pinned memory only speeds up copies to an accelerator; on CPU, torch warns at every data loader.
             self.dataloader_pin_memory = False
-        if self.forget_loss is not None and self.forget_loss not in FORGET_LOSSES:
-            raise ValueError(f"forget_loss={self.forget_loss!r} is not known; accepted: {sorted(FORGET_LOSSES)}.")
-        if self.retain_loss is not None and self.retain_loss != "none" and self.retain_loss not in RETAIN_LOSSES:
-            raise ValueError(
-                f"retain_loss={self.retain_loss!r} is not known; accepted: {['none', *sorted(RETAIN_LOSSES)]}."
-            )
-        for name in ("retain_objectives", "retain_weights"):
+        if self.forget_loss is not None:
+            get_objective(self.forget_loss, "forget")
+        if self.retain_loss not in (None, "none") and self.retain_loss not in objective_names("retain"):
+            accepted = objective_names("retain", with_none=True)
+            raise ValueError(f"retain_loss={self.retain_loss!r} is not known; accepted: {accepted}.")
+        for name in ("retain_objectives", "retain_weights", "forget_loss_kwargs", "retain_loss_kwargs"):
             value = getattr(self, name)
             if isinstance(value, str):
                 value = json.loads(value)
             if value is not None and not isinstance(value, dict):
-                raise ValueError(f"{name} must be a dict {{SET_NAME: VALUE}}, got {type(value).__name__}.")
+                key = "SET_NAME" if name.startswith("retain_") and not name.endswith("kwargs") else "NAME"
+                raise ValueError(f"{name} must be a dict {{{key}: VALUE}}, got {type(value).__name__}.")
             setattr(self, name, value)
         for set_name, objective in (self.retain_objectives or {}).items():
-            if objective not in RETAIN_LOSSES:
+            if objective not in objective_names("retain"):
                 raise ValueError(
-                    f"retain_objectives[{set_name!r}]={objective!r} is not known; accepted: {sorted(RETAIN_LOSSES)}."
+                    f"retain_objectives[{set_name!r}]={objective!r} is not known; accepted: "
+                    f"{objective_names('retain')}."
                 )
         for set_name, weight in (self.retain_weights or {}).items():
             if not isinstance(weight, (int, float)) or weight < 0:
@@ -362,10 +355,12 @@ class UnlearningConfig(TrainingArguments):
         for name in ("forget_weight", "retain_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}.")
-        if self.beta is not None:
-            check_beta(self.beta)
-        for name in ("undial_gamma", "wga_beta", "satimp_beta1", "satimp_beta2"):
-            check_non_negative(name, getattr(self, name), "a strength / exponent of a token-level objective")
+        for name, (_, hyperparameter) in hyperparameter_fields().items():
+            hyperparameter.check(getattr(self, name))
+        if self.forget_loss is not None:
+            self._check_loss_kwargs("forget", self.forget_loss)
+        if self.retain_loss not in (None, "none"):
+            self._check_loss_kwargs("retain", self.retain_loss)
         check_alternative_source(self.alternative_source)
         check_refusals(self.refusal_answers)
         self._check_rmu_fields()
@@ -380,15 +375,22 @@ class UnlearningConfig(TrainingArguments):
         if self.forget_loss is not None and self.retain_loss is not None:
             self.check_objectives(self.forget_loss, self.retain_loss)
 
+    def _check_loss_kwargs(self, role: str, objective: str) -> None:
+        """Refuse `{role}_loss_kwargs` keys the objective does not take, and a value also set by its flat field."""
+        kwargs = loss_kwargs(self, role)
+        if not kwargs:
+            return
+        spec = get_objective(objective, role)
+        spec.check_kwargs(kwargs, f"{role}_loss_kwargs")
+        for name in kwargs:
+            flat = spec.hyperparameter(name).field
+            if flat is not None and getattr(self, flat) != self.__dataclass_fields__[flat].default:
+                raise ValueError(
+                    f"{flat}={getattr(self, flat)} and {role}_loss_kwargs[{name!r}]={kwargs[name]} both set the "
+                    f"{name!r} of {role}_loss={objective!r}; set one of them."
+                )
+
     def _check_rmu_fields(self) -> None:
-        if self.rmu_layer < 0:
-            raise ValueError(f"rmu_layer must be a decoder layer index >= 0, got {self.rmu_layer}.")
-        if not self.rmu_steering_coeff > 0:
-            raise ValueError(
-                f"rmu_steering_coeff must be > 0 (the norm of RMU's target), got {self.rmu_steering_coeff}."
-            )
-        if self.rmu_alpha < 0:
-            raise ValueError(f"rmu_alpha must be >= 0 (the weight of RMU's retain MSE), got {self.rmu_alpha}.")
         if self.rmu_trainable_params is not None:
             if isinstance(self.rmu_trainable_params, str):
                 self.rmu_trainable_params = [self.rmu_trainable_params]
@@ -408,37 +410,54 @@ class UnlearningConfig(TrainingArguments):
 
     def check_objectives(self, forget_loss: str, retain_loss: str) -> None:
         """Reject or warn about combinations of objectives and reference settings that cannot do what they say."""
-        if self.precompute_ref_log_probs and not FORGET_LOSSES[forget_loss].reference_is_precomputable():
+        if self.precompute_ref_log_probs and not get_objective(forget_loss, "forget").cls.reference_is_precomputable():
             warnings.warn(
                 f"precompute_ref_log_probs=True has no effect: forget_loss={forget_loss!r} uses no reference, or one "
                 "that is not one number per row.",
                 stacklevel=3,
             )
-        if self.refusal_answers is not None and not FORGET_LOSSES[forget_loss].needs_alternatives():
+        if self.refusal_answers is not None and not get_objective(forget_loss, "forget").cls.needs_alternatives():
             warnings.warn(
                 f"refusal_answers has no effect: forget_loss={forget_loss!r} uses no alternative answers.",
                 stacklevel=3,
             )
-        if self.beta is not None and objective_beta_default(forget_loss) is None:
-            warnings.warn(f"beta={self.beta} has no effect: forget_loss={forget_loss!r} has no beta.", stacklevel=3)
-        for method in sorted(set(FORGET_LOSSES) - {forget_loss}):
-            for name, value in self.method_hyperparameters(method).items():
-                if value != self.__dataclass_fields__[name].default:
-                    warnings.warn(
-                        f"{name}={value} has no effect: forget_loss={forget_loss!r}, not {method!r}.", stacklevel=3
-                    )
+        self._check_loss_kwargs("forget", forget_loss)
+        retain_names = {name for name in [retain_loss, *(self.retain_objectives or {}).values()] if name != "none"}
+        for name in sorted(retain_names):
+            self._check_loss_kwargs("retain", name)
+        # A flat field set for a method this run does not use. A method's fields are those of its forget objective,
+        # of the retain objective of the same name (RMU's `rmu_alpha`) and of its trainer (`rmu_trainable_params`).
+        used = {name for name, method in TRAINER_FIELDS.items() if method == forget_loss}
+        for role, names in (("forget", [forget_loss]), ("retain", [*retain_names, forget_loss])):
+            for name in names:
+                if name in objective_names(role):
+                    used |= {h.field for h in get_objective(name, role).hyperparameters}
+        owners = {name: spec.name for name, (spec, _) in hyperparameter_fields().items()} | TRAINER_FIELDS
+        for name, method in owners.items():
+            value = getattr(self, name)
+            if name not in used and value != self.__dataclass_fields__[name].default:
+                warnings.warn(
+                    f"{name}={value} has no effect: forget_loss={forget_loss!r}, not {method!r}, and no retain "
+                    "objective of this run uses it.",
+                    stacklevel=3,
+                )
         if retain_loss == "none" and self.retain_weight not in (0.0, 1.0):
             raise ValueError(
                 f"retain_weight={self.retain_weight} has no effect with retain_loss='none'; set retain_loss to 'nll' "
                 "or 'kl' to use a retain term."
             )
 
-    def method_hyperparameters(self, forget_loss: str) -> dict[str, Any]:
-        """The fields of `forget_loss` alone (named `<forget_loss>_...`, e.g. `wga_beta`) and their values."""
-        prefix = f"{forget_loss}_"
-        return {spec.name: getattr(self, spec.name) for spec in fields(self) if spec.name.startswith(prefix)}
+    def objective_hyperparameters(self, name: str, role: str = "forget") -> dict[str, Any]:
+        """The hyperparameters of the `role` objective `name` in this run, as [`method_hyperparameters`] keys them
+        (for a retain objective, from `retain_loss_kwargs`)."""
+        return get_objective(name, role).record(self, loss_kwargs(self, role))
 
-    def resolved_beta(self, forget_loss: str) -> float | None:
-        """`beta`, or the paper default of `forget_loss` when unset."""
-        default = objective_beta_default(forget_loss)
-        return None if default is None else (self.beta if self.beta is not None else default)
+    def method_hyperparameters(self, forget_loss: str) -> dict[str, Any]:
+        """The hyperparameters of the forget objective `forget_loss` in this run, as its record stores them.
+
+        Declared by the objective's registration (see [`~hf_unlearn.losses.register_objective`]), each valued as
+        the objective is built: from `forget_loss_kwargs`, else its flat field (`beta`, `wga_beta`, ...), else its
+        default. Keyed by the flat field's name where there is one (`{"wga_beta": 1.0}`, `{"beta": 0.1}` for NPO),
+        else by the objective's keyword.
+        """
+        return self.objective_hyperparameters(forget_loss, "forget")

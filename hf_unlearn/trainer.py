@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import re
 import warnings
 from collections import defaultdict
 from dataclasses import fields
@@ -78,10 +77,9 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
     A drop-in [`~transformers.Trainer`] for unlearning: each step lowers
     `forget_weight * forget_loss + retain_weight * retain_loss` on a forget batch and a paired retain batch.
 
-    The objectives are chosen in [`UnlearningConfig`] (`forget_loss`: `"ga"`, `"npo"`, `"simnpo"`, `"dpo"`,
-    `"idknll"`; `retain_loss`: `"none"`, `"nll"`, `"kl"`); the subclasses [`GradientAscentTrainer`],
-    [`GradientDifferenceTrainer`], [`NPOTrainer`], [`SimNPOTrainer`], [`IdkDPOTrainer`] and [`IdkNLLTrainer`] fix the
-    forget objective and pick the papers' retain term.
+    The objectives are chosen in [`UnlearningConfig`] (`forget_loss`, `retain_loss`: any registered objective, see
+    `hf_unlearn.losses.objectives()` and the method table of the docs); the method trainers of
+    `hf_unlearn.method_trainers` ([`NPOTrainer`], ...) fix the forget objective and pick the papers' retain term.
 
     Args:
         model (`str` or [`~transformers.PreTrainedModel`] or [`~peft.PeftModel`]):
@@ -891,173 +889,11 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         return output
 
 
-class GradientAscentTrainer(UnlearningTrainer):
-    """Gradient ascent (GA) on the forget set, no retain term. See [`~hf_unlearn.losses.GradientAscentLoss`].
+def __getattr__(name: str):
+    # The method trainers (`NPOTrainer`, ..., `RMUTrainer`, `trainer_class`) live in `hf_unlearn.method_trainers`,
+    # built from the objective registry; imported on first use so that the two modules do not import each other.
+    from . import method_trainers
 
-    Known to collapse a model within an epoch or two; prefer [`NPOTrainer`] unless GA is what you study.
-    """
-
-    default_forget_loss = fixed_forget_loss = "ga"
-    default_retain_loss = "none"
-
-
-class GradientDifferenceTrainer(UnlearningTrainer):
-    """Gradient difference (GD): gradient ascent on the forget set plus the usual language-modelling loss on retain."""
-
-    default_forget_loss = fixed_forget_loss = "ga"
-    default_retain_loss = "nll"
-
-
-class NPOTrainer(UnlearningTrainer):
-    """Negative preference optimization with a retain NLL term (NPO+RT); set `retain_weight=0` for plain NPO.
-
-    See [`~hf_unlearn.losses.NPOLoss`].
-    """
-
-    default_forget_loss = fixed_forget_loss = "npo"
-    default_retain_loss = "nll"
-
-
-class SimNPOTrainer(UnlearningTrainer):
-    """SimNPO (reference-free, length-normalised NPO) with a retain NLL term. See [`~hf_unlearn.losses.SimNPOLoss`]."""
-
-    default_forget_loss = fixed_forget_loss = "simnpo"
-    default_retain_loss = "nll"
-
-
-class UNDIALTrainer(UnlearningTrainer):
-    """UNDIAL: self-distillation toward the reference with the answer token's logit lowered. No retain term by default,
-    as in the paper (set `retain_loss`). See [`~hf_unlearn.losses.UNDIALLoss`].
-    """
-
-    default_forget_loss = fixed_forget_loss = "undial"
-    default_retain_loss = "none"
-
-
-class WGATrainer(UnlearningTrainer):
-    """Weighted gradient ascent (token weights `p ** wga_beta`) with a retain NLL term. See
-    [`~hf_unlearn.losses.WGALoss`].
-    """
-
-    default_forget_loss = fixed_forget_loss = "wga"
-    default_retain_loss = "nll"
-
-
-class SatImpTrainer(UnlearningTrainer):
-    """SatImp token-reweighted gradient ascent with a retain NLL term. See [`~hf_unlearn.losses.SatImpLoss`]."""
-
-    default_forget_loss = fixed_forget_loss = "satimp"
-    default_retain_loss = "nll"
-
-
-class IdkDPOTrainer(UnlearningTrainer):
-    """IdkDPO: DPO with the forget answer dispreferred to a refusal (or the row's `alternative` answer), plus a
-    retain NLL term as open-unlearning trains it (TOFU's original code has no retain term: set `retain_loss="none"`).
-    See [`~hf_unlearn.losses.DPOLoss`].
-
-    The alternative answers come from `UnlearningConfig.alternative_source` (`"auto"`: the forget set's
-    `alternative` column when it has one, else a seeded refusal per row).
-    """
-
-    default_forget_loss = fixed_forget_loss = "dpo"
-    default_retain_loss = "nll"
-
-
-class IdkNLLTrainer(UnlearningTrainer):
-    """IdkNLL: train the model to answer the forget questions with a refusal (or the row's `alternative` answer),
-    plus a retain NLL term: TOFU's "preference optimization" baseline (`idk` in its code). See
-    [`~hf_unlearn.losses.IdkNLLLoss`]."""
-
-    default_forget_loss = fixed_forget_loss = "idknll"
-    default_retain_loss = "nll"
-
-
-class RMUTrainer(UnlearningTrainer):
-    r"""RMU (Li et al. 2024): steer layer `rmu_layer` to noise on the forget set, hold it on the retain set, and train
-    only a few parameters. See [`~hf_unlearn.losses.RMUForgetLoss`] and [`~hf_unlearn.losses.RMURetainLoss`].
-
-    Every parameter outside `rmu_trainable_params` (default: the MLPs of layers `rmu_layer - 2` to `rmu_layer`, as in
-    the paper) is frozen when the trainer is built. Under PEFT the restriction applies to the adapter: only adapter
-    weights inside the set train, and an adapter with none there (e.g. LoRA on attention only) is refused; give the
-    adapter those modules, e.g. `LoraConfig(target_modules=["gate_proj", "up_proj", "down_proj"])` on llama-style
-    models. The reference activations come from the frozen copy or the adapter-off model, as for NPO.
-
-    Attributes:
-        trainable_parameter_names (`list[str]`): The parameters that train, as named by `model.named_parameters()`.
-    """
-
-    default_forget_loss = fixed_forget_loss = "rmu"
-    default_retain_loss = "rmu"
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Frozen here, before `train` wraps the model (DDP, FSDP, DeepSpeed register only trainable parameters) and
-        # before the optimizer is built from the parameters that require a gradient.
-        self.trainable_parameter_names = self._restrict_trainable_parameters()
-
-    def _layer_stack_name(self) -> str:
-        layers = decoder_layers(self.model)
-        return next(name for name, module in self.model.named_modules() if module is layers)
-
-    def trainable_patterns(self) -> list[str]:
-        """`rmu_trainable_params`, or the paper's default: the MLPs of layers `rmu_layer - 2` to `rmu_layer`."""
-        if self.args.rmu_trainable_params is not None:
-            return list(self.args.rmu_trainable_params)
-        layer, layers = self.args.rmu_layer, decoder_layers(self.model)
-        indices = range(max(0, layer - 2), layer + 1)
-        missing = [i for i in indices if not isinstance(getattr(layers[i], "mlp", None), torch.nn.Module)]
-        if missing:
-            raise ValueError(
-                f"Decoder layers {missing} of {type(layers[missing[0]]).__name__} have no `mlp` module, so RMU's "
-                "default trainable set (the MLPs of layers rmu_layer-2 to rmu_layer) is undefined here; set "
-                "rmu_trainable_params to regular expressions matching the parameters to train."
-            )
-        stack = re.escape(self._layer_stack_name())
-        return [rf"^{stack}\.{i}\.mlp\." for i in indices]
-
-    def _restrict_trainable_parameters(self) -> list[str]:
-        patterns = self.trainable_patterns()
-        compiled = [re.compile(pattern) for pattern in patterns]
-        matched, trainable = [], []
-        for name, parameter in self.model.named_parameters():
-            if any(pattern.search(name) for pattern in compiled):
-                matched.append(name)
-                if parameter.requires_grad:
-                    trainable.append(name)
-            else:
-                parameter.requires_grad_(False)
-        if not matched:
-            stack = self._layer_stack_name()
-            examples = [name for name, _ in self.model.named_parameters() if name.startswith(stack)][:4]
-            raise ValueError(
-                f"rmu_trainable_params={patterns} matches no parameter of the model; its parameter names look like "
-                f"{examples}."
-            )
-        if not trainable:
-            raise ValueError(
-                f"rmu_trainable_params={patterns} matches only frozen parameters ({len(matched)}, e.g. "
-                f"{matched[0]!r}). Under PEFT only adapter weights train: give the adapter modules inside that set "
-                "(e.g. LoRA target_modules=['gate_proj', 'up_proj', 'down_proj'] on llama-style models), or widen the "
-                "set."
-            )
-        count = sum(p.numel() for name, p in self.model.named_parameters() if p.requires_grad)
-        logger.info(f"RMU trains {len(trainable)} tensors ({count} parameters) matching {patterns}.")
-        return trainable
-
-    def unlearning_record(self, model_name: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
-        record = super().unlearning_record(model_name, tags)
-        record["hyperparameters"].update(
-            rmu_layer=self.args.rmu_layer,
-            rmu_steering_coeff=self.forget_loss.steering_coeff,
-            rmu_alpha=getattr(self.retain_loss, "alpha", None),
-            rmu_seed=self.forget_loss.seed,
-            rmu_trainable_params=self.trainable_patterns(),
-            rmu_trainable_tensors=len(self.trainable_parameter_names),
-        )
-        return record
-
-
-def trainer_class(forget_loss: str | None) -> type[UnlearningTrainer]:
-    """The trainer that runs `forget_loss` as its method: [`RMUTrainer`] for `"rmu"` (it restricts the trained
-    parameters, which the objective alone cannot), [`UnlearningTrainer`] for every other objective."""
-    return RMUTrainer if forget_loss == "rmu" else UnlearningTrainer
+    if name in method_trainers.__all__:
+        return getattr(method_trainers, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

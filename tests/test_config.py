@@ -15,12 +15,12 @@ def config(tmp_path, **kwargs):
 
 def test_defaults_follow_the_papers(tmp_path):
     args = config(tmp_path)
-    assert args.resolved_beta("npo") == 0.1
-    assert args.resolved_beta("dpo") == 0.1  # TOFU's and open-unlearning's IdkDPO
-    assert args.resolved_beta("idknll") is None
+    assert args.method_hyperparameters("npo") == {"beta": 0.1}
+    assert args.method_hyperparameters("dpo") == {"beta": 0.1}  # TOFU's and open-unlearning's IdkDPO
+    assert args.method_hyperparameters("idknll") == {}
     assert args.alternative_source == "auto" and args.alternative_seed is None and args.refusal_answers is None
-    assert args.resolved_beta("simnpo") == 2.5
-    assert args.resolved_beta("ga") is None
+    assert args.method_hyperparameters("simnpo") == {"beta": 2.5, "simnpo_delta": 0.0}
+    assert args.method_hyperparameters("ga") == {}
     assert (args.forget_weight, args.retain_weight) == (1.0, 1.0)
     assert args.ref_source == "auto" and args.precompute_ref_log_probs is False
     assert args.disable_dropout is True
@@ -28,7 +28,7 @@ def test_defaults_follow_the_papers(tmp_path):
 
 
 def test_explicit_beta_wins(tmp_path):
-    assert config(tmp_path, beta=0.3).resolved_beta("npo") == 0.3
+    assert config(tmp_path, beta=0.3).method_hyperparameters("npo") == {"beta": 0.3}
 
 
 @pytest.mark.parametrize(
@@ -92,3 +92,35 @@ def test_alternative_settings_without_effect_warn(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         config(tmp_path, forget_loss="dpo", retain_loss="nll", precompute_ref_log_probs=True)
+
+
+def test_the_docstring_and_help_name_every_built_in_objective():
+    from hf_unlearn.losses import objectives
+
+    doc = UnlearningConfig.__doc__
+    entries = {
+        role: doc.split(f"        {role}_loss (`", 1)[1].split(f"        {role}_loss_kwargs (`", 1)[0]
+        for role in ("forget", "retain")
+    }
+    fields = UnlearningConfig.__dataclass_fields__
+    for spec in objectives():
+        assert spec.builtin
+        assert f'`"{spec.name}"`' in entries[spec.role], (spec.role, spec.name)
+        assert re.search(rf"\b{spec.name}\b", fields[f"{spec.role}_loss"].metadata["help"]), spec.name
+    assert "choices" not in fields["forget_loss"].metadata  # a name registered later is accepted too
+
+
+def test_the_ref_source_help_names_every_objective_that_reads_the_reference():
+    from hf_unlearn.losses import objectives
+
+    help_text = UnlearningConfig.__dataclass_fields__["ref_source"].metadata["help"]
+    entry = UnlearningConfig.__doc__.split("ref_source (`", 1)[1].split("precompute_ref_log_probs (`", 1)[0]
+    for spec in objectives():
+        if spec.cls.needs_reference():
+            assert re.search(rf"\b{spec.name}\b", help_text) and f"`{spec.name}`" in entry, spec.name
+
+
+def test_retain_objective_hyperparameters_come_from_retain_loss_kwargs(tmp_path):
+    args = config(tmp_path, forget_loss="rmu", retain_loss="rmu", retain_loss_kwargs={"alpha": 3.0})
+    assert args.objective_hyperparameters("rmu", "retain") == {"rmu_layer": 7, "rmu_alpha": 3.0}
+    assert args.objective_hyperparameters("nll", "retain") == {}

@@ -1,4 +1,10 @@
-"""The demo's unlearning methods and their settings: plain data, so that `hf-unlearn --help` can list them cheaply."""
+"""The demo's unlearning methods and their settings: plain data, so that `hf-unlearn --help` can list them cheaply.
+
+Each key is a method's short name as the objective registry declares it (`TrainerAlias.method`: `"gd"` for gradient
+difference, `"idkdpo"` for `forget_loss="dpo"`), or a variant of one (`npo_kl`), or `task_vector`. The values are
+settings swept on the demo's model, so they cannot be derived; the names and objectives are checked against the
+registry by a test (importing the registry here would import torch when the demo's parser is built).
+"""
 
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ METHODS: dict[str, dict[str, Any]] = {
     "npo": {"forget_loss": "npo", "retain_loss": "nll", "learning_rate": 3e-4, "beta": 0.1, "retain_weight": 20.0},
     "npo_kl": {"forget_loss": "npo", "retain_loss": "kl", "learning_rate": 5e-4, "beta": 0.1, "retain_weight": 30.0},
     "simnpo": {"forget_loss": "simnpo", "retain_loss": "nll", "learning_rate": 1e-3, "retain_weight": 20.0},
-    # Not swept yet (issue 11 section 3 sweeps every method alike). These three are per-token means like GD: WGA's
+    # Not swept yet (a sweep that treats every method alike is planned). These three are per-token means like GD: WGA's
     # token weights p <= 1 take GD's retain weight; SatImp's weights p^5 (1 - p) stay below 0.07 and UNDIAL's target is
     # bounded, so both keep a retain weight of 1.
     "undial": {"forget_loss": "undial", "retain_loss": "nll", "learning_rate": 1e-3, "undial_gamma": 10.0},

@@ -1,13 +1,30 @@
 """Unlearning objectives: one small class per formula, pure functions of per-sequence log-probs.
 
-`FORGET_LOSSES` and `RETAIN_LOSSES` map the names accepted by `UnlearningConfig.forget_loss` and
-`UnlearningConfig.retain_loss` to their classes. A new objective is a new file plus one entry here.
+Each objective is registered once, in its own file, with [`register_objective`]: its name, role, hyperparameters,
+paper, help and method trainers (see `hf_unlearn.losses.registry`). `FORGET_LOSSES` and `RETAIN_LOSSES` are live
+`{name: class}` views of that registry, by role (`FORGET_OBJECTIVES` / `RETAIN_OBJECTIVES` are the same views under
+the objective-named spelling). A new built-in objective is a new file here plus one import below.
 """
 
+from .base import ObjectiveInputs, UnlearningObjective
+from .ceu import CEULoss
 from .dpo import DPOLoss
 from .gradient_ascent import GradientAscentLoss
 from .idknll import IdkNLLLoss
 from .npo import NPOLoss
+from .registry import (
+    Hyperparameter,
+    ObjectiveClasses,
+    ObjectiveSpec,
+    Paper,
+    Recipe,
+    TrainerAlias,
+    get_objective,
+    objective_names,
+    objectives,
+    register_objective,
+    unregister_objective,
+)
 from .retain_kl import KLRetainLoss
 from .retain_nll import NLLRetainLoss
 from .rmu import RMUForgetLoss, RMURetainLoss
@@ -17,32 +34,37 @@ from .undial import UNDIALLoss
 from .wga import WGALoss
 
 
-FORGET_LOSSES = {
-    "ga": GradientAscentLoss,
-    "npo": NPOLoss,
-    "simnpo": SimNPOLoss,
-    "undial": UNDIALLoss,
-    "wga": WGALoss,
-    "satimp": SatImpLoss,
-    "dpo": DPOLoss,
-    "idknll": IdkNLLLoss,
-    "rmu": RMUForgetLoss,
-}
-RETAIN_LOSSES = {"nll": NLLRetainLoss, "kl": KLRetainLoss, "rmu": RMURetainLoss}
+FORGET_OBJECTIVES = FORGET_LOSSES = ObjectiveClasses("forget")
+RETAIN_OBJECTIVES = RETAIN_LOSSES = ObjectiveClasses("retain")
 
 __all__ = [
+    "CEULoss",
     "FORGET_LOSSES",
+    "FORGET_OBJECTIVES",
     "RETAIN_LOSSES",
+    "RETAIN_OBJECTIVES",
     "DPOLoss",
     "GradientAscentLoss",
+    "Hyperparameter",
     "IdkNLLLoss",
     "KLRetainLoss",
     "NLLRetainLoss",
     "NPOLoss",
+    "ObjectiveInputs",
+    "ObjectiveSpec",
+    "Paper",
     "RMUForgetLoss",
     "RMURetainLoss",
+    "Recipe",
     "SatImpLoss",
     "SimNPOLoss",
+    "TrainerAlias",
     "UNDIALLoss",
+    "UnlearningObjective",
     "WGALoss",
+    "get_objective",
+    "objective_names",
+    "objectives",
+    "register_objective",
+    "unregister_objective",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -93,8 +93,13 @@ class UnlearningObjective:
     """Base class of every objective: declare the inputs, return per-sequence losses.
 
     A subclass sets `requires` (names from `OPTIONAL_INPUTS`), implements `__call__(inputs) -> (loss per sequence,
-    statistics)`, and, when it has hyperparameters in [`UnlearningConfig`], `from_config`. The trainer computes each
-    requested input once per batch, reduces the per-sequence losses by their mean, and never looks at the class.
+    statistics)`, takes its hyperparameters as constructor keywords, and is registered under a name with
+    [`~hf_unlearn.losses.register_objective`], which declares those hyperparameters (defaults, checks, help). The
+    trainer builds it with `from_config`, computes each requested input once per batch, reduces the per-sequence
+    losses by their mean, and never looks at the class.
+
+    Naming: the concept is an *objective* (this class, the registry, `register_objective`); the built-in classes
+    keep their `<Method>Loss` names, after the `forget_loss` / `retain_loss` fields that choose them.
     """
 
     requires: ClassVar[frozenset[str]] = frozenset()
@@ -111,8 +116,18 @@ class UnlearningObjective:
 
     @classmethod
     def from_config(cls, args: UnlearningConfig) -> UnlearningObjective:
-        """Build the objective from the run's configuration (its hyperparameters live there)."""
-        return cls()
+        """Build the objective from the run's configuration.
+
+        Each declared hyperparameter comes from `forget_loss_kwargs` / `retain_loss_kwargs` (by the objective's
+        role), else from its flat `UnlearningConfig` field (built-ins: `beta`, `wga_beta`, ...), else its default.
+        A class that is not registered is built with no arguments.
+        """
+        from .registry import spec_of
+
+        spec = spec_of(cls)
+        if spec is None:
+            return cls()
+        return cls(**spec.resolve(args, loss_kwargs(args, spec.role)))
 
     @classmethod
     def needs_reference(cls) -> bool:
@@ -133,6 +148,12 @@ class UnlearningObjective:
         raise NotImplementedError
 
 
+def loss_kwargs(args: Any, role: str) -> dict[str, Any]:
+    """`args.forget_loss_kwargs` or `args.retain_loss_kwargs` (by `role`) as a dict, `{}` when unset."""
+    value = getattr(args, f"{role}_loss_kwargs", None)
+    return dict(value) if isinstance(value, dict) else {}
+
+
 def token_mean_logps(logps: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tensor:
     """Per-sequence log-prob averaged over its answer tokens, `logp / n`.
 
@@ -145,17 +166,3 @@ def token_mean_logps(logps: torch.Tensor, n_tokens: torch.Tensor) -> torch.Tenso
 def token_mean(values: torch.Tensor, inputs: ObjectiveInputs) -> torch.Tensor:
     """Mean of flat per-answer-token `values` over each sequence's answer tokens, shape `(batch,)`."""
     return per_sequence_sum(values, inputs.answer_positions) / inputs.n_tokens.clamp(min=1)
-
-
-def check_non_negative(name: str, value: float, meaning: str) -> float:
-    """Refuse a negative (or NaN) hyperparameter, naming its `UnlearningConfig` field and what it does."""
-    if not value >= 0:
-        raise ValueError(f"{name} must be >= 0 ({meaning}), got {name}={value}.")
-    return value
-
-
-def check_beta(beta: float) -> float:
-    """Refuse an inverse temperature that is not positive (NPO and SimNPO divide by it and scale log-ratios by it)."""
-    if not beta > 0:
-        raise ValueError(f"beta must be > 0 (the inverse temperature of NPO / SimNPO), got beta={beta}.")
-    return beta

@@ -2,9 +2,33 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .base import LossOutput, ObjectiveInputs, UnlearningObjective, check_beta, token_mean_logps
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean_logps
+from .npo import BETA
+from .registry import Paper, TrainerAlias, register_objective
 
 
+@register_objective(
+    "dpo",
+    role="forget",
+    help="DPO with the forget answer dispreferred to an alternative one, e.g. a refusal (IdkDPO)",
+    paper=Paper(
+        "Rafailov et al. 2023, Direct Preference Optimization: Your Language Model is Secretly a Reward Model",
+        "https://huggingface.co/papers/2305.18290",
+    ),
+    hyperparameters=(BETA,),
+    default_retain_loss="nll",
+    trainers=(
+        TrainerAlias(
+            "IdkDPOTrainer",
+            method="idkdpo",
+            doc="IdkDPO: DPO with the forget answer dispreferred to a refusal (or the row's `alternative` answer), "
+            "plus a retain NLL term as open-unlearning trains it (TOFU's original code has no retain term: set "
+            '`retain_loss="none"`). See [`~hf_unlearn.losses.DPOLoss`].\n\nThe alternative answers come from '
+            '`UnlearningConfig.alternative_source` (`"auto"`: the forget set\'s `alternative` column when it has one, '
+            "else a seeded refusal per row).",
+        ),
+    ),
+)
 class DPOLoss(UnlearningObjective):
     r"""DPO on the forget set: each forget answer is the dispreferred answer, an alternative one (a refusal by
     default, as in TOFU's IdkDPO baseline) the preferred answer, to the same prompt.
@@ -34,12 +58,8 @@ class DPOLoss(UnlearningObjective):
 
     requires = frozenset({"ref_logps", "alt_logps", "ref_alt_logps"})
 
-    def __init__(self, beta: float = 0.1):
-        self.beta = check_beta(beta)
-
-    @classmethod
-    def from_config(cls, args) -> DPOLoss:
-        return cls() if args.beta is None else cls(beta=args.beta)
+    def __init__(self, beta: float = BETA.default):
+        self.beta = BETA.check(beta)
 
     def __call__(self, inputs: ObjectiveInputs) -> LossOutput:
         """Per sequence the DPO loss; statistics: both log-ratios and the alternative answer's per-token NLL."""

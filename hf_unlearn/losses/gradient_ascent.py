@@ -1,8 +1,34 @@
 from __future__ import annotations
 
 from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean_logps
+from .registry import Paper, TrainerAlias, register_objective
 
 
+@register_objective(
+    "ga",
+    role="forget",
+    help="gradient ascent: raise the forget answers' NLL, unbounded",
+    paper=Paper(
+        "Jang et al. 2022, Knowledge Unlearning for Mitigating Privacy Risks in Language Models",
+        "https://huggingface.co/papers/2210.01504",
+    ),
+    default_retain_loss="none",
+    trainers=(
+        TrainerAlias(
+            "GradientAscentTrainer",
+            doc="Gradient ascent (GA) on the forget set, no retain term. See "
+            "[`~hf_unlearn.losses.GradientAscentLoss`].\n\nKnown to collapse a model within an epoch or two; prefer "
+            "[`NPOTrainer`] unless GA is what you study.",
+        ),
+        TrainerAlias(
+            "GradientDifferenceTrainer",
+            retain_loss="nll",
+            method="gd",
+            doc="Gradient difference (GD): gradient ascent on the forget set plus the usual language-modelling loss "
+            "on retain.",
+        ),
+    ),
+)
 class GradientAscentLoss(UnlearningObjective):
     r"""Gradient ascent on the forget set (GA).
 

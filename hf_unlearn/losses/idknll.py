@@ -1,8 +1,27 @@
 from __future__ import annotations
 
 from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean_logps
+from .registry import Paper, TrainerAlias, register_objective
 
 
+@register_objective(
+    "idknll",
+    role="forget",
+    help="NLL of an alternative answer (a refusal) to each forget prompt",
+    paper=Paper(
+        "Maini, Feng, Schwarzschild, Lipton, Kolter 2024, TOFU: A Task of Fictitious Unlearning for LLMs",
+        "https://huggingface.co/papers/2401.06121",
+    ),
+    default_retain_loss="nll",
+    trainers=(
+        TrainerAlias(
+            "IdkNLLTrainer",
+            doc="IdkNLL: train the model to answer the forget questions with a refusal (or the row's `alternative` "
+            'answer), plus a retain NLL term: TOFU\'s "preference optimization" baseline (`idk` in its code). See '
+            "[`~hf_unlearn.losses.IdkNLLLoss`].",
+        ),
+    ),
+)
 class IdkNLLLoss(UnlearningObjective):
     r"""IdkNLL: the language-modelling loss of an alternative answer (a refusal by default) to each forget prompt.
 

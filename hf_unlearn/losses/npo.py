@@ -2,9 +2,49 @@ from __future__ import annotations
 
 import torch.nn.functional as F
 
-from .base import LossOutput, ObjectiveInputs, UnlearningObjective, check_beta
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective
+from .registry import Hyperparameter, Paper, Recipe, TrainerAlias, register_objective
 
 
+BETA = Hyperparameter(
+    "beta",
+    0.1,
+    help="Inverse temperature of NPO / SimNPO / DPO. Defaults to 0.1 for NPO (Zhang et al. 2024) and DPO (TOFU), "
+    "2.5 for SimNPO.",
+    field="beta",
+    minimum=0,
+    strict=True,
+    meaning="the inverse temperature of NPO / SimNPO",
+)
+
+
+@register_objective(
+    "npo",
+    role="forget",
+    help="negative preference optimization: push the forget answers below the reference, bounded",
+    paper=Paper(
+        "Zhang, Lin, Bai, Mei 2024, Negative Preference Optimization: From Catastrophic Collapse to Effective "
+        "Unlearning",
+        "https://huggingface.co/papers/2404.05868",
+    ),
+    hyperparameters=(BETA,),
+    default_retain_loss="nll",
+    trainers=(
+        TrainerAlias(
+            "NPOTrainer",
+            doc="Negative preference optimization with a retain NLL term (NPO+RT); set `retain_weight=0` for plain "
+            "NPO.\n\nSee [`~hf_unlearn.losses.NPOLoss`].",
+        ),
+    ),
+    recipes=(
+        Recipe(
+            "a model fine-tuned on the forget data (TOFU)",
+            "beta 0.1",
+            retain_loss="nll",
+            config="examples/configs/tofu_npo.yaml",
+        ),
+    ),
+)
 class NPOLoss(UnlearningObjective):
     r"""Negative preference optimization (NPO) on the forget set.
 
@@ -27,12 +67,8 @@ class NPOLoss(UnlearningObjective):
 
     requires = frozenset({"ref_logps"})
 
-    def __init__(self, beta: float = 0.1):
-        self.beta = check_beta(beta)
-
-    @classmethod
-    def from_config(cls, args) -> NPOLoss:
-        return cls() if args.beta is None else cls(beta=args.beta)
+    def __init__(self, beta: float = BETA.default):
+        self.beta = BETA.check(beta)
 
     def __call__(self, inputs: ObjectiveInputs) -> LossOutput:
         """Per sequence the NPO loss; statistics: the reference log-prob and the log-ratio."""

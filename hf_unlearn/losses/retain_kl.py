@@ -2,8 +2,18 @@ from __future__ import annotations
 
 from ..logprobs import reference_kl
 from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean
+from .registry import Paper, register_objective
 
 
+@register_objective(
+    "kl",
+    role="retain",
+    help="KL divergence from the reference's next-token distributions on the retain answers",
+    paper=Paper(
+        "Maini, Feng, Schwarzschild, Lipton, Kolter 2024, TOFU: A Task of Fictitious Unlearning for LLMs",
+        "https://huggingface.co/papers/2401.06121",
+    ),
+)
 class KLRetainLoss(UnlearningObjective):
     r"""KL divergence from the reference model on the retain answers.
 

@@ -1,8 +1,17 @@
 from __future__ import annotations
 
 from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean_logps
+from .registry import Paper, register_objective
 
 
+@register_objective(
+    "nll",
+    role="retain",
+    help="language-modelling loss on the retain answers",
+    paper=Paper(
+        "Liu, Liu, Stone 2022, Continual Learning and Private Unlearning", "https://huggingface.co/papers/2203.12817"
+    ),
+)
 class NLLRetainLoss(UnlearningObjective):
     r"""Language-modelling loss on the retain set, to hold the model where it should not change.
 

@@ -6,7 +6,47 @@ from typing import ClassVar
 
 import torch
 
-from .base import LossOutput, ObjectiveInputs, UnlearningObjective
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, loss_kwargs
+from .registry import Hyperparameter, Paper, TrainerAlias, get_objective, register_objective
+
+
+PAPER = Paper(
+    "Li et al. 2024, The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
+    "https://huggingface.co/papers/2403.03218",
+)
+LAYER = Hyperparameter(
+    "layer",
+    7,
+    help="RMU: decoder layer (0-based) whose output is steered on forget and held on retain rows.",
+    type=int,
+    field="rmu_layer",
+    minimum=0,
+    message="{label} must be a decoder layer index >= 0, got {value}.",
+)
+STEERING_COEFF = Hyperparameter(
+    "steering_coeff",
+    6.5,
+    help="RMU: norm c of the random target vector for forget activations (6.5 for Zephyr-7B).",
+    field="rmu_steering_coeff",
+    minimum=0,
+    strict=True,
+    meaning="the norm of RMU's target",
+)
+SEED = Hyperparameter(
+    "seed",
+    None,
+    help="RMU: seed of the random target direction. Defaults to seed.",
+    type=int,
+    field="rmu_seed",
+)
+ALPHA = Hyperparameter(
+    "alpha",
+    1200.0,
+    help="RMU: weight of the retain activation MSE (1200 for Zephyr-7B), inside retain_loss rmu.",
+    field="rmu_alpha",
+    minimum=0,
+    meaning="the weight of RMU's retain MSE",
+)
 
 
 def control_vector(hidden_size: int, seed: int, steering_coeff: float) -> torch.Tensor:
@@ -53,6 +93,16 @@ def token_mean_norm(hidden_states: torch.Tensor, attention_mask: torch.Tensor) -
     return (norms * mask).sum(dim=-1) / mask.sum(dim=-1).clamp(min=1)
 
 
+@register_objective(
+    "rmu",
+    role="forget",
+    help="steer one layer's activations on forget text toward a random vector (trains a few MLPs)",
+    paper=PAPER,
+    hyperparameters=(LAYER, STEERING_COEFF, SEED),
+    default_retain_loss="rmu",
+    # Written in `hf_unlearn.method_trainers`: it also restricts the trained parameters.
+    trainers=(TrainerAlias("RMUTrainer", required=True),),
+)
 class RMUForgetLoss(UnlearningObjective):
     r"""RMU's forget term: push the activations of decoder layer $\ell$ on forget tokens toward a fixed random vector.
 
@@ -63,7 +113,7 @@ class RMUForgetLoss(UnlearningObjective):
     with $h^{(\ell)}$ the output of decoder layer $\ell$ (the residual stream after it, as the authors hook it), $d$
     the hidden size, $T_i$ the number of real (non-padding) tokens of sequence $i$, prompt and answer alike, and
     $c$ the steering coefficient. Scrambling the activations of forget-domain text at an early layer makes the later
-    layers unable to use them. Train it with [`~hf_unlearn.trainer.RMUTrainer`], which updates only the MLPs of
+    layers unable to use them. Train it with [`RMUTrainer`], which updates only the MLPs of
     layers $\ell-2, \ell-1, \ell$, and pair it with [`RMURetainLoss`].
 
     Paper: Li et al. 2024, "The WMDP Benchmark: Measuring and Reducing Malicious Use With Unlearning",
@@ -81,7 +131,7 @@ class RMUForgetLoss(UnlearningObjective):
     - Control vector: uniform in [0, 1) then normalised, as in both codes; drawn here from `seed` on the CPU, so every
       process and every resume uses the same one (the authors draw it once per run on the GPU, from the global seed).
       The authors draw one vector per forget corpus; one run here has one forget set, hence one vector.
-    - The authors' code updates `mlp.down_proj` of layers 5, 6, 7 only; [`~hf_unlearn.trainer.RMUTrainer`] updates
+    - The authors' code updates `mlp.down_proj` of layers 5, 6, 7 only; [`RMUTrainer`] updates
       the whole MLP of layers $\ell-2..\ell$ by default (`rmu_trainable_params` reproduces theirs).
 
     Published settings (learning rate 5e-5, batch 4, for a 32-layer 7B model): `layer=7`, `steering_coeff=6.5`,
@@ -95,22 +145,24 @@ class RMUForgetLoss(UnlearningObjective):
         steering_coeff (`float`, *optional*, defaults to `6.5`):
             Norm `c` of the target vector.
         seed (`int`, *optional*, defaults to `0`):
-            Seed of the random direction `u`.
+            Seed of the random direction `u` (`UnlearningConfig.rmu_seed`, which defaults to the run's `seed`).
     """
 
     requires = frozenset({"hidden_states"})
     layer_field: ClassVar[str] = "rmu_layer"
 
-    def __init__(self, layer: int = 7, steering_coeff: float = 6.5, seed: int = 0):
-        self.hidden_layer = layer
-        self.steering_coeff = steering_coeff
-        self.seed = seed
+    def __init__(self, layer: int = LAYER.default, steering_coeff: float = STEERING_COEFF.default, seed: int = 0):
+        self.hidden_layer = LAYER.check(layer)
+        self.steering_coeff = STEERING_COEFF.check(steering_coeff)
+        self.seed = SEED.check(seed)
         self._target: torch.Tensor | None = None
 
     @classmethod
     def from_config(cls, args) -> RMUForgetLoss:
-        seed = args.rmu_seed if args.rmu_seed is not None else args.seed
-        return cls(layer=args.rmu_layer, steering_coeff=args.rmu_steering_coeff, seed=seed)
+        values = get_objective("rmu", "forget").resolve(args, loss_kwargs(args, "forget"))
+        if values["seed"] is None:  # the run's seed, as every other seeded draw of the run
+            values["seed"] = args.seed
+        return cls(**values)
 
     def target(self, hidden_size: int) -> torch.Tensor:
         """`c * u` for activations of width `hidden_size` (drawn once, then kept)."""
@@ -126,6 +178,13 @@ class RMUForgetLoss(UnlearningObjective):
         return loss, {"hidden_norm": token_mean_norm(hidden, inputs.attention_mask)}
 
 
+@register_objective(
+    "rmu",
+    role="retain",
+    help="RMU's retain term: the activation MSE to the reference at rmu_layer",
+    paper=PAPER,
+    hyperparameters=(LAYER, ALPHA),
+)
 class RMURetainLoss(UnlearningObjective):
     r"""RMU's retain term: keep the activations of decoder layer $\ell$ on retain tokens equal to the reference's.
 
@@ -149,13 +208,9 @@ class RMURetainLoss(UnlearningObjective):
     requires = frozenset({"hidden_states", "ref_hidden_states"})
     layer_field: ClassVar[str] = "rmu_layer"
 
-    def __init__(self, layer: int = 7, alpha: float = 1200.0):
-        self.hidden_layer = layer
-        self.alpha = alpha
-
-    @classmethod
-    def from_config(cls, args) -> RMURetainLoss:
-        return cls(layer=args.rmu_layer, alpha=args.rmu_alpha)
+    def __init__(self, layer: int = LAYER.default, alpha: float = ALPHA.default):
+        self.hidden_layer = LAYER.check(layer)
+        self.alpha = ALPHA.check(alpha)
 
     def __call__(self, inputs: ObjectiveInputs) -> LossOutput:
         """Per sequence `alpha` times the token-mean MSE to the reference; statistics: the MSE, the activation norm."""

@@ -2,10 +2,46 @@ from __future__ import annotations
 
 import torch
 
-from .base import check_non_negative
+from .registry import Hyperparameter, Paper, TrainerAlias, register_objective
 from .wga import TokenWeightedAscent
 
 
+BETA1 = Hyperparameter(
+    "beta1",
+    5.0,
+    help="SatImp: saturation exponent, on the token probability p (>= 0).",
+    field="satimp_beta1",
+    minimum=0,
+    meaning="the saturation exponent of SatImp, on p",
+)
+BETA2 = Hyperparameter(
+    "beta2",
+    1.0,
+    help="SatImp: importance exponent, on 1 - p (>= 0).",
+    field="satimp_beta2",
+    minimum=0,
+    meaning="the importance exponent of SatImp, on 1 - p",
+)
+
+
+@register_objective(
+    "satimp",
+    role="forget",
+    help="gradient ascent with token weights p^beta1 (1 - p)^beta2 (saturation and importance)",
+    paper=Paper(
+        "Yang, Wang, Huang, Liu, Zhang, Han 2025, Exploring Criteria of Loss Reweighting to Enhance LLM Unlearning",
+        "https://huggingface.co/papers/2505.11953",
+    ),
+    hyperparameters=(BETA1, BETA2),
+    default_retain_loss="nll",
+    trainers=(
+        TrainerAlias(
+            "SatImpTrainer",
+            doc="SatImp token-reweighted gradient ascent with a retain NLL term. See "
+            "[`~hf_unlearn.losses.SatImpLoss`].",
+        ),
+    ),
+)
 class SatImpLoss(TokenWeightedAscent):
     r"""SatImp: gradient ascent with answer tokens reweighted for saturation and importance.
 
@@ -41,13 +77,9 @@ class SatImpLoss(TokenWeightedAscent):
             Importance exponent, on one minus the token probability (`UnlearningConfig.satimp_beta2`).
     """
 
-    def __init__(self, beta1: float = 5.0, beta2: float = 1.0):
-        self.beta1 = check_non_negative("satimp_beta1", beta1, "the saturation exponent of SatImp, on p")
-        self.beta2 = check_non_negative("satimp_beta2", beta2, "the importance exponent of SatImp, on 1 - p")
-
-    @classmethod
-    def from_config(cls, args) -> SatImpLoss:
-        return cls(beta1=args.satimp_beta1, beta2=args.satimp_beta2)
+    def __init__(self, beta1: float = BETA1.default, beta2: float = BETA2.default):
+        self.beta1 = BETA1.check(beta1)
+        self.beta2 = BETA2.check(beta2)
 
     def token_weights(self, probs: torch.Tensor) -> torch.Tensor:
         return probs**self.beta1 * (1 - probs) ** self.beta2

@@ -3,9 +3,48 @@ from __future__ import annotations
 import torch
 
 from ..logprobs import reference_kl
-from .base import LossOutput, ObjectiveInputs, UnlearningObjective, check_non_negative, token_mean
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean
+from .registry import Hyperparameter, Paper, Recipe, TrainerAlias, register_objective
 
 
+GAMMA = Hyperparameter(
+    "gamma",
+    10.0,
+    help="UNDIAL: how much the answer token's reference logit is lowered in the target (>= 0).",
+    field="undial_gamma",
+    minimum=0,
+    meaning="the logit adjustment of UNDIAL",
+)
+
+
+@register_objective(
+    "undial",
+    role="forget",
+    help="self-distillation toward the reference with the answer token's logit lowered",
+    paper=Paper(
+        "Dong, Lin, Belkin, Huerta, Vulic 2024, UNDIAL: Self-Distillation with Adjusted Logits for Robust Unlearning "
+        "in Large Language Models",
+        "https://huggingface.co/papers/2402.10052",
+    ),
+    hyperparameters=(GAMMA,),
+    default_retain_loss="none",
+    trainers=(
+        TrainerAlias(
+            "UNDIALTrainer",
+            doc="UNDIAL: self-distillation toward the reference with the answer token's logit lowered. No retain "
+            "term by default, as in the paper (set `retain_loss`). See [`~hf_unlearn.losses.UNDIALLoss`].",
+        ),
+    ),
+    recipes=(
+        Recipe(
+            "a pretrained chat model, its own knowledge",
+            "learning rate 3e-5 (SmolLM2-135M-Instruct; sweep it on yours)",
+            retain_loss="nll",
+            config="examples/configs/chat_knowledge_undial.yaml",
+            evidence="docs/benchmarks.md#real-model-real-knowledge",
+        ),
+    ),
+)
 class UNDIALLoss(UnlearningObjective):
     r"""UNDIAL: self-distillation toward the reference model with the answer token's logit lowered.
 
@@ -45,12 +84,8 @@ class UNDIALLoss(UnlearningObjective):
 
     requires = frozenset({"ref_logits"})
 
-    def __init__(self, gamma: float = 10.0):
-        self.gamma = check_non_negative("undial_gamma", gamma, "the logit adjustment of UNDIAL")
-
-    @classmethod
-    def from_config(cls, args) -> UNDIALLoss:
-        return cls(gamma=args.undial_gamma)
+    def __init__(self, gamma: float = GAMMA.default):
+        self.gamma = GAMMA.check(gamma)
 
     def adjusted_logits(self, ref_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """The reference logits with each position's target token lowered by `gamma` (a copy, in their dtype)."""

@@ -1,14 +1,27 @@
 from __future__ import annotations
 
+import warnings
+
 import torch
 
-from .base import LossOutput, ObjectiveInputs, UnlearningObjective, check_non_negative, token_mean
+from .base import LossOutput, ObjectiveInputs, UnlearningObjective, token_mean
+from .registry import Hyperparameter, Paper, TrainerAlias, register_objective
+
+
+BETA = Hyperparameter(
+    "beta",
+    1.0,
+    help="WGA: exponent of each answer token's probability in its weight (>= 0, 0 is plain GA).",
+    field="wga_beta",
+    minimum=0,
+    meaning="the exponent of the token probability in WGA's weight",
+)
 
 
 class TokenWeightedAscent(UnlearningObjective):
     r"""Gradient ascent with each answer token's log-prob weighted by a function of its own (detached) probability.
 
-    $\mathcal{L} = rac{1}{B}\sum_i rac{1}{n_i}\sum_t w(p_{i,t})\,\log p_{i,t}$; a subclass defines $w$ in
+    $\mathcal{L} = \frac{1}{B}\sum_i \frac{1}{n_i}\sum_t w(p_{i,t})\,\log p_{i,t}$; a subclass defines $w$ in
     `token_weights`. Statistics: `weight`, each sequence's mean token weight (how much of GA's push is left).
     """
 
@@ -21,6 +34,25 @@ class TokenWeightedAscent(UnlearningObjective):
         return token_mean(weights * inputs.token_logps, inputs), {"weight": token_mean(weights, inputs)}
 
 
+@register_objective(
+    "wga",
+    role="forget",
+    help="gradient ascent with each answer token weighted by its probability to the power wga_beta",
+    paper=Paper(
+        "Wang, Zhou, Zhou, Shin, Han, Weinberger 2025, Rethinking LLM Unlearning Objectives: A Gradient Perspective "
+        "and Go Beyond",
+        "https://huggingface.co/papers/2502.19301",
+    ),
+    hyperparameters=(BETA,),
+    default_retain_loss="nll",
+    trainers=(
+        TrainerAlias(
+            "WGATrainer",
+            doc="Weighted gradient ascent (token weights `p ** wga_beta`) with a retain NLL term. See "
+            "[`~hf_unlearn.losses.WGALoss`].",
+        ),
+    ),
+)
 class WGALoss(TokenWeightedAscent):
     r"""Weighted gradient ascent (WGA): gradient ascent with each answer token weighted by its own probability.
 
@@ -49,16 +81,23 @@ class WGALoss(TokenWeightedAscent):
       a plain and a KL-regularised variant. `WGATrainer` defaults to retain NLL.
 
     Args:
-        power (`float`, *optional*, defaults to `1.0`):
+        beta (`float`, *optional*, defaults to `1.0`):
             Exponent $\beta$ of the token probability in the weight (`UnlearningConfig.wga_beta`).
+        power (`float`, *optional*):
+            Deprecated name of `beta`.
     """
 
-    def __init__(self, power: float = 1.0):
-        self.power = check_non_negative("wga_beta", power, "the exponent of the token probability in WGA's weight")
+    def __init__(self, beta: float = BETA.default, *, power: float | None = None):
+        if power is not None:
+            warnings.warn("WGALoss(power=...) is deprecated; use WGALoss(beta=...).", FutureWarning, stacklevel=2)
+            beta = power
+        self.beta = BETA.check(beta)
 
-    @classmethod
-    def from_config(cls, args) -> WGALoss:
-        return cls(power=args.wga_beta)
+    @property
+    def power(self) -> float:
+        """Deprecated name of `beta`."""
+        warnings.warn("WGALoss.power is deprecated; use WGALoss.beta.", FutureWarning, stacklevel=2)
+        return self.beta
 
     def token_weights(self, probs: torch.Tensor) -> torch.Tensor:
-        return probs**self.power
+        return probs**self.beta

@@ -80,7 +80,7 @@ def test_dpo_declares_policy_and_reference_alternatives_and_can_be_precomputed()
 def test_dpo_reads_beta_from_the_config(tmp_path):
     assert DPOLoss.from_config(UnlearningConfig(output_dir=str(tmp_path), beta=0.3)).beta == 0.3
     default = UnlearningConfig(output_dir=str(tmp_path))
-    assert DPOLoss.from_config(default).beta == 0.1 == default.resolved_beta("dpo")
+    assert DPOLoss.from_config(default).beta == 0.1 == default.method_hyperparameters("dpo")["beta"]
 
 
 def test_dpo_beta_must_be_positive():

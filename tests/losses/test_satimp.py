@@ -26,7 +26,7 @@ def test_satimp_weight_peaks_at_beta1_over_beta1_plus_beta2_and_vanishes_at_both
 
 
 def test_satimp_reduces_to_wga_and_to_gradient_ascent():
-    wga, _ = WGALoss(power=3.0)(tokens())
+    wga, _ = WGALoss(beta=3.0)(tokens())
     assert SatImpLoss(beta1=3.0, beta2=0.0)(tokens())[0].tolist() == pytest.approx(wga.tolist())
     ga, _ = GradientAscentLoss()(tokens())
     assert SatImpLoss(beta1=0.0, beta2=0.0)(tokens())[0].tolist() == pytest.approx(ga.tolist())

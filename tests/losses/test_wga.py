@@ -27,7 +27,7 @@ def tokens(token_logps=None) -> ObjectiveInputs:
 
 @pytest.mark.parametrize("power", [1.0, 2.0, 0.5])
 def test_wga_weights_each_token_log_prob_by_its_probability_to_the_power(power):
-    loss, stats = WGALoss(power=power)(tokens())
+    loss, stats = WGALoss(beta=power)(tokens())
     terms = [p**power * math.log(p) for p in PROBS]
     assert loss.tolist() == pytest.approx([terms[0], (terms[1] + terms[2]) / 2], rel=1e-6)
     weights = [p**power for p in PROBS]
@@ -35,14 +35,14 @@ def test_wga_weights_each_token_log_prob_by_its_probability_to_the_power(power):
 
 
 def test_wga_at_power_zero_is_gradient_ascent():
-    loss, stats = WGALoss(power=0.0)(tokens())
+    loss, stats = WGALoss(beta=0.0)(tokens())
     assert loss.tolist() == pytest.approx(GradientAscentLoss()(tokens())[0].tolist())
     assert stats["weight"].tolist() == [1.0, 1.0]
 
 
 def test_wga_weight_is_a_constant_of_the_step_and_the_answer_probability_goes_down():
     token_logps = torch.tensor(PROBS).log().requires_grad_()
-    WGALoss(power=2.0)(tokens(token_logps))[0].sum().backward()
+    WGALoss(beta=2.0)(tokens(token_logps))[0].sum().backward()
     # d loss / d log p = p^beta / n: the weight is detached (not (1 + beta) p^beta), and positive, so descending
     # the loss lowers every answer token's log-prob.
     expected = [PROBS[0] ** 2, PROBS[1] ** 2 / 2, PROBS[2] ** 2 / 2]
@@ -51,8 +51,8 @@ def test_wga_weight_is_a_constant_of_the_step_and_the_answer_probability_goes_do
 
 def test_wga_beta_comes_from_the_config_and_must_not_be_negative(tmp_path):
     args = UnlearningConfig(output_dir=str(tmp_path), report_to="none", wga_beta=2.5)
-    assert WGALoss.from_config(args).power == 2.5
-    assert WGALoss().power == UnlearningConfig.wga_beta == 1.0
+    assert WGALoss.from_config(args).beta == 2.5
+    assert WGALoss().beta == UnlearningConfig.wga_beta == 1.0
     assert not WGALoss.needs_reference()
     with pytest.raises(ValueError, match="wga_beta must be >= 0.*got wga_beta=-0.5"):
         UnlearningConfig(output_dir=str(tmp_path), report_to="none", wga_beta=-0.5)
@@ -85,3 +85,11 @@ def test_wga_trainer_trains_with_retain_nll_and_forgets(tmp_path, tokenizer, mem
     assert 0 < logged["weight/forget"] <= 1 and "loss/retain" in logged
     assert after > before
     assert trainer.unlearning_record()["hyperparameters"]["wga_beta"] == 1.0  # the model card records it
+
+
+def test_the_old_name_of_the_exponent_still_works_and_warns():
+    with pytest.warns(FutureWarning, match=r"WGALoss\(power=...\) is deprecated; use WGALoss\(beta=...\)"):
+        loss = WGALoss(power=2.0)
+    assert loss.beta == 2.0
+    with pytest.warns(FutureWarning, match="WGALoss.power is deprecated"):
+        assert loss.power == 2.0
