@@ -42,7 +42,9 @@ from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
 from .data.formatting import check_end_tokens
-from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
+from .history import RequestChain
+from .hub import ModelCardMixin, save_card_and_record
+from .record import build_record, training_hyperparameters
 from .trainer import UnlearningTrainer
 
 
@@ -349,6 +351,8 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         # The negation pushes away what the fine-tune learnt: the forget answers' end tokens only when asked.
         forget = prepare_dataset(forget_dataset, name="forget", end_tokens=args.forget_end_tokens, **prepare)
         self.forget_fingerprint = content_fingerprint(forget_dataset, "forget")
+        # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
+        self.request_chain = RequestChain.start(model_id, forget_dataset, self.forget_fingerprint)
         self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
         if isinstance(eval_dataset, dict):
             eval_dataset = {name: prepare_dataset(data, name=name, **prepare) for name, data in eval_dataset.items()}
@@ -446,49 +450,40 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
     def unlearning_record(self, model_name: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
         """What this run did, for the model card and `unlearning_record.json`: method `"task_vector"`, `alpha`, the
         fine-tune's steps and learning rate, the forget set's fingerprint (row count and SHA-256, no content), the
-        scores before and after, library versions."""
+        scores before and after, library versions and `requests`, the model's chain of unlearning requests (built by
+        [`~hf_unlearn.record.build_record`], as for every trainer)."""
         args = self.args
         hyperparameters = {
             "alpha": args.alpha,
-            "learning_rate": args.learning_rate,
-            "num_train_epochs": args.num_train_epochs,
-            "max_steps": args.max_steps,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "num_processes": self.accelerator.num_processes,
+            **training_hyperparameters(args, self.accelerator.num_processes),
             "max_length": args.max_length,
             "seed": args.seed,
-            **peft_hyperparameters(self.model),
         }
         fine_tune = (
             f"fine-tuned on the forget set for {self.state.global_step} steps at learning rate {args.learning_rate:g}"
         )
-        return {
-            "model_name": model_name or os.path.basename(os.path.abspath(args.output_dir)),
-            "base_model": self.base_model_id,
-            "adapter": isinstance(self.model, PeftModel),
-            "tags": sorted(set(tags or [])),
-            "method": {
-                "trainer": type(self).__name__,
-                "forget_loss": METHOD,
-                "retain_loss": "none",
-                "alpha": args.alpha,
-                "reference": None,
-                "negated": self.negated,
-                "objective": f"`theta - {args.alpha:g} * (theta_ft - theta)`, theta_ft {fine_tune}",
-                "summary": "It was made by task-vector negation: fine-tuned further on a *forget set*, then moved "
-                "away from that fine-tune by the scaled difference.",
-            },
-            "hyperparameters": hyperparameters,
-            "forget_set": self.forget_fingerprint,
-            "retain_set": None,
-            "training": {"global_step": self.state.global_step, "epoch": self.state.epoch},
-            "metrics": {
-                "before": dict(self.unlearning_metrics["before"]),
-                "after": dict(self.unlearning_metrics["after"]),
-            },
-            "library_versions": library_versions(),
+        method = {
+            "trainer": type(self).__name__,
+            "forget_loss": METHOD,
+            "retain_loss": "none",
+            "alpha": args.alpha,
+            "reference": None,
+            "negated": self.negated,
+            "objective": f"`theta - {args.alpha:g} * (theta_ft - theta)`, theta_ft {fine_tune}",
+            "summary": "It was made by task-vector negation: fine-tuned further on a *forget set*, then moved "
+            "away from that fine-tune by the scaled difference.",
         }
+        return build_record(
+            self,
+            method=method,
+            hyperparameters=hyperparameters,
+            forget_set=self.forget_fingerprint,
+            retain_set=None,
+            metrics=self.unlearning_metrics,
+            request_chain=self.request_chain,
+            model_name=model_name,
+            tags=tags,
+        ).to_dict()
 
     def create_model_card(self, model_name: str | None = None, tags: str | list[str] | None = None, **kwargs) -> None:
         """Write `README.md` (the card) and `unlearning_record.json` to `output_dir`, each atomically.

@@ -44,7 +44,7 @@ from .data import (
 from .data.formatting import as_dataset
 from .data.pairing import RetainPairingCallback, retain_role
 from .history import RequestChain
-from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
+from .hub import ModelCardMixin, save_card_and_record
 from .layers import capture_layer_output, decoder_layers
 from .logprobs import (
     IGNORE_INDEX,
@@ -57,6 +57,7 @@ from .logprobs import (
 )
 from .losses import FORGET_LOSSES, RETAIN_LOSSES, NLLRetainLoss
 from .losses.base import ObjectiveInputs, UnlearningObjective, token_mean_logps
+from .record import build_record, training_hyperparameters
 from .reference import (
     AdapterOffReference,
     ModelReference,
@@ -622,12 +623,7 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         """
         args = self.args
         hyperparameters = {
-            "learning_rate": args.learning_rate,
-            "num_train_epochs": args.num_train_epochs,
-            "max_steps": args.max_steps,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "num_processes": self.accelerator.num_processes,
+            **training_hyperparameters(args, self.accelerator.num_processes),
             "beta": getattr(self.forget_loss, "beta", None),
             "simnpo_delta": getattr(self.forget_loss, "delta", None),
             **args.method_hyperparameters(self.loss_names["forget"]),
@@ -640,31 +636,26 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             if self._alternative_source == "refusals":
                 hyperparameters["alternative_seed"] = self.alternative_answers.seed
                 hyperparameters["refusal_answers"] = len(self.alternative_answers.refusals)
-        hyperparameters.update(peft_hyperparameters(self.model))
         metrics = self.unlearning_metrics if any(self.unlearning_metrics.values()) else self._metrics_from_eval_logs()
-        record = {
-            "model_name": model_name or os.path.basename(os.path.abspath(args.output_dir)),
-            "base_model": self.base_model_id or self.request_chain.base_model,
-            "adapter": isinstance(self.model, PeftModel),
-            "tags": sorted(set(tags or [])),
-            "method": {
-                "trainer": type(self).__name__,
-                "forget_loss": self.loss_names["forget"],
-                "retain_loss": self.loss_names["retain"],
-                "forget_weight": self.forget_weight,
-                "retain_weight": self._retain_weight_record,
-                "reference": self.ref_source,
-            },
-            "hyperparameters": hyperparameters,
-            "forget_set": self.set_fingerprints["forget"],
-            "retain_set": self.set_fingerprints["retain"],
-            "training": {"global_step": self.state.global_step, "epoch": self.state.epoch},
-            "metrics": {"before": dict(metrics["before"]), "after": dict(metrics["after"])},
-            "library_versions": library_versions(),
+        method = {
+            "trainer": type(self).__name__,
+            "forget_loss": self.loss_names["forget"],
+            "retain_loss": self.loss_names["retain"],
+            "forget_weight": self.forget_weight,
+            "retain_weight": self._retain_weight_record,
+            "reference": self.ref_source,
         }
-        # Every request this model went through, this one last (fingerprints, methods and scores; no text).
-        record["requests"] = self.request_chain.requests(record)
-        return record
+        return build_record(
+            self,
+            method=method,
+            hyperparameters=hyperparameters,
+            forget_set=self.set_fingerprints["forget"],
+            retain_set=self.set_fingerprints["retain"],
+            metrics=metrics,
+            request_chain=self.request_chain,
+            model_name=model_name,
+            tags=tags,
+        ).to_dict()
 
     def create_model_card(self, model_name: str | None = None, tags: str | list[str] | None = None, **kwargs) -> None:
         """Write `README.md` (model card with the unlearning record) and `unlearning_record.json` to `output_dir`.
