@@ -27,7 +27,7 @@ from .record import (  # noqa: F401 - `load_record`, `library_versions`, `peft_h
     load_record,
     peft_hyperparameters,
 )
-from .utils import can_only_be_a_path, write_json_atomic, write_text_atomic
+from .utils import atomic_folder, can_only_be_a_path, write_json_atomic, write_text_atomic
 
 
 logger = logging.get_logger(__name__)
@@ -501,7 +501,14 @@ class ModelCardMixin:
       `base_model_name_or_path`, which `AutoPeftModelForCausalLM` fetches: a push writes the base model's Hub id
       there (the card's `base_model`), and refuses an adapter whose base is known only as a local folder, saying how
       to name it.
+    - `_save`: the model's files (weights, config, tokenizer) are written to a temporary folder beside the target and
+      each renamed into place ([`~hf_unlearn.utils.atomic_folder`]), so that a reader never sees a half-written weight
+      file; checkpoints go through it too.
     """
+
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        with atomic_folder(output_dir or self.args.output_dir, merge=True) as temporary:
+            super()._save(str(temporary), state_dict)
 
     def evaluate_unlearning(
         self, eval_sets: dict[str, Any] | None = None, *, retain_logs: dict | str | os.PathLike | None = None

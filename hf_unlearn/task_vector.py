@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -429,23 +426,6 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
                 "The model is not negated yet (call train() first): saving now would save the reinforced model."
             )
         super().save_model(output_dir, _internal_call)
-
-    def _save(self, output_dir: str | None = None, state_dict=None):
-        # Written to a temporary folder beside the target, then each file renamed into place: a reader never sees a
-        # half-written weight file. Safetensors is transformers' only format.
-        output_dir = Path(output_dir or self.args.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-        try:
-            super()._save(str(temporary), state_dict)
-            for path in sorted(temporary.rglob("*")):
-                target = output_dir / path.relative_to(temporary)
-                if path.is_dir():
-                    target.mkdir(exist_ok=True)
-                else:
-                    os.replace(path, target)
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
 
     def unlearning_record(self, model_name: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
         """What this run did, for the model card and `unlearning_record.json`: method `"task_vector"`, `alpha`, the

@@ -65,7 +65,7 @@ from .reference import (
     peft_checkpointing_alias_quiet,
     prepare_reference_model,
 )
-from .utils import resolve_dtype
+from .utils import atomic_write, resolve_dtype
 
 
 logger = logging.get_logger(__name__)
@@ -550,11 +550,8 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
                 f"forget_{column}": torch.tensor(forget[column], dtype=torch.float32)
                 for column in self._precomputed_columns().values()
             }
-            save_file(
-                tensors,
-                os.path.join(checkpoint_dir, REF_LOGPS_FILE),
-                metadata={"forget_fingerprint": self._forget_fingerprint},
-            )
+            with atomic_write(os.path.join(checkpoint_dir, REF_LOGPS_FILE)) as temporary:
+                save_file(tensors, str(temporary), metadata={"forget_fingerprint": self._forget_fingerprint})
 
     def _load_ref_logps(self, checkpoint: str) -> None:
         path = os.path.join(checkpoint, REF_LOGPS_FILE)

@@ -3,6 +3,7 @@
 import math
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
@@ -649,3 +650,35 @@ def test_chat_unlearning_keeps_the_turn_end_out_of_the_forget_objective(tmp_path
             assert all(_ends_turn(model, tokenizer, RETAIN_ROWS))
     # Measured 0.75 (auto) against 0.27 (include), from 0.99 before unlearning.
     assert turn_end["auto"] > turn_end["include"] + 0.25
+
+
+def test_a_save_that_fails_midway_leaves_the_saved_model_and_record_intact(tmp_path, tokenizer, monkeypatch):
+    from transformers import Trainer
+
+    from hf_unlearn.hub import RECORD_FILE
+
+    trainer = UnlearningTrainer(
+        tiny_llama(len(tokenizer)),
+        args=make_config(tmp_path, forget_loss="ga", retain_loss="none"),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+    )
+    trainer.save_model()
+    trainer.create_model_card()
+    output = Path(trainer.args.output_dir)
+    saved = {path.name: path.read_bytes() for path in output.iterdir() if path.is_file()}
+    trainer.train()
+
+    def half_a_save(self, output_dir=None, state_dict=None):
+        Path(output_dir, "model.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Trainer, "_save", half_a_save)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_model()
+    monkeypatch.setattr("hf_unlearn.record.library_versions", lambda: {"torch": float("nan")})  # not JSON
+    with pytest.raises(ValueError):
+        trainer.create_model_card()
+    assert {path.name: path.read_bytes() for path in output.iterdir() if path.is_file()} == saved
+    assert "model.safetensors" in saved and RECORD_FILE in saved and "README.md" in saved
+    assert not [path for path in tmp_path.rglob(".*") if path.name.startswith(".")]  # no temporary left behind
