@@ -26,6 +26,7 @@ from .record import (  # noqa: F401 - `load_record`, `library_versions`, `peft_h
     library_versions,
     load_record,
     peft_hyperparameters,
+    score_metrics,
 )
 from .utils import atomic_folder, can_only_be_a_path, write_json_atomic, write_text_atomic
 
@@ -505,6 +506,8 @@ class ModelCardMixin:
       each renamed into place ([`~hf_unlearn.utils.atomic_folder`]), so that a reader never sees a half-written weight
       file; checkpoints go through it too.
     """
+
+    score_metrics = staticmethod(score_metrics)
 
     def _save(self, output_dir: str | None = None, state_dict=None):
         with atomic_folder(output_dir or self.args.output_dir, merge=True) as temporary:

@@ -163,6 +163,28 @@ class UnlearningRecord:
         return record if isinstance(record, cls) else cls.from_dict(record)
 
 
+def score_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """The scores among `evaluate()` metrics: no timings, no epoch."""
+    return {
+        key: value
+        for key, value in metrics.items()
+        if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second", "_preparation_time"))
+    }
+
+
+def metrics_from_log_history(log_history: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Eval metrics logged at step 0 (before) and at the last evaluated step (after), from `state.log_history`: the
+    record's scores when nothing scored the model for the card."""
+    by_step: dict[int, dict[str, float]] = {}
+    for entry in log_history:
+        by_step.setdefault(entry.get("step", 0), {}).update(score_metrics(entry))
+    by_step = {step: metrics for step, metrics in by_step.items() if metrics}
+    if not by_step:
+        return {"before": {}, "after": {}}
+    last = max(by_step)
+    return {"before": by_step.get(0, {}) if last > 0 else {}, "after": by_step[last]}
+
+
 def training_hyperparameters(args: Any, num_processes: int) -> dict[str, Any]:
     """The optimisation settings every record starts its hyperparameters with."""
     return {

@@ -20,6 +20,10 @@ from collections.abc import Iterator
 
 import torch
 from accelerate import Accelerator
+from transformers.utils import logging
+
+
+logger = logging.get_logger(__name__)
 
 
 class AdapterOffReference:
@@ -74,6 +78,61 @@ class ModelReference:
         """Yield the reference model (under `torch.no_grad`); `model`, the policy, is not used."""
         with torch.no_grad():
             yield self.model
+
+
+def resolve_ref_source(ref_source: str, model: torch.nn.Module, ref_model: torch.nn.Module | None) -> str:
+    """Where the reference comes from: `"adapter"` (the PEFT policy with its adapter off) or `"model"` (`ref_model`,
+    or a frozen copy of the initial policy).
+
+    Args:
+        ref_source (`str`):
+            `UnlearningConfig.ref_source`: `"auto"` (the adapter for a PEFT model without a `ref_model`, else a
+            model), `"adapter"` or `"model"`.
+        model (`torch.nn.Module`):
+            The policy.
+        ref_model (`torch.nn.Module`, *optional*):
+            The reference model the user passed.
+    """
+    from peft import PeftModel
+
+    is_peft = isinstance(model, PeftModel)
+    if ref_source == "adapter":
+        if not is_peft:
+            raise ValueError(
+                f"ref_source='adapter' needs a PEFT model (pass peft_config= or a PeftModel), but the model is a "
+                f"{type(model).__name__}. Use ref_source='model' for a frozen copy or a ref_model."
+            )
+        if ref_model is not None:
+            raise ValueError("ref_source='adapter' and a ref_model were both given; pick one.")
+        return "adapter"
+    if ref_source == "model":
+        return "model"
+    return "adapter" if is_peft and ref_model is None else "model"
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of the initial policy, to serve as the reference (frozen by `prepare_reference_model`)."""
+    if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
+        raise ValueError(
+            "A quantized model cannot be copied into a frozen reference. Train a LoRA adapter on it "
+            "(peft_config=...) so that the reference is the base model with the adapter disabled."
+        )
+    logger.info("Keeping a frozen copy of the initial model as the reference (one more model in memory).")
+    return copy.deepcopy(model)
+
+
+def check_precompute_engine(ref_source: str | None, deepspeed: bool = False, fsdp: bool = False) -> None:
+    """Refuse the adapter-off precompute under DeepSpeed / FSDP, where the policy is not placed or sharded yet when
+    the trainer is built."""
+    if ref_source == "adapter" and (deepspeed or fsdp):
+        engine = "DeepSpeed" if deepspeed else "FSDP"
+        raise ValueError(
+            f"precompute_ref_log_probs=True with the adapter-off reference is not supported under {engine}: the "
+            "reference pass runs when the trainer is built, before the engine places or shards the policy. The "
+            "adapter-off reference keeps no second model, so set precompute_ref_log_probs=False (it costs one "
+            "no-grad forward per step), or pass a ref_model (ref_source='model'), which is prepared for the "
+            "engine and can be precomputed."
+        )
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:

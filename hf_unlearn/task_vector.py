@@ -42,7 +42,7 @@ from .data.formatting import check_end_tokens
 from .history import RequestChain
 from .hub import ModelCardMixin, save_card_and_record
 from .record import build_record, training_hyperparameters
-from .trainer import UnlearningTrainer
+from .trainer import load_tokenizer, model_init_kwargs, wrap_peft
 
 
 logger = logging.get_logger(__name__)
@@ -325,13 +325,13 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         if peft_config is not None:
             check_negatable_adapter(peft_config)  # before any training, not after it
         if isinstance(model, str):
-            model = AutoModelForCausalLM.from_pretrained(model, **self._model_init_kwargs(args))
+            model = AutoModelForCausalLM.from_pretrained(model, **model_init_kwargs(args))
         if processing_class is None:
-            processing_class = self._load_tokenizer(model_id, args)
+            processing_class = load_tokenizer(model_id, args)
         ensure_pad_token(processing_class)
         if peft_config is not None:
             set_seed(args.seed)  # the adapter's initial A is drawn here, as Trainer.__init__ would seed
-            model = self._wrap_peft(model, peft_config, args)
+            model = wrap_peft(model, peft_config, args)
             self.original_weights = None  # the adapter starts at zero: the base model is theta
         else:
             self.original_weights = snapshot_weights(model)
@@ -378,13 +378,6 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         self.unlearning_metrics: dict[str, dict[str, float]] = {"before": {}, "after": {}}
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)
-
-    # The same loading and wrapping rules as the unlearning trainers (remote code only when asked, dtype names
-    # resolved, k-bit bases prepared for training).
-    _model_init_kwargs = staticmethod(UnlearningTrainer._model_init_kwargs)
-    _load_tokenizer = UnlearningTrainer._load_tokenizer
-    _wrap_peft = staticmethod(UnlearningTrainer._wrap_peft)
-    score_metrics = staticmethod(UnlearningTrainer.score_metrics)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
         """Fine-tune on the forget set (the `Trainer`'s own loop), then negate the task vector (see [`negate`])."""
