@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import warnings
 from collections.abc import Iterator
 
 import torch
 from accelerate import Accelerator
 from transformers.utils import logging
+
+from .utils import atomic_write
 
 
 logger = logging.get_logger(__name__)
@@ -133,6 +136,45 @@ def check_precompute_engine(ref_source: str | None, deepspeed: bool = False, fsd
             "no-grad forward per step), or pass a ref_model (ref_source='model'), which is prepared for the "
             "engine and can be precomputed."
         )
+
+
+REF_LOGPS_FILE = "hf_unlearn_ref_logps.safetensors"
+"""The file of a checkpoint that keeps the forget set's precomputed reference log-probs."""
+
+
+def save_precomputed(checkpoint: str | os.PathLike, columns: dict[str, list[float]], forget_fingerprint: str) -> None:
+    """Write the forget set's precomputed reference log-probs (column -> one value per row) into a checkpoint folder,
+    atomically, with the fingerprint of the tokenized forget set they belong to."""
+    from safetensors.torch import save_file
+
+    tensors = {f"forget_{column}": torch.tensor(values, dtype=torch.float32) for column, values in columns.items()}
+    with atomic_write(os.path.join(checkpoint, REF_LOGPS_FILE)) as temporary:
+        save_file(tensors, str(temporary), metadata={"forget_fingerprint": forget_fingerprint})
+
+
+def load_precomputed(checkpoint: str | os.PathLike, forget_fingerprint: str) -> dict[str, list[float]] | None:
+    """The precomputed reference log-probs a checkpoint keeps (column -> values), or `None` (with a warning) when it
+    keeps none.
+
+    Raises:
+        ValueError: they belong to another forget set (another fingerprint of the tokenized rows).
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = os.path.join(checkpoint, REF_LOGPS_FILE)
+    if not os.path.isfile(path):
+        logger.warning(f"{checkpoint} holds no precomputed reference log-probs; keeping the ones computed at start.")
+        return None
+    with safe_open(path, framework="pt") as handle:
+        saved_fingerprint = handle.metadata().get("forget_fingerprint")
+    if saved_fingerprint != forget_fingerprint:
+        raise ValueError(
+            f"The checkpoint {checkpoint} was trained on a different forget set (fingerprint "
+            f"{saved_fingerprint[:12] if saved_fingerprint else None}... vs {forget_fingerprint[:12]}...); "
+            "resume with the same forget set and max_length."
+        )
+    return {name.removeprefix("forget_"): values.tolist() for name, values in load_file(path).items()}
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:

@@ -12,13 +12,11 @@ import os
 import re
 import warnings
 from collections import defaultdict
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 from peft import PeftConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from transformers import (
     AutoModelForCausalLM,
@@ -32,7 +30,7 @@ from transformers import (
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, get_last_checkpoint
 from transformers.utils import logging
 
-from .callbacks import label_progress
+from .callbacks import RetainPairingCallback, label_progress
 from .config import UnlearningConfig
 from .data import (
     AlternativeAnswers,
@@ -44,7 +42,7 @@ from .data import (
     prepare_dataset,
 )
 from .data.formatting import as_dataset
-from .data.pairing import RetainPairingCallback, retain_role
+from .data.pairing import retain_role
 from .engine import ROLES, ObjectiveEngine, Term, check_hidden_layers, describe
 from .history import RequestChain
 from .hub import ModelCardMixin, save_card_and_record
@@ -59,16 +57,16 @@ from .reference import (
     check_precompute_engine,
     disable_dropout,
     frozen_copy,
+    load_precomputed,
     peft_checkpointing_alias_quiet,
     prepare_reference_model,
     resolve_ref_source,
+    save_precomputed,
 )
-from .utils import atomic_write, resolve_dtype
+from .utils import resolve_dtype
 
 
 logger = logging.get_logger(__name__)
-
-REF_LOGPS_FILE = "hf_unlearn_ref_logps.safetensors"
 
 
 # ---- Loading, shared with `TaskVectorTrainer` ----
@@ -158,6 +156,131 @@ def check_process_group(accelerator) -> None:
             "without GPUs, launch with `accelerate launch --multi_gpu --num_processes N` and set `use_cpu=True` "
             "(DDP over gloo); accelerate enables FSDP and DeepSpeed only on GPUs and other accelerators."
         )
+
+
+def retain_terms(args: UnlearningConfig, retain_loss: str, retain_dataset) -> dict[str, tuple[str, float]]:
+    """Role -> (objective name, weight) of each retain term: one per retain set that has an objective."""
+    objectives, weights = args.retain_objectives or {}, args.retain_weights or {}
+    if not isinstance(retain_dataset, dict):
+        if objectives or weights:
+            raise ValueError(
+                "retain_objectives / retain_weights give a value per named retain set, but the retain set is "
+                "not a dict of named sets; pass retain_dataset={NAME: dataset, ...}."
+            )
+        return {} if retain_loss == "none" else {retain_role(None): (retain_loss, args.retain_weight)}
+    unknown = sorted((set(objectives) | set(weights)) - set(retain_dataset))
+    if unknown:
+        raise ValueError(
+            f"retain_objectives / retain_weights name {unknown}, which are not retain sets; the retain sets "
+            f"given are {sorted(retain_dataset)}."
+        )
+    terms = {}
+    for name in retain_dataset:
+        objective = objectives.get(name, retain_loss)
+        if objective != "none":
+            terms[retain_role(name)] = (objective, weights.get(name, args.retain_weight))
+    return terms
+
+
+def eval_role(name: str, roles) -> str:
+    """Role an eval set is scored as: `"forget"` for names starting with "forget", the named retain set of the same
+    name (its objective) when `roles` has it, else `"retain"` (the retain objective, or NLL)."""
+    if name.startswith("forget"):
+        return "forget"
+    named = retain_role(name)
+    return named if named in roles else "retain"
+
+
+@dataclass
+class UnlearningData:
+    """The tokenized sets of a run (no text column goes further) and what the record keeps of them."""
+
+    pairs: ForgetRetainDataset
+    eval_dataset: Any
+    set_fingerprints: dict[str, Any]
+    request_chain: RequestChain
+    alternative_answers: AlternativeAnswers | None
+    alternative_source: str | None
+    tokenized_forget_fingerprint: str
+
+
+def prepare_unlearning_data(
+    args: UnlearningConfig, tokenizer, model_id, terms, forget_dataset, retain_dataset, eval_dataset, retain_loss_name
+) -> UnlearningData:
+    """Tokenize the forget, retain and eval sets once and fingerprint them for the record (never content).
+
+    Args:
+        terms (`dict[str, Term]`):
+            The run's terms by role (`"forget"`, `"retain"` or `"retain.NAME"`): which retain sets are used, whether
+            the forget objective scores alternative answers.
+        retain_loss_name (`str`):
+            For the message when a retain term has no retain set.
+    """
+    roles, retain_roles = list(terms), [role for role in terms if role != "forget"]
+    forget_dataset = as_dataset(forget_dataset, "forget")
+    # The record's fingerprint covers the prompts and answers only, never an `alternative` column.
+    set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
+    # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
+    request_chain = RequestChain.start(model_id, forget_dataset, set_fingerprints["forget"])
+    prepare = dict(tokenizer=tokenizer, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template)
+    # Each forget row's alternative answer (its `alternative` column, or a seeded refusal), when the objective
+    # scores one; tokenized after the row's prompt into `alt_input_ids` / `alt_labels`.
+    alternatives, alternative_source = None, None
+    if terms["forget"].objective.needs_alternatives():
+        seed = args.alternative_seed if args.alternative_seed is not None else args.seed
+        alternatives = AlternativeAnswers(args.alternative_source, args.refusal_answers, seed)
+        alternative_source = alternatives.resolved_source(forget_dataset.column_names)
+    forget = prepare_dataset(
+        forget_dataset, name="forget", alternatives=alternatives, end_tokens=args.forget_end_tokens, **prepare
+    )
+    retain = None
+    if retain_roles and retain_dataset is None:
+        raise ValueError(
+            f"retain_loss={retain_loss_name!r} needs a retain set: pass retain_dataset= or "
+            "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
+        )
+    if isinstance(retain_dataset, dict):
+        names = [name for name in retain_dataset if retain_role(name) in retain_roles]
+        retain = {name: prepare_dataset(retain_dataset[name], name=f"retain {name}", **prepare) for name in names}
+        set_fingerprints["retain"] = {
+            name: content_fingerprint(retain_dataset[name], f"retain {name}") for name in names
+        } or None
+    elif retain_roles:
+        retain = prepare_dataset(retain_dataset, name="retain", **prepare)
+        set_fingerprints["retain"] = content_fingerprint(retain_dataset, "retain")
+    if retain_dataset is not None and not retain_roles:
+        warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=4)
+    retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
+
+    def prepare_eval(data, name):
+        role = eval_role(name, roles)
+        is_forget = role == "forget"
+        # A forget eval set is scored with the forget objective, on the same labels as in training.
+        dataset = prepare_dataset(
+            data,
+            name=f"{name} eval",
+            alternatives=alternatives if is_forget else None,
+            end_tokens=args.forget_end_tokens if is_forget else "include",
+            **prepare,
+        )
+        return dataset.rename_columns({column: f"{role}_{column}" for column in dataset.column_names})
+
+    if isinstance(eval_dataset, dict):
+        eval_dataset = {name: prepare_eval(data, name) for name, data in eval_dataset.items()}
+    elif eval_dataset is not None:
+        eval_dataset = prepare_eval(eval_dataset, "eval")
+    return UnlearningData(
+        pairs=ForgetRetainDataset(forget, retain, seed=retain_seed),
+        eval_dataset=eval_dataset,
+        set_fingerprints=set_fingerprints,
+        request_chain=request_chain,
+        alternative_answers=alternatives,
+        alternative_source=alternative_source,
+        # Identifies the tokenized forget set (and its alternative answers) for resuming with precomputed references.
+        tokenized_forget_fingerprint=fingerprint(
+            forget, [c for c in ("input_ids", "labels", "alt_input_ids", "alt_labels") if c in forget.column_names]
+        ),
+    )
 
 
 class UnlearningTrainer(ModelCardMixin, Trainer):
@@ -253,7 +376,7 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         # by the engine and nowhere else.
         forget_dataset, retain_dataset = resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
         terms = {"forget": Term(forget_loss_name, forget_loss, args.forget_weight)}
-        for role, (objective_name, weight) in self._retain_terms(args, retain_loss_name, retain_dataset).items():
+        for role, (objective_name, weight) in retain_terms(args, retain_loss_name, retain_dataset).items():
             terms[role] = Term(objective_name, RETAIN_LOSSES[objective_name].from_config(args), weight)
         check_hidden_layers(terms, model)
         self.engine = ObjectiveEngine(
@@ -262,14 +385,20 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             concatenated_forward=args.concatenated_forward,
             eval_weight=args.retain_weight,
         )
-        train_pairs, eval_dataset = self._prepare_data(
-            args, processing_class, model_id, forget_dataset, retain_dataset, eval_dataset, retain_loss_name
+        data = prepare_unlearning_data(
+            args, processing_class, model_id, terms, forget_dataset, retain_dataset, eval_dataset, retain_loss_name
         )
+        train_pairs, self.set_fingerprints, self.request_chain = data.pairs, data.set_fingerprints, data.request_chain
+        self.alternative_answers, self.alternative_source = data.alternative_answers, data.alternative_source
+        self.tokenized_forget_fingerprint = data.tokenized_forget_fingerprint
+        self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
 
         # Reference: which source, and whether one must stay alive during training.
         retain_needs_reference = any(t.objective.needs_reference() for role, t in terms.items() if role != "forget")
-        self._precompute = args.precompute_ref_log_probs and forget_loss.reference_is_precomputable()
-        keep_live_reference = (forget_loss.needs_reference() and not self._precompute) or retain_needs_reference
+        self.reference_precomputed = args.precompute_ref_log_probs and forget_loss.reference_is_precomputable()
+        keep_live_reference = (
+            forget_loss.needs_reference() and not self.reference_precomputed
+        ) or retain_needs_reference
         if self.engine.needs_reference():
             self.engine.ref_source = resolve_ref_source(args.ref_source, model, ref_model)
             if self.engine.ref_source == "model" and ref_model is None:
@@ -288,7 +417,7 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             args=args,
             data_collator=data_collator or UnlearningCollator(processing_class.pad_token_id),
             train_dataset=train_pairs,
-            eval_dataset=eval_dataset,
+            eval_dataset=data.eval_dataset,
             processing_class=processing_class,
             callbacks=callbacks,
             optimizers=optimizers,
@@ -317,7 +446,7 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             self.engine.reference = AdapterOffReference(self.accelerator, args.gradient_checkpointing_kwargs)
         # Logits at answer positions only, sliced inside the model before its LM head, when the model allows it.
         self.engine.slice_in_model = accepts_logits_to_keep(self.accelerator.unwrap_model(self.model))
-        if self._precompute:
+        if self.reference_precomputed:
             check_precompute_engine(self.ref_source, self.is_deepspeed_enabled, self.is_fsdp_enabled)
             self._add_ref_logps_to_forget_sets()
             if not keep_live_reference:
@@ -346,13 +475,8 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         """`{"forget": name, "retain": name}` (`"none"` without a retain term), or `{set: name}` for named sets."""
         return describe(self.engine.terms)
 
-    @property
-    def forget_weight(self) -> float:
-        return self.engine.forget.weight
-
-    @property
-    def retain_weight(self) -> float:
-        return self.args.retain_weight
+    forget_weight = property(lambda self: self.engine.forget.weight, doc="The forget term's weight.")
+    retain_weight = property(lambda self: self.args.retain_weight, doc="`UnlearningConfig.retain_weight`.")
 
     @property
     def ref_source(self) -> str | None:
@@ -382,172 +506,55 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         args.check_objectives(forget_loss, retain_loss)
         return forget_loss, retain_loss
 
-    @staticmethod
-    def _retain_terms(args: UnlearningConfig, retain_loss: str, retain_dataset) -> dict[str, tuple[str, float]]:
-        """Role -> (objective name, weight) of each retain term: one per retain set that has an objective."""
-        objectives, weights = args.retain_objectives or {}, args.retain_weights or {}
-        if not isinstance(retain_dataset, dict):
-            if objectives or weights:
-                raise ValueError(
-                    "retain_objectives / retain_weights give a value per named retain set, but the retain set is "
-                    "not a dict of named sets; pass retain_dataset={NAME: dataset, ...}."
-                )
-            return {} if retain_loss == "none" else {retain_role(None): (retain_loss, args.retain_weight)}
-        unknown = sorted((set(objectives) | set(weights)) - set(retain_dataset))
-        if unknown:
-            raise ValueError(
-                f"retain_objectives / retain_weights name {unknown}, which are not retain sets; the retain sets "
-                f"given are {sorted(retain_dataset)}."
-            )
-        terms = {}
-        for name in retain_dataset:
-            objective = objectives.get(name, retain_loss)
-            if objective != "none":
-                terms[retain_role(name)] = (objective, weights.get(name, args.retain_weight))
-        return terms
-
-    def _prepare_data(self, args, tokenizer, model_id, forget_dataset, retain_dataset, eval_dataset, retain_loss_name):
-        """Tokenize the sets once (no text column goes further) and fingerprint them for the record (never content).
-
-        Returns the forget / retain pairs to train on and the prepared eval sets.
-        """
-        retain_terms = [role for role in self.engine.terms if role != "forget"]
-        forget_dataset = as_dataset(forget_dataset, "forget")
-        # The record's fingerprint covers the prompts and answers only, never an `alternative` column.
-        self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
-        # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
-        self.request_chain = RequestChain.start(model_id, forget_dataset, self.set_fingerprints["forget"])
-        prepare = dict(tokenizer=tokenizer, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template)
-        # Each forget row's alternative answer (its `alternative` column, or a seeded refusal), when the objective
-        # scores one; tokenized after the row's prompt into `alt_input_ids` / `alt_labels`.
-        self.alternative_answers = None
-        if self.forget_loss.needs_alternatives():
-            seed = args.alternative_seed if args.alternative_seed is not None else args.seed
-            self.alternative_answers = AlternativeAnswers(args.alternative_source, args.refusal_answers, seed)
-            self._alternative_source = self.alternative_answers.resolved_source(forget_dataset.column_names)
-        forget = prepare_dataset(
-            forget_dataset, name="forget", alternatives=self.alternative_answers, end_tokens=args.forget_end_tokens,
-            **prepare,
-        )  # fmt: skip
-        retain = None
-        if retain_terms and retain_dataset is None:
-            raise ValueError(
-                f"retain_loss={retain_loss_name!r} needs a retain set: pass retain_dataset= or "
-                "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
-            )
-        if isinstance(retain_dataset, dict):
-            names = [name for name in retain_dataset if retain_role(name) in retain_terms]
-            retain = {name: prepare_dataset(retain_dataset[name], name=f"retain {name}", **prepare) for name in names}
-            self.set_fingerprints["retain"] = {
-                name: content_fingerprint(retain_dataset[name], f"retain {name}") for name in names
-            } or None
-        elif retain_terms:
-            retain = prepare_dataset(retain_dataset, name="retain", **prepare)
-            self.set_fingerprints["retain"] = content_fingerprint(retain_dataset, "retain")
-        if retain_dataset is not None and not retain_terms:
-            warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=3)
-        retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
-        # Identifies the tokenized forget set (and its alternative answers) for resuming with precomputed references.
-        self.tokenized_forget_fingerprint = fingerprint(
-            forget, [c for c in ("input_ids", "labels", "alt_input_ids", "alt_labels") if c in forget.column_names]
-        )
-        self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
-        eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare, args.forget_end_tokens)
-        return ForgetRetainDataset(forget, retain, seed=retain_seed), eval_dataset
-
     def eval_role(self, name: str) -> str:
-        """Role an eval set is scored as: `"forget"` for names starting with "forget", the named retain set of the
-        same name (its objective), else `"retain"` (the retain objective, or NLL)."""
-        if name.startswith("forget"):
-            return "forget"
-        named = retain_role(name)
-        return named if named in self.engine.terms else "retain"
-
-    def _prepare_eval_datasets(self, eval_dataset, prepare: dict, forget_end_tokens: str):
-        if eval_dataset is None:
-            return None
-
-        def prepare_one(data, name):
-            role = self.eval_role(name)
-            forget = role == "forget"
-            # A forget eval set is scored with the forget objective, on the same labels as in training.
-            dataset = prepare_dataset(
-                data,
-                name=f"{name} eval",
-                alternatives=self.alternative_answers if forget else None,
-                end_tokens=forget_end_tokens if forget else "include",
-                **prepare,
-            )
-            return dataset.rename_columns({column: f"{role}_{column}" for column in dataset.column_names})
-
-        if isinstance(eval_dataset, dict):
-            return {name: prepare_one(data, name) for name, data in eval_dataset.items()}
-        return prepare_one(eval_dataset, "eval")
+        """Role an eval set is scored as (see [`eval_role`])."""
+        return eval_role(name, self.engine.terms)
 
     # ---- Precomputed reference log-probs ----
 
-    def _compute_ref_logps(self, dataset, name: str) -> dict[str, list[float]]:
-        """Reference log-probs of every row of a prepared (unprefixed) dataset, in row order, one list per column."""
-        batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
-        loader = DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False)
-        values = self.engine.precompute(
-            self.model, self.accelerator.prepare(loader), self.accelerator.gather_for_metrics
-        )
-        logger.info(f"Precomputed reference log-probs for the {name} set ({len(dataset)} rows).")
-        return values
-
     def _add_ref_logps_to_forget_sets(self) -> None:
+        """Reference log-probs of every forget row (training pairs and forget eval sets) as columns of the data."""
+        batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
+
+        def precompute(dataset, name: str) -> dict[str, list[float]]:  # a prepared, unprefixed set, in row order
+            loader = DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False)
+            gather = self.accelerator.gather_for_metrics
+            values = self.engine.precompute(self.model, self.accelerator.prepare(loader), gather)
+            logger.info(f"Precomputed reference log-probs for the {name} set ({len(dataset)} rows).")
+            return values
+
         pairs = self.train_dataset
-        for column, values in self._compute_ref_logps(pairs.forget, "forget").items():
+        for column, values in precompute(pairs.forget, "forget").items():
             pairs.forget = pairs.forget.add_column(column, values)
-        if isinstance(self.eval_dataset, dict):
-            for name, dataset in self.eval_dataset.items():
-                if self.eval_role(name) == "forget":
-                    unprefixed = dataset.rename_columns({c: c.removeprefix("forget_") for c in dataset.column_names})
-                    for column, values in self._compute_ref_logps(unprefixed, name).items():
-                        dataset = dataset.add_column(f"forget_{column}", values)
-                    self.eval_dataset[name] = dataset
+        for name, dataset in self.eval_dataset.items() if isinstance(self.eval_dataset, dict) else ():
+            if self.eval_role(name) == "forget":
+                unprefixed = dataset.rename_columns({c: c.removeprefix("forget_") for c in dataset.column_names})
+                for column, values in precompute(unprefixed, name).items():
+                    dataset = dataset.add_column(f"forget_{column}", values)
+                self.eval_dataset[name] = dataset
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
         # Keep the precomputed reference with the weights, so a resumed run uses the same values whatever model
         # object it is started from.
-        if self._precompute and self.args.should_save:
-            checkpoint_dir = os.path.join(
+        if self.reference_precomputed and self.args.should_save:
+            folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            forget = self.train_dataset.forget
-            tensors = {
-                f"forget_{column}": torch.tensor(forget[column], dtype=torch.float32)
-                for column in self.engine.precomputed_columns().values()
+            columns = {
+                column: self.train_dataset.forget[column] for column in self.engine.precomputed_columns().values()
             }
-            with atomic_write(os.path.join(checkpoint_dir, REF_LOGPS_FILE)) as temporary:
-                save_file(tensors, str(temporary), metadata={"forget_fingerprint": self.tokenized_forget_fingerprint})
+            save_precomputed(folder, columns, self.tokenized_forget_fingerprint)
 
     def _load_ref_logps(self, checkpoint: str) -> None:
-        path = os.path.join(checkpoint, REF_LOGPS_FILE)
-        if not os.path.isfile(path):
-            logger.warning(
-                f"{checkpoint} holds no precomputed reference log-probs; keeping the ones computed at start."
-            )
-            return
-        with safe_open(path, framework="pt") as handle:
-            saved_fingerprint = handle.metadata().get("forget_fingerprint")
-        expected = self.tokenized_forget_fingerprint
-        if saved_fingerprint != expected:
-            raise ValueError(
-                f"The checkpoint {checkpoint} was trained on a different forget set (fingerprint "
-                f"{saved_fingerprint[:12] if saved_fingerprint else None}... vs {expected[:12]}...); "
-                "resume with the same forget set and max_length."
-            )
-        saved = load_file(path)
+        saved = load_precomputed(checkpoint, self.tokenized_forget_fingerprint)
         forget = self.train_dataset.forget
-        for column in self.engine.precomputed_columns().values():
-            forget = forget.remove_columns(column).add_column(column, saved[f"forget_{column}"].tolist())
+        for column in self.engine.precomputed_columns().values() if saved is not None else ():
+            forget = forget.remove_columns(column).add_column(column, saved[column])
         self.train_dataset.forget = forget
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
-        if resume_from_checkpoint and self._precompute:
+        if resume_from_checkpoint and self.reference_precomputed:
             checkpoint = resume_from_checkpoint
             if checkpoint is True:
                 checkpoint = get_last_checkpoint(self.args.output_dir)
@@ -570,34 +577,7 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         runs first when the model was loaded from an earlier run's folder (see [`~hf_unlearn.history.RequestChain`]).
         Nothing in it comes from the text of the sets. Built by [`~hf_unlearn.record.build_record`].
         """
-        args, names = self.args, self.loss_names
-        hyperparameters = {
-            **training_hyperparameters(args, self.accelerator.num_processes),
-            "beta": getattr(self.forget_loss, "beta", None),
-            "simnpo_delta": getattr(self.forget_loss, "delta", None),
-            **args.method_hyperparameters(names["forget"]),
-            "max_length": args.max_length,
-            "precompute_ref_log_probs": self._precompute,
-            "seed": args.seed,
-        }
-        if self.alternative_answers is not None:  # which answers were preferred / trained on: settings, no text
-            hyperparameters["alternative_source"] = self._alternative_source
-            if self._alternative_source == "refusals":
-                hyperparameters["alternative_seed"] = self.alternative_answers.seed
-                hyperparameters["refusal_answers"] = len(self.alternative_answers.refusals)
-        named_weights = {
-            role.removeprefix("retain."): term.weight
-            for role, term in self.engine.terms.items()
-            if role.startswith("retain.")
-        }
-        method = {
-            "trainer": type(self).__name__,
-            "forget_loss": names["forget"],
-            "retain_loss": names["retain"],
-            "forget_weight": self.forget_weight,
-            "retain_weight": named_weights or self.retain_weight,
-            "reference": self.ref_source,
-        }
+        method, hyperparameters = describe_run(self)
         metrics = self.unlearning_metrics
         if not any(metrics.values()):
             metrics = metrics_from_log_history(self.state.log_history)
@@ -708,6 +688,39 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         output.metrics.update({f"{metric_key_prefix}_{key}": value for key, value in self.pop_metrics("eval").items()})
         return output
+
+
+def describe_run(trainer: UnlearningTrainer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record's `method` and `hyperparameters` of an unlearning run (settings only, no text of any set)."""
+    args, names = trainer.args, trainer.loss_names
+    hyperparameters = {
+        **training_hyperparameters(args, trainer.accelerator.num_processes),
+        "beta": getattr(trainer.forget_loss, "beta", None),
+        "simnpo_delta": getattr(trainer.forget_loss, "delta", None),
+        **args.method_hyperparameters(names["forget"]),
+        "max_length": args.max_length,
+        "precompute_ref_log_probs": trainer.reference_precomputed,
+        "seed": args.seed,
+    }
+    if trainer.alternative_answers is not None:  # which answers were preferred / trained on: settings, no text
+        hyperparameters["alternative_source"] = trainer.alternative_source
+        if trainer.alternative_source == "refusals":
+            hyperparameters["alternative_seed"] = trainer.alternative_answers.seed
+            hyperparameters["refusal_answers"] = len(trainer.alternative_answers.refusals)
+    named_weights = {
+        role.removeprefix("retain."): term.weight
+        for role, term in trainer.engine.terms.items()
+        if role.startswith("retain.")
+    }
+    method = {
+        "trainer": type(trainer).__name__,
+        "forget_loss": names["forget"],
+        "retain_loss": names["retain"],
+        "forget_weight": trainer.forget_weight,
+        "retain_weight": named_weights or trainer.retain_weight,
+        "reference": trainer.ref_source,
+    }
+    return method, hyperparameters
 
 
 class GradientAscentTrainer(UnlearningTrainer):
