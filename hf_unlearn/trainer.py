@@ -249,7 +249,7 @@ def prepare_unlearning_data(
         retain = prepare_dataset(retain_dataset, name="retain", **prepare)
         set_fingerprints["retain"] = content_fingerprint(retain_dataset, "retain")
     if retain_dataset is not None and not retain_roles:
-        warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=4)
+        warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=3)
     retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
 
     def prepare_eval(data, name):
@@ -327,6 +327,13 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             Wrap the model in this adapter (after `prepare_model_for_kbit_training` for 8-/4-bit bases).
         callbacks, optimizers, **kwargs:
             As for [`~transformers.Trainer`].
+
+    Attributes:
+        engine ([`~hf_unlearn.engine.ObjectiveEngine`]):
+            The objectives (one weighted term per role) and the reference: the one place both are kept.
+            `forget_loss`, `retain_loss`, `loss_names`, `ref_source`, `ref_model` and `reference` read it.
+        request_chain ([`~hf_unlearn.history.RequestChain`]):
+            The model's earlier unlearning requests, continued by this run's record.
     """
 
     default_forget_loss = "npo"
@@ -624,26 +631,9 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         mode = "train" if self.model.training else "eval"
         loss, parts, stats = self.engine.loss(model, inputs, mode)
         if mode == "train":
-            self._stop_if_not_finite(parts)
+            stop_if_not_finite(self, parts)
         self._record(mode, stats)
         return (loss, {}) if return_outputs else loss
-
-    def _stop_if_not_finite(self, parts: dict[str, torch.Tensor]) -> None:
-        """Stop before a NaN / inf reaches the weights, naming the step and the part that broke."""
-        bad = {role: part.item() for role, part in parts.items() if not torch.isfinite(part)}
-        flag = torch.tensor(float(bool(bad)), device=self.accelerator.device)
-        if self.accelerator.num_processes > 1:  # every rank must stop, or the others wait forever
-            flag = self.accelerator.reduce(flag, reduction="sum")
-        if flag.item() == 0:
-            return
-        last_checkpoint = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
-        where = ", ".join(f"{role} loss = {value}" for role, value in bad.items()) or "on another process"
-        raise FloatingPointError(
-            f"Unlearning stopped at step {self.state.global_step + 1}: {where} (forget_loss="
-            f"{self.loss_names['forget']!r}, retain_loss={self.loss_names['retain']!r}). This step was not applied. "
-            f"Last good checkpoint: {last_checkpoint or 'none saved yet'}. Lower the learning rate or forget_weight, "
-            "or add a retain term (gradient ascent diverges by design)."
-        )
 
     def _record(self, mode: str, stats: dict[str, torch.Tensor]) -> None:
         """Accumulate per-sequence statistics over all processes, with one gather per batch.
@@ -688,6 +678,24 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
         output.metrics.update({f"{metric_key_prefix}_{key}": value for key, value in self.pop_metrics("eval").items()})
         return output
+
+
+def stop_if_not_finite(trainer: UnlearningTrainer, parts: dict[str, torch.Tensor]) -> None:
+    """Stop before a NaN / inf reaches the weights, naming the step and the part that broke."""
+    bad = {role: part.item() for role, part in parts.items() if not torch.isfinite(part)}
+    flag = torch.tensor(float(bool(bad)), device=trainer.accelerator.device)
+    if trainer.accelerator.num_processes > 1:  # every rank must stop, or the others wait forever
+        flag = trainer.accelerator.reduce(flag, reduction="sum")
+    if flag.item() == 0:
+        return
+    last_checkpoint = get_last_checkpoint(trainer.args.output_dir) if os.path.isdir(trainer.args.output_dir) else None
+    where = ", ".join(f"{role} loss = {value}" for role, value in bad.items()) or "on another process"
+    raise FloatingPointError(
+        f"Unlearning stopped at step {trainer.state.global_step + 1}: {where} (forget_loss="
+        f"{trainer.loss_names['forget']!r}, retain_loss={trainer.loss_names['retain']!r}). This step was not applied. "
+        f"Last good checkpoint: {last_checkpoint or 'none saved yet'}. Lower the learning rate or forget_weight, "
+        "or add a retain term (gradient ascent diverges by design)."
+    )
 
 
 def describe_run(trainer: UnlearningTrainer) -> tuple[dict[str, Any], dict[str, Any]]:
