@@ -24,7 +24,7 @@ from typing import Any
 from transformers.utils import logging
 
 from .data.formatting import as_dataset, row_digests
-from .hub import RECORD_FILE
+from .record import RECORD_FILE
 
 
 logger = logging.get_logger(__name__)

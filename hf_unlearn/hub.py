@@ -8,8 +8,6 @@ no forget-set text, no generation on it and no access token ever reaches a card.
 from __future__ import annotations
 
 import contextlib
-import enum
-import importlib.metadata
 import json
 import os
 import socket
@@ -22,25 +20,18 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 from transformers.utils import logging
 
-from .utils import can_only_be_a_path, write_json_atomic, write_text_atomic
+from .record import (  # noqa: F401 - `load_record`, `library_versions`, `peft_hyperparameters` re-exported here
+    RECORD_FILE,
+    UnlearningRecord,
+    library_versions,
+    load_record,
+    peft_hyperparameters,
+    score_metrics,
+)
+from .utils import atomic_folder, can_only_be_a_path, write_json_atomic, write_text_atomic
 
 
 logger = logging.get_logger(__name__)
-
-RECORD_FILE = "unlearning_record.json"
-LIBRARIES = ("hf_unlearn", "transformers", "trl", "peft", "accelerate", "datasets", "torch")
-
-
-def library_versions() -> dict[str, str]:
-    """Installed versions of the libraries an unlearning run depends on."""
-    versions = {}
-    for name in LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
 
 HEADLINE_METRICS = (
     # (set or None, metric, label, which way is better): the scores a reader of the card looks for first
@@ -61,27 +52,6 @@ REFERENCES = {
     "model": "a frozen copy of the starting model",
     None: "none (the objective needs none)",
 }
-
-
-def peft_hyperparameters(model: Any) -> dict[str, Any]:
-    """The active adapter's settings (`peft_type`, `peft_r`, `peft_lora_alpha`, ...) as JSON values (`peft_type` as
-    `"LORA"`); `{}` for a plain model."""
-    from peft import PeftModel
-
-    if not isinstance(model, PeftModel):
-        return {}
-    peft_config = model.peft_config[model.active_adapter]
-    hyperparameters = {}
-    for name in ("peft_type", "r", "lora_alpha", "lora_dropout", "target_modules"):
-        value = getattr(peft_config, name, None)
-        if isinstance(value, enum.Enum):  # PeftType.LORA -> "LORA", as adapter_config.json writes it
-            value = value.value
-        if isinstance(value, (set, list, tuple)):
-            value = sorted(value)
-        elif value is not None and not isinstance(value, (int, float)):
-            value = str(value)
-        hyperparameters[name if name.startswith("peft_") else f"peft_{name}"] = value
-    return hyperparameters
 
 
 def _table(rows: dict[str, Any]) -> str:
@@ -302,7 +272,7 @@ def _load_snippet(is_adapter: bool, repo_id: str | None) -> str:
     return snippet
 
 
-def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> ModelCard:
+def render_model_card(record: UnlearningRecord | dict[str, Any], repo_id: str | None = None) -> ModelCard:
     """A model card whose metadata and body carry `record` (see `UnlearningTrainer.unlearning_record`).
 
     The body has a summary, how to load the model, what was forgotten (by fingerprint), a compact before/after table
@@ -313,19 +283,18 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
     procedure table's objective cell) and `record["method"]["summary"]` (the sentence after the origin).
 
     Args:
-        record (`dict`):
-            The unlearning record.
+        record ([`~hf_unlearn.record.UnlearningRecord`] or `dict`):
+            The unlearning record, or its JSON object.
         repo_id (`str`, *optional*):
             The Hub repository the model is pushed to, for the loading snippet; without it the snippet shows a
             placeholder and says what to put there.
     """
-    is_adapter = record["adapter"]
-    method = record["method"]
-    base_model = record.get("base_model")
+    record = UnlearningRecord.coerce(record)
+    is_adapter, method, base_model = record.adapter, record.method, record.base_model
     card_data = ModelCardData(
         library_name="peft" if is_adapter else "transformers",
         base_model=base_model,
-        tags=sorted({"unlearning", "hf_unlearn", method["forget_loss"], *record.get("tags", [])}),
+        tags=sorted({"unlearning", "hf_unlearn", method["forget_loss"], *record.tags}),
         pipeline_tag="text-generation",
     )
     kind = "LoRA adapter" if is_adapter else "model"
@@ -337,8 +306,8 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
             f"This {kind} is the result of machine unlearning with `hf_unlearn`, starting from a model loaded "
             "from a local folder (its Hub id, if it has one, was not recorded)."
         )
-    forget, retain = record["forget_set"], record.get("retain_set")
-    robustness = record.get("robustness")
+    forget, retain = record.forget_set, record.retain_set
+    robustness = record.extra.get("robustness")
     # A method that is no weighted objective (task-vector negation) describes itself in `objective` and `summary`.
     objective = method.get("objective") or f"`{objective_formula(method, with_retain=bool(retain))}`"
     summary = method.get("summary") or (
@@ -349,9 +318,9 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         "trainer": f"`{method['trainer']}`",
         "objective": objective,
         "reference log-probs": REFERENCES.get(method["reference"], method["reference"]),
-        "optimizer steps": record["training"]["global_step"],
+        "optimizer steps": record.training["global_step"],
     }
-    hyperparameters = {key: value for key, value in record["hyperparameters"].items() if value is not None}
+    hyperparameters = {key: value for key, value in record.hyperparameters.items() if value is not None}
     if retain and "sha256" not in retain:  # named retain sets
         retain_line = "\n".join(
             f"- **Retain set `{name}`**, kept: {fp['rows']} rows, SHA-256 `{fp['sha256']}`."
@@ -363,12 +332,12 @@ def render_model_card(record: dict[str, Any], repo_id: str | None = None) -> Mod
         retain_line = "- **Retain set**: none (nothing anchored what the model should keep)."
     audited = "; the Robustness section measures some of these attacks, at a small budget" if robustness else ""
     sections = (
-        _history_section(record.get("requests"))
-        + _lm_eval_section(record.get("lm_eval"))
+        _history_section(record.requests)
+        + _lm_eval_section(record.extra.get("lm_eval"))
         + _robustness_section(robustness)
     )
     body = f"""
-# {record["model_name"]}
+# {record.model_name}
 
 {origin} {summary}
 
@@ -386,7 +355,7 @@ holding a set can check that it is the one this run forgot. Their content is not
 
 ## Results
 
-{_results_table(record["metrics"]["before"], record["metrics"]["after"])}
+{_results_table(record.metrics["before"], record.metrics["after"])}
 
 Every recorded score is in `{RECORD_FILE}`, next to the weights.
 
@@ -400,7 +369,7 @@ Every recorded score is in `{RECORD_FILE}`, next to the weights.
 
 ### Framework versions
 
-{_table(record["library_versions"])}
+{_table(record.library_versions)}
 
 ## Limitations
 
@@ -411,37 +380,20 @@ prompts{audited}).{" The base model, without this adapter, still holds everythin
     return ModelCard(f"---\n{card_data.to_yaml()}\n---\n{body}")
 
 
-def save_card_and_record(record: dict[str, Any], output_dir: str, repo_id: str | None = None) -> None:
+def save_card_and_record(
+    record: UnlearningRecord | dict[str, Any], output_dir: str, repo_id: str | None = None
+) -> None:
     """Write `README.md` (the card) and `unlearning_record.json` into `output_dir`, each atomically.
 
     The card is rendered and the record checked as JSON before either file is written, so that a bad record leaves
     the folder as it was.
     """
+    record = UnlearningRecord.coerce(record)
     card = str(render_model_card(record, repo_id))
+    record = record.to_dict()
     json.dumps(record, allow_nan=False)  # raises here, not after the card is written
     write_text_atomic(os.path.join(output_dir, "README.md"), card)
     write_json_atomic(os.path.join(output_dir, RECORD_FILE), record)
-
-
-def load_record(model_dir: str | os.PathLike, what: str = "a score") -> dict[str, Any]:
-    """The unlearning record saved in `model_dir`.
-
-    Args:
-        model_dir (`str` or `os.PathLike`):
-            Folder of an unlearned model saved with its card and `unlearning_record.json`.
-        what (`str`, *optional*, defaults to `"a score"`):
-            What the caller is about to record, for the error message.
-
-    Raises:
-        ValueError: the folder has no `unlearning_record.json` (it was not saved by an unlearning run).
-    """
-    record_path = Path(model_dir) / RECORD_FILE
-    if not record_path.is_file():
-        raise ValueError(
-            f"{str(model_dir)!r} has no {RECORD_FILE}: {what} is recorded only in the folder of an unlearned model "
-            "saved by hf_unlearn (UnlearningTrainer.save_model, then create_model_card)."
-        )
-    return json.loads(record_path.read_text(encoding="utf-8"))
 
 
 # ---- Pushing to the Hub ----
@@ -550,7 +502,16 @@ class ModelCardMixin:
       `base_model_name_or_path`, which `AutoPeftModelForCausalLM` fetches: a push writes the base model's Hub id
       there (the card's `base_model`), and refuses an adapter whose base is known only as a local folder, saying how
       to name it.
+    - `_save`: the model's files (weights, config, tokenizer) are written to a temporary folder beside the target and
+      each renamed into place ([`~hf_unlearn.utils.atomic_folder`]), so that a reader never sees a half-written weight
+      file; checkpoints go through it too.
     """
+
+    score_metrics = staticmethod(score_metrics)
+
+    def _save(self, output_dir: str | None = None, state_dict=None):
+        with atomic_folder(output_dir or self.args.output_dir, merge=True) as temporary:
+            super()._save(str(temporary), state_dict)
 
     def evaluate_unlearning(
         self, eval_sets: dict[str, Any] | None = None, *, retain_logs: dict | str | os.PathLike | None = None

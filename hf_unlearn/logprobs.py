@@ -148,15 +148,6 @@ def reference_kl(logits: torch.Tensor, ref_logits: torch.Tensor) -> torch.Tensor
     return _ReferenceKL.apply(logits, ref_logits.detach())
 
 
-def gathered_log_softmax(logits: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """`log_softmax(logits)` read at `index` for `(batch, seq, vocab)` logits (the logit lens reads every layer so).
-
-    Returns:
-        `torch.Tensor` of shape `(batch, seq)`: the float32 log-probability of each indexed token.
-    """
-    return selected_logps(logits.flatten(0, 1), index.flatten()).view(index.shape)
-
-
 def sequence_logps(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Sum of answer-token log-probs and number of answer tokens of each sequence, from full logits.
 

@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import os
 import warnings
 from collections.abc import Iterator
 
 import torch
 from accelerate import Accelerator
+from transformers.utils import logging
+
+from .utils import atomic_write
+
+
+logger = logging.get_logger(__name__)
 
 
 class AdapterOffReference:
@@ -74,6 +81,100 @@ class ModelReference:
         """Yield the reference model (under `torch.no_grad`); `model`, the policy, is not used."""
         with torch.no_grad():
             yield self.model
+
+
+def resolve_ref_source(ref_source: str, model: torch.nn.Module, ref_model: torch.nn.Module | None) -> str:
+    """Where the reference comes from: `"adapter"` (the PEFT policy with its adapter off) or `"model"` (`ref_model`,
+    or a frozen copy of the initial policy).
+
+    Args:
+        ref_source (`str`):
+            `UnlearningConfig.ref_source`: `"auto"` (the adapter for a PEFT model without a `ref_model`, else a
+            model), `"adapter"` or `"model"`.
+        model (`torch.nn.Module`):
+            The policy.
+        ref_model (`torch.nn.Module`, *optional*):
+            The reference model the user passed.
+    """
+    from peft import PeftModel
+
+    is_peft = isinstance(model, PeftModel)
+    if ref_source == "adapter":
+        if not is_peft:
+            raise ValueError(
+                f"ref_source='adapter' needs a PEFT model (pass peft_config= or a PeftModel), but the model is a "
+                f"{type(model).__name__}. Use ref_source='model' for a frozen copy or a ref_model."
+            )
+        if ref_model is not None:
+            raise ValueError("ref_source='adapter' and a ref_model were both given; pick one.")
+        return "adapter"
+    if ref_source == "model":
+        return "model"
+    return "adapter" if is_peft and ref_model is None else "model"
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of the initial policy, to serve as the reference (frozen by `prepare_reference_model`)."""
+    if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
+        raise ValueError(
+            "A quantized model cannot be copied into a frozen reference. Train a LoRA adapter on it "
+            "(peft_config=...) so that the reference is the base model with the adapter disabled."
+        )
+    logger.info("Keeping a frozen copy of the initial model as the reference (one more model in memory).")
+    return copy.deepcopy(model)
+
+
+def check_precompute_engine(ref_source: str | None, deepspeed: bool = False, fsdp: bool = False) -> None:
+    """Refuse the adapter-off precompute under DeepSpeed / FSDP, where the policy is not placed or sharded yet when
+    the trainer is built."""
+    if ref_source == "adapter" and (deepspeed or fsdp):
+        engine = "DeepSpeed" if deepspeed else "FSDP"
+        raise ValueError(
+            f"precompute_ref_log_probs=True with the adapter-off reference is not supported under {engine}: the "
+            "reference pass runs when the trainer is built, before the engine places or shards the policy. The "
+            "adapter-off reference keeps no second model, so set precompute_ref_log_probs=False (it costs one "
+            "no-grad forward per step), or pass a ref_model (ref_source='model'), which is prepared for the "
+            "engine and can be precomputed."
+        )
+
+
+REF_LOGPS_FILE = "hf_unlearn_ref_logps.safetensors"
+"""The file of a checkpoint that keeps the forget set's precomputed reference log-probs."""
+
+
+def save_precomputed(checkpoint: str | os.PathLike, columns: dict[str, list[float]], forget_fingerprint: str) -> None:
+    """Write the forget set's precomputed reference log-probs (column -> one value per row) into a checkpoint folder,
+    atomically, with the fingerprint of the tokenized forget set they belong to."""
+    from safetensors.torch import save_file
+
+    tensors = {f"forget_{column}": torch.tensor(values, dtype=torch.float32) for column, values in columns.items()}
+    with atomic_write(os.path.join(checkpoint, REF_LOGPS_FILE)) as temporary:
+        save_file(tensors, str(temporary), metadata={"forget_fingerprint": forget_fingerprint})
+
+
+def load_precomputed(checkpoint: str | os.PathLike, forget_fingerprint: str) -> dict[str, list[float]] | None:
+    """The precomputed reference log-probs a checkpoint keeps (column -> values), or `None` (with a warning) when it
+    keeps none.
+
+    Raises:
+        ValueError: they belong to another forget set (another fingerprint of the tokenized rows).
+    """
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = os.path.join(checkpoint, REF_LOGPS_FILE)
+    if not os.path.isfile(path):
+        logger.warning(f"{checkpoint} holds no precomputed reference log-probs; keeping the ones computed at start.")
+        return None
+    with safe_open(path, framework="pt") as handle:
+        saved_fingerprint = handle.metadata().get("forget_fingerprint")
+    if saved_fingerprint != forget_fingerprint:
+        raise ValueError(
+            f"The checkpoint {checkpoint} was trained on a different forget set (fingerprint "
+            f"{saved_fingerprint[:12] if saved_fingerprint else None}... vs {forget_fingerprint[:12]}...); "
+            "resume with the same forget set and max_length."
+        )
+    return {name.removeprefix("forget_"): values.tolist() for name, values in load_file(path).items()}
 
 
 def freeze(model: torch.nn.Module) -> torch.nn.Module:

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -42,8 +39,10 @@ from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
 from .data.formatting import check_end_tokens
-from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
-from .trainer import UnlearningTrainer
+from .history import RequestChain
+from .hub import ModelCardMixin, save_card_and_record
+from .record import build_record, training_hyperparameters
+from .trainer import load_tokenizer, model_init_kwargs, wrap_peft
 
 
 logger = logging.get_logger(__name__)
@@ -326,13 +325,13 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         if peft_config is not None:
             check_negatable_adapter(peft_config)  # before any training, not after it
         if isinstance(model, str):
-            model = AutoModelForCausalLM.from_pretrained(model, **self._model_init_kwargs(args))
+            model = AutoModelForCausalLM.from_pretrained(model, **model_init_kwargs(args))
         if processing_class is None:
-            processing_class = self._load_tokenizer(model_id, args)
+            processing_class = load_tokenizer(model_id, args)
         ensure_pad_token(processing_class)
         if peft_config is not None:
             set_seed(args.seed)  # the adapter's initial A is drawn here, as Trainer.__init__ would seed
-            model = self._wrap_peft(model, peft_config, args)
+            model = wrap_peft(model, peft_config, args)
             self.original_weights = None  # the adapter starts at zero: the base model is theta
         else:
             self.original_weights = snapshot_weights(model)
@@ -349,6 +348,8 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         # The negation pushes away what the fine-tune learnt: the forget answers' end tokens only when asked.
         forget = prepare_dataset(forget_dataset, name="forget", end_tokens=args.forget_end_tokens, **prepare)
         self.forget_fingerprint = content_fingerprint(forget_dataset, "forget")
+        # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
+        self.request_chain = RequestChain.start(model_id, forget_dataset, self.forget_fingerprint)
         self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
         if isinstance(eval_dataset, dict):
             eval_dataset = {name: prepare_dataset(data, name=name, **prepare) for name, data in eval_dataset.items()}
@@ -377,13 +378,6 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         self.unlearning_metrics: dict[str, dict[str, float]] = {"before": {}, "after": {}}
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags(self._tag_names)
-
-    # The same loading and wrapping rules as the unlearning trainers (remote code only when asked, dtype names
-    # resolved, k-bit bases prepared for training).
-    _model_init_kwargs = staticmethod(UnlearningTrainer._model_init_kwargs)
-    _load_tokenizer = UnlearningTrainer._load_tokenizer
-    _wrap_peft = staticmethod(UnlearningTrainer._wrap_peft)
-    score_metrics = staticmethod(UnlearningTrainer.score_metrics)
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
         """Fine-tune on the forget set (the `Trainer`'s own loop), then negate the task vector (see [`negate`])."""
@@ -426,69 +420,43 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
             )
         super().save_model(output_dir, _internal_call)
 
-    def _save(self, output_dir: str | None = None, state_dict=None):
-        # Written to a temporary folder beside the target, then each file renamed into place: a reader never sees a
-        # half-written weight file. Safetensors is transformers' only format.
-        output_dir = Path(output_dir or self.args.output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
-        try:
-            super()._save(str(temporary), state_dict)
-            for path in sorted(temporary.rglob("*")):
-                target = output_dir / path.relative_to(temporary)
-                if path.is_dir():
-                    target.mkdir(exist_ok=True)
-                else:
-                    os.replace(path, target)
-        finally:
-            shutil.rmtree(temporary, ignore_errors=True)
-
     def unlearning_record(self, model_name: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
         """What this run did, for the model card and `unlearning_record.json`: method `"task_vector"`, `alpha`, the
         fine-tune's steps and learning rate, the forget set's fingerprint (row count and SHA-256, no content), the
-        scores before and after, library versions."""
+        scores before and after, library versions and `requests`, the model's chain of unlearning requests (built by
+        [`~hf_unlearn.record.build_record`], as for every trainer)."""
         args = self.args
         hyperparameters = {
             "alpha": args.alpha,
-            "learning_rate": args.learning_rate,
-            "num_train_epochs": args.num_train_epochs,
-            "max_steps": args.max_steps,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "num_processes": self.accelerator.num_processes,
+            **training_hyperparameters(args, self.accelerator.num_processes),
             "max_length": args.max_length,
             "seed": args.seed,
-            **peft_hyperparameters(self.model),
         }
         fine_tune = (
             f"fine-tuned on the forget set for {self.state.global_step} steps at learning rate {args.learning_rate:g}"
         )
-        return {
-            "model_name": model_name or os.path.basename(os.path.abspath(args.output_dir)),
-            "base_model": self.base_model_id,
-            "adapter": isinstance(self.model, PeftModel),
-            "tags": sorted(set(tags or [])),
-            "method": {
-                "trainer": type(self).__name__,
-                "forget_loss": METHOD,
-                "retain_loss": "none",
-                "alpha": args.alpha,
-                "reference": None,
-                "negated": self.negated,
-                "objective": f"`theta - {args.alpha:g} * (theta_ft - theta)`, theta_ft {fine_tune}",
-                "summary": "It was made by task-vector negation: fine-tuned further on a *forget set*, then moved "
-                "away from that fine-tune by the scaled difference.",
-            },
-            "hyperparameters": hyperparameters,
-            "forget_set": self.forget_fingerprint,
-            "retain_set": None,
-            "training": {"global_step": self.state.global_step, "epoch": self.state.epoch},
-            "metrics": {
-                "before": dict(self.unlearning_metrics["before"]),
-                "after": dict(self.unlearning_metrics["after"]),
-            },
-            "library_versions": library_versions(),
+        method = {
+            "trainer": type(self).__name__,
+            "forget_loss": METHOD,
+            "retain_loss": "none",
+            "alpha": args.alpha,
+            "reference": None,
+            "negated": self.negated,
+            "objective": f"`theta - {args.alpha:g} * (theta_ft - theta)`, theta_ft {fine_tune}",
+            "summary": "It was made by task-vector negation: fine-tuned further on a *forget set*, then moved "
+            "away from that fine-tune by the scaled difference.",
         }
+        return build_record(
+            self,
+            method=method,
+            hyperparameters=hyperparameters,
+            forget_set=self.forget_fingerprint,
+            retain_set=None,
+            metrics=self.unlearning_metrics,
+            request_chain=self.request_chain,
+            model_name=model_name,
+            tags=tags,
+        ).to_dict()
 
     def create_model_card(self, model_name: str | None = None, tags: str | list[str] | None = None, **kwargs) -> None:
         """Write `README.md` (the card) and `unlearning_record.json` to `output_dir`, each atomically.

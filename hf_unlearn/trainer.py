@@ -1,21 +1,21 @@
-"""`UnlearningTrainer`: a `Trainer` that pushes a model away from a forget set and holds it on a retain set."""
+"""`UnlearningTrainer`: a `Trainer` that pushes a model away from a forget set and holds it on a retain set.
+
+The loss itself is computed by [`~hf_unlearn.engine.ObjectiveEngine`] (plain torch); the record of the run by
+[`~hf_unlearn.record.build_record`]. This module adds what the `Trainer` needs around them: loading, tokenization,
+the reference's placement, metrics, checkpoints of precomputed reference log-probs and the model card.
+"""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import warnings
 from collections import defaultdict
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
-import datasets
 import torch
-import torch.nn.functional as F
 from peft import PeftConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from transformers import (
     AutoModelForCausalLM,
@@ -29,7 +29,7 @@ from transformers import (
 from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, EvalLoopOutput, get_last_checkpoint
 from transformers.utils import logging
 
-from .callbacks import label_progress
+from .callbacks import RetainPairingCallback, label_progress
 from .config import UnlearningConfig
 from .data import (
     AlternativeAnswers,
@@ -41,35 +41,244 @@ from .data import (
     prepare_dataset,
 )
 from .data.formatting import as_dataset
-from .data.pairing import RetainPairingCallback, retain_role
+from .data.pairing import retain_role
+from .engine import ROLES, ObjectiveEngine, Term, check_hidden_layers, describe
 from .history import RequestChain
-from .hub import ModelCardMixin, library_versions, peft_hyperparameters, save_card_and_record
-from .layers import capture_layer_output, decoder_layers
-from .logprobs import (
-    IGNORE_INDEX,
-    accepts_logits_to_keep,
-    answer_logits,
-    answer_targets,
-    per_sequence_sum,
-    predicting_positions,
-    selected_logps,
-)
-from .losses import FORGET_LOSSES, RETAIN_LOSSES, NLLRetainLoss
-from .losses.base import ObjectiveInputs, UnlearningObjective, token_mean_logps
+from .hub import ModelCardMixin, save_card_and_record
+from .logprobs import accepts_logits_to_keep
+from .losses import FORGET_LOSSES, RETAIN_LOSSES
+from .losses.base import UnlearningObjective
+from .record import build_record, metrics_from_log_history, training_hyperparameters
 from .reference import (
     AdapterOffReference,
     ModelReference,
+    check_precompute_engine,
     disable_dropout,
+    frozen_copy,
+    load_precomputed,
     peft_checkpointing_alias_quiet,
     prepare_reference_model,
+    resolve_ref_source,
+    save_precomputed,
 )
 from .utils import resolve_dtype
 
 
 logger = logging.get_logger(__name__)
 
-ROLES = ("forget", "retain")
-REF_LOGPS_FILE = "hf_unlearn_ref_logps.safetensors"
+
+# ---- Loading, shared with `TaskVectorTrainer` ----
+
+
+def model_init_kwargs(args: Any) -> dict:
+    """`from_pretrained` keyword arguments from `args.model_init_kwargs` (a dict or JSON): remote code only when
+    asked, dtype names resolved."""
+    kwargs = args.model_init_kwargs or {}
+    kwargs = dict(json.loads(kwargs) if isinstance(kwargs, str) else kwargs)
+    # Remote code runs only when the user asks for it.
+    kwargs.setdefault("trust_remote_code", False)
+    if "dtype" in kwargs:
+        kwargs["dtype"] = resolve_dtype(kwargs["dtype"])
+    return kwargs
+
+
+def load_tokenizer(model_id: str | None, args: Any) -> PreTrainedTokenizerBase:
+    """The tokenizer of the model named `model_id`, with the run's remote-code setting."""
+    if model_id is None:
+        raise ValueError("processing_class is required: the model carries no name or path to load a tokenizer from.")
+    trust_remote_code = model_init_kwargs(args)["trust_remote_code"]
+    return AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+
+
+def wrap_peft(model: PreTrainedModel, peft_config: PeftConfig, args: Any) -> PeftModel:
+    """`model` under a new adapter (after `prepare_model_for_kbit_training` for 8-/4-bit bases)."""
+    if isinstance(model, PeftModel):
+        raise ValueError(
+            "The model is already a PeftModel and peft_config was also given; pass one or the other "
+            "(a PeftModel is trained as it is)."
+        )
+    if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=bool(args.gradient_checkpointing),
+            gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
+        )
+    with peft_checkpointing_alias_quiet():
+        return get_peft_model(model, peft_config)
+
+
+def resolve_args(args: TrainingArguments | None, model_id: str | None) -> UnlearningConfig:
+    """An [`UnlearningConfig`] from what the user passed: the defaults, or plain `TrainingArguments` converted."""
+    if args is None:
+        model_name = (model_id or "model").rstrip("/").split("/")[-1]
+        return UnlearningConfig(output_dir=f"{model_name}-unlearned")
+    if isinstance(args, UnlearningConfig):
+        return args
+    if isinstance(args, TrainingArguments):
+        values = {f.name: getattr(args, f.name) for f in fields(TrainingArguments) if f.init}
+        return UnlearningConfig(**values)
+    raise TypeError(f"args must be an UnlearningConfig or TrainingArguments, got {type(args).__name__}.")
+
+
+def resolve_train_datasets(train_dataset, forget_dataset, retain_dataset):
+    """`(forget, retain)` from `train_dataset={'forget': ..., 'retain': ...}` or the two keyword arguments."""
+    if train_dataset is not None:
+        if forget_dataset is not None or retain_dataset is not None:
+            raise ValueError(
+                "Pass the data either as train_dataset={'forget':..., 'retain':...} or as "
+                "forget_dataset= / retain_dataset=, not both."
+            )
+        if not isinstance(train_dataset, dict) or "forget" not in train_dataset:
+            raise ValueError(
+                "train_dataset must be a dict {'forget': dataset, 'retain': dataset} (retain optional); got "
+                f"{type(train_dataset).__name__}"
+                + (f" with keys {sorted(train_dataset)}" if isinstance(train_dataset, dict) else "")
+                + "."
+            )
+        unknown = set(train_dataset) - set(ROLES)
+        if unknown:
+            raise ValueError(f"train_dataset has unknown keys {sorted(unknown)}; accepted: 'forget', 'retain'.")
+        forget_dataset, retain_dataset = train_dataset["forget"], train_dataset.get("retain")
+    if forget_dataset is None:
+        raise ValueError("A forget set is required: pass forget_dataset= or train_dataset={'forget': ...}.")
+    return forget_dataset, retain_dataset
+
+
+def check_process_group(accelerator) -> None:
+    """Refuse a multi-process launch that accelerate set up as one process per run (each would unlearn alone)."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size > 1 and accelerator.num_processes == 1:
+        raise RuntimeError(
+            f"This run was launched as {world_size} processes, but accelerate set up a single-process run "
+            f"({accelerator.distributed_type}), so every process would unlearn on its own. On a machine "
+            "without GPUs, launch with `accelerate launch --multi_gpu --num_processes N` and set `use_cpu=True` "
+            "(DDP over gloo); accelerate enables FSDP and DeepSpeed only on GPUs and other accelerators."
+        )
+
+
+def retain_terms(args: UnlearningConfig, retain_loss: str, retain_dataset) -> dict[str, tuple[str, float]]:
+    """Role -> (objective name, weight) of each retain term: one per retain set that has an objective."""
+    objectives, weights = args.retain_objectives or {}, args.retain_weights or {}
+    if not isinstance(retain_dataset, dict):
+        if objectives or weights:
+            raise ValueError(
+                "retain_objectives / retain_weights give a value per named retain set, but the retain set is "
+                "not a dict of named sets; pass retain_dataset={NAME: dataset, ...}."
+            )
+        return {} if retain_loss == "none" else {retain_role(None): (retain_loss, args.retain_weight)}
+    unknown = sorted((set(objectives) | set(weights)) - set(retain_dataset))
+    if unknown:
+        raise ValueError(
+            f"retain_objectives / retain_weights name {unknown}, which are not retain sets; the retain sets "
+            f"given are {sorted(retain_dataset)}."
+        )
+    terms = {}
+    for name in retain_dataset:
+        objective = objectives.get(name, retain_loss)
+        if objective != "none":
+            terms[retain_role(name)] = (objective, weights.get(name, args.retain_weight))
+    return terms
+
+
+def eval_role(name: str, roles) -> str:
+    """Role an eval set is scored as: `"forget"` for names starting with "forget", the named retain set of the same
+    name (its objective) when `roles` has it, else `"retain"` (the retain objective, or NLL)."""
+    if name.startswith("forget"):
+        return "forget"
+    named = retain_role(name)
+    return named if named in roles else "retain"
+
+
+@dataclass
+class UnlearningData:
+    """The tokenized sets of a run (no text column goes further) and what the record keeps of them."""
+
+    pairs: ForgetRetainDataset
+    eval_dataset: Any
+    set_fingerprints: dict[str, Any]
+    request_chain: RequestChain
+    alternative_answers: AlternativeAnswers | None
+    alternative_source: str | None
+    tokenized_forget_fingerprint: str
+
+
+def prepare_unlearning_data(
+    args: UnlearningConfig, tokenizer, model_id, terms, forget_dataset, retain_dataset, eval_dataset, retain_loss_name
+) -> UnlearningData:
+    """Tokenize the forget, retain and eval sets once and fingerprint them for the record (never content).
+
+    Args:
+        terms (`dict[str, Term]`):
+            The run's terms by role (`"forget"`, `"retain"` or `"retain.NAME"`): which retain sets are used, whether
+            the forget objective scores alternative answers.
+        retain_loss_name (`str`):
+            For the message when a retain term has no retain set.
+    """
+    roles, retain_roles = list(terms), [role for role in terms if role != "forget"]
+    forget_dataset = as_dataset(forget_dataset, "forget")
+    # The record's fingerprint covers the prompts and answers only, never an `alternative` column.
+    set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
+    # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
+    request_chain = RequestChain.start(model_id, forget_dataset, set_fingerprints["forget"])
+    prepare = dict(tokenizer=tokenizer, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template)
+    # Each forget row's alternative answer (its `alternative` column, or a seeded refusal), when the objective
+    # scores one; tokenized after the row's prompt into `alt_input_ids` / `alt_labels`.
+    alternatives, alternative_source = None, None
+    if terms["forget"].objective.needs_alternatives():
+        seed = args.alternative_seed if args.alternative_seed is not None else args.seed
+        alternatives = AlternativeAnswers(args.alternative_source, args.refusal_answers, seed)
+        alternative_source = alternatives.resolved_source(forget_dataset.column_names)
+    forget = prepare_dataset(
+        forget_dataset, name="forget", alternatives=alternatives, end_tokens=args.forget_end_tokens, **prepare
+    )
+    retain = None
+    if retain_roles and retain_dataset is None:
+        raise ValueError(
+            f"retain_loss={retain_loss_name!r} needs a retain set: pass retain_dataset= or "
+            "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
+        )
+    if isinstance(retain_dataset, dict):
+        names = [name for name in retain_dataset if retain_role(name) in retain_roles]
+        retain = {name: prepare_dataset(retain_dataset[name], name=f"retain {name}", **prepare) for name in names}
+        set_fingerprints["retain"] = {
+            name: content_fingerprint(retain_dataset[name], f"retain {name}") for name in names
+        } or None
+    elif retain_roles:
+        retain = prepare_dataset(retain_dataset, name="retain", **prepare)
+        set_fingerprints["retain"] = content_fingerprint(retain_dataset, "retain")
+    if retain_dataset is not None and not retain_roles:
+        warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=3)
+    retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
+
+    def prepare_eval(data, name):
+        role = eval_role(name, roles)
+        is_forget = role == "forget"
+        # A forget eval set is scored with the forget objective, on the same labels as in training.
+        dataset = prepare_dataset(
+            data,
+            name=f"{name} eval",
+            alternatives=alternatives if is_forget else None,
+            end_tokens=args.forget_end_tokens if is_forget else "include",
+            **prepare,
+        )
+        return dataset.rename_columns({column: f"{role}_{column}" for column in dataset.column_names})
+
+    if isinstance(eval_dataset, dict):
+        eval_dataset = {name: prepare_eval(data, name) for name, data in eval_dataset.items()}
+    elif eval_dataset is not None:
+        eval_dataset = prepare_eval(eval_dataset, "eval")
+    return UnlearningData(
+        pairs=ForgetRetainDataset(forget, retain, seed=retain_seed),
+        eval_dataset=eval_dataset,
+        set_fingerprints=set_fingerprints,
+        request_chain=request_chain,
+        alternative_answers=alternatives,
+        alternative_source=alternative_source,
+        # Identifies the tokenized forget set (and its alternative answers) for resuming with precomputed references.
+        tokenized_forget_fingerprint=fingerprint(
+            forget, [c for c in ("input_ids", "labels", "alt_input_ids", "alt_labels") if c in forget.column_names]
+        ),
+    )
 
 
 class UnlearningTrainer(ModelCardMixin, Trainer):
@@ -115,6 +324,13 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             Wrap the model in this adapter (after `prepare_model_for_kbit_training` for 8-/4-bit bases).
         callbacks, optimizers, **kwargs:
             As for [`~transformers.Trainer`].
+
+    Attributes:
+        engine ([`~hf_unlearn.engine.ObjectiveEngine`]):
+            The objectives (one weighted term per role) and the reference: the one place both are kept.
+            `forget_loss`, `retain_loss`, `loss_names`, `ref_source`, `ref_model` and `reference` read it.
+        request_chain ([`~hf_unlearn.history.RequestChain`]):
+            The model's earlier unlearning requests, continued by this run's record.
     """
 
     default_forget_loss = "npo"
@@ -144,97 +360,54 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         **kwargs,
     ):
         model_id = model if isinstance(model, str) else getattr(getattr(model, "config", None), "_name_or_path", None)
-        args = self._resolve_args(args, model_id)
+        args = resolve_args(args, model_id)
         forget_loss_name, retain_loss_name = self._resolve_objectives(args)
-        self.forget_loss = FORGET_LOSSES[forget_loss_name].from_config(args)
-        self.forget_weight, self.retain_weight = args.forget_weight, args.retain_weight
+        forget_loss = FORGET_LOSSES[forget_loss_name].from_config(args)
 
         if isinstance(model, str):
-            model = AutoModelForCausalLM.from_pretrained(model, **self._model_init_kwargs(args))
+            model = AutoModelForCausalLM.from_pretrained(model, **model_init_kwargs(args))
         if processing_class is None:
-            processing_class = self._load_tokenizer(model_id, args)
+            processing_class = load_tokenizer(model_id, args)
         ensure_pad_token(processing_class)
         if peft_config is not None:
             # Seed first, as Trainer.__init__ would: the adapter's initial weights are drawn here.
             set_seed(args.seed)
-            model = self._wrap_peft(model, peft_config, args)
+            model = wrap_peft(model, peft_config, args)
         if args.disable_dropout:
             disable_dropout(model)
 
-        # Data: tokenized once here; no text column goes further. The record keeps fingerprints, never content.
-        forget_dataset, retain_dataset = self._resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
-        # One weighted term per retain set: role "retain" for a single set, "retain.NAME" for each named one.
-        retain_terms = self._retain_terms(args, retain_loss_name, retain_dataset)
-        self.objectives: dict[str, tuple[UnlearningObjective, float]] = {
-            "forget": (self.forget_loss, args.forget_weight)
-        }
-        for role, (objective_name, weight) in retain_terms.items():
-            self.objectives[role] = (RETAIN_LOSSES[objective_name].from_config(args), weight)
-        self.retain_loss = self.objectives.get(retain_role(None), (None,))[0]
-        self._check_hidden_layers(model)
-        forget_dataset = as_dataset(forget_dataset, "forget")
-        # The record's fingerprint covers the prompts and answers only, never an `alternative` column.
-        self.set_fingerprints = {"forget": content_fingerprint(forget_dataset, "forget"), "retain": None}
-        # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
-        self.request_chain = RequestChain.start(model_id, forget_dataset, self.set_fingerprints["forget"])
-        prepare = dict(
-            tokenizer=processing_class, max_length=args.max_length, qa_prompt_template=args.qa_prompt_template
+        # The objectives: one weighted term per role ("forget", "retain" or "retain.NAME" for each named set), held
+        # by the engine and nowhere else.
+        forget_dataset, retain_dataset = resolve_train_datasets(train_dataset, forget_dataset, retain_dataset)
+        terms = {"forget": Term(forget_loss_name, forget_loss, args.forget_weight)}
+        for role, (objective_name, weight) in retain_terms(args, retain_loss_name, retain_dataset).items():
+            terms[role] = Term(objective_name, RETAIN_LOSSES[objective_name].from_config(args), weight)
+        check_hidden_layers(terms, model)
+        self.engine = ObjectiveEngine(
+            terms,
+            pad_token_id=processing_class.pad_token_id,
+            concatenated_forward=args.concatenated_forward,
+            eval_weight=args.retain_weight,
         )
-        # Each forget row's alternative answer (its `alternative` column, or a seeded refusal), when the objective
-        # scores one; tokenized after the row's prompt into `alt_input_ids` / `alt_labels`.
-        self.alternative_answers = None
-        if self.forget_loss.needs_alternatives():
-            alternative_seed = args.alternative_seed if args.alternative_seed is not None else args.seed
-            self.alternative_answers = AlternativeAnswers(
-                args.alternative_source, args.refusal_answers, alternative_seed
-            )
-            self._alternative_source = self.alternative_answers.resolved_source(forget_dataset.column_names)
-        forget = prepare_dataset(
-            forget_dataset,
-            name="forget",
-            alternatives=self.alternative_answers,
-            end_tokens=args.forget_end_tokens,
-            **prepare,
+        data = prepare_unlearning_data(
+            args, processing_class, model_id, terms, forget_dataset, retain_dataset, eval_dataset, retain_loss_name
         )
-        retain = None
-        if retain_terms and retain_dataset is None:
-            raise ValueError(
-                f"retain_loss={retain_loss_name!r} needs a retain set: pass retain_dataset= or "
-                "train_dataset={'forget': ..., 'retain': ...}, or set retain_loss='none'."
-            )
-        if isinstance(retain_dataset, dict):
-            names = [name for name in retain_dataset if retain_role(name) in retain_terms]
-            retain = {name: prepare_dataset(retain_dataset[name], name=f"retain {name}", **prepare) for name in names}
-            self.set_fingerprints["retain"] = {
-                name: content_fingerprint(retain_dataset[name], f"retain {name}") for name in names
-            } or None
-        elif retain_terms:
-            retain = prepare_dataset(retain_dataset, name="retain", **prepare)
-            self.set_fingerprints["retain"] = content_fingerprint(retain_dataset, "retain")
-        if retain_dataset is not None and not retain_terms:
-            warnings.warn("retain_dataset is not used: retain_loss is 'none'.", stacklevel=2)
-        retain_seed = args.retain_seed if args.retain_seed is not None else args.seed
-        train_pairs = ForgetRetainDataset(forget, retain, seed=retain_seed)
-        # Identifies the tokenized forget set (and its alternative answers) for resuming with precomputed references.
-        self._forget_fingerprint = fingerprint(
-            forget, [c for c in ("input_ids", "labels", "alt_input_ids", "alt_labels") if c in forget.column_names]
-        )
+        train_pairs, self.set_fingerprints, self.request_chain = data.pairs, data.set_fingerprints, data.request_chain
+        self.alternative_answers, self.alternative_source = data.alternative_answers, data.alternative_source
+        self.tokenized_forget_fingerprint = data.tokenized_forget_fingerprint
         self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
-        eval_dataset = self._prepare_eval_datasets(eval_dataset, prepare, args.forget_end_tokens)
 
         # Reference: which source, and whether one must stay alive during training.
-        self.ref_source = None
-        retain_needs_reference = any(
-            objective.needs_reference() for role, (objective, _) in self.objectives.items() if role != "forget"
-        )
-        needs_reference = self.forget_loss.needs_reference() or retain_needs_reference
-        self._precompute = args.precompute_ref_log_probs and self.forget_loss.reference_is_precomputable()
-        keep_live_reference = (self.forget_loss.needs_reference() and not self._precompute) or retain_needs_reference
-        if needs_reference:
-            self.ref_source = self._resolve_ref_source(args, model, ref_model)
-            if self.ref_source == "model" and ref_model is None:
-                ref_model = self._frozen_copy(model)
-            elif self.ref_source == "model" and args.disable_dropout:
+        retain_needs_reference = any(t.objective.needs_reference() for role, t in terms.items() if role != "forget")
+        self.reference_precomputed = args.precompute_ref_log_probs and forget_loss.reference_is_precomputable()
+        keep_live_reference = (
+            forget_loss.needs_reference() and not self.reference_precomputed
+        ) or retain_needs_reference
+        if self.engine.needs_reference():
+            self.engine.ref_source = resolve_ref_source(args.ref_source, model, ref_model)
+            if self.engine.ref_source == "model" and ref_model is None:
+                ref_model = frozen_copy(model)
+            elif self.engine.ref_source == "model" and args.disable_dropout:
                 disable_dropout(ref_model)
         elif ref_model is not None:
             warnings.warn(
@@ -242,34 +415,27 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
                 "no reference.",
                 stacklevel=2,
             )
-            ref_model = None
 
         super().__init__(
             model=model,
             args=args,
             data_collator=data_collator or UnlearningCollator(processing_class.pad_token_id),
             train_dataset=train_pairs,
-            eval_dataset=eval_dataset,
+            eval_dataset=data.eval_dataset,
             processing_class=processing_class,
             callbacks=callbacks,
             optimizers=optimizers,
             **kwargs,
         )
-        self._check_process_group()
-        if retain is not None and args.dataloader_num_workers > 0 and args.dataloader_persistent_workers:
+        check_process_group(self.accelerator)
+        if train_pairs.retain is not None and args.dataloader_num_workers > 0 and args.dataloader_persistent_workers:
             raise ValueError(
                 "dataloader_persistent_workers=True keeps each worker's copy of the forget/retain pairs at epoch 0, "
                 "so the retain rows paired with the forget rows would never change. Set it to False (workers are "
                 "then started with the current epoch) or dataloader_num_workers=0."
             )
         self.add_callback(RetainPairingCallback(train_pairs))
-        named = {role.removeprefix("retain."): term for role, term in retain_terms.items() if role != "retain"}
-        self.loss_names = {
-            "forget": forget_loss_name,
-            "retain": {name: objective for name, (objective, _) in named.items()} if named else retain_loss_name,
-        }
         label_progress(self, f"unlearning ({forget_loss_name})")
-        self._retain_weight_record = {name: weight for name, (_, weight) in named.items()} or self.retain_weight
         # The id the user gave, for the card's `base_model` (a local path is no use to readers of the card).
         self.base_model_id = args.base_model_id or (model_id if model_id and not os.path.isdir(model_id) else None)
         # Scores before / after unlearning for the card; filled by the evaluator, else taken from eval logs.
@@ -278,62 +444,60 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         if hasattr(self.model, "add_model_tags"):
             self.model.add_model_tags([*self._tag_names, forget_loss_name])
 
-        self.ref_model = prepare_reference_model(ref_model, self.accelerator) if self.ref_source == "model" else None
-        if self.ref_source == "adapter":
-            self.reference = AdapterOffReference(self.accelerator, args.gradient_checkpointing_kwargs)
-        elif self.ref_source == "model":
-            self.reference = ModelReference(self.ref_model)
-        else:
-            self.reference = None
-
+        if self.engine.ref_source == "model":
+            self.engine.reference = ModelReference(prepare_reference_model(ref_model, self.accelerator))
+        elif self.engine.ref_source == "adapter":
+            self.engine.reference = AdapterOffReference(self.accelerator, args.gradient_checkpointing_kwargs)
         # Logits at answer positions only, sliced inside the model before its LM head, when the model allows it.
-        self._slice_in_model = accepts_logits_to_keep(self.accelerator.unwrap_model(self.model))
-        if self._precompute:
-            self._check_precompute_engine()
+        self.engine.slice_in_model = accepts_logits_to_keep(self.accelerator.unwrap_model(self.model))
+        if self.reference_precomputed:
+            check_precompute_engine(self.ref_source, self.is_deepspeed_enabled, self.is_fsdp_enabled)
             self._add_ref_logps_to_forget_sets()
             if not keep_live_reference:
-                # Nothing needs the reference during training any more: free it.
-                self.reference = self.ref_model = None
+                self.engine.reference = None  # nothing needs the reference during training any more: free it
+
+    # ---- The objectives and the reference, as the engine holds them ----
+
+    @property
+    def forget_loss(self) -> UnlearningObjective:
+        """The forget objective."""
+        return self.engine.forget.objective
+
+    @property
+    def retain_loss(self) -> UnlearningObjective | None:
+        """The objective of the single retain set; `None` without one, or with named retain sets."""
+        term = self.engine.terms.get("retain")
+        return None if term is None else term.objective
+
+    @property
+    def objectives(self) -> dict[str, tuple[UnlearningObjective, float]]:
+        """Role -> (objective, weight) of each term of the loss."""
+        return {role: (term.objective, term.weight) for role, term in self.engine.terms.items()}
+
+    @property
+    def loss_names(self) -> dict[str, Any]:
+        """`{"forget": name, "retain": name}` (`"none"` without a retain term), or `{set: name}` for named sets."""
+        return describe(self.engine.terms)
+
+    forget_weight = property(lambda self: self.engine.forget.weight, doc="The forget term's weight.")
+    retain_weight = property(lambda self: self.args.retain_weight, doc="`UnlearningConfig.retain_weight`.")
+
+    @property
+    def ref_source(self) -> str | None:
+        """`"adapter"`, `"model"`, or `None` when no objective needs a reference."""
+        return self.engine.ref_source
+
+    @property
+    def reference(self) -> AdapterOffReference | ModelReference | None:
+        """The live reference (`None` when none is needed during training)."""
+        return self.engine.reference
+
+    @property
+    def ref_model(self) -> torch.nn.Module | None:
+        """The reference model kept alive (a frozen copy or the one passed), prepared for the run's engine."""
+        return self.engine.ref_model
 
     # ---- Construction helpers ----
-
-    def _check_process_group(self) -> None:
-        """Refuse a multi-process launch that accelerate set up as one process per run (each would unlearn alone)."""
-        world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        if world_size > 1 and self.accelerator.num_processes == 1:
-            raise RuntimeError(
-                f"This run was launched as {world_size} processes, but accelerate set up a single-process run "
-                f"({self.accelerator.distributed_type}), so every process would unlearn on its own. On a machine "
-                "without GPUs, launch with `accelerate launch --multi_gpu --num_processes N` and set `use_cpu=True` "
-                "(DDP over gloo); accelerate enables FSDP and DeepSpeed only on GPUs and other accelerators."
-            )
-
-    def _check_hidden_layers(self, model) -> None:
-        """Refuse an objective that reads the output of a decoder layer the model does not have."""
-        for role, (objective, _) in self.objectives.items():
-            if not objective.requires & {"hidden_states", "ref_hidden_states"}:
-                continue
-            if objective.hidden_layer is None:
-                raise ValueError(f"{type(objective).__name__} asks for hidden states but sets no hidden_layer.")
-            num_layers = len(decoder_layers(model))
-            if not 0 <= objective.hidden_layer < num_layers:
-                field_name = getattr(objective, "layer_field", "hidden_layer")
-                raise ValueError(
-                    f"{field_name}={objective.hidden_layer} is beyond the model: {type(objective).__name__} (the "
-                    f"{role} objective) reads the output of that decoder layer, and the model has {num_layers} "
-                    f"decoder layers; accepted: 0 to {num_layers - 1}."
-                )
-
-    def _resolve_args(self, args: TrainingArguments | None, model_id: str | None) -> UnlearningConfig:
-        if args is None:
-            model_name = (model_id or "model").rstrip("/").split("/")[-1]
-            return UnlearningConfig(output_dir=f"{model_name}-unlearned")
-        if isinstance(args, UnlearningConfig):
-            return args
-        if isinstance(args, TrainingArguments):
-            values = {f.name: getattr(args, f.name) for f in fields(TrainingArguments) if f.init}
-            return UnlearningConfig(**values)
-        raise TypeError(f"args must be an UnlearningConfig or TrainingArguments, got {type(args).__name__}.")
 
     def _resolve_objectives(self, args: UnlearningConfig) -> tuple[str, str]:
         forget_loss = args.forget_loss or self.default_forget_loss
@@ -346,236 +510,55 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         args.check_objectives(forget_loss, retain_loss)
         return forget_loss, retain_loss
 
-    @staticmethod
-    def _model_init_kwargs(args: UnlearningConfig) -> dict:
-        kwargs = args.model_init_kwargs or {}
-        kwargs = dict(json.loads(kwargs) if isinstance(kwargs, str) else kwargs)
-        # Remote code runs only when the user asks for it.
-        kwargs.setdefault("trust_remote_code", False)
-        if "dtype" in kwargs:
-            kwargs["dtype"] = resolve_dtype(kwargs["dtype"])
-        return kwargs
-
-    def _load_tokenizer(self, model_id: str | None, args: UnlearningConfig) -> PreTrainedTokenizerBase:
-        if model_id is None:
-            raise ValueError(
-                "processing_class is required: the model carries no name or path to load a tokenizer from."
-            )
-        trust_remote_code = self._model_init_kwargs(args)["trust_remote_code"]
-        return AutoTokenizer.from_pretrained(model_id, trust_remote_code=trust_remote_code)
-
-    @staticmethod
-    def _wrap_peft(model: PreTrainedModel, peft_config: PeftConfig, args: UnlearningConfig) -> PeftModel:
-        if isinstance(model, PeftModel):
-            raise ValueError(
-                "The model is already a PeftModel and peft_config was also given; pass one or the other "
-                "(a PeftModel is trained as it is)."
-            )
-        if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
-            model = prepare_model_for_kbit_training(
-                model,
-                use_gradient_checkpointing=bool(args.gradient_checkpointing),
-                gradient_checkpointing_kwargs=args.gradient_checkpointing_kwargs,
-            )
-        with peft_checkpointing_alias_quiet():
-            return get_peft_model(model, peft_config)
-
-    @staticmethod
-    def _resolve_train_datasets(train_dataset, forget_dataset, retain_dataset):
-        if train_dataset is not None:
-            if forget_dataset is not None or retain_dataset is not None:
-                raise ValueError(
-                    "Pass the data either as train_dataset={'forget':..., 'retain':...} or as "
-                    "forget_dataset= / retain_dataset=, not both."
-                )
-            if not isinstance(train_dataset, dict) or "forget" not in train_dataset:
-                raise ValueError(
-                    "train_dataset must be a dict {'forget': dataset, 'retain': dataset} (retain optional); got "
-                    f"{type(train_dataset).__name__}"
-                    + (f" with keys {sorted(train_dataset)}" if isinstance(train_dataset, dict) else "")
-                    + "."
-                )
-            unknown = set(train_dataset) - set(ROLES)
-            if unknown:
-                raise ValueError(f"train_dataset has unknown keys {sorted(unknown)}; accepted: 'forget', 'retain'.")
-            forget_dataset, retain_dataset = train_dataset["forget"], train_dataset.get("retain")
-        if forget_dataset is None:
-            raise ValueError("A forget set is required: pass forget_dataset= or train_dataset={'forget': ...}.")
-        return forget_dataset, retain_dataset
-
-    @staticmethod
-    def _retain_terms(args: UnlearningConfig, retain_loss: str, retain_dataset) -> dict[str, tuple[str, float]]:
-        """Role -> (objective name, weight) of each retain term: one per retain set that has an objective."""
-        objectives, weights = args.retain_objectives or {}, args.retain_weights or {}
-        if not isinstance(retain_dataset, dict):
-            if objectives or weights:
-                raise ValueError(
-                    "retain_objectives / retain_weights give a value per named retain set, but the retain set is "
-                    "not a dict of named sets; pass retain_dataset={NAME: dataset, ...}."
-                )
-            return {} if retain_loss == "none" else {retain_role(None): (retain_loss, args.retain_weight)}
-        unknown = sorted((set(objectives) | set(weights)) - set(retain_dataset))
-        if unknown:
-            raise ValueError(
-                f"retain_objectives / retain_weights name {unknown}, which are not retain sets; the retain sets "
-                f"given are {sorted(retain_dataset)}."
-            )
-        terms = {}
-        for name in retain_dataset:
-            objective = objectives.get(name, retain_loss)
-            if objective != "none":
-                terms[retain_role(name)] = (objective, weights.get(name, args.retain_weight))
-        return terms
-
     def eval_role(self, name: str) -> str:
-        """Role an eval set is scored as: `"forget"` for names starting with "forget", the named retain set of the
-        same name (its objective), else `"retain"` (the retain objective, or NLL)."""
-        if name.startswith("forget"):
-            return "forget"
-        named = retain_role(name)
-        return named if named in self.objectives else "retain"
-
-    def _prepare_eval_datasets(self, eval_dataset, prepare: dict, forget_end_tokens: str):
-        if eval_dataset is None:
-            return None
-
-        def prepare_one(data, name):
-            role = self.eval_role(name)
-            forget = role == "forget"
-            # A forget eval set is scored with the forget objective, on the same labels as in training.
-            dataset = prepare_dataset(
-                data,
-                name=f"{name} eval",
-                alternatives=self.alternative_answers if forget else None,
-                end_tokens=forget_end_tokens if forget else "include",
-                **prepare,
-            )
-            return dataset.rename_columns({column: f"{role}_{column}" for column in dataset.column_names})
-
-        if isinstance(eval_dataset, dict):
-            return {name: prepare_one(data, name) for name, data in eval_dataset.items()}
-        return prepare_one(eval_dataset, "eval")
-
-    @staticmethod
-    def _resolve_ref_source(args: UnlearningConfig, model, ref_model) -> str:
-        is_peft = isinstance(model, PeftModel)
-        if args.ref_source == "adapter":
-            if not is_peft:
-                raise ValueError(
-                    f"ref_source='adapter' needs a PEFT model (pass peft_config= or a PeftModel), but the model is a "
-                    f"{type(model).__name__}. Use ref_source='model' for a frozen copy or a ref_model."
-                )
-            if ref_model is not None:
-                raise ValueError("ref_source='adapter' and a ref_model were both given; pick one.")
-            return "adapter"
-        if args.ref_source == "model":
-            return "model"
-        return "adapter" if is_peft and ref_model is None else "model"
-
-    @staticmethod
-    def _frozen_copy(model) -> PreTrainedModel:
-        """A copy of the initial policy, to serve as the reference (frozen by `prepare_reference_model`)."""
-        if getattr(model, "is_loaded_in_8bit", False) or getattr(model, "is_loaded_in_4bit", False):
-            raise ValueError(
-                "A quantized model cannot be copied into a frozen reference. Train a LoRA adapter on it "
-                "(peft_config=...) so that the reference is the base model with the adapter disabled."
-            )
-        logger.info("Keeping a frozen copy of the initial model as the reference (one more model in memory).")
-        return copy.deepcopy(model)
+        """Role an eval set is scored as (see [`eval_role`])."""
+        return eval_role(name, self.engine.terms)
 
     # ---- Precomputed reference log-probs ----
 
-    def _check_precompute_engine(self) -> None:
-        """Refuse the adapter-off precompute under DeepSpeed / FSDP, where the policy is not placed or sharded yet."""
-        if self.ref_source == "adapter" and (self.is_deepspeed_enabled or self.is_fsdp_enabled):
-            engine = "DeepSpeed" if self.is_deepspeed_enabled else "FSDP"
-            raise ValueError(
-                f"precompute_ref_log_probs=True with the adapter-off reference is not supported under {engine}: the "
-                "reference pass runs when the trainer is built, before the engine places or shards the policy. The "
-                "adapter-off reference keeps no second model, so set precompute_ref_log_probs=False (it costs one "
-                "no-grad forward per step), or pass a ref_model (ref_source='model'), which is prepared for the "
-                "engine and can be precomputed."
-            )
-
-    def _precomputed_columns(self) -> dict[str, str]:
-        """Sequence prefix -> column holding its precomputed reference log-probs (`alt_` for alternative answers)."""
-        columns = {"": "ref_logps"}
-        if "ref_alt_logps" in self.forget_loss.requires:
-            columns["alt_"] = "alt_ref_logps"
-        return columns
-
-    def _compute_ref_logps(self, dataset: datasets.Dataset, name: str) -> dict[str, list[float]]:
-        """Reference log-probs of every row of a prepared (unprefixed) dataset, in row order, one list per column."""
-        batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
-        loader = DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False)
-        loader = self.accelerator.prepare(loader)
-        was_training = self.model.training
-        self.model.eval()
-        columns = self._precomputed_columns()
-        values = {column: [] for column in columns.values()}
-        for batch in loader:
-            with self.reference.active(self.model) as reference:
-                for prefix, column in columns.items():
-                    logps = self._score(reference, batch, prefix)["logps"]
-                    values[column].append(self.accelerator.gather_for_metrics(logps).cpu())
-        self.model.train(was_training)
-        logger.info(f"Precomputed reference log-probs for the {name} set ({len(dataset)} rows).")
-        return {column: torch.cat(parts).tolist() for column, parts in values.items()}
-
     def _add_ref_logps_to_forget_sets(self) -> None:
+        """Reference log-probs of every forget row (training pairs and forget eval sets) as columns of the data."""
+        batch_size = self.args.precompute_ref_batch_size or self.args.per_device_eval_batch_size
+
+        def precompute(dataset, name: str) -> dict[str, list[float]]:  # a prepared, unprefixed set, in row order
+            loader = DataLoader(dataset, batch_size=batch_size, collate_fn=self.data_collator, shuffle=False)
+            gather = self.accelerator.gather_for_metrics
+            values = self.engine.precompute(self.model, self.accelerator.prepare(loader), gather)
+            logger.info(f"Precomputed reference log-probs for the {name} set ({len(dataset)} rows).")
+            return values
+
         pairs = self.train_dataset
-        for column, values in self._compute_ref_logps(pairs.forget, "forget").items():
+        for column, values in precompute(pairs.forget, "forget").items():
             pairs.forget = pairs.forget.add_column(column, values)
-        if isinstance(self.eval_dataset, dict):
-            for name, dataset in self.eval_dataset.items():
-                if self.eval_role(name) == "forget":
-                    unprefixed = dataset.rename_columns({c: c.removeprefix("forget_") for c in dataset.column_names})
-                    for column, values in self._compute_ref_logps(unprefixed, name).items():
-                        dataset = dataset.add_column(f"forget_{column}", values)
-                    self.eval_dataset[name] = dataset
+        for name, dataset in self.eval_dataset.items() if isinstance(self.eval_dataset, dict) else ():
+            if self.eval_role(name) == "forget":
+                unprefixed = dataset.rename_columns({c: c.removeprefix("forget_") for c in dataset.column_names})
+                for column, values in precompute(unprefixed, name).items():
+                    dataset = dataset.add_column(f"forget_{column}", values)
+                self.eval_dataset[name] = dataset
 
     def _save_checkpoint(self, model, trial):
         super()._save_checkpoint(model, trial)
         # Keep the precomputed reference with the weights, so a resumed run uses the same values whatever model
         # object it is started from.
-        if self._precompute and self.args.should_save:
-            checkpoint_dir = os.path.join(
+        if self.reference_precomputed and self.args.should_save:
+            folder = os.path.join(
                 self._get_output_dir(trial=trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             )
-            forget = self.train_dataset.forget
-            tensors = {
-                f"forget_{column}": torch.tensor(forget[column], dtype=torch.float32)
-                for column in self._precomputed_columns().values()
+            columns = {
+                column: self.train_dataset.forget[column] for column in self.engine.precomputed_columns().values()
             }
-            save_file(
-                tensors,
-                os.path.join(checkpoint_dir, REF_LOGPS_FILE),
-                metadata={"forget_fingerprint": self._forget_fingerprint},
-            )
+            save_precomputed(folder, columns, self.tokenized_forget_fingerprint)
 
     def _load_ref_logps(self, checkpoint: str) -> None:
-        path = os.path.join(checkpoint, REF_LOGPS_FILE)
-        if not os.path.isfile(path):
-            logger.warning(
-                f"{checkpoint} holds no precomputed reference log-probs; keeping the ones computed at start."
-            )
-            return
-        with safe_open(path, framework="pt") as handle:
-            saved_fingerprint = handle.metadata().get("forget_fingerprint")
-        if saved_fingerprint != self._forget_fingerprint:
-            raise ValueError(
-                f"The checkpoint {checkpoint} was trained on a different forget set (fingerprint "
-                f"{saved_fingerprint[:12] if saved_fingerprint else None}... vs {self._forget_fingerprint[:12]}...); "
-                "resume with the same forget set and max_length."
-            )
-        saved = load_file(path)
+        saved = load_precomputed(checkpoint, self.tokenized_forget_fingerprint)
         forget = self.train_dataset.forget
-        for column in self._precomputed_columns().values():
-            forget = forget.remove_columns(column).add_column(column, saved[f"forget_{column}"].tolist())
+        for column in self.engine.precomputed_columns().values() if saved is not None else ():
+            forget = forget.remove_columns(column).add_column(column, saved[column])
         self.train_dataset.forget = forget
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
-        if resume_from_checkpoint and self._precompute:
+        if resume_from_checkpoint and self.reference_precomputed:
             checkpoint = resume_from_checkpoint
             if checkpoint is True:
                 checkpoint = get_last_checkpoint(self.args.output_dir)
@@ -590,79 +573,29 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
 
     # ---- Model card ----
 
-    @staticmethod
-    def score_metrics(metrics: dict[str, Any]) -> dict[str, float]:
-        """The scores among `evaluate()` metrics: no timings, no epoch."""
-        return {
-            key: value
-            for key, value in metrics.items()
-            if key.startswith("eval_") and not key.endswith(("_runtime", "_per_second", "_preparation_time"))
-        }
-
-    def _metrics_from_eval_logs(self) -> dict[str, dict[str, float]]:
-        """Eval metrics logged at step 0 (before) and at the last evaluated step (after)."""
-        by_step: dict[int, dict[str, float]] = defaultdict(dict)
-        for entry in self.state.log_history:
-            by_step[entry.get("step", 0)].update(self.score_metrics(entry))
-        by_step = {step: metrics for step, metrics in by_step.items() if metrics}
-        if not by_step:
-            return {"before": {}, "after": {}}
-        last = max(by_step)
-        return {"before": by_step.get(0, {}) if last > 0 else {}, "after": by_step[last]}
-
     def unlearning_record(self, model_name: str | None = None, tags: list[str] | None = None) -> dict[str, Any]:
         """What this run did, as written into the model card and `unlearning_record.json`.
 
         Method and hyperparameters, forget / retain set fingerprints (row count and SHA-256, no content), metrics
         before and after, library versions, and `requests`: the chain of unlearning requests of the model, earlier
         runs first when the model was loaded from an earlier run's folder (see [`~hf_unlearn.history.RequestChain`]).
-        Nothing in it comes from the text of the sets.
+        Nothing in it comes from the text of the sets. Built by [`~hf_unlearn.record.build_record`].
         """
-        args = self.args
-        hyperparameters = {
-            "learning_rate": args.learning_rate,
-            "num_train_epochs": args.num_train_epochs,
-            "max_steps": args.max_steps,
-            "per_device_train_batch_size": args.per_device_train_batch_size,
-            "gradient_accumulation_steps": args.gradient_accumulation_steps,
-            "num_processes": self.accelerator.num_processes,
-            "beta": getattr(self.forget_loss, "beta", None),
-            "simnpo_delta": getattr(self.forget_loss, "delta", None),
-            **args.method_hyperparameters(self.loss_names["forget"]),
-            "max_length": args.max_length,
-            "precompute_ref_log_probs": self._precompute,
-            "seed": args.seed,
-        }
-        if self.alternative_answers is not None:  # which answers were preferred / trained on: settings, no text
-            hyperparameters["alternative_source"] = self._alternative_source
-            if self._alternative_source == "refusals":
-                hyperparameters["alternative_seed"] = self.alternative_answers.seed
-                hyperparameters["refusal_answers"] = len(self.alternative_answers.refusals)
-        hyperparameters.update(peft_hyperparameters(self.model))
-        metrics = self.unlearning_metrics if any(self.unlearning_metrics.values()) else self._metrics_from_eval_logs()
-        record = {
-            "model_name": model_name or os.path.basename(os.path.abspath(args.output_dir)),
-            "base_model": self.base_model_id or self.request_chain.base_model,
-            "adapter": isinstance(self.model, PeftModel),
-            "tags": sorted(set(tags or [])),
-            "method": {
-                "trainer": type(self).__name__,
-                "forget_loss": self.loss_names["forget"],
-                "retain_loss": self.loss_names["retain"],
-                "forget_weight": self.forget_weight,
-                "retain_weight": self._retain_weight_record,
-                "reference": self.ref_source,
-            },
-            "hyperparameters": hyperparameters,
-            "forget_set": self.set_fingerprints["forget"],
-            "retain_set": self.set_fingerprints["retain"],
-            "training": {"global_step": self.state.global_step, "epoch": self.state.epoch},
-            "metrics": {"before": dict(metrics["before"]), "after": dict(metrics["after"])},
-            "library_versions": library_versions(),
-        }
-        # Every request this model went through, this one last (fingerprints, methods and scores; no text).
-        record["requests"] = self.request_chain.requests(record)
-        return record
+        method, hyperparameters = describe_run(self)
+        metrics = self.unlearning_metrics
+        if not any(metrics.values()):
+            metrics = metrics_from_log_history(self.state.log_history)
+        return build_record(
+            self,
+            method=method,
+            hyperparameters=hyperparameters,
+            forget_set=self.set_fingerprints["forget"],
+            retain_set=self.set_fingerprints["retain"],
+            metrics=metrics,
+            request_chain=self.request_chain,
+            model_name=model_name,
+            tags=tags,
+        ).to_dict()
 
     def create_model_card(self, model_name: str | None = None, tags: str | list[str] | None = None, **kwargs) -> None:
         """Write `README.md` (model card with the unlearning record) and `unlearning_record.json` to `output_dir`.
@@ -689,160 +622,15 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         # The model's forward takes none of our prefixed columns; keep them all (DPOTrainer does the same).
         if self._signature_columns is None:
             columns = ("input_ids", "labels", "ref_logps", "alt_input_ids", "alt_labels", "alt_ref_logps")
-            self._signature_columns = [f"{role}_{column}" for role in self._roles for column in columns]
-
-    def _score(self, module, batch: dict, prefix: str = "", hidden_layer: int | None = None) -> dict:
-        """One forward of `module` over the batch's `prefix` sequences (`""`, or `"alt_"` for alternative answers).
-
-        Returns answer-position logits, the answer tokens, per-token and per-sequence log-probs, token counts, the
-        answer positions and, when `hidden_layer` is given, the output of that decoder layer.
-        """
-        labels = batch[prefix + "labels"]
-        captured = {}
-        with capture_layer_output(module, hidden_layer, captured):
-            logits = answer_logits(
-                module, batch[prefix + "input_ids"], batch[prefix + "attention_mask"], labels, self._slice_in_model
-            )
-        positions = predicting_positions(labels)
-        targets = answer_targets(labels)
-        token_logps = selected_logps(logits, targets)
-        return {
-            "logits": logits,
-            "token_logps": token_logps,
-            "targets": targets,
-            "logps": per_sequence_sum(token_logps, positions),
-            "n_tokens": positions.sum(-1),
-            "answer_positions": positions,
-            "hidden_states": captured.get("hidden"),
-        }
-
-    @staticmethod
-    def _hidden_layer(objective: UnlearningObjective) -> int | None:
-        return objective.hidden_layer if objective.requires & {"hidden_states", "ref_hidden_states"} else None
-
-    def _policy_scores(self, model, batches: dict[str, dict], objectives: dict[str, UnlearningObjective]) -> dict:
-        """`_score` of the policy on each role's batch; with `concatenated_forward`, in one forward of all of them.
-
-        One forward of the forget and retain rows together (padded to the longer batch) halves the per-forward
-        overhead that dominates small models and small batches; results are split back by rows and answer tokens.
-        Roles that need hidden states of different layers run separately.
-        """
-        layers = {role: self._hidden_layer(objective) for role, objective in objectives.items()}
-        distinct_layers = set(layers.values()) - {None}
-        if not self.args.concatenated_forward or len(batches) < 2 or len(distinct_layers) > 1:
-            return {role: self._score(model, batch, "", layers[role]) for role, batch in batches.items()}
-        width = max(batch["input_ids"].size(1) for batch in batches.values())
-        pad_values = {"input_ids": self.processing_class.pad_token_id, "attention_mask": 0, "labels": IGNORE_INDEX}
-        joint = {
-            key: torch.cat(
-                [F.pad(batch[key], (0, width - batch[key].size(1)), value=value) for batch in batches.values()]
-            )
-            for key, value in pad_values.items()
-        }
-        scores = self._score(model, joint, "", next(iter(distinct_layers), None))
-        rows = [batch["input_ids"].size(0) for batch in batches.values()]
-        positions = [predicting_positions(batch["labels"]) for batch in batches.values()]
-        tokens = torch.stack([mask.sum() for mask in positions]).tolist()  # one host sync for all roles
-        split = {}
-        for index, (role, batch) in enumerate(batches.items()):
-            row = slice(sum(rows[:index]), sum(rows[: index + 1]))
-            token = slice(sum(tokens[:index]), sum(tokens[: index + 1]))
-            hidden = scores["hidden_states"]
-            split[role] = {
-                **{key: scores[key][token] for key in ("logits", "token_logps", "targets")},
-                **{key: scores[key][row] for key in ("logps", "n_tokens")},
-                "answer_positions": positions[index],
-                "hidden_states": None if hidden is None else hidden[row, : batch["input_ids"].size(1)],
-            }
-        return split
-
-    def _objective_inputs(self, model, batch: dict, objective: UnlearningObjective, policy: dict) -> ObjectiveInputs:
-        """Everything `objective` asked for on this batch, each computed once: the policy's scores of the answers
-        (`policy`, from `_policy_scores`), alternative answers when asked, the reference only when asked."""
-        requires = objective.requires
-        layer = self._hidden_layer(objective)
-        values = {**policy, "attention_mask": batch["attention_mask"]}
-        if objective.needs_alternatives():
-            alternative = self._score(model, batch, "alt_")
-            values.update(alt_logps=alternative["logps"], alt_n_tokens=alternative["n_tokens"])
-        reference_needs = {name for name in requires if name.startswith("ref_")}
-        precomputed = {"ref_logps": batch.get("ref_logps"), "ref_alt_logps": batch.get("alt_ref_logps")}
-        if reference_needs and all(precomputed.get(name) is not None for name in reference_needs):
-            values.update({name: precomputed[name] for name in reference_needs})
-        elif reference_needs:
-            if self.reference is None:
-                raise ValueError(
-                    "This batch has no precomputed reference log-probs and no reference model is kept. With "
-                    "precompute_ref_log_probs=True and no ref_model, pass forget eval sets at construction."
-                )
-            with self.reference.active(model) as reference:
-                ref = self._score(reference, batch, "", layer if "ref_hidden_states" in requires else None)
-                if "ref_alt_logps" in requires:
-                    ref["alt_logps"] = self._score(reference, batch, "alt_")["logps"]
-            values.update({name: ref[name.removeprefix("ref_")] for name in reference_needs})
-        return ObjectiveInputs(**{name: values.get(name) for name in ObjectiveInputs.__dataclass_fields__})
-
-    @property
-    def _roles(self) -> list[str]:
-        """Every column prefix a batch may carry: forget, the single retain set, named retain sets."""
-        return list(dict.fromkeys([*ROLES, *self.objectives]))
-
-    def _role_objective(self, role: str, mode: str) -> tuple[UnlearningObjective, float] | None:
-        if role in self.objectives:
-            return self.objectives[role]
-        if mode == "eval" and role != "forget":
-            # An eval set with no objective of its own (the retain term is off, or the retain sets are named
-            # differently): NLL is all there is to report.
-            return NLLRetainLoss(), self.retain_weight
-        return None
+            self._signature_columns = [f"{role}_{column}" for role in self.engine.roles for column in columns]
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
-        terms = {}
-        for role in self._roles:
-            term = self._role_objective(role, mode)
-            if f"{role}_input_ids" in inputs and term is not None:
-                terms[role] = term
-        batches = {
-            role: {key.removeprefix(f"{role}_"): value for key, value in inputs.items() if key.startswith(f"{role}_")}
-            for role in terms
-        }
-        policy = self._policy_scores(model, batches, {role: objective for role, (objective, _) in terms.items()})
-        weights, parts, stats = {}, {}, {}
-        for role, (objective, weights[role]) in terms.items():
-            objective_inputs = self._objective_inputs(model, batches[role], objective, policy[role])
-            per_sequence, role_stats = objective(objective_inputs)
-            parts[role] = per_sequence.mean()
-            logps, n_tokens = objective_inputs.logps.detach(), objective_inputs.n_tokens
-            role_stats = {
-                "logps": logps,
-                "nll": -token_mean_logps(logps, n_tokens),
-                **role_stats,
-                "loss": per_sequence.detach(),
-            }
-            stats.update({f"{name}/{role}": value for name, value in role_stats.items()})
+        loss, parts, stats = self.engine.loss(model, inputs, mode)
         if mode == "train":
-            self._stop_if_not_finite(parts)
-        loss = sum(weights[role] * part for role, part in parts.items())
+            stop_if_not_finite(self, parts)
         self._record(mode, stats)
         return (loss, {}) if return_outputs else loss
-
-    def _stop_if_not_finite(self, parts: dict[str, torch.Tensor]) -> None:
-        """Stop before a NaN / inf reaches the weights, naming the step and the part that broke."""
-        bad = {role: part.item() for role, part in parts.items() if not torch.isfinite(part)}
-        flag = torch.tensor(float(bool(bad)), device=self.accelerator.device)
-        if self.accelerator.num_processes > 1:  # every rank must stop, or the others wait forever
-            flag = self.accelerator.reduce(flag, reduction="sum")
-        if flag.item() == 0:
-            return
-        last_checkpoint = get_last_checkpoint(self.args.output_dir) if os.path.isdir(self.args.output_dir) else None
-        where = ", ".join(f"{role} loss = {value}" for role, value in bad.items()) or "on another process"
-        raise FloatingPointError(
-            f"Unlearning stopped at step {self.state.global_step + 1}: {where} (forget_loss="
-            f"{self.loss_names['forget']!r}, retain_loss={self.loss_names['retain']!r}). This step was not applied. "
-            f"Last good checkpoint: {last_checkpoint or 'none saved yet'}. Lower the learning rate or forget_weight, "
-            "or add a retain term (gradient ascent diverges by design)."
-        )
 
     def _record(self, mode: str, stats: dict[str, torch.Tensor]) -> None:
         """Accumulate per-sequence statistics over all processes, with one gather per batch.
@@ -859,14 +647,16 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             self._metrics[mode][key][0] += total
             self._metrics[mode][key][1] += values.size(0)
 
-    def _pop_metrics(self, mode: str) -> dict[str, float]:
+    def pop_metrics(self, mode: str) -> dict[str, float]:
+        """The mean of each statistic (`loss/forget`, `nll/retain`, ...) since the last call, for `mode` `"train"`
+        or `"eval"`; the accumulators are then reset. `log` and `evaluation_loop` call it."""
         metrics = {key: total / count for key, (total, count) in self._metrics[mode].items() if count}
         self._metrics[mode].clear()
         return metrics
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         if "loss" in logs:  # a periodic training log; eval statistics are added in `evaluation_loop`
-            logs = {**logs, **self._pop_metrics("train")}
+            logs = {**logs, **self.pop_metrics("train")}
         super().log(logs, start_time)
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
@@ -883,10 +673,70 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         # statistics apart.
         self._metrics["eval"].clear()
         output = super().evaluation_loop(dataloader, description, prediction_loss_only, ignore_keys, metric_key_prefix)
-        output.metrics.update(
-            {f"{metric_key_prefix}_{key}": value for key, value in self._pop_metrics("eval").items()}
-        )
+        output.metrics.update({f"{metric_key_prefix}_{key}": value for key, value in self.pop_metrics("eval").items()})
         return output
+
+
+def stop_if_not_finite(trainer: UnlearningTrainer, parts: dict[str, torch.Tensor]) -> None:
+    """Stop before a NaN / inf reaches the weights, naming the step and the part that broke."""
+    bad = {role: part.item() for role, part in parts.items() if not torch.isfinite(part)}
+    flag = torch.tensor(float(bool(bad)), device=trainer.accelerator.device)
+    if trainer.accelerator.num_processes > 1:  # every rank must stop, or the others wait forever
+        flag = trainer.accelerator.reduce(flag, reduction="sum")
+    if flag.item() == 0:
+        return
+    last_checkpoint = get_last_checkpoint(trainer.args.output_dir) if os.path.isdir(trainer.args.output_dir) else None
+    where = ", ".join(f"{role} loss = {value}" for role, value in bad.items()) or "on another process"
+    raise FloatingPointError(
+        f"Unlearning stopped at step {trainer.state.global_step + 1}: {where} (forget_loss="
+        f"{trainer.loss_names['forget']!r}, retain_loss={trainer.loss_names['retain']!r}). This step was not applied. "
+        f"Last good checkpoint: {last_checkpoint or 'none saved yet'}. Lower the learning rate or forget_weight, "
+        "or add a retain term (gradient ascent diverges by design)."
+    )
+
+
+def retain_hyperparameters(trainer: UnlearningTrainer) -> dict[str, Any]:
+    """The registered hyperparameters of the run's retain objectives (RMU's `rmu_alpha`, ...), from the registry."""
+    values = {}
+    for role, term in trainer.engine.terms.items():
+        if role != "forget":
+            values.update(trainer.args.objective_hyperparameters(term.name, "retain"))
+    return values
+
+
+def describe_run(trainer: UnlearningTrainer) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The record's `method` and `hyperparameters` of an unlearning run (settings only, no text of any set)."""
+    args, names = trainer.args, trainer.loss_names
+    hyperparameters = {
+        **training_hyperparameters(args, trainer.accelerator.num_processes),
+        # `beta` and `simnpo_delta` are keys of every record (None when the objective has none), as before.
+        "beta": None,
+        "simnpo_delta": None,
+        **args.method_hyperparameters(names["forget"]),
+        **retain_hyperparameters(trainer),
+        "max_length": args.max_length,
+        "precompute_ref_log_probs": trainer.reference_precomputed,
+        "seed": args.seed,
+    }
+    if trainer.alternative_answers is not None:  # which answers were preferred / trained on: settings, no text
+        hyperparameters["alternative_source"] = trainer.alternative_source
+        if trainer.alternative_source == "refusals":
+            hyperparameters["alternative_seed"] = trainer.alternative_answers.seed
+            hyperparameters["refusal_answers"] = len(trainer.alternative_answers.refusals)
+    named_weights = {
+        role.removeprefix("retain."): term.weight
+        for role, term in trainer.engine.terms.items()
+        if role.startswith("retain.")
+    }
+    method = {
+        "trainer": type(trainer).__name__,
+        "forget_loss": names["forget"],
+        "retain_loss": names["retain"],
+        "forget_weight": trainer.forget_weight,
+        "retain_weight": named_weights or trainer.retain_weight,
+        "reference": trainer.ref_source,
+    }
+    return method, hyperparameters
 
 
 def __getattr__(name: str):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,18 +25,81 @@ SPEC_HELP = (
 """The forms of a dataset SPEC, as `hf_unlearn.data.loading.load_dataset_spec` reads them."""
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write `text` to a temporary file beside `path`, then rename it: readers never see a half-written file."""
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `path` to write the file to; when the block ends without error, rename it to
+    `path` (readers see the old file or the new one, never half of one), else delete it and keep the old file.
+
+    The temporary name ends with `path`'s suffix, so writers that pick a format by the extension (matplotlib) work.
+
+    Example:
+
+    ```python
+    with atomic_write(folder / "audit.png") as temporary:
+        figure.savefig(temporary)
+    ```
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Same folder (so `os.replace` is an atomic rename), process-unique name, permissions from the umask.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
     try:
-        temporary.write_text(text, encoding="utf-8")
+        yield temporary
         os.replace(temporary, path)
-    except BaseException:
+    finally:
         temporary.unlink(missing_ok=True)
-        raise
+
+
+def replace_folder(temporary: str | os.PathLike, directory: str | os.PathLike) -> None:
+    """Rename a finished folder `temporary` to `directory`, over an older `directory` (moved aside first, removed
+    after), so that `directory` is at every moment either the old folder or the new one."""
+    temporary, directory = Path(temporary), Path(directory)
+    old = None
+    if directory.exists():
+        old = directory.with_name(f".{directory.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(directory, old)
+    os.replace(temporary, directory)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_folder(directory: str | os.PathLike, merge: bool = False) -> Iterator[Path]:
+    """Yield a temporary folder beside `directory` to build it in; when the block ends without error, put it in place,
+    else delete it and leave `directory` as it was.
+
+    Args:
+        directory (`str` or `os.PathLike`):
+            The folder to write.
+        merge (`bool`, *optional*, defaults to `False`):
+            `False`: the new folder replaces `directory` whole ([`replace_folder`]). `True`: each new file is renamed
+            into `directory` (each one atomically), and files of `directory` that the block did not write stay (a
+            model saved into an output folder that also holds checkpoints).
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+    try:
+        yield temporary
+        if not merge:
+            replace_folder(temporary, directory)
+            return
+        directory.mkdir(exist_ok=True)
+        for path in sorted(temporary.rglob("*")):
+            target = directory / path.relative_to(temporary)
+            if path.is_dir():
+                target.mkdir(exist_ok=True)
+            else:
+                os.replace(path, target)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write `text` to `path` through [`atomic_write`]: readers never see a half-written file."""
+    with atomic_write(path) as temporary:
+        temporary.write_text(text, encoding="utf-8")
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:

@@ -109,3 +109,36 @@ def test_retain_rows_do_not_count_as_overlap(tmp_path, first_request):
         str(first_request), RETAIN_ROWS, {"sha256": "not-the-same", "columns": ["question", "answer"]}
     )
     assert chain.overlap == [] and len(chain.previous) == 1
+
+
+def test_a_task_vector_run_continues_the_chain_and_is_continued(tmp_path, tokenizer, first_request):
+    from hf_unlearn.task_vector import TaskVectorConfig, TaskVectorTrainer
+
+    args = TaskVectorConfig(
+        output_dir=str(tmp_path / "request-2"),
+        max_steps=1,
+        learning_rate=1e-3,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+        max_length=64,
+    )
+    trainer = TaskVectorTrainer(str(first_request), args=args, forget_dataset=SECOND, processing_class=tokenizer)
+    trainer.train()
+    trainer.save_model()
+    trainer.create_model_card()
+    second = tmp_path / "request-2"
+    record = json.loads((second / RECORD_FILE).read_text())
+    first_record = json.loads((first_request / RECORD_FILE).read_text())
+    assert [entry["request"] for entry in record["requests"]] == [1, 2]
+    assert record["requests"][0] == first_record["requests"][0]
+    assert record["requests"][1]["method"]["forget_loss"] == "task_vector"
+    assert len(record["requests"][1]["row_sha256"]) == len(SECOND)
+    assert record["base_model"] == "acme/tiny-llama"  # the chain's base model, although this run read a folder
+    assert "went through 2 unlearning requests" in (second / "README.md").read_text()
+    # A later gradient-ascent request continues the chain through the task-vector request.
+    third = unlearn(tmp_path, tokenizer, str(second), FIRST, "request-3")
+    record = json.loads((third / RECORD_FILE).read_text())
+    assert [entry["request"] for entry in record["requests"]] == [1, 2, 3]
+    assert record["requests"][2]["overlap"] == [{"request": 1, "rows": len(FIRST), "same_set": True}]

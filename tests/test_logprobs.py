@@ -8,7 +8,6 @@ from hf_unlearn.logprobs import (
     IGNORE_INDEX,
     answer_logits,
     answer_targets,
-    gathered_log_softmax,
     per_sequence_sum,
     predicting_positions,
     reference_kl,
@@ -92,14 +91,6 @@ def test_bf16_logits_get_bf16_gradients_from_float32_arithmetic():
     assert values.dtype == torch.float32
     values.sum().backward()
     assert logits.grad.dtype == torch.bfloat16
-
-
-def test_gathered_log_softmax_reads_the_full_log_softmax_at_the_index():
-    torch.manual_seed(0)
-    logits = torch.randn(3, 5, 11) * 8
-    index = torch.randint(0, 11, (3, 5))
-    expected = logits.log_softmax(-1).gather(-1, index.unsqueeze(-1)).squeeze(-1)
-    torch.testing.assert_close(gathered_log_softmax(logits, index), expected, rtol=0, atol=1e-5)
 
 
 def test_answer_logits_sliced_in_the_model_equal_the_full_logits_at_answer_positions(tokenizer, llama):

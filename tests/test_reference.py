@@ -7,7 +7,7 @@ from peft import LoraConfig, PeftModel
 from transformers import AutoModelForCausalLM
 
 from hf_unlearn import NPOTrainer
-from hf_unlearn.reference import AdapterOffReference, ModelReference, disable_dropout
+from hf_unlearn.reference import AdapterOffReference, ModelReference, check_precompute_engine, disable_dropout
 
 from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, tiny_llama
 
@@ -158,10 +158,10 @@ def test_resume_refuses_a_checkpoint_of_another_forget_set(tmp_path, tokenizer):
         other.train(resume_from_checkpoint=str(tmp_path / "first" / "run" / "checkpoint-2"))
 
 
-@pytest.mark.parametrize("engine", ["is_deepspeed_enabled", "is_fsdp_enabled"])
+@pytest.mark.parametrize("engine", ["deepspeed", "fsdp"])
 def test_adapter_off_precompute_is_refused_under_sharding_engines(tmp_path, tokenizer, engine):
     # The precompute pass runs in __init__, before DeepSpeed / FSDP place or shard the policy (GPU-only engines, so
-    # the engine flag is set by hand here; benchmarks/gpu_check.sh runs the real launch).
+    # the check is called with the engine's flag here; benchmarks/gpu_check.sh runs the real launch).
     trainer = NPOTrainer(
         tiny_llama(len(tokenizer), seed=3),
         args=make_config(tmp_path, precompute_ref_log_probs=True),
@@ -170,12 +170,12 @@ def test_adapter_off_precompute_is_refused_under_sharding_engines(tmp_path, toke
         retain_dataset=RETAIN_ROWS,
         peft_config=lora(),
     )
-    trainer._check_precompute_engine()  # a plain CPU run is fine
-    setattr(trainer, engine, True)
+    # a plain CPU run is fine: it precomputed from the adapter-off reference
+    assert trainer.ref_source == "adapter" and "ref_logps" in trainer.train_dataset.forget.column_names
+    check_precompute_engine(trainer.ref_source, trainer.is_deepspeed_enabled, trainer.is_fsdp_enabled)
     with pytest.raises(ValueError, match="precompute_ref_log_probs=True with the adapter-off reference is not supp"):
-        trainer._check_precompute_engine()
-    trainer.ref_source = "model"  # a prepared ref_model can be precomputed under either engine
-    trainer._check_precompute_engine()
+        check_precompute_engine("adapter", **{engine: True})
+    check_precompute_engine("model", **{engine: True})  # a prepared ref_model can be precomputed under either engine
 
 
 def test_adapter_off_reference_runs_without_gradient_checkpointing_and_restores_it(tokenizer):

@@ -237,14 +237,31 @@ def test_negate_task_vector_checks_names_and_shapes(tokenizer):
         negate_task_vector(model, {name: torch.zeros(1)}, 1.0)
 
 
-def test_check_negatable_adapter_accepts_plain_lora_variants():
-    for accepted in (
+@pytest.mark.parametrize(
+    "accepted",
+    [
         LoraConfig(r=2, target_modules=["q_proj"]),
         LoraConfig(r=2, target_modules=["q_proj"], use_rslora=True, rank_pattern={"q_proj": 4}),
         LoraConfig(r=2, target_modules=["q_proj"], init_lora_weights="gaussian"),
         LoraConfig(r=2, target_modules=["q_proj"], lora_bias=True),
-    ):
-        check_negatable_adapter(accepted)
+    ],
+)
+def test_plain_lora_variants_are_accepted_and_negated_exactly(tokenizer, accepted):
+    check_negatable_adapter(accepted)
+    model = get_peft_model(tiny_llama(len(tokenizer)), accepted)
+    layers = [module for module in model.modules() if isinstance(module, LoraLayer)]
+    for layer in layers:  # a fine-tuned adapter: B (and its bias) moved away from zero
+        for factor in layer.lora_B["default"].parameters():
+            torch.nn.init.normal_(factor)
+    before = {id(layer): layer.get_delta_weight("default") for layer in layers}
+    biases = {id(layer): layer.lora_B["default"].bias for layer in layers if layer.lora_B["default"].bias is not None}
+    biases = {key: bias.detach().clone() for key, bias in biases.items()}
+    negate_lora_adapter(model, 2.0)
+    assert layers and all(before[id(layer)].abs().max() > 0 for layer in layers)
+    for layer in layers:  # the rank, scaling and bias of the variant are kept: exactly -2 times the fine-tune
+        torch.testing.assert_close(layer.get_delta_weight("default"), -2.0 * before[id(layer)])
+        if id(layer) in biases:  # lora_bias: the adapter's bias is part of its delta, negated with it
+            torch.testing.assert_close(layer.lora_B["default"].bias, -2.0 * biases[id(layer)])
 
 
 @pytest.fixture

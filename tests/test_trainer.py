@@ -3,6 +3,7 @@
 import math
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +18,7 @@ from hf_unlearn import (
     UnlearningTrainer,
 )
 from hf_unlearn.data import UnlearningCollator
+from hf_unlearn.trainer import model_init_kwargs
 
 from .conftest import (
     FORGET_ROWS,
@@ -112,9 +114,9 @@ def test_model_and_tokenizer_load_from_a_local_path(tmp_path, tokenizer, memoriz
 
 
 def test_remote_code_stays_off_unless_asked(tmp_path):
-    assert UnlearningTrainer._model_init_kwargs(make_config(tmp_path))["trust_remote_code"] is False
+    assert model_init_kwargs(make_config(tmp_path))["trust_remote_code"] is False
     asked = make_config(tmp_path, model_init_kwargs={"trust_remote_code": True, "dtype": "bfloat16"})
-    assert UnlearningTrainer._model_init_kwargs(asked) == {"trust_remote_code": True, "dtype": torch.bfloat16}
+    assert model_init_kwargs(asked) == {"trust_remote_code": True, "dtype": torch.bfloat16}
 
 
 @pytest.mark.parametrize("build", [tiny_llama, tiny_gpt2], ids=["llama", "gpt2"])
@@ -438,8 +440,8 @@ def test_logits_at_answer_positions_only_give_the_full_logits_values(tmp_path, t
             forget_dataset=FORGET_ROWS,
             retain_dataset=RETAIN_ROWS,
         )
-        assert trainer._slice_in_model  # a transformers llama accepts a boolean logits_to_keep
-        trainer._slice_in_model = slice_in_model
+        assert trainer.engine.slice_in_model  # a transformers llama accepts a boolean logits_to_keep
+        trainer.engine.slice_in_model = slice_in_model
         batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
         trainer.model.train()
         loss = trainer.compute_loss(trainer.model, batch)
@@ -519,7 +521,7 @@ def test_named_retain_sets_each_get_their_objective_weight_and_statistics(tmp_pa
     batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(2)]))
     trainer.model.train()
     total = trainer.compute_loss(trainer.model, batch)
-    stats = trainer._pop_metrics("train")
+    stats = trainer.pop_metrics("train")
     expected = stats["loss/forget"] + 2.0 * stats["loss/retain.normal"] + 0.5 * stats["loss/retain.mismatch"]
     assert total.item() == pytest.approx(expected, rel=1e-5)
     assert stats["kl/retain.normal"] == pytest.approx(0.0, abs=1e-6)  # KL from the reference, before any step
@@ -578,7 +580,7 @@ def test_one_forward_for_forget_and_retain_gives_the_two_forwards_values(
         loss = trainer.compute_loss(trainer.model, batch)
         loss.backward()
         gradient = torch.cat([p.grad.flatten() for p in trainer.model.parameters() if p.grad is not None])
-        results.append((loss.detach(), gradient, trainer._pop_metrics("train"), len(calls)))
+        results.append((loss.detach(), gradient, trainer.pop_metrics("train"), len(calls)))
     (joint_loss, joint_grad, joint_stats, joint_calls), (loss, grad, stats, calls) = results
     assert (joint_calls, calls) == (1, 2)  # the policy's forwards (a frozen-copy reference is another module)
     torch.testing.assert_close(joint_loss, loss, rtol=1e-5, atol=1e-6)
@@ -649,3 +651,35 @@ def test_chat_unlearning_keeps_the_turn_end_out_of_the_forget_objective(tmp_path
             assert all(_ends_turn(model, tokenizer, RETAIN_ROWS))
     # Measured 0.75 (auto) against 0.27 (include), from 0.99 before unlearning.
     assert turn_end["auto"] > turn_end["include"] + 0.25
+
+
+def test_a_save_that_fails_midway_leaves_the_saved_model_and_record_intact(tmp_path, tokenizer, monkeypatch):
+    from transformers import Trainer
+
+    from hf_unlearn.hub import RECORD_FILE
+
+    trainer = UnlearningTrainer(
+        tiny_llama(len(tokenizer)),
+        args=make_config(tmp_path, forget_loss="ga", retain_loss="none"),
+        processing_class=tokenizer,
+        forget_dataset=FORGET_ROWS,
+    )
+    trainer.save_model()
+    trainer.create_model_card()
+    output = Path(trainer.args.output_dir)
+    saved = {path.name: path.read_bytes() for path in output.iterdir() if path.is_file()}
+    trainer.train()
+
+    def half_a_save(self, output_dir=None, state_dict=None):
+        Path(output_dir, "model.safetensors").write_bytes(b"half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Trainer, "_save", half_a_save)
+    with pytest.raises(OSError, match="disk full"):
+        trainer.save_model()
+    monkeypatch.setattr("hf_unlearn.record.library_versions", lambda: {"torch": float("nan")})  # not JSON
+    with pytest.raises(ValueError):
+        trainer.create_model_card()
+    assert {path.name: path.read_bytes() for path in output.iterdir() if path.is_file()} == saved
+    assert "model.safetensors" in saved and RECORD_FILE in saved and "README.md" in saved
+    assert not [path for path in tmp_path.rglob(".*") if path.name.startswith(".")]  # no temporary left behind

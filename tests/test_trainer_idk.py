@@ -71,7 +71,7 @@ def test_the_alternative_column_is_trained_on_and_left_out_of_the_record(tmp_pat
     record = refusals.unlearning_record()["hyperparameters"]
     assert record["alternative_source"] == "refusals" and record["alternative_seed"] == 0
     # Resuming with precomputed references checks the alternatives too.
-    assert column._forget_fingerprint != refusals._forget_fingerprint
+    assert column.tokenized_forget_fingerprint != refusals.tokenized_forget_fingerprint
 
 
 def test_refusals_follow_alternative_seed_not_the_run_seed(tmp_path, tokenizer):

@@ -118,3 +118,44 @@ def test_the_score_table_has_one_row_per_headline_score_and_a_verdict():
         "better",
     ]
     assert score_table({"eval_forget_nll": 1.0}) is None  # no headline score
+
+
+class WriteFailed(Exception):
+    pass
+
+
+def test_a_failure_during_an_atomic_write_leaves_the_previous_file_intact(tmp_path):
+    from hf_unlearn.utils import atomic_write, write_json_atomic, write_text_atomic
+
+    path = tmp_path / "record.json"
+    write_json_atomic(path, {"version": 1})
+    with pytest.raises(WriteFailed), atomic_write(path) as temporary:
+        temporary.write_text('{"version": 2, "half')  # half-written when the writer fails
+        raise WriteFailed
+    assert path.read_text() == '{\n  "version": 1\n}' and list(tmp_path.iterdir()) == [path]
+    with pytest.raises(ValueError):  # NaN is refused before anything is written
+        write_json_atomic(path, {"version": float("nan")})
+    write_text_atomic(path, "new")
+    assert path.read_text() == "new" and list(tmp_path.iterdir()) == [path]
+
+
+@pytest.mark.parametrize("merge", [False, True])
+def test_a_folder_is_put_in_place_only_when_built_whole(tmp_path, merge):
+    from hf_unlearn.utils import atomic_folder
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "weights").write_text("old")
+    (folder / "checkpoint-1").mkdir()
+    with pytest.raises(WriteFailed), atomic_folder(folder, merge=merge) as temporary:
+        (temporary / "weights").write_text("half")
+        raise WriteFailed
+    assert (folder / "weights").read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    with atomic_folder(folder, merge=merge) as temporary:
+        (temporary / "weights").write_text("new")
+        (temporary / "sub").mkdir()
+        (temporary / "sub" / "file").write_text("x")
+    assert (folder / "weights").read_text() == "new" and (folder / "sub" / "file").read_text() == "x"
+    # merge keeps what the block did not write (checkpoints beside the model); a replace does not
+    assert (folder / "checkpoint-1").is_dir() == merge
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datasets
 import numpy as np
 import torch
-from transformers import TrainerCallback
 
 
 def retain_role(name: str | None) -> str:
@@ -19,8 +18,8 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
     An epoch is one pass over the forget set. Each retain set's rows are taken in its own seeded random order,
     continuing across epochs, so that every row of a set is used once before any is used twice. The retain row of
     forget row `i` in epoch `e` depends only on `(i, e, seed)` and the set: batch size, gradient accumulation, the
-    number of processes and resuming from a checkpoint do not change the pairs. [`RetainPairingCallback`] calls
-    `set_epoch` at the start of every epoch.
+    number of processes and resuming from a checkpoint do not change the pairs.
+    [`~hf_unlearn.callbacks.RetainPairingCallback`] calls `set_epoch` at the start of every epoch.
 
     Item keys are the prepared columns with a `forget_` / `retain_` prefix, as TRL prefixes `chosen_` / `rejected_`;
     rows of named retain sets get `retain.NAME_`.
@@ -83,26 +82,3 @@ class ForgetRetainDataset(torch.utils.data.Dataset):
             retain_row = dataset[self.retain_index(index, role)]
             item.update({f"{role}_{key}": value for key, value in retain_row.items()})
         return item
-
-
-class RetainPairingCallback(TrainerCallback):
-    """Move a [`ForgetRetainDataset`] to the epoch the Trainer is about to run, so that retain pairs change per epoch.
-
-    Uses the public callback event rather than the data loader: accelerate forwards `set_epoch` to the dataset only
-    when the sampler has no `set_epoch` of its own (multi-process runs and the loader that skips batches on resume
-    do have one), and a skipped call would silently pair every epoch like epoch 0.
-
-    At `on_epoch_begin` the state holds the epochs completed so far: `0` at the start, a whole number between
-    epochs, and the fraction reached when resuming in the middle of an epoch; its integer part is the epoch to run.
-
-    Args:
-        dataset (`ForgetRetainDataset`):
-            The trainer's training dataset.
-    """
-
-    def __init__(self, dataset: ForgetRetainDataset):
-        self.dataset = dataset
-
-    def on_epoch_begin(self, args, state, control, **kwargs):
-        # `state.epoch` is `epoch + steps / steps_in_epoch`, exact at epoch ends; the margin guards float rounding.
-        self.dataset.set_epoch(int((state.epoch or 0.0) + 1e-6))

@@ -115,11 +115,12 @@ def plot_curves(curve: list[dict], rows: dict[str, dict], path: Path, method: st
     """Write [`draw_curves`]'s figure to `path` (a PNG, written to a temporary file first)."""
     import matplotlib.pyplot as plt
 
+    from ..utils import atomic_write
+
     figure = draw_curves(curve, rows, method)
-    temporary = path.with_name(f".{path.name}.tmp.png")
-    figure.savefig(temporary, dpi=110)
+    with atomic_write(path) as temporary:
+        figure.savefig(temporary, dpi=110)
     plt.close(figure)
-    os.replace(temporary, path)
 
 
 def run_audit(baselines, model, forget, retain, recipe, seed: int, size: str, output_dir: Path, run_dir: Path):

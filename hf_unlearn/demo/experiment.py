@@ -30,7 +30,7 @@ from transformers.utils import logging
 
 from .. import __version__, models
 from ..data import UnlearningCollator, content_fingerprint, prepare_dataset
-from ..utils import LORA_LEARNING_RATE_FACTOR
+from ..utils import LORA_LEARNING_RATE_FACTOR, replace_folder
 from .methods import METHODS
 from .toy import tiny_causal_lm, train_bpe_tokenizer
 
@@ -107,9 +107,7 @@ def _cached(directory: Path, fingerprint: str) -> bool:
 
 def _replace(temporary: Path, directory: Path) -> None:
     """Rename a finished temporary folder into place, over an older `directory`."""
-    if directory.exists():
-        shutil.rmtree(directory)
-    os.replace(temporary, directory)
+    replace_folder(temporary, directory)
 
 
 def _publish(temporary: Path, directory: Path, fingerprint: str, info: dict) -> None:

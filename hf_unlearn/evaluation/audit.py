@@ -38,7 +38,7 @@ from transformers import PreTrainedTokenizerBase
 from transformers.utils import logging
 
 from ..data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, content_fingerprint, ensure_pad_token
-from ..utils import write_json_atomic
+from ..utils import atomic_write, write_json_atomic
 from .probes import AuditContext, make_probes
 from .probes.base import as_rows, subset_log
 
@@ -563,13 +563,11 @@ def plot_audit(result: AuditResult, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure = audit_figure(result)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp.png")
     try:
-        figure.savefig(temporary, dpi=100)
-        os.replace(temporary, path)
+        with atomic_write(path) as temporary:
+            figure.savefig(temporary, dpi=100)
     finally:
         plt.close(figure)
-        temporary.unlink(missing_ok=True)
 
 
 def load_model(path: str | os.PathLike, option: str = "model", **kwargs) -> torch.nn.Module:

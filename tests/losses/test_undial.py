@@ -119,8 +119,8 @@ def test_the_trainer_gives_the_answer_tokens_the_logits_predict(tmp_path, tokeni
     )
     batch = trainer._prepare_inputs(trainer.data_collator([trainer.train_dataset[i] for i in range(4)]))
     forget = {key.removeprefix("forget_"): value for key, value in batch.items() if key.startswith("forget_")}
-    policy = trainer._policy_scores(trainer.model, {"forget": forget}, {"forget": trainer.forget_loss})["forget"]
-    seen = trainer._objective_inputs(trainer.model, forget, trainer.forget_loss, policy)
+    policy = trainer.engine.policy_scores(trainer.model, {"forget": forget}, {"forget": trainer.forget_loss})["forget"]
+    seen = trainer.engine.objective_inputs(trainer.model, forget, trainer.forget_loss, policy)
     assert seen.targets.shape == seen.token_logps.shape == (seen.n_tokens.sum().item(),)
     picked = seen.logits.float().log_softmax(-1).gather(-1, seen.targets[:, None]).squeeze(-1)
     torch.testing.assert_close(picked, seen.token_logps)
