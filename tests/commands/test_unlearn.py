@@ -31,7 +31,6 @@ from ..conftest import FORGET_ROWS, RETAIN_ROWS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_CONFIGS = sorted((REPO / "examples" / "configs").glob("tofu_*.yaml"))
-TOFU = REPO.parent / "shared" / "data" / "tofu"  # this team's local copy; the tests that need it skip without it
 HAS_ACCELERATOR = torch.accelerator.is_available()
 
 
@@ -393,10 +392,9 @@ def test_max_length_none_keeps_evaluated_rows_whole(tmp_path, tokenizer):
     assert len(input_ids) > 512
 
 
-@pytest.mark.skipif(not TOFU.is_dir(), reason="../shared/data/tofu is not here")
 @pytest.mark.parametrize("config", EXAMPLE_CONFIGS, ids=lambda p: p.stem)
-def test_example_configs_run_offline_on_local_tofu_and_a_tiny_model(config, tmp_path, memorized_model_dir):
-    tofu = str(TOFU)
+def test_example_configs_run_offline_on_local_tofu_and_a_tiny_model(config, tmp_path, memorized_model_dir, tofu_dir):
+    tofu = str(tofu_dir)
     overrides = [
         "--model_name_or_path",
         memorized_model_dir,

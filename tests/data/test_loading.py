@@ -2,14 +2,10 @@
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from hf_unlearn.data.loading import SPEC_HELP, load_dataset_spec
-
-
-TOFU = Path(__file__).resolve().parents[3] / "shared" / "data" / "tofu"
 
 
 def test_a_local_jsonl_file(tmp_path):
@@ -46,9 +42,8 @@ def test_the_spec_help_names_no_local_set_up():
     assert "../" not in SPEC_HELP and "locuslab/TOFU:forget10_perturbed:train[:80]" in SPEC_HELP
 
 
-@pytest.mark.skipif(not TOFU.is_dir(), reason="../shared/data/tofu is not here")
-def test_config_and_sliced_split_of_a_local_dataset_repository():
-    rows = load_dataset_spec(f"{TOFU}:forget10_perturbed:train[:80]")
+def test_config_and_sliced_split_of_a_local_dataset_repository(tofu_dir):
+    rows = load_dataset_spec(f"{tofu_dir}:forget10_perturbed:train[:80]")
     assert len(rows) == 80 and "perturbed_answer" in rows.column_names
 
 
