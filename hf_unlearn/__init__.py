@@ -85,6 +85,7 @@ _EXPORTS = {
     "UnlearningEvaluator": ".evaluation",
     "UnlearningAuditor": ".evaluation",
     "UnlearningStopCallback": ".callbacks",
+    "UnlearningRecord": ".record",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -93,6 +94,10 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+    if name.endswith("Loss"):  # an objective class added to `hf_unlearn.losses` after this list was written
+        losses = importlib.import_module(".losses", __name__)
+        if name in getattr(losses, "__all__", ()):
+            return getattr(losses, name)
     if name.endswith("Trainer"):  # a method trainer of an objective registered later than this list was written
         trainers = importlib.import_module(".method_trainers", __name__).METHOD_TRAINERS
         if name in trainers:
@@ -140,5 +145,6 @@ if TYPE_CHECKING:
         UNDIALTrainer,
         WGATrainer,
     )
+    from .record import UnlearningRecord
     from .task_vector import TaskVectorConfig, TaskVectorTrainer
     from .trainer import UnlearningTrainer

@@ -177,12 +177,13 @@ class UnlearningConfig(TrainingArguments):
         default=None,
         metadata={
             "help": "Hyperparameters of the forget objective, {NAME: VALUE} (built-in ones also have their own "
-            "fields, e.g. beta)."
+            "fields, e.g. beta).",
+            "metavar": "JSON",
         },
     )
     retain_loss_kwargs: dict[str, Any] | str | None = field(
         default=None,
-        metadata={"help": "Hyperparameters of the retain objective(s), {NAME: VALUE}."},
+        metadata={"help": "Hyperparameters of the retain objective(s), {NAME: VALUE}.", "metavar": "JSON"},
     )
     forget_weight: float = field(default=1.0, metadata={"help": "Weight of the forget objective."})
     retain_weight: float = field(

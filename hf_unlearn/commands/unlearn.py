@@ -257,14 +257,15 @@ class UnlearnParser(CommandParser):
     and mixed precision checked before `TrainingArguments` is built. `task-vector` subclasses it."""
 
     def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
-        from ..config import UnlearningConfig
-        from ..losses import FORGET_LOSSES
+        from ..config import TRAINER_FIELDS, UnlearningConfig
+        from ..losses.registry import hyperparameter_fields
 
         own = own_fields(UnlearningConfig)
-        # Fields of one objective (named after it, e.g. `wga_beta`, or its alternative answers) in their own
-        # section, after the options every run uses.
-        methods = tuple(f"{name}_" for name in FORGET_LOSSES) + ("alternative_", "refusal_")
-        method_fields = [name for name in own if name.startswith(methods)]
+        # The fields the objective registry says set one objective's hyperparameter (`beta`, `wga_beta`, ...), the
+        # method trainers' own, and where alternative answers come from: in their own section, after the options
+        # every run uses.
+        objective_fields = set(hyperparameter_fields()) | set(TRAINER_FIELDS)
+        method_fields = [n for n in own if n in objective_fields or n.startswith(("alternative_", "refusal_"))]
         data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
         return [
             ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
