@@ -16,6 +16,7 @@ from .data.formatting import DEFAULT_QA_PROMPT_TEMPLATE, END_TOKEN_CHOICES, chec
 from .losses import get_objective, objective_names, objectives
 from .losses.base import loss_kwargs
 from .losses.registry import hyperparameter_fields, objective_help
+from .smoothing import check_smoothing_fields
 
 
 REF_SOURCES = ("auto", "adapter", "model")
@@ -154,6 +155,25 @@ class UnlearningConfig(TrainingArguments):
             two, as TRL's DPO does for chosen / rejected; `False` runs one forward per set. One forward halves the
             per-forward overhead (kernel launches, Python dispatch), which dominates small models and batches; on a
             large model with very different forget / retain lengths, the padding can cost more than it saves.
+        sam_rho (`float`, *optional*, defaults to `0.0`):
+            Sharpness-aware unlearning (Fan et al. 2025): the forget term's gradient is taken at the worst weights of
+            the ball of this radius around the current ones, `w + rho * g / ||g||` with `g` the forget gradient over
+            the trainable parameters; the retain terms at the current weights. Costs a second forward-backward pass
+            of the forget batch per step. `0` turns it off; the paper's code uses 0.1 for NPO on WMDP and 0.01 on
+            MUSE. Computed per micro-batch under gradient accumulation (see `hf_unlearn.smoothing.SmoothedStep`).
+        randomized_smoothing_std (`float`, *optional*, defaults to `0.0`):
+            Randomized smoothing of the forget term (Fan et al. 2025): its gradient is the mean over
+            `randomized_smoothing_samples` draws of Gaussian noise of this standard deviation added to the trainable
+            weights; the retain terms at the current weights. `0` turns it off.
+        randomized_smoothing_samples (`int`, *optional*, defaults to `1`):
+            Noise draws per step for randomized smoothing, each one forward-backward pass of the forget batch (the
+            paper's code draws 3).
+        weight_averaging_start (`float`, *optional*):
+            Weight averaging (Fan et al. 2025): the final weights are the mean of the trainable weights after every
+            `weight_averaging_interval`-th step from this one on: a step number, or a fraction of the run below 1
+            (the paper's code: step 100 of 500, i.e. `0.2`). Unset (the default) keeps the last weights.
+        weight_averaging_interval (`int`, *optional*, defaults to `5`):
+            Steps between two snapshots of the weight average (the paper's code: 5).
         disable_dropout (`bool`, *optional*, defaults to `True`):
             Turn off dropout in the model and the reference, so that both score the same sequence identically (NPO's
             log-ratio is exactly 0 at the start).
@@ -298,6 +318,36 @@ class UnlearningConfig(TrainingArguments):
             "instead of one forward each."
         },
     )
+    # Unlearning that resists relearning: smoothing of the forget term and weight averaging (`hf_unlearn.smoothing`)
+    sam_rho: float = field(
+        default=0.0,
+        metadata={
+            "help": "Sharpness-aware unlearning: take the forget gradient at the worst weights within this radius "
+            "(w + rho * g / ||g||); the retain terms at w. A second forward-backward of the forget batch per step. "
+            "0 turns it off (Fan et al. 2025's code: 0.01 on MUSE, 0.1 on WMDP)."
+        },
+    )
+    randomized_smoothing_std: float = field(
+        default=0.0,
+        metadata={
+            "help": "Randomized smoothing: average the forget gradient over Gaussian noise of this standard deviation "
+            "added to the trainable weights; the retain terms at the weights themselves. 0 turns it off."
+        },
+    )
+    randomized_smoothing_samples: int = field(
+        default=1,
+        metadata={"help": "Noise draws per step for randomized smoothing, one forget forward-backward each."},
+    )
+    weight_averaging_start: float | None = field(
+        default=None,
+        metadata={
+            "help": "Weight averaging: the final weights are the mean of snapshots taken from this step on (a step "
+            "number, or a fraction of the run below 1). Unset keeps the last weights."
+        },
+    )
+    weight_averaging_interval: int = field(
+        default=5, metadata={"help": "Steps between two snapshots of the weight average."}
+    )
     disable_dropout: bool = field(
         default=True,
         metadata={
@@ -371,6 +421,7 @@ class UnlearningConfig(TrainingArguments):
             )
         if "{question}" not in self.qa_prompt_template:
             raise ValueError(f"qa_prompt_template must contain '{{question}}', got {self.qa_prompt_template!r}.")
+        check_smoothing_fields(self)
         if self.precompute_ref_batch_size is not None and self.precompute_ref_batch_size < 1:
             raise ValueError(f"precompute_ref_batch_size must be >= 1, got {self.precompute_ref_batch_size}.")
         if self.forget_loss is not None and self.retain_loss is not None:

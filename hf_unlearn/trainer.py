@@ -61,6 +61,7 @@ from .reference import (
     resolve_ref_source,
     save_precomputed,
 )
+from .smoothing import WeightAveraging, install_smoothing, smoothing_hyperparameters
 from .utils import resolve_dtype
 
 
@@ -455,6 +456,8 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
             self._add_ref_logps_to_forget_sets()
             if not keep_live_reference:
                 self.engine.reference = None  # nothing needs the reference during training any more: free it
+        # SAM / randomized smoothing of the forget term (a step of its own) and weight averaging (a callback).
+        self.smoothed_step = install_smoothing(self, stop_if_not_finite)
 
     # ---- The objectives and the reference, as the engine holds them ----
 
@@ -558,12 +561,15 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         self.train_dataset.forget = forget
 
     def train(self, resume_from_checkpoint: str | bool | None = None, trial=None, ignore_keys_for_eval=None, **kwargs):
-        if resume_from_checkpoint and self.reference_precomputed:
+        averaging = [c for c in self.callback_handler.callbacks if isinstance(c, WeightAveraging)]
+        if resume_from_checkpoint and (self.reference_precomputed or averaging):
             checkpoint = resume_from_checkpoint
             if checkpoint is True:
                 checkpoint = get_last_checkpoint(self.args.output_dir)
-            if checkpoint:
+            if checkpoint and self.reference_precomputed:
                 self._load_ref_logps(checkpoint)
+            for callback in averaging if checkpoint else ():
+                callback.resume_from(checkpoint)
         return super().train(
             resume_from_checkpoint=resume_from_checkpoint,
             trial=trial,
@@ -623,6 +629,12 @@ class UnlearningTrainer(ModelCardMixin, Trainer):
         if self._signature_columns is None:
             columns = ("input_ids", "labels", "ref_logps", "alt_input_ids", "alt_labels", "alt_ref_logps")
             self._signature_columns = [f"{role}_{column}" for role in self.engine.roles for column in columns]
+
+    def training_step(self, model, inputs, num_items_in_batch=None):
+        # With SAM or randomized smoothing, the forget term's gradient is taken away from the weights (smoothing.py).
+        if self.smoothed_step is None:
+            return super().training_step(model, inputs, num_items_in_batch)
+        return self.smoothed_step(model, inputs)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if self.model.training else "eval"
@@ -717,6 +729,7 @@ def describe_run(trainer: UnlearningTrainer) -> tuple[dict[str, Any], dict[str, 
         "max_length": args.max_length,
         "precompute_ref_log_probs": trainer.reference_precomputed,
         "seed": args.seed,
+        **smoothing_hyperparameters(args),
     }
     if trainer.alternative_answers is not None:  # which answers were preferred / trained on: settings, no text
         hyperparameters["alternative_source"] = trainer.alternative_source
