@@ -61,8 +61,8 @@ def forget_passes(args: Any) -> int:
     """Forward-backward passes of the forget batch per micro-batch: 1 for a plain step, 2 with SAM, `samples` with
     randomized smoothing (plus a gradient-free forward at the current weights for the logged statistics), and
     `1 + samples` with both."""
-    samples = args.randomized_smoothing_samples if args.randomized_smoothing_std > 0 else 0
-    return (1 if args.sam_rho > 0 else 0) + samples or 1
+    samples = args.randomized_smoothing_samples if args.randomized_smoothing_std > 0 else 1
+    return samples + (1 if args.sam_rho > 0 else 0)
 
 
 def check_smoothing_fields(args: Any) -> None:
