@@ -259,6 +259,7 @@ class UnlearnParser(CommandParser):
     def help_sections(self) -> list[tuple[str, dict[str, str | None]]]:
         from ..config import TRAINER_FIELDS, UnlearningConfig
         from ..losses.registry import hyperparameter_fields
+        from ..smoothing import SMOOTHING_FIELDS
 
         own = own_fields(UnlearningConfig)
         # The fields the objective registry says set one objective's hyperparameter (`beta`, `wga_beta`, ...), the
@@ -266,11 +267,16 @@ class UnlearnParser(CommandParser):
         # every run uses.
         objective_fields = set(hyperparameter_fields()) | set(TRAINER_FIELDS)
         method_fields = [n for n in own if n in objective_fields or n.startswith(("alternative_", "refusal_"))]
+        smoothing_fields = [n for n in own if n in SMOOTHING_FIELDS]
         data_fields = [f.name for f in dataclasses.fields(UnlearningDataConfig)]
         return [
             ("Data options (UnlearningDataConfig)", dict.fromkeys(data_fields)),
-            ("Unlearning options (UnlearningConfig)", dict.fromkeys(n for n in own if n not in method_fields)),
+            (
+                "Unlearning options (UnlearningConfig)",
+                dict.fromkeys(n for n in own if n not in method_fields + smoothing_fields),
+            ),
             ("Options of one objective each (UnlearningConfig)", dict.fromkeys(method_fields)),
+            ("Unlearning that resists relearning: smoothing (UnlearningConfig)", dict.fromkeys(smoothing_fields)),
             ("Model options (TRL's ModelConfig; more with --help-all)", MODEL_OPTIONS),
             ("Training options (transformers' TrainingArguments; more with --help-all)", TRAINING_OPTIONS),
         ]
