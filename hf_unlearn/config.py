@@ -321,33 +321,20 @@ class UnlearningConfig(TrainingArguments):
     # Unlearning that resists relearning: smoothing of the forget term and weight averaging (`hf_unlearn.smoothing`)
     sam_rho: float = field(
         default=0.0,
-        metadata={
-            "help": "Sharpness-aware unlearning: take the forget gradient at the worst weights within this radius "
-            "(w + rho * g / ||g||); the retain terms at w. A second forward-backward of the forget batch per step. "
-            "0 turns it off (Fan et al. 2025's code: 0.01 on MUSE, 0.1 on WMDP)."
-        },
+        metadata={"help": "SAM on the forget term: the ball's radius (0: off)."},
     )
     randomized_smoothing_std: float = field(
         default=0.0,
-        metadata={
-            "help": "Randomized smoothing: average the forget gradient over Gaussian noise of this standard deviation "
-            "added to the trainable weights; the retain terms at the weights themselves. 0 turns it off."
-        },
+        metadata={"help": "Randomized smoothing: std of the weight noise (0: off)."},
     )
     randomized_smoothing_samples: int = field(
-        default=1,
-        metadata={"help": "Noise draws per step for randomized smoothing, one forget forward-backward each."},
+        default=1, metadata={"help": "Noise draws per step, a forget pass each."}
     )
     weight_averaging_start: float | None = field(
         default=None,
-        metadata={
-            "help": "Weight averaging: the final weights are the mean of snapshots taken from this step on (a step "
-            "number, or a fraction of the run below 1). Unset keeps the last weights."
-        },
+        metadata={"help": "Average the weights from this step (or run fraction) on."},
     )
-    weight_averaging_interval: int = field(
-        default=5, metadata={"help": "Steps between two snapshots of the weight average."}
-    )
+    weight_averaging_interval: int = field(default=5, metadata={"help": "Steps between averaged snapshots."})
     disable_dropout: bool = field(
         default=True,
         metadata={
