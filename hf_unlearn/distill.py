@@ -346,6 +346,12 @@ class DistillTrainer(ModelCardMixin, Trainer):
             )
         if isinstance(model, str):
             model = AutoModelForCausalLM.from_pretrained(model, **model_init_kwargs(args))
+        if getattr(model, "_hf_peft_config_loaded", False):  # an adapter folder, loaded with its base model
+            raise ValueError(
+                f"{model_id!r} is a PEFT adapter: UNDO perturbs and retrains every weight, and an adapter over a "
+                "frozen base can change only its own. Merge it into its base model first (AutoPeftModelForCausalLM"
+                ".from_pretrained(path).merge_and_unload(), then save_pretrained) and distill the merged model."
+            )
         if getattr(model, "is_quantized", False) or getattr(model, "hf_quantizer", None) is not None:
             raise ValueError(
                 "DistillTrainer does not take a quantized model: UNDO perturbs and retrains every weight. Load the "
