@@ -14,7 +14,18 @@ from hf_unlearn.data import UnlearningCollator, prepare_dataset
 from hf_unlearn.distill import distill_kl, perturb_weights
 from hf_unlearn.record import RECORD_FILE
 
-from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, tiny_llama
+from .conftest import FORGET_ROWS, RETAIN_ROWS, make_config, memorize, tiny_llama
+
+
+@pytest.fixture(scope="module")
+def teacher_dir(tmp_path_factory, tokenizer) -> str:
+    """A tiny llama trained a little on the retain rows (its outputs are peaked, so noise moves them), saved once."""
+    path = tmp_path_factory.mktemp("teacher")
+    rows = prepare_dataset(RETAIN_ROWS, tokenizer, name="retain", max_length=64)
+    model = memorize(tiny_llama(len(tokenizer)), rows, tokenizer.pad_token_id, path / "run", epochs=6)
+    model.save_pretrained(path / "model")
+    tokenizer.save_pretrained(path / "model")
+    return str(path / "model")
 
 
 def config(tmp_path, **overrides) -> DistillConfig:
@@ -42,8 +53,8 @@ def retain_batch(tokenizer) -> dict[str, torch.Tensor]:
     )
 
 
-def test_alpha_0_keeps_the_teacher_s_weights_and_the_loss_starts_at_zero(tmp_path, tokenizer, memorized_model_dir):
-    model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
+def test_alpha_0_keeps_the_teacher_s_weights_and_the_loss_starts_at_zero(tmp_path, tokenizer, teacher_dir):
+    model = AutoModelForCausalLM.from_pretrained(teacher_dir)
     trainer = DistillTrainer(model, args=config(tmp_path, alpha=0.0), retain_dataset=RETAIN_ROWS)
     trainer.perturb()
     for (name, student), teacher in zip(model.named_parameters(), trainer.teacher.parameters()):
@@ -53,11 +64,11 @@ def test_alpha_0_keeps_the_teacher_s_weights_and_the_loss_starts_at_zero(tmp_pat
     assert abs(loss.item()) < 1e-6
     # while the same rows under a half-noised student are far from the teacher
     perturb_weights(model, 0.5, seed=0)
-    assert trainer.compute_loss(model, retain_batch(tokenizer)).item() > 0.1
+    assert trainer.compute_loss(model, retain_batch(tokenizer)).item() > 0.02  # ~0.08
 
 
-def test_alpha_1_with_init_noise_starts_from_a_fresh_initialisation(tmp_path, memorized_model_dir):
-    model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
+def test_alpha_1_with_init_noise_starts_from_a_fresh_initialisation(tmp_path, teacher_dir):
+    model = AutoModelForCausalLM.from_pretrained(teacher_dir)
     trainer = DistillTrainer(model, args=config(tmp_path, alpha=1.0, noise_seed=7), retain_dataset=RETAIN_ROWS)
     trainer.perturb()
     with torch.random.fork_rng():
@@ -97,15 +108,15 @@ def test_distill_kl_is_the_forward_kl_on_labelled_positions_only():
     assert distill_kl(student, teacher, torch.full((1, 4), -100)).item() == 0.0
 
 
-def test_a_few_steps_bring_the_student_back_towards_the_teacher_on_retain_rows(tmp_path, memorized_model_dir):
-    model = AutoModelForCausalLM.from_pretrained(memorized_model_dir)
+def test_a_few_steps_bring_the_student_back_towards_the_teacher_on_retain_rows(tmp_path, teacher_dir):
+    model = AutoModelForCausalLM.from_pretrained(teacher_dir)
     args = config(tmp_path, alpha=0.5, max_steps=12, learning_rate=3e-3)
     trainer = DistillTrainer(model, args=args, retain_dataset=RETAIN_ROWS, eval_dataset={"retain": RETAIN_ROWS})
     trainer.perturb()
     start = trainer.evaluate()["eval_retain_loss"]
     trainer.train()
     end = trainer.evaluate()["eval_retain_loss"]
-    assert start > 0.1  # the noise moved the student away: there is something to learn back
+    assert start > 0.02  # ~0.08: the noise moved the student away, there is something to learn back
     assert end < 0.5 * start, (start, end)
     assert all(not p.requires_grad for p in trainer.teacher.parameters()) and not trainer.teacher.training
 
