@@ -77,6 +77,8 @@ _EXPORTS = {
     "SatImpTrainer": ".method_trainers",
     "UNDIALTrainer": ".method_trainers",
     "WGATrainer": ".method_trainers",
+    "DistillConfig": ".distill",
+    "DistillTrainer": ".distill",
     "TaskVectorConfig": ".task_vector",
     "TaskVectorTrainer": ".task_vector",
     "UnlearningTrainer": ".trainer",
@@ -112,6 +114,7 @@ def __dir__():
 if TYPE_CHECKING:
     from .callbacks import UnlearningStopCallback
     from .config import UnlearningConfig
+    from .distill import DistillConfig, DistillTrainer
     from .evaluation import EvaluationResult, UnlearningAuditor, UnlearningEvalCallback, UnlearningEvaluator
     from .losses import (
         DPOLoss,

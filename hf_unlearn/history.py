@@ -135,6 +135,15 @@ class RequestChain:
             )
         return cls(previous=previous, row_sha256=digests, overlap=overlap, base_model=record.get("base_model"))
 
+    @classmethod
+    def continued(cls, record: dict[str, Any] | None) -> RequestChain:
+        """The chain of a step that unlearns no new rows (distillation after unlearning): the earlier requests of
+        `record` (the model's unlearning record, or `None` for a model without one), no row digests, no overlap."""
+        if record is None:
+            return cls()
+        previous = [dict(entry) for entry in record.get("requests") or [_entry_from_record(record, 1)]]
+        return cls(previous=previous, base_model=record.get("base_model"))
+
     def requests(self, record: dict[str, Any]) -> list[dict[str, Any]]:
         """The record's `requests`: the earlier ones, then this run's, built from its `record` (numbers only)."""
         current = {

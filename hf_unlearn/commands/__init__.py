@@ -42,6 +42,9 @@ COMMANDS = {
     "task-vector": Command(
         "task_vector", "task-vector negation: fine-tune on the forget set, subtract the scaled change"
     ),
+    "distill": Command(
+        "distill", "distillation after unlearning (UNDO): noise the unlearned model's weights, distill it back"
+    ),
     "eval": Command("eval", "score a model or adapter on forget / retain sets; write a TOFU-format log and a summary"),
     "tofu-aggregate": Command("tofu_aggregate", "TOFU model utility and forget quality from TOFU-format eval logs"),
     "audit": Command(
