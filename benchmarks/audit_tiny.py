@@ -18,7 +18,10 @@ ones an audit of the three together would give). Each audit and each unlearning 
     --seeds 0,1,2               more seeds: each seeds the audit and the unlearning run (the O / R models stay
                                 those of tofu-tiny-01, trained with seed 0); the summary takes the median
     --jobs 2                    processes side by side, one thread each
-    --reuse_audits              reuse the O / R audits an earlier run saved in the cache (same seed, same models)
+    --relearn_repeats 3         runs of each relearning attack, each with its own seed and split (default 3, the
+                                library's): the recovery is their median; audit.json keeps every repeat's values
+    --reuse_audits              reuse the O / R audits an earlier run saved in the cache (same seed, same models,
+                                same relearn repeats)
     --smoke                     a toy-size pass through every step, for CI
     --combine a.json b.json     merge earlier outputs' seeds into one report with the medians (no run)
 """
@@ -43,6 +46,7 @@ from tofu_tiny import method_spec, prepare_protocol, run_worker  # noqa: E402
 from tofu_tiny import worker as unlearning_worker  # noqa: E402
 
 from hf_unlearn.demo.experiment import FINGERPRINT_FILE  # noqa: E402
+from hf_unlearn.evaluation.audit import range_text  # noqa: E402
 from hf_unlearn.utils import write_json_atomic, write_text_atomic  # noqa: E402
 
 
@@ -69,9 +73,10 @@ def make_auditor(spec: dict):
     from hf_unlearn.evaluation import UnlearningAuditor
     from hf_unlearn.evaluation.probes import PROBES, RelearnProbe
 
-    probes, max_new_tokens = list(PROBES), 60
+    relearn, max_new_tokens = {"repeats": spec.get("relearn_repeats", 3)}, 60
     if spec["smoke"]:  # an untrained toy model generates to the limit: keep every step short
-        probes, max_new_tokens = [RelearnProbe(steps=2) if name == "relearn" else name for name in probes], 4
+        relearn, max_new_tokens = {**relearn, "steps": 2}, 4
+    probes = [RelearnProbe(**relearn) if name == "relearn" else name for name in PROBES]
     tokenizer = AutoTokenizer.from_pretrained(Path(spec["cache"]) / "tokenizer")
     rows = spec["rows"]
     return UnlearningAuditor(
@@ -109,11 +114,16 @@ def audit_worker(spec: dict) -> dict:
     for name, entry in own.attacks.items():
         entry = dict(entry)
         if entry["status"] == "ok":
-            entry["models"] = {
-                "original": baselines["original"]["attacks"][name]["models"]["unlearned"],
-                "retain": baselines["retain"]["attacks"][name]["models"]["unlearned"],
-                "unlearned": entry["models"]["unlearned"],
-            }
+            given = {role: baselines[role]["attacks"][name] for role in ("original", "retain")}
+            # A repeated attack (relearning) is merged repeat by repeat: the same seed and split on every model.
+            for position, run in enumerate(entry.get("repeats") or [entry]):
+                runs = {role: (given[role].get("repeats") or [given[role]])[position] for role in given}
+                if any(other.get("seed") != run.get("seed") for other in runs.values()):
+                    raise ValueError(f"{name}: the O / R audits were run with other relearn repeats; rerun them.")
+                run["models"] = {
+                    **{role: runs[role]["models"]["unlearned"] for role in runs},
+                    "unlearned": run["models"]["unlearned"],
+                }
             add_recoveries(entry, auditor.recovery_min_gap)  # the auditor's own rule, on the reused O and R scores
         attacks[name] = entry
     merged = AuditResult(attacks=attacks, settings=own.settings, models=["original", "retain", "unlearned"])
@@ -142,6 +152,13 @@ def reused_audit(script: str, spec: dict, spec_path: Path) -> dict:
     result = json.loads(path.read_text())
     if result["audit"]["settings"]["seed"] != spec["seed"]:
         raise ValueError(f"{path} holds an audit with seed {result['audit']['settings']['seed']}, not {spec['seed']}.")
+    relearn = result["audit"]["attacks"].get("relearn_forget", {}).get("settings", {})
+    if relearn.get("repeats", 1) != spec["relearn_repeats"]:
+        repeats = relearn.get("repeats", 1)
+        raise ValueError(
+            f"{path} holds an audit with {repeats} relearn repeat(s), not {spec['relearn_repeats']}: run without "
+            "--reuse_audits."
+        )
     return {**result, "reused": True}
 
 
@@ -183,6 +200,14 @@ def summarize(report: dict) -> dict:
                 name: median([run["audit"]["attacks"][name].get("headline", {}).get("recovery") for run in runs])
                 for name in attacks
             },
+            # Every relearning repeat's headline recovery, per seed: the spread the medians come from.
+            "recovery_repeats": {
+                name: [
+                    [run_["headline"]["recovery"] for run_ in run["audit"]["attacks"][name]["repeats"]] for run in runs
+                ]
+                for name, entry in attacks.items()
+                if entry.get("repeats")
+            },
             "forget_quality_median": median([check["forget_quality"] for check in checks]),
             "utility_ratio_median": median([check["utility_ratio"] for check in checks]),
         }
@@ -215,7 +240,8 @@ def markdown(report: dict) -> str:
         first = methods[0]["audit"]["attacks"]
         lines += [
             f"Seed {seed['seed']}. Forget score before -> after the attack (ROUGE-L; probability for the logit lens); "
-            "for U, the recovery in brackets.",
+            "for U, the recovery in parentheses; for the relearning attacks, the median over their repeats with "
+            "[lowest, highest], and the median scores.",
             "",
             "| attack | score | O | R | " + " | ".join(title(m["method"]) for m in methods) + " |",
             "|---|---|---|---|" + "---|" * len(methods),
@@ -230,9 +256,10 @@ def markdown(report: dict) -> str:
             for method in methods:
                 attack = method["audit"]["attacks"][name]
                 value = attack["headline"]["recovery"]
+                spread = range_text(attack.get("spread", {}).get("recovery", {}).get(attack["headline"]["score"]))
                 cells.append(
                     f"{_score(attack, 'unlearned', 'before')} -> {_score(attack, 'unlearned', 'after')} "
-                    f"({'n/a' if value is None else f'{value:.2f}'})"
+                    f"({'n/a' if value is None else f'{value:.2f}{spread}'})"
                 )
             score = "prob" if entry["headline"]["score"] == "probability" else "ROUGE-L"
             lines.append(f"| {name} | {score} | " + " | ".join(cells) + " |")
@@ -289,6 +316,13 @@ def main() -> None:
     parser.add_argument("--output", help="write the results as JSON here (and a markdown table beside it)")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument(
+        "--relearn_repeats",
+        type=int,
+        default=3,
+        help="runs of each relearning attack (own seed and split each; the recovery is their median); N repeats "
+        "cost N times one relearning run (default: 3)",
+    )
+    parser.add_argument(
         "--reuse_audits",
         action="store_true",
         help="reuse O / R audits saved in the cache by an earlier run (same seed)",
@@ -296,6 +330,8 @@ def main() -> None:
     parser.add_argument("--combine", nargs="+", metavar="JSON", help="merge the seeds of earlier outputs (no run)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.relearn_repeats < 1:
+        parser.error(f"--relearn_repeats {args.relearn_repeats}: give a whole number >= 1.")
     if args.worker:
         print(json.dumps(audit_worker(json.loads(Path(args.worker).read_text()))))
         return
@@ -314,6 +350,7 @@ def main() -> None:
         "cache": str(cache),
         "rows": prepared["rows"],
         "smoke": args.smoke,
+        "relearn_repeats": args.relearn_repeats,
         "threads": 1 if args.jobs > 1 else None,
     }
     methods = args.methods.split(",")

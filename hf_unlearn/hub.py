@@ -86,8 +86,12 @@ def _results_table(before: dict[str, float], after: dict[str, float]) -> str:
     return "\n".join(["| score | before | after | better when |", "|---|---|---|---|", *lines])
 
 
-def _recovery(value: float | None) -> str:
-    return "undefined" if value is None else f"{value:.2f}"
+def _recovery(value: float | None, spread: dict | None = None) -> str:
+    """A recovery (or share regained) with 2 decimals, and `[lowest, highest]` over the repeats of a repeated
+    attack (its value is then their median)."""
+    from .evaluation.audit import range_text
+
+    return "undefined" if value is None else f"{value:.2f}{range_text(spread)}"
 
 
 def _robustness_section(robustness: dict[str, Any] | None) -> str:
@@ -106,7 +110,8 @@ def _robustness_section(robustness: dict[str, Any] | None) -> str:
         score = {"rougeL_recall": "ROUGE-L recall", "probability": "answer probability"}.get(
             robustness["score"][attack], robustness["score"][attack]
         )
-        values = " | ".join(_recovery(robustness[key][attack]) for key in measures)
+        spread = robustness.get("spread", {}).get(attack, {})
+        values = " | ".join(_recovery(robustness[key][attack], spread.get(key)) for key in measures)
         rows.append(f"| `{attack}` | {values} | {score} |")
     worst = robustness.get("worst")
     baselines = [role for role in robustness["models"] if role != "unlearned"]
@@ -121,6 +126,16 @@ def _robustness_section(robustness: dict[str, Any] | None) -> str:
         "\n".join(rows) if robustness["recovery"] else "No attack ran.",
         "",
     ]
+    repeated = robustness.get("spread") or {}
+    if repeated:
+        counts = sorted({values["repeats"] for spreads in repeated.values() for values in spreads.values()})
+        lines += [
+            f"{', '.join(f'`{attack}`' for attack in repeated)} ran {' / '.join(map(str, counts))} times, each "
+            "with its own seed (and split of the forget rows): the value is the median over the repeats, in "
+            "brackets the lowest and the highest. A difference between two models smaller than these ranges is "
+            "not evidence that one resists the attack better.",
+            "",
+        ]
     if "sentence" in robustness:
         lines.append(f"**Summary**: {robustness['sentence']}")
     else:

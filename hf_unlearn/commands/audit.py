@@ -62,6 +62,15 @@ class AuditOptions:
     relearn_steps: int = field(default=20, metadata={"help": "relearning optimizer steps (default: 20)"})
     relearn_learning_rate: float = field(default=1e-3, metadata={"help": "relearning learning rate (default: 1e-3)"})
     relearn_batch_size: int = field(default=4, metadata={"help": "relearning rows per step (default: 4)"})
+    relearn_repeats: int = field(
+        default=3,
+        metadata={
+            "help": "runs of each relearning attack, each with its own seed and split of the forget rows; the "
+            "recovery is their median, with the range in audit.json, the table and the card. Each repeat costs one "
+            "more relearning of every model: N repeats cost N times one run; 1 runs them once (default: 3)",
+            "metavar": "N",
+        },
+    )
     relearn_full: bool = field(
         default=False, metadata={"help": "relearn every weight instead of a fresh LoRA adapter"}
     )
@@ -99,6 +108,11 @@ class AuditOptions:
     )
 
     def __post_init__(self):
+        if self.relearn_repeats < 1:  # said before any model or set is loaded
+            raise ValueError(
+                f"relearn_repeats {self.relearn_repeats}: give a whole number >= 1 (1 runs each relearning attack "
+                "once; N > 1 runs it N times, with other seeds and splits, for the median and the range)."
+            )
         text = str(self.relearn_rows)
         try:
             self.relearn_rows = float(text) if "." in text else int(text)
@@ -178,6 +192,7 @@ def resolve_probes(args: argparse.Namespace) -> list:
             lora=not args.relearn_full,
             lora_r=args.lora_r,
             lora_alpha=args.lora_alpha,
+            repeats=args.relearn_repeats,
         ),
         "quantize": quantize,
         "paraphrase": lambda: ParaphraseProbe(column=args.paraphrase_column),

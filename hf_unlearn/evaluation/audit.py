@@ -19,6 +19,11 @@ be): the share of the forget score lost by unlearning that the attack brings bac
 on the same scores; 0 means "the attack brings back nothing unlearning removed", 1 "it brings back all of it".
 An attack that lowers the original's own score a lot (it damages the model, not only the unlearning) is said so.
 
+The relearning attacks run several times (`RelearnProbe(repeats=3)`, `--relearn_repeats`), each with its own seed
+and split of the forget rows: an attack's recovery is then the median over its repeats, and `audit.json`, the table
+and the card give its range (lowest and highest repeat), so that a difference between two models can be read
+against the spread of the attack itself (see [`repeat_spread`]).
+
 `audit.json` holds numbers, score names and probe names only: no text of any row, no generation.
 """
 
@@ -27,6 +32,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import statistics
 import textwrap
 import time
 from dataclasses import dataclass, field
@@ -133,6 +139,46 @@ def regained(
     return (unlearned_attacked - unlearned_clean) / gap, None
 
 
+QUARTILES_FROM = 4
+"""Fewest defined repeats for which the interquartile range is given: with 3 or fewer, the quartiles of so few values
+say nothing the range does not."""
+
+
+def repeat_spread(values: list[float | None]) -> dict[str, Any]:
+    """The median and spread of one measure over the repeats of an attack.
+
+    Args:
+        values (`list[float | None]`):
+            The measure in each repeat, in order; `None` where it is undefined in that repeat.
+
+    Returns:
+        `dict`: `values` (as given), `repeats` (their count), `defined` (how many are numbers), and over the defined
+        ones `median`, `min` and `max` (`None` when none is defined), plus `q1` and `q3` (the quartiles, inclusive
+        method) when at least `QUARTILES_FROM` are defined.
+    """
+    defined = [value for value in values if value is not None]
+    spread = {"values": list(values), "repeats": len(values), "defined": len(defined)}
+    spread.update(
+        median=statistics.median(defined) if defined else None,
+        min=min(defined) if defined else None,
+        max=max(defined) if defined else None,
+    )
+    if len(defined) >= QUARTILES_FROM:
+        spread["q1"], _, spread["q3"] = statistics.quantiles(defined, n=4, method="inclusive")
+    return spread
+
+
+SUMMARY_SPREAD = ("median", "min", "max", "repeats", "defined")
+"""The keys of a [`repeat_spread`] a robustness summary (record, card) keeps: not the per-repeat values."""
+
+
+def range_text(spread: dict | None, digits: int = 2) -> str:
+    """`" [low, high]"` of a measure's [`repeat_spread`], or `""` without repeats (or without a defined value)."""
+    if not spread or spread["repeats"] < 2 or spread["min"] is None:
+        return ""
+    return f" [{spread['min']:.{digits}f}, {spread['max']:.{digits}f}]"
+
+
 def original_damage(entry: dict, min_gap: float = 0.05) -> dict[str, Any] | None:
     """`score`, `before` and `after` of the original model when an attack lowers its own headline forget score by
     at least `ORIGINAL_DAMAGE` of it (and `min_gap`): the attack damages the model, not only the unlearning."""
@@ -164,10 +210,12 @@ def summary_sentence(summary: dict) -> str:
     verb = "damages" if damaged == 1 else "damage"
     tail = f"; {damaged} of the {ran} attacks also {verb} the original model itself" if damaged else ""
     worst, worst_regained = summary.get("worst"), summary.get("worst_regained")
+    spreads = summary.get("spread") or {}
     if worst:
         score = SCORE_TITLES[summary["score"][worst["attack"]]]
         sentence = (
-            f"Worst attack: {worst['attack']}, recovery {worst['recovery']:.2f} on forget {score} (0 = no more than "
+            f"Worst attack: {worst['attack']}, recovery {worst['recovery']:.2f}"
+            f"{_repeats_text(spreads.get(worst['attack'], {}).get('recovery'))} on forget {score} (0 = no more than "
             "the retain model under the same attack, 1 = as much as the original)"
         )
         value = (summary.get("regained") or {}).get(worst["attack"])
@@ -176,7 +224,7 @@ def summary_sentence(summary: dict) -> str:
         return sentence + tail + "."
     if worst_regained:
         attack, value = worst_regained["attack"], worst_regained["regained"]
-        score = SCORE_TITLES[summary["score"][attack]]
+        score = SCORE_TITLES[summary["score"][attack]] + _repeats_text(spreads.get(attack, {}).get("regained"))
         without = "" if "retain" in summary["models"] else "Without a retain model, the "
         # Above 1 the attacked unlearned model beats the clean original; below 0 the attack takes more away.
         amount = f"{value:.0%}" if 0 < value <= 1 else f"more than all ({value:.0%})" if value > 1 else "none"
@@ -188,6 +236,13 @@ def summary_sentence(summary: dict) -> str:
     if "original" not in summary["models"]:
         return f"No recovery is defined: give the original model (before unlearning) to compare with{tail}."
     return f"No attack has a defined recovery (reasons above){tail}."
+
+
+def _repeats_text(spread: dict | None) -> str:
+    """`" (median of 3 repeats, range 0.21 to 0.35)"` for a measure with repeats, else `""`."""
+    if not range_text(spread):
+        return ""
+    return f" (median of {spread['defined']} repeats, range {spread['min']:.2f} to {spread['max']:.2f})"
 
 
 def robustness_summary(audit: dict) -> dict[str, Any]:
@@ -203,9 +258,13 @@ def robustness_summary(audit: dict) -> dict[str, Any]:
         `undefined` / `regained_undefined` (attack -> why it is undefined), `damaged` (attack -> the original's
         score before and after, for attacks that damage the original, see [`original_damage`]), `worst` /
         `worst_regained` (the attack with the highest value and the value, or `None`), `sentence` (one sentence, see
-        [`summary_sentence`]), `models` (roles audited), `seed`, `forget_set` (row count and SHA-256).
+        [`summary_sentence`]), `models` (roles audited), `seed`, `forget_set` (row count and SHA-256), and
+        `spread` (attack -> `recovery` / `regained` -> the headline score's `median`, `min`, `max`, `repeats` and
+        `defined`, see [`repeat_spread`]; only attacks that ran more than once, whose `recovery` / `regained`
+        above are the medians).
     """
     recoveries, shares, scores, skipped, undefined, regained_undefined, damaged = {}, {}, {}, {}, {}, {}, {}
+    spreads = {}
     for name, entry in audit["attacks"].items():
         if entry["status"] == "skipped":
             skipped[name] = entry["reason"]
@@ -219,6 +278,12 @@ def robustness_summary(audit: dict) -> dict[str, Any]:
             regained_undefined[name] = entry["regained_notes"].get(headline["score"])
         if entry.get("original_damage"):
             damaged[name] = entry["original_damage"]
+        if entry.get("spread"):
+            spreads[name] = {
+                measure: {key: values[headline["score"]][key] for key in SUMMARY_SPREAD}
+                for measure, values in entry["spread"].items()
+                if headline["score"] in values
+            }
 
     def highest(values: dict, key: str) -> dict | None:
         defined = {name: value for name, value in values.items() if value is not None}
@@ -240,6 +305,8 @@ def robustness_summary(audit: dict) -> dict[str, Any]:
         "seed": settings["seed"],
         "forget_set": {key: settings["forget_set"][key] for key in ("rows", "sha256")},
     }
+    if spreads:  # only audits with repeated attacks have it: older summaries keep their keys
+        summary["spread"] = spreads
     summary["sentence"] = summary_sentence(summary)
     return summary
 
@@ -289,12 +356,18 @@ class AuditResult:
             `after` scores, plus `layers` and `best_layer` for the logit lens), `recovery` (score -> value or
             `None`), `recovery_notes` (score -> why undefined),
             `headline` (`score` and `recovery`: ROUGE-L, or probability where there is no ROUGE).
+            An attack that ran more than once (the relearning attacks, `RelearnProbe(repeats=...)`) also has
+            `repeats` (one entry per run: its `seed`, `scored_rows`, `models`, `recovery`, `regained`, notes and
+            `headline`, as an attack run once has them) and `spread` (`recovery` / `regained` -> score ->
+            [`repeat_spread`]); its `models` scores are then the medians over the repeats, and its `recovery`,
+            `regained` and `headline` the medians of the repeats' values (not the measure of the median scores).
         settings (`dict`):
             Seed, scoring settings, probes, and the forget / retain sets' row counts and SHA-256.
         models (`list[str]`):
             Roles audited (`unlearned`, and `original` / `retain` when given).
         per_row (`dict`):
-            In memory only, never saved: attack -> role -> the per-row forget log (numbers) after the attack.
+            In memory only, never saved: attack -> role -> the per-row forget log (numbers) after the attack (its
+            first run, for a repeated attack).
     """
 
     attacks: dict[str, dict]
@@ -346,7 +419,8 @@ class AuditResult:
 
         Returns:
             `dict[str, float]`: per attack, role, stage (`before` / `after`) and score; `{attack}_recovery_{score}`
-            and `{attack}_recovery` (the headline) where defined, the same with `regained`;
+            and `{attack}_recovery` (the headline; the median of a repeated attack) where defined, the same with
+            `regained`; `{attack}_recovery_min` / `_max` (the headline's range over a repeated attack's runs);
             `{attack}_{role}_best_layer` for the logit lens.
         """
         flat: dict[str, float | None] = {}
@@ -363,6 +437,10 @@ class AuditResult:
                 for score, value in entry[measure].items():
                     flat[f"{prefix}_{name}_{measure}_{score}"] = value
                 flat[f"{prefix}_{name}_{measure}"] = entry["headline"][measure]
+                spread = entry.get("spread", {}).get(measure, {}).get(entry["headline"]["score"])
+                if spread:  # the headline's range over the repeats
+                    flat[f"{prefix}_{name}_{measure}_min"] = spread["min"]
+                    flat[f"{prefix}_{name}_{measure}_max"] = spread["max"]
         return {key: float(value) for key, value in flat.items() if _finite(value) is not None}
 
     def table(self) -> str:
@@ -381,8 +459,11 @@ class AuditResult:
             )
             if role in self.models
         ]
+        repeated = {name: entry for name, entry in self.attacks.items() if entry.get("spread")}
+        # A repeated attack's cell is its median and [lowest, highest] repeat: the columns widen to hold it.
+        width = 20 if repeated else 10
         header = f"{'attack':<27}{'score':<9}" + "".join(f"{role + ' before->after':>26}" for role in roles)
-        header += "".join(f"{title:>10}{probability:>11}" for _, title, probability in measures)
+        header += "".join(f"{title:>{width}}{probability:>{width + 1}}" for _, title, probability in measures)
         lines = [header, "-" * len(header)]
         undefined: dict[tuple[str, str], list[str]] = {}  # (measure, reason) -> its attacks: one line per reason
         damaged = []
@@ -399,7 +480,11 @@ class AuditResult:
                 value = entry["headline"].get(key)
                 probability = entry.get(key, {}).get("probability") if score != "probability" else None
                 missing = "n/a" if score != "probability" else ""
-                cells.append(f"{_cell(value, 'n/a'):>10}{_cell(probability, missing):>11}")
+                spread = entry.get("spread", {}).get(key, {})
+                cells.append(
+                    f"{_cell(value, 'n/a', spread.get(score)):>{width}}"
+                    f"{_cell(probability, missing, spread.get('probability')):>{width + 1}}"
+                )
                 if value is None:
                     reason, detail = _split_note(entry.get(f"{key}_notes", {}).get(score) or "not computed")
                     undefined.setdefault((key, reason), []).append(f"{name} ({detail})" if detail else name)
@@ -412,6 +497,23 @@ class AuditResult:
             "regained": REGAINED_TEXT + " (prob reg.: on answer probability)",
         }
         lines += [textwrap.fill(explained[key], len(header)) for key, _, _ in measures]
+        if repeated and measures:
+            counts = sorted({len(entry["repeats"]) for entry in repeated.values()})
+            text = (
+                f"{', '.join(repeated)}: median [lowest, highest] over {' / '.join(map(str, counts))} repeats, each "
+                "with its own seed (and split of the forget rows); the before->after scores are the medians"
+            )
+            lines.append(textwrap.fill(text, len(header)))
+        partial = [  # a repeat where a value is undefined is left out of its median and range
+            f"{name} {key} defined in {spread['defined']} of {spread['repeats']} repeats"
+            for name, entry in repeated.items()
+            for key, _, _ in measures
+            for spread in [entry["spread"].get(key, {}).get(entry["headline"]["score"])]
+            if spread and 0 < spread["defined"] < spread["repeats"]
+        ]
+        if partial:
+            text = f"{'; '.join(partial)}: the median and range are over those repeats"
+            lines.append(textwrap.fill(text, len(header), subsequent_indent="  "))
         notes = [
             textwrap.fill(f"{key} undefined for {', '.join(names)}: {reason}", len(header), subsequent_indent="  ")
             for (key, reason), names in undefined.items()
@@ -445,8 +547,12 @@ def _split_note(note: str) -> tuple[str, str | None]:
     return reason[: match.start()] + reason[match.end() :], match.group(1)
 
 
-def _cell(value: float | None, missing: str = "-") -> str:
-    return missing if value is None else f"{value:.3f}"
+def _cell(value: float | None, missing: str = "-", spread: dict | None = None) -> str:
+    """A table cell: the value with 3 decimals, or with 2 and the repeats' range (see [`range_text`])."""
+    if value is None:
+        return missing
+    bracket = range_text(spread)
+    return f"{value:.2f}{bracket}" if bracket else f"{value:.3f}"
 
 
 MODEL_COLOURS = {"original": "tab:blue", "retain": "tab:green", "unlearned": "tab:red"}
@@ -531,7 +637,8 @@ def audit_figure(result: AuditResult):
                     label = "n/a" if value is None else "0"
                     axis.text(position + offset, 0.01, label, ha="center", va="bottom", fontsize=6)
         measure = _measure(entry, roles)
-        axis.set_title(f"{name}\n{measure} {_cell(entry['headline'][measure], 'undefined')}", fontsize=9)
+        spread = entry.get("spread", {}).get(measure, {}).get(score)
+        axis.set_title(f"{name}\n{measure} {_cell(entry['headline'][measure], 'undefined', spread)}", fontsize=9)
         axis.set_xticks(range(len(roles)), roles, fontsize=8)
         axis.set_ylabel(f"forget {SCORE_TITLES[score]}", fontsize=8)
         # scores are in [0, 1]; the space above 1 holds the panel's note, clear of the bars
@@ -610,7 +717,8 @@ class UnlearningAuditor:
         probes (`str` or `list`, *optional*, defaults to `"all"`):
             `"all"`, comma-separated names, or a list of names and probe objects (e.g.
             `RelearnProbe(steps=50)`); names: `relearn`, `quantize`, `paraphrase`, `few_shot`, `prompt_attacks`,
-            `logit_lens`.
+            `logit_lens`. The relearning attacks run 3 times by default (`RelearnProbe(repeats=...)`), each with
+            its own seed and split, and report the median and range: 3 times the cost of one run.
         seed (`int`, *optional*, defaults to `0`):
             Seed of every random choice; the same for the three models.
         batch_size (`int`, *optional*, defaults to `16`):
@@ -667,6 +775,14 @@ class UnlearningAuditor:
         )
         for probe in self.probes:
             probe.check(self.context)
+        for probe in self.probes:  # said once per auditor, not per audited model
+            repeats = getattr(probe, "repeats", 1)
+            if repeats > 1:
+                logger.warning(
+                    f"Audit: the {probe.name} attacks run {repeats} times each (relearn_repeats={repeats}), each "
+                    f"with its own seed and split, for the median and range of their recovery: {repeats} times the "
+                    "cost of one run; relearn_repeats=1 runs them once."
+                )
         self.recovery_min_gap = recovery_min_gap
         self.settings = {
             "seed": seed,
@@ -706,7 +822,7 @@ class UnlearningAuditor:
         }
         context = self.context
         made = [probe.attacks(context) for probe in self.probes]  # each probe's attacks
-        running = [attack for attacks in made for attack in attacks if not attack.skipped]
+        running = [run for attacks in made for attack in attacks if not attack.skipped for run in attack.runs]
         # The clean scores are the "before" of the attacks that have no `before` of their own: none, no clean run.
         needs_clean = any(attack.before is None for attack in running)
         units = len(models) * (needs_clean + len(running))
@@ -738,23 +854,32 @@ class UnlearningAuditor:
                 attacks[attack.name] = entry
                 if attack.skipped:
                     continue
-                entry["models"], per_row[attack.name] = {}, {}
+                per_row[attack.name], runs = {}, []
                 start = time.perf_counter()
-                for role, audited in models.items():
-                    bar.set_description(f"audit: {attack.name} ({role} model)")
-                    after = attack.run(audited)
-                    before = (
-                        attack.before(audited)
-                        if attack.before is not None
-                        else context.scores_of(subset_log(clean[role].log, attack.rows))
-                    )
-                    result = {"before": before.scores, "after": after.scores}
-                    if after.layers is not None:
-                        result.update(layers=after.layers, best_layer=after.best_layer)
-                    entry["models"][role] = result
-                    per_row[attack.name][role] = after.log
-                    bar.update()
+                for index, run in enumerate(attack.runs):
+                    scores = {}
+                    for role, audited in models.items():
+                        repeat = f", repeat {index + 1}/{len(attack.runs)}" if attack.repeats else ""
+                        bar.set_description(f"audit: {attack.name} ({role} model){repeat}")
+                        after = run.run(audited)
+                        before = (
+                            run.before(audited)
+                            if run.before is not None
+                            else context.scores_of(subset_log(clean[role].log, run.rows))
+                        )
+                        result = {"before": before.scores, "after": after.scores}
+                        if after.layers is not None:
+                            result.update(layers=after.layers, best_layer=after.best_layer)
+                        scores[role] = result
+                        if index == 0:
+                            per_row[attack.name][role] = after.log
+                        bar.update()
+                    runs.append({"seed": run.seed, "scored_rows": len(run.rows), "models": scores})
                 entry["seconds"] = round(time.perf_counter() - start, 2)
+                if attack.repeats:
+                    entry["repeats"] = runs
+                else:  # an attack run once keeps the entry it always had
+                    entry["models"] = runs[0]["models"]
                 add_recoveries(entry, self.recovery_min_gap)
         bar.close()
         return AuditResult(attacks=attacks, settings=self.settings, models=list(models), per_row=per_row)
@@ -762,7 +887,48 @@ class UnlearningAuditor:
 
 def add_recoveries(entry: dict, min_gap: float = 0.05) -> None:
     """Adds to an attack's entry (its `models` scores before and after) its `recovery` and `regained` per score,
-    with notes where undefined, its `headline` and its `original_damage`."""
+    with notes where undefined, its `headline` and its `original_damage`.
+
+    An entry with `repeats` (one `models` per run of a repeated attack) gets them in each repeat, and in the entry
+    itself the medians: `models` (each score's median over the repeats), `recovery` / `regained` and `headline` (the
+    median of the repeats' values, over the repeats where it is defined; the first repeat's note where it is
+    defined in none), and `spread` (measure -> score -> [`repeat_spread`]).
+    """
+    runs = entry.get("repeats")
+    if not runs:
+        _add_recoveries(entry, min_gap)
+        return
+    for run in runs:
+        _add_recoveries(run, min_gap)
+    entry["models"] = {
+        role: {
+            stage: {
+                score: _median([run["models"][role][stage].get(score) for run in runs])
+                for score in runs[0]["models"][role][stage]
+            }
+            for stage in ("before", "after")
+        }
+        for role in runs[0]["models"]
+    }
+    entry["spread"] = {}
+    for measure in ("recovery", "regained"):
+        entry[measure], entry[f"{measure}_notes"], entry["spread"][measure] = {}, {}, {}
+        for score in runs[0][measure]:
+            spread = repeat_spread([run[measure][score] for run in runs])
+            entry[measure][score], entry["spread"][measure][score] = spread["median"], spread
+            entry[f"{measure}_notes"][score] = None if spread["defined"] else runs[0][f"{measure}_notes"][score]
+    score = runs[0]["headline"]["score"]
+    entry["headline"] = {"score": score, **{key: entry[key][score] for key in ("recovery", "regained")}}
+    entry["original_damage"] = original_damage(entry, min_gap)
+
+
+def _median(values: list[float | None]) -> float | None:
+    defined = [value for value in values if value is not None]
+    return statistics.median(defined) if defined else None
+
+
+def _add_recoveries(entry: dict, min_gap: float) -> None:
+    """[`add_recoveries`] of one run of an attack."""
     results = entry["models"]
     entry["recovery"], entry["recovery_notes"] = {}, {}
     for score in RECOVERY_SCORES:

@@ -64,31 +64,42 @@ def common(folders, output_dir) -> list[str]:
     ]
 
 
-def test_audit_writes_json_and_plot_prints_the_table_and_changes_no_model(folders, tmp_path, capsys):
+def test_audit_writes_json_and_plot_prints_the_table_and_changes_no_model(folders, tmp_path, capsys, caplog):
     hashes = {name: folder_hash(folders[name]) for name in ("unlearned", "original", "retain")}
-    code = main(
-        [
-            *common(folders, tmp_path / "out"),
-            "--model",
-            str(folders["unlearned"]),
-            "--original",
-            str(folders["original"]),
-            "--retain_model",
-            str(folders["retain"]),
-            "--probes",
-            "relearn,paraphrase,logit_lens",
-            "--relearn_rows",
-            "3",
-        ]
-    )
+    with caplog.at_level("WARNING"):
+        code = main(
+            [
+                *common(folders, tmp_path / "out"),
+                "--model",
+                str(folders["unlearned"]),
+                "--original",
+                str(folders["original"]),
+                "--retain_model",
+                str(folders["retain"]),
+                "--probes",
+                "relearn,paraphrase,logit_lens",
+                "--relearn_rows",
+                "3",
+                "--relearn_repeats",
+                "2",
+            ]
+        )
     assert code == 0
     audit = json.loads((tmp_path / "out" / "audit.json").read_text())
     assert list(audit["attacks"]) == ["relearn_forget", "relearn_unrelated", "paraphrase", "logit_lens"]
     assert audit["attacks"]["relearn_forget"]["settings"]["train_rows"] == 3
+    # each relearning attack ran twice, and the log said once what that costs
+    for name in ("relearn_forget", "relearn_unrelated"):
+        entry = audit["attacks"][name]
+        assert entry["settings"]["repeats"] == 2 and [run["seed"] for run in entry["repeats"]] == [0, 1000]
+        assert entry["spread"]["recovery"]["rougeL_recall"]["repeats"] == 2
+    costs = [record.getMessage() for record in caplog.records if "times the cost of one run" in record.getMessage()]
+    assert len(costs) == 1 and "relearn attacks run 2 times each" in costs[0]
     assert audit["models"] == ["unlearned", "original", "retain"]
     assert (tmp_path / "out" / "audit.png").is_file()
     table = capsys.readouterr().out
     assert all(name in table for name in audit["attacks"]) and "recovery" in table
+    assert "median [lowest, highest] over 2 repeats" in " ".join(table.split())
     text = (tmp_path / "out" / "audit.json").read_text()
     assert not any(value in text for row in FORGET_ROWS + RETAIN_ROWS for value in row.values())
     assert {name: folder_hash(folders[name]) for name in hashes} == hashes
@@ -134,6 +145,8 @@ def test_an_adapter_whose_base_is_missing_names_the_path_it_tried(folders, tmp_p
         (["--probes", "relearn,jailbreak"], "Unknown probe 'jailbreak'; known probes: relearn, quantize, paraphrase"),
         (["--probes", "relearn", "--relearn_rows", "0"], "relearn split has 0 of the 8 forget rows"),
         (["--probes", "relearn", "--relearn_rows", "1.0"], "relearn split has 8 of the 8 forget rows"),
+        (["--probes", "relearn", "--relearn_repeats", "0"], "relearn_repeats 0: give a whole number >= 1"),
+        (["--probes", "relearn", "--relearn_rows", "7", "--relearn_repeats", "9"], "have only 8 distinct splits"),
     ],
 )
 def test_bad_input_exits_2_and_says_what_is_accepted(folders, tmp_path, capsys, extra, message):

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import statistics
 import traceback
 import warnings
 
@@ -19,7 +20,9 @@ from hf_unlearn.evaluation.audit import (
     RECOVERY_CAPTION,
     AuditResult,
     audit_figure,
+    range_text,
     recovery,
+    repeat_spread,
     robustness_summary,
 )
 from hf_unlearn.evaluation.probes import (
@@ -100,14 +103,15 @@ def test_every_attack_runs_on_every_model_and_gives_finite_scores(audited):
 def test_recovery_is_placed_between_the_attacked_retain_and_original_models(audited):
     result, _, _ = audited
     for entry in result.attacks.values():
-        score = entry["headline"]["score"]
-        after = {role: entry["models"][role]["after"][score] for role in result.models}
-        gap = after["original"] - after["retain"]
-        if abs(gap) < result.settings["recovery_min_gap"]:
-            assert entry["headline"]["recovery"] is None and "undefined" in entry["recovery_notes"][score]
-        else:
-            expected = (after["unlearned"] - after["retain"]) / gap
-            assert entry["headline"]["recovery"] == pytest.approx(expected)
+        for run in entry.get("repeats") or [entry]:  # a repeated attack: in each repeat, on that repeat's scores
+            score = run["headline"]["score"]
+            after = {role: run["models"][role]["after"][score] for role in result.models}
+            gap = after["original"] - after["retain"]
+            if abs(gap) < result.settings["recovery_min_gap"]:
+                assert run["headline"]["recovery"] is None and "undefined" in run["recovery_notes"][score]
+            else:
+                expected = (after["unlearned"] - after["retain"]) / gap
+                assert run["headline"]["recovery"] == pytest.approx(expected)
     assert result.attacks["logit_lens"]["headline"]["score"] == "probability"  # no generation from a layer
 
 
@@ -148,6 +152,92 @@ def test_metrics_table_and_robustness_summary(audited):
     defined = {name: value for name, value in summary["recovery"].items() if value is not None}
     if defined:
         assert summary["worst"]["recovery"] == max(defined.values())
+
+
+def test_relearning_runs_three_times_by_default_and_reports_the_median_and_range(audited):
+    result, _, output_dir = audited
+    saved = json.loads((output_dir / AUDIT_FILE).read_text())["attacks"]
+    for name in ("relearn_forget", "relearn_unrelated"):
+        entry = result.attacks[name]
+        assert entry["settings"]["repeats"] == 3 and saved[name] == json.loads(json.dumps(entry))
+        runs = entry["repeats"]
+        assert [run["seed"] for run in runs] == [0, 1000, 2000]
+        assert (
+            [run["scored_rows"] for run in runs]
+            == [entry["scored_rows"]] * 3
+            == [{"relearn_forget": 4}.get(name, 8)] * 3
+        )
+        for measure in ("recovery", "regained"):
+            for score, spread in entry["spread"][measure].items():
+                values = [run[measure][score] for run in runs]
+                defined = [value for value in values if value is not None]
+                assert spread["values"] == values and spread["repeats"] == 3 and spread["defined"] == len(defined)
+                assert "q1" not in spread  # quartiles only from 4 defined repeats
+                if defined:
+                    assert spread["median"] == statistics.median(defined) == entry[measure][score]
+                    assert (spread["min"], spread["max"]) == (min(defined), max(defined))
+                else:
+                    assert spread["median"] is entry[measure][score] is None
+                    assert entry[f"{measure}_notes"][score] == runs[0][f"{measure}_notes"][score]
+        score = entry["headline"]["score"]
+        assert entry["headline"]["recovery"] == entry["recovery"][score]
+        for role in result.models:  # the scores shown are each score's median over the repeats
+            after = [run["models"][role]["after"][score] for run in runs]
+            assert entry["models"][role]["after"][score] == statistics.median(after)
+    # the table, the summary and the metrics show the median with the lowest and highest repeat
+    entry = result.attacks["relearn_forget"]
+    spread = entry["spread"]["recovery"]["rougeL_recall"]
+    table = result.table()
+    assert "relearn_forget, relearn_unrelated: median [lowest, highest] over 3 repeats" in " ".join(table.split())
+    summary = result.robustness_summary()
+    assert summary["spread"]["relearn_forget"]["recovery"]["repeats"] == 3
+    assert set(summary["spread"]) == {"relearn_forget", "relearn_unrelated"}  # the other attacks ran once
+    if spread["median"] is not None:
+        cell = f"{spread['median']:.2f} [{spread['min']:.2f}, {spread['max']:.2f}]"
+        assert cell in table.split("relearn_forget", 1)[1].splitlines()[0]
+        assert summary["recovery"]["relearn_forget"] == spread["median"]
+        assert result.metrics()["audit_relearn_forget_recovery_max"] == spread["max"]
+    if summary["worst"] and summary["worst"]["attack"] == "relearn_forget":
+        assert f"(median of {spread['defined']} repeats, range {spread['min']:.2f} to" in summary["sentence"]
+
+
+def test_one_relearn_repeat_is_the_single_run_of_before(tokenizer, audited):
+    """`repeats=1` gives the entry an attack run once has always had: the first repeat of the default audit, with
+    no `repeats` or `spread` key."""
+    result, _, _ = audited
+    auditor = UnlearningAuditor(
+        tokenizer,
+        FORGET,
+        RETAIN_ROWS,
+        max_length=64,
+        max_new_tokens=4,
+        batch_size=8,
+        probes=[RelearnProbe(steps=2, learning_rate=1e-2, modes=("forget",), repeats=1)],
+    )
+    models = [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
+    once = auditor.audit(models[0], original=models[1], retain_model=models[2])
+    single = once.attacks["relearn_forget"]
+    first = result.attacks["relearn_forget"]["repeats"][0]
+    assert "repeats" not in single and "spread" not in single and single["settings"]["repeats"] == 1
+    assert single["models"] == first["models"] and single["scored_rows"] == first["scored_rows"]
+    for key in ("recovery", "recovery_notes", "regained", "regained_notes", "headline", "original_damage"):
+        assert single[key] == first[key]
+    assert "[" not in once.table() and "repeats" not in once.table() and "spread" not in once.robustness_summary()
+
+
+def test_the_spread_of_a_measure_over_repeats():
+    assert repeat_spread([0.3, None, 0.1]) == {
+        "values": [0.3, None, 0.1],
+        "repeats": 3,
+        "defined": 2,
+        "median": pytest.approx(0.2),
+        "min": 0.1,
+        "max": 0.3,
+    }
+    spread = repeat_spread([0.4, 0.1, 0.2, 0.3, 0.5])
+    assert spread["median"] == 0.3 and (spread["q1"], spread["q3"]) == (pytest.approx(0.2), pytest.approx(0.4))
+    assert repeat_spread([None, None])["median"] is None and repeat_spread([None])["defined"] == 0
+    assert range_text(repeat_spread([0.25, -0.1, 0.5])) == " [-0.10, 0.50]" and range_text(repeat_spread([0.2])) == ""
 
 
 def test_a_skipped_probe_carries_its_reason_into_audit_json_and_the_table(tokenizer, tmp_path):

@@ -108,3 +108,35 @@ def test_a_forget_set_that_is_not_the_recorded_one_is_refused_and_nothing_is_wri
 
     with pytest.raises(ValueError, match=r"has no unlearning_record.json"):
         result.record_in(tmp_path)
+
+
+def test_the_card_shows_a_repeated_attacks_median_and_range(tmp_path):
+    """A relearning attack run 3 times: the card's table gives its median recovery with the lowest and highest repeat,
+    says how the repeats were drawn, and the summary sentence gives the range."""
+    from hf_unlearn.evaluation.audit import AuditResult, add_recoveries
+
+    def run(seed: int, unlearned: float) -> dict:
+        scores = {"original": 0.9, "retain": 0.1, "unlearned": unlearned}
+        return {
+            "seed": seed,
+            "scored_rows": 4,
+            "models": {
+                role: {"before": {"rougeL_recall": 0.5}, "after": {"rougeL_recall": value}}
+                for role, value in scores.items()
+            },
+        }
+
+    # recoveries (U - 0.1) / 0.8: 0.25, 0.75, 0.5
+    entry = {"probe": "relearn", "status": "ok", "repeats": [run(0, 0.3), run(1000, 0.7), run(2000, 0.5)]}
+    add_recoveries(entry)
+    assert entry["headline"]["recovery"] == pytest.approx(0.5)
+    assert entry["models"]["unlearned"]["after"]["rougeL_recall"] == 0.5
+    settings = {"seed": 0, "forget_set": content_fingerprint(FORGET_ROWS, "forget")}
+    result = AuditResult({"relearn_forget": entry}, settings, ["unlearned", "original", "retain"])
+    record = {**card_record({}, {}), "forget_set": settings["forget_set"], "robustness": result.robustness_summary()}
+    save_card_and_record(record, str(tmp_path))
+    section = (tmp_path / "README.md").read_text().split("## Robustness")[1].split("\n## ")[0]
+    assert "| `relearn_forget` | 0.50 [0.25, 0.75] | undefined | ROUGE-L recall |" in section
+    assert "`relearn_forget` ran 3 times, each with its own seed (and split of the forget rows)" in section
+    assert "recovery 0.50 (median of 3 repeats, range 0.25 to 0.75) on forget ROUGE-L" in section
+    assert "0.50 [0.25, 0.75]" in result.table()

@@ -224,6 +224,41 @@ def test_relearn_forget_split_is_seeded_and_disjoint(tokenizer):
     assert RelearnProbe(relearn_rows=3).attacks(make_context(tokenizer, seed=5))[0].rows != forget.rows
 
 
+def test_repeated_relearning_scores_distinct_splits_each_of_its_own_seed(tokenizer):
+    context = make_context(tokenizer)
+    forget, unrelated = RelearnProbe(relearn_rows=3, repeats=3).attacks(context)
+    runs = forget.runs
+    assert len(runs) == 3 and [run.seed for run in runs] == [0, 1000, 2000]
+    assert len({tuple(run.rows) for run in runs}) == 3  # three distinct scored halves
+    for run in runs:  # no scored row is in the half its own repeat trained on; together they are the forget set
+        assert not set(run.rows) & set(run.trained_rows) and sorted(run.rows + run.trained_rows) == list(range(8))
+        assert len(run.trained_rows) == 3 and run.settings["repeats"] == 3 and run.name == "relearn_forget"
+    # Repeat 0 is the split a single run has always drawn: the audit's seed, its permutation's last 5 rows scored.
+    single = RelearnProbe(relearn_rows=3, repeats=1).attacks(context)[0]
+    assert single.repeats == [] and single.runs == [single] and single.rows == runs[0].rows
+    assert single.rows == sorted(torch.randperm(8, generator=torch.Generator().manual_seed(0)).tolist()[3:])
+    # relearn_unrelated repeats train on the same rows, with other seeds (adapter initialisation, data order)
+    assert [run.seed for run in unrelated.runs] == [0, 1000, 2000]
+    assert all(run.rows == list(range(8)) and run.settings["train_rows"] == 8 for run in unrelated.runs)
+
+
+def test_repeats_draw_again_rather_than_score_a_split_twice(tokenizer):
+    # 8 rows split 7 / 1 have 8 distinct splits: 8 repeats score every row once each
+    runs = RelearnProbe(relearn_rows=7, repeats=8, modes=("forget",)).attacks(make_context(tokenizer))[0].runs
+    assert sorted(row for run in runs for row in run.rows) == list(range(8))
+
+
+@pytest.mark.parametrize("repeats", [0, -1, 1.5, True])
+def test_relearn_repeats_below_one_or_not_whole_are_refused(repeats):
+    with pytest.raises(ValueError, match=r"RelearnProbe repeats \(relearn_repeats\) must be a whole number >= 1"):
+        RelearnProbe(repeats=repeats)
+
+
+def test_more_repeats_than_distinct_splits_are_refused(tokenizer):
+    with pytest.raises(ValueError, match="8 forget rows split 7 / 1 have only 8 distinct splits"):
+        RelearnProbe(relearn_rows=7, repeats=9).check(make_context(tokenizer))
+
+
 @pytest.fixture(scope="module")
 def unlearned_model(tmp_path_factory, tokenizer, memorized_model_dir):
     """The memorized model after a few gradient-ascent steps on the forget rows: it has "forgotten" them."""

@@ -124,6 +124,14 @@ class Attack:
         evaluator ([`UnlearningEvaluator`], *optional*):
             The evaluator that scores the attacked forget rows; its prepared rows show exactly which tokens are
             prompt and which are scored.
+        seed (`int`, *optional*):
+            The seed this run of the attack was drawn with, when the attack is repeated (see `repeats`).
+        trained_rows (`list[int]`, *optional*):
+            Forget rows the attack trains on (relearning on forget rows); never among `rows`.
+        repeats (`list[Attack]`, *optional*, defaults to `[]`):
+            Further runs of the same attack, each with its own seed (and, for relearning on forget rows, its own
+            split): the auditor runs this attack and each repeat on every model, and reports the median and the
+            spread of their recoveries. Empty: the attack runs once.
     """
 
     name: str
@@ -134,6 +142,14 @@ class Attack:
     skipped: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     evaluator: Any = field(default=None, repr=False)
+    seed: int | None = None
+    trained_rows: list[int] | None = field(default=None, repr=False)
+    repeats: list[Attack] = field(default_factory=list, repr=False)
+
+    @property
+    def runs(self) -> list[Attack]:
+        """This attack and its repeats, in order: the first is the attack as it runs without repeats."""
+        return [self, *self.repeats]
 
 
 class Probe:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from typing import Any
 
@@ -14,6 +15,16 @@ from ...data.collator import UnlearningCollator
 from ...data.formatting import SUPPORTED_FORMATS
 from ...reference import peft_checkpointing_alias_quiet
 from .base import Attack, AuditContext, Probe, as_rows, plain_copy
+
+
+REPEAT_SEED_STEP = 1000
+"""Repeat `r` of a relearning attack runs with seed `seed + REPEAT_SEED_STEP * r`: repeat 0 is the audit's own seed
+(the single run of `repeats=1`), and audits with seeds 0 to 999 never share the seed of any repeat."""
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """The seed of repeat `repeat` (from 0) of a relearning attack in an audit seeded `seed`."""
+    return seed + REPEAT_SEED_STEP * repeat
 
 
 def _row_key(row: dict, columns: tuple[str, ...]) -> str:
@@ -35,6 +46,14 @@ class RelearnProbe(Probe):
       (`relearn_rows` rows, trained on) and B (the rest, scored): what comes back on B was not shown.
     - `relearn_unrelated`: the attacker has only data without any forget row (the retain set, or `unrelated`);
       the whole forget set is scored.
+
+    Both attacks run `repeats` times (3 by default), repeat `r` with seed `seed + 1000 r` (see `repeat_seed`): a
+    fresh adapter initialisation and data order each time and, for `relearn_forget`, another split of the forget
+    rows into A and B (drawn from that seed; no two repeats score the same B). `relearn_unrelated` trains on the
+    same unrelated rows each time. The auditor reports the median recovery over the repeats and its range, so that
+    a difference between two models can be read against the spread of the attack itself. Each repeat costs one
+    more fine-tuning and scoring of every audited model; `repeats=1` is the single run (repeat 0) of earlier
+    versions, with the same numbers.
 
     Args:
         modes (`tuple[str, ...]`, *optional*, defaults to `("forget", "unrelated")`):
@@ -59,6 +78,8 @@ class RelearnProbe(Probe):
             LoRA rank.
         lora_alpha (`int`, *optional*, defaults to `16`):
             LoRA scaling numerator.
+        repeats (`int`, *optional*, defaults to `3`):
+            Runs of each attack, each with its own seed and (`relearn_forget`) split; multiplies the probe's cost.
     """
 
     name = "relearn"
@@ -76,6 +97,7 @@ class RelearnProbe(Probe):
         lora: bool = True,
         lora_r: int = 8,
         lora_alpha: int = 16,
+        repeats: int = 3,
     ):
         unknown = sorted(set(modes) - set(self.MODES))
         if unknown or not modes:
@@ -85,6 +107,12 @@ class RelearnProbe(Probe):
         for option, value in (("steps", steps), ("batch_size", batch_size), ("lora_r", lora_r)):
             if value < 1:
                 raise ValueError(f"RelearnProbe {option} must be >= 1, got {value}.")
+        if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+            raise ValueError(
+                f"RelearnProbe repeats (relearn_repeats) must be a whole number >= 1, got {repeats!r}: 1 runs each "
+                "relearning attack once, N > 1 runs it N times with other seeds and splits and reports the median "
+                "and the range."
+            )
         if unrelated_rows is not None and unrelated_rows < 1:
             raise ValueError(f"RelearnProbe unrelated_rows must be >= 1, got {unrelated_rows}.")
         self.modes = tuple(modes)
@@ -97,6 +125,7 @@ class RelearnProbe(Probe):
         self.lora = lora
         self.lora_r = lora_r
         self.lora_alpha = lora_alpha
+        self.repeats = repeats
 
     # ---- Checks ----
 
@@ -113,6 +142,13 @@ class RelearnProbe(Probe):
                     f"The relearn split has {size} of the {total} forget rows (relearn_rows={self.relearn_rows!r}); "
                     f"it must train on at least 1 row and leave at least 1 to score: give a count from 1 to "
                     f"{total - 1} or a fraction strictly between 0 and 1."
+                )
+            distinct = math.comb(total, size)
+            if self.repeats > distinct:
+                raise ValueError(
+                    f"relearn_repeats={self.repeats}, but {total} forget rows split {size} / {total - size} have only "
+                    f"{distinct} distinct splits, and each repeat scores a split of its own: give at most {distinct} "
+                    "repeats (or more forget rows)."
                 )
         source = self.unrelated if self.unrelated is not None else context.retain
         if "unrelated" in self.modes and source is not None:
@@ -133,6 +169,26 @@ class RelearnProbe(Probe):
 
     # ---- Attacks ----
 
+    def splits(self, total: int, seed: int) -> list[tuple[int, list[int], list[int]]]:
+        """`(seed, trained rows, scored rows)` of each repeat of `relearn_forget` on `total` forget rows.
+
+        Repeat `r` draws a permutation from its seed (`repeat_seed`): its first `split_size` rows are trained on,
+        the others scored. A permutation whose scored rows an earlier repeat already scored is drawn again from the
+        same generator, so the repeats score distinct splits and repeat 0 is the split of a single run.
+        """
+        size, seen, result = self.split_size(total), set(), []
+        for repeat in range(self.repeats):
+            run_seed = repeat_seed(seed, repeat)
+            generator = torch.Generator().manual_seed(run_seed)
+            while True:
+                order = torch.randperm(total, generator=generator).tolist()
+                scored = tuple(sorted(order[size:]))
+                if scored not in seen:  # `check` made sure there are enough distinct splits
+                    break
+            seen.add(scored)
+            result.append((run_seed, sorted(order[:size]), list(scored)))
+        return result
+
     def attacks(self, context: AuditContext) -> list[Attack]:
         total = len(context.forget)
         result = []
@@ -144,23 +200,28 @@ class RelearnProbe(Probe):
         }
         if self.lora:
             settings.update(lora_r=self.lora_r, lora_alpha=self.lora_alpha)
+        settings["repeats"] = self.repeats
         if "forget" in self.modes:
-            generator = torch.Generator().manual_seed(context.seed)
-            order = torch.randperm(total, generator=generator).tolist()
-            size = self.split_size(total)
-            train, scored = sorted(order[:size]), sorted(order[size:])
-            data = context.training_rows(context.forget.select(train), "relearn split")
-            evaluator = context.evaluator(context.forget.select(scored))
-            result.append(
-                Attack(
-                    name="relearn_forget",
-                    probe=self.name,
-                    rows=scored,
-                    run=lambda model, d=data, e=evaluator: context.score(self.relearned(model, d, context), e),
-                    settings={**settings, "train_rows": len(train)},
-                    evaluator=evaluator,
+            runs = []
+            for seed, train, scored in self.splits(total, context.seed):
+                data = context.training_rows(context.forget.select(train), "relearn split")
+                evaluator = context.evaluator(context.forget.select(scored))
+                runs.append(
+                    Attack(
+                        name="relearn_forget",
+                        probe=self.name,
+                        rows=scored,
+                        run=lambda model, d=data, e=evaluator, s=seed: context.score(
+                            self.relearned(model, d, context, seed=s), e
+                        ),
+                        settings={**settings, "train_rows": len(train)},
+                        evaluator=evaluator,
+                        seed=seed,
+                        trained_rows=train,
+                    )
                 )
-            )
+            runs[0].repeats = runs[1:]
+            result.append(runs[0])
         if "unrelated" in self.modes:
             source = self.unrelated if self.unrelated is not None else context.retain
             if source is None:
@@ -176,22 +237,32 @@ class RelearnProbe(Probe):
                 count = min(len(source), self.unrelated_rows or total)
                 data = context.training_rows(source.select(range(count)), "unrelated relearning")
                 evaluator = context.evaluator(context.forget)
-                result.append(
+                runs = [  # the same rows each time: a repeat changes the adapter initialisation and the data order
                     Attack(
                         name="relearn_unrelated",
                         probe=self.name,
                         rows=list(range(total)),
-                        run=lambda model, d=data, e=evaluator: context.score(self.relearned(model, d, context), e),
+                        run=lambda model, d=data, e=evaluator, s=seed: context.score(
+                            self.relearned(model, d, context, seed=s), e
+                        ),
                         settings={**settings, "train_rows": count},
                         evaluator=evaluator,
+                        seed=seed,
                     )
-                )
+                    for seed in (repeat_seed(context.seed, repeat) for repeat in range(self.repeats))
+                ]
+                runs[0].repeats = runs[1:]
+                result.append(runs[0])
         return result
 
-    def relearned(self, model: torch.nn.Module, data: datasets.Dataset, context: AuditContext) -> torch.nn.Module:
-        """A copy of `model` fine-tuned on `data` (tokenized rows) with this probe's budget."""
+    def relearned(
+        self, model: torch.nn.Module, data: datasets.Dataset, context: AuditContext, seed: int | None = None
+    ) -> torch.nn.Module:
+        """A copy of `model` fine-tuned on `data` (tokenized rows) with this probe's budget, seeded `seed` (by
+        default the audit's)."""
+        seed = context.seed if seed is None else seed
         duplicate = plain_copy(model)
-        set_seed(context.seed)  # same adapter initialisation and data order for every audited model
+        set_seed(seed)  # same adapter initialisation and data order for every audited model
         if self.lora:
             from peft import LoraConfig, get_peft_model
 
@@ -214,7 +285,7 @@ class RelearnProbe(Probe):
                 report_to="none",
                 remove_unused_columns=False,
                 use_cpu=device.type == "cpu",
-                seed=context.seed,
+                seed=seed,
                 disable_tqdm=True,
             )
             trainer = Trainer(
