@@ -20,6 +20,9 @@ ones an audit of the three together would give). Each audit and each unlearning 
     --jobs 2                    processes side by side, one thread each
     --relearn_repeats 3         runs of each relearning attack, each with its own seed and split (default 3, the
                                 library's): the recovery is their median; audit.json keeps every repeat's values
+    --variant npo_sam=npo:sam_rho=0.01
+                                a method of your own: a METHODS key with more UnlearningConfig fields (KEY=VALUE,
+                                several joined by ';'); run it by its label in --methods (repeatable)
     --reuse_audits              reuse the O / R audits an earlier run saved in the cache (same seed, same models,
                                 same relearn repeats)
     --smoke                     a toy-size pass through every step, for CI
@@ -42,7 +45,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tofu_tiny import method_spec, prepare_protocol, run_worker  # noqa: E402
+from tofu_tiny import method_spec, parse_overrides, prepare_protocol, run_worker  # noqa: E402
 from tofu_tiny import worker as unlearning_worker  # noqa: E402
 
 from hf_unlearn.demo.experiment import FINGERPRINT_FILE  # noqa: E402
@@ -59,6 +62,22 @@ STRETCH = {
     "utility_ratio": 0.9,
     "attacks": ("relearn_forget", "quantize_4bit"),
 }
+
+
+def parse_variants(items: list[str]) -> dict[str, tuple[str, dict]]:
+    """`--variant LABEL=METHOD:KEY=VALUE;KEY=VALUE` -> {LABEL: (METHOD, {KEY: VALUE})} (values read as JSON when
+    they look like numbers, lists or booleans, as `tofu_tiny.py --set` reads them)."""
+    variants = {}
+    for item in items:
+        label, _, definition = item.partition("=")
+        method, _, assignments = definition.partition(":")
+        if not label or not method or not assignments:
+            raise SystemExit(
+                f"--variant {item!r}: expected LABEL=METHOD:KEY=VALUE[;KEY=VALUE], e.g. npo_sam=npo:sam_rho=0.01"
+            )
+        fields = parse_overrides([f"{method}:{assignment}" for assignment in assignments.split(";")])[method]
+        variants[label] = (method, fields)
+    return variants
 
 
 def title(method: str) -> str:
@@ -131,6 +150,7 @@ def audit_worker(spec: dict) -> dict:
     print(f"{report['method']} (seed {spec['seed']}):\n{merged.table()}", file=sys.stderr)
     return {
         **report,
+        "method": spec.get("label", report["method"]),
         "seed": spec["seed"],
         "audit": merged.to_dict(),
         "audit_seconds": round(audit_seconds, 1),
@@ -323,6 +343,13 @@ def main() -> None:
         "cost N times one relearning run (default: 3)",
     )
     parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL=METHOD:KEY=VALUE[;KEY=VALUE]",
+        help="a method of your own, run by its LABEL in --methods, e.g. npo_sam=npo:sam_rho=0.01",
+    )
+    parser.add_argument(
         "--reuse_audits",
         action="store_true",
         help="reuse O / R audits saved in the cache by an earlier run (same seed)",
@@ -354,6 +381,7 @@ def main() -> None:
         "threads": 1 if args.jobs > 1 else None,
     }
     methods = args.methods.split(",")
+    variants = parse_variants(args.variant)
     seeds = []
     with ThreadPoolExecutor(args.jobs) as pool:
         for seed in (int(value) for value in args.seeds.split(",")):
@@ -375,18 +403,20 @@ def main() -> None:
                 print(f"seed {seed}: {role} model audited in {result['seconds']:.0f} s", flush=True)
             futures = []
             for method in methods:
-                overrides = {method: {"seed": seed}} if seed else {}
-                unlearning = method_spec(method, prepared, overrides, args.smoke)
+                base, fields = variants.get(method, (method, {}))
+                overrides = {base: {**fields, **({"seed": seed} if seed else {})}}
+                unlearning = method_spec(base, prepared, overrides, args.smoke)
                 # Curve evaluated at the start and end only: evaluations do not change the run, and they cost time.
                 unlearning["run"]["eval_steps"] = unlearning["run"]["steps"]
                 unlearning["threads"] = common["threads"]
-                unlearning["output_dir"] = str(cache / f"audit_runs_seed{seed}")
+                unlearning["output_dir"] = str(cache / f"audit_runs_seed{seed}" / method)  # variants side by side
                 spec = {
                     **common,
                     "seed": seed,
                     "role": "unlearned",
                     "unlearning": unlearning,
                     "baseline_audits": {role: str(path) for role, path in paths.items()},
+                    "label": method,
                 }
                 futures.append(pool.submit(run_worker, __file__, spec, cache / f"spec_audit_{method}_seed{seed}.json"))
             results = []
