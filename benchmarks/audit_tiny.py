@@ -22,7 +22,9 @@ ones an audit of the three together would give). Each audit and each unlearning 
                                 library's): the recovery is their median; audit.json keeps every repeat's values
     --variant npo_sam=npo:sam_rho=0.01
                                 a method of your own: a METHODS key with more UnlearningConfig fields (KEY=VALUE,
-                                several joined by ';'); run it by its label in --methods (repeatable)
+                                several joined by ';'); run it by its label in --methods (repeatable). Keys
+                                distill_alpha, distill_steps, distill_learning_rate add an UNDO step after unlearning
+                                (the distilled model is the one scored and audited)
     --reuse_audits              reuse the O / R audits an earlier run saved in the cache (same seed, same models,
                                 same relearn repeats)
     --smoke                     a toy-size pass through every step, for CI
@@ -80,6 +82,46 @@ def parse_variants(items: list[str]) -> dict[str, tuple[str, dict]]:
     return variants
 
 
+def distill_step(spec: dict, report: dict, model_dir: Path) -> tuple[dict, Path]:
+    """UNDO after unlearning (`--variant LABEL=METHOD:...;distill_alpha=0.3;distill_steps=200`): noise the unlearned
+    model's weights by `alpha`, distill it into that copy on the retain rows for `steps` steps (lr `learning_rate`,
+    default 1e-3, batch 16), and score the copy as the method's result."""
+    from transformers import AutoTokenizer
+
+    from hf_unlearn import DistillConfig, DistillTrainer
+    from hf_unlearn.demo.experiment import evaluator_for, headline
+
+    cache, rows, options = Path(spec["cache"]), spec["rows"], spec["distill"]
+    tokenizer = AutoTokenizer.from_pretrained(cache / "tokenizer")
+    output_dir = model_dir.with_name(f"{model_dir.name}_undo")
+    args = DistillConfig(
+        output_dir=str(output_dir),
+        alpha=float(options["alpha"]),
+        max_steps=int(options.get("steps", 200)),
+        learning_rate=float(options.get("learning_rate", 1e-3)),
+        per_device_train_batch_size=16,
+        max_length=spec["unlearning"]["recipe"]["max_length"],
+        seed=spec["seed"],
+        save_strategy="no",
+        report_to="none",
+        use_cpu=True,
+        disable_tqdm=True,
+    )
+    start = time.perf_counter()
+    retain = rows["retain_train"]
+    trainer = DistillTrainer(str(model_dir), args=args, retain_dataset=retain, processing_class=tokenizer)
+    trainer.train()
+    trainer.save_model()
+    seconds = time.perf_counter() - start
+    retain_logs = json.loads((cache / "retain_eval_logs.json").read_text())
+    eval_sets = {"forget": rows["forget"], "retain": rows["retain_eval"]}
+    result = evaluator_for(tokenizer, eval_sets, retain_logs, args.max_length).evaluate(trainer.model)
+    distilled = {**report, "scores": headline(result.summary), "before_distill": report["scores"]}
+    distilled["settings"] = {**report["settings"], **{f"distill_{key}": value for key, value in options.items()}}
+    distilled["unlearning_seconds"] = round(report["unlearning_seconds"] + seconds, 1)
+    return distilled, output_dir
+
+
 def title(method: str) -> str:
     base = method.removesuffix("_lora")
     return TITLES.get(base, base) + (" LoRA" if method.endswith("_lora") else "")
@@ -122,9 +164,11 @@ def audit_worker(spec: dict) -> dict:
         return {"role": spec["role"], "audit": result.to_dict(), "seconds": round(time.perf_counter() - start, 1)}
 
     report = unlearning_worker(spec["unlearning"])
+    model_dir = Path(spec["unlearning"]["output_dir"]) / report["method"]
+    if spec.get("distill"):  # UNDO: the unlearned model distilled into a noised copy of itself; that copy is audited
+        report, model_dir = distill_step(spec, report, model_dir)
     unlearned_seconds = time.perf_counter() - start
     auditor = make_auditor(spec)
-    model_dir = Path(spec["unlearning"]["output_dir"]) / report["method"]
     audit_start = time.perf_counter()
     own = auditor.audit(str(model_dir))
     audit_seconds = time.perf_counter() - audit_start
@@ -404,6 +448,8 @@ def main() -> None:
             futures = []
             for method in methods:
                 base, fields = variants.get(method, (method, {}))
+                distill = {key.removeprefix("distill_"): fields[key] for key in fields if key.startswith("distill_")}
+                fields = {key: value for key, value in fields.items() if not key.startswith("distill_")}
                 overrides = {base: {**fields, **({"seed": seed} if seed else {})}}
                 unlearning = method_spec(base, prepared, overrides, args.smoke)
                 # Curve evaluated at the start and end only: evaluations do not change the run, and they cost time.
@@ -417,6 +463,7 @@ def main() -> None:
                     "unlearning": unlearning,
                     "baseline_audits": {role: str(path) for role, path in paths.items()},
                     "label": method,
+                    "distill": distill,
                 }
                 futures.append(pool.submit(run_worker, __file__, spec, cache / f"spec_audit_{method}_seed{seed}.json"))
             results = []
