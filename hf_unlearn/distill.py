@@ -34,6 +34,7 @@ from transformers.utils import logging
 from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
+from .data.formatting import prepare_eval_datasets
 from .history import RequestChain, read_previous_record
 from .hub import ModelCardMixin, save_card_and_record
 from .record import UnlearningRecord, build_record, training_hyperparameters
@@ -392,10 +393,7 @@ class DistillTrainer(ModelCardMixin, Trainer):
         self.distill_fingerprints = fingerprints["retain"] if len(fingerprints) == 1 else fingerprints
         train_dataset = prepared[0] if len(prepared) == 1 else datasets.concatenate_datasets(prepared)
         self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
-        if isinstance(eval_dataset, dict):
-            eval_dataset = {name: prepare_dataset(data, name=name, **prepare) for name, data in eval_dataset.items()}
-        elif eval_dataset is not None:
-            eval_dataset = prepare_dataset(eval_dataset, name="eval", **prepare)
+        eval_dataset = prepare_eval_datasets(eval_dataset, **prepare)
 
         super().__init__(
             model=model,

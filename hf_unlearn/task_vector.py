@@ -38,7 +38,7 @@ from transformers.utils import logging
 from .callbacks import label_progress
 from .config import UnlearningConfig
 from .data import UnlearningCollator, content_fingerprint, ensure_pad_token, prepare_dataset
-from .data.formatting import check_end_tokens
+from .data.formatting import check_end_tokens, prepare_eval_datasets
 from .history import RequestChain
 from .hub import ModelCardMixin, save_card_and_record
 from .record import build_record, training_hyperparameters
@@ -351,10 +351,7 @@ class TaskVectorTrainer(ModelCardMixin, Trainer):
         # Sequential unlearning: a model loaded from an earlier run's output continues that run's request chain.
         self.request_chain = RequestChain.start(model_id, forget_dataset, self.forget_fingerprint)
         self._eval_rows = eval_dataset  # the rows themselves, for `evaluate_unlearning`'s generated answers
-        if isinstance(eval_dataset, dict):
-            eval_dataset = {name: prepare_dataset(data, name=name, **prepare) for name, data in eval_dataset.items()}
-        elif eval_dataset is not None:
-            eval_dataset = prepare_dataset(eval_dataset, name="eval", **prepare)
+        eval_dataset = prepare_eval_datasets(eval_dataset, **prepare)
 
         super().__init__(
             model=model,

@@ -413,3 +413,11 @@ def content_fingerprint(data: Any, name: str) -> dict[str, Any]:
     if "labels" in dataset.column_names and columns == SUPPORTED_FORMATS["tokenized"]:
         columns = (*columns, "labels")
     return {"rows": len(dataset), "sha256": fingerprint(dataset, columns, ordered=False), "columns": list(columns)}
+
+
+def prepare_eval_datasets(eval_dataset, **prepare):
+    """`eval_dataset` tokenized for `Trainer.evaluate` as [`prepare_dataset`] does (keyword arguments `prepare`): a
+    dict of named sets set by set, one set under the name `"eval"`, `None` as it is."""
+    if isinstance(eval_dataset, dict):
+        return {name: prepare_dataset(data, name=name, **prepare) for name, data in eval_dataset.items()}
+    return None if eval_dataset is None else prepare_dataset(eval_dataset, name="eval", **prepare)
