@@ -154,7 +154,7 @@ def audit_worker(spec: dict) -> dict:
     """In this process: audit one baseline model alone, or unlearn with one method and audit its model."""
     import torch
 
-    from hf_unlearn.evaluation.audit import AuditResult, add_recoveries
+    from hf_unlearn.evaluation.audit import with_baselines
 
     if spec.get("threads"):
         torch.set_num_threads(spec["threads"])
@@ -173,23 +173,7 @@ def audit_worker(spec: dict) -> dict:
     own = auditor.audit(str(model_dir))
     audit_seconds = time.perf_counter() - audit_start
     baselines = {role: json.loads(Path(path).read_text())["audit"] for role, path in spec["baseline_audits"].items()}
-    attacks = {}
-    for name, entry in own.attacks.items():
-        entry = dict(entry)
-        if entry["status"] == "ok":
-            given = {role: baselines[role]["attacks"][name] for role in ("original", "retain")}
-            # A repeated attack (relearning) is merged repeat by repeat: the same seed and split on every model.
-            for position, run in enumerate(entry.get("repeats") or [entry]):
-                runs = {role: (given[role].get("repeats") or [given[role]])[position] for role in given}
-                if any(other.get("seed") != run.get("seed") for other in runs.values()):
-                    raise ValueError(f"{name}: the O / R audits were run with other relearn repeats; rerun them.")
-                run["models"] = {
-                    **{role: runs[role]["models"]["unlearned"] for role in runs},
-                    "unlearned": run["models"]["unlearned"],
-                }
-            add_recoveries(entry, auditor.recovery_min_gap)  # the auditor's own rule, on the reused O and R scores
-        attacks[name] = entry
-    merged = AuditResult(attacks=attacks, settings=own.settings, models=["original", "retain", "unlearned"])
+    merged = with_baselines(own, baselines)  # the recoveries a joint audit of O, R and U gives
     merged.save(model_dir.with_name(f"{model_dir.name}_audit_seed{spec['seed']}"))
     print(f"{report['method']} (seed {spec['seed']}):\n{merged.table()}", file=sys.stderr)
     return {

@@ -30,6 +30,7 @@ import os
 import random
 import resource
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -244,11 +245,16 @@ def write_sets(sets: dict[str, list[dict]], folder: Path) -> None:
     paraphrase probe) and the aliases (`aliases`, read by the evaluator's answer accuracy)."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, rows in sets.items():
-        chats = [
-            {**chat, "paraphrased_question": row["paraphrase"], "aliases": row["aliases"]}
-            for chat, row in zip(as_messages(rows), rows)
-        ]
-        (folder / f"{name}.jsonl").write_text("".join(json.dumps(chat) + "\n" for chat in chats))
+        (folder / f"{name}.jsonl").write_text("".join(json.dumps(chat) + "\n" for chat in chat_rows(rows)))
+
+
+def chat_rows(rows: list[dict]) -> list[dict]:
+    """Chat rows with the paraphrase (`paraphrased_question`, read by the audit's paraphrase probe) and the aliases
+    (`aliases`, read by the evaluator's answer accuracy)."""
+    return [
+        {**chat, "paraphrased_question": row["paraphrase"], "aliases": row["aliases"]}
+        for chat, row in zip(as_messages(rows), rows)
+    ]
 
 
 # ---- One unlearning run ----
@@ -308,6 +314,7 @@ def unlearn(
     output_dir: str | os.PathLike | None = None,
     original: dict | None = None,
     save_model: str | os.PathLike | None = None,
+    options: dict | None = None,
 ) -> dict:
     """Unlearn `sets["forget"]` (retain set `sets["retain"]`) from the model in `model_dir` with `method`, scoring
     the model before (unless `original` scores are given) and after; the run's record.
@@ -319,6 +326,7 @@ def unlearn(
             defaults to a temporary folder.
         save_model (`str`, *optional*): save the unlearned model (LoRA merged) and its tokenizer there, e.g. to
             audit it with `hf-unlearn audit`.
+        options (`dict`, *optional*): more `UnlearningConfig` fields over the method's (e.g. `{"sam_rho": 0.1}`).
     """
     import math
     import tempfile
@@ -330,7 +338,7 @@ def unlearn(
     from hf_unlearn import UnlearningConfig
     from hf_unlearn.trainer import trainer_class
 
-    fields = method_fields(method)
+    fields = {**method_fields(method), **(options or {})}
     start = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
@@ -388,6 +396,7 @@ def unlearn(
     step_seconds = (marks[-1] - marks[0]) / (len(marks) - 1) if len(marks) > 1 else train_seconds
     return {
         "method": method,
+        "options": dict(options or {}),
         "use_peft": use_peft,
         "learning_rate": learning_rate,
         "seed": seed,
@@ -403,6 +412,85 @@ def unlearn(
         "peak_rss_mib": round(peak_rss_mib() - memory_before, 1),
         "threads": torch.get_num_threads(),
     }
+
+
+# ---- The audit of an unlearned model (unlearning that lasts) ----
+
+# The attacks the resistance to relearning is read on: relearning (on half of the forget facts, scored on the other
+# half, and on unrelated retain facts), a 4-bit round trip and the logit lens. No retain model exists for pretrained
+# knowledge: each attack reports the share regained, (U_attacked - U_clean) / (O_clean - U_clean).
+AUDIT_ATTACKS = ("relearn_forget", "relearn_unrelated", "quantize_4bit", "logit_lens")
+
+
+def make_auditor(tokenizer, sets: dict[str, list[dict]], seed: int, relearn_repeats: int = 3):
+    """The audit of the protocol: `hf-unlearn audit`'s probe defaults (20 LoRA steps on half of the forget facts,
+    lr 1e-3, batch 4), 4-bit only, answers of at most 32 new tokens as the scores' greedy answers."""
+    from hf_unlearn.evaluation import UnlearningAuditor
+    from hf_unlearn.evaluation.probes import LogitLensProbe, QuantizeProbe, RelearnProbe
+
+    return UnlearningAuditor(
+        tokenizer,
+        forget=chat_rows(sets["forget"]),
+        retain=chat_rows(sets["retain"]),
+        probes=[RelearnProbe(repeats=relearn_repeats), QuantizeProbe(bits=(4,)), LogitLensProbe()],
+        seed=seed,
+        max_new_tokens=32,
+    )
+
+
+def audit_unlearned(
+    unlearned_dir: str | os.PathLike,
+    original_dir: str | os.PathLike,
+    sets: dict[str, list[dict]],
+    seed: int,
+    cache: Path,
+    relearn_repeats: int = 3,
+):
+    """The audit of the unlearned model in `unlearned_dir` against the original: the original is audited once per
+    forget set, seed and repeat count (cached in `cache`, reused by every run with the same ones; the auditor's
+    seeded splits and adapters make the reused scores those of a joint audit) and merged with the unlearned
+    model's own audit ([`with_baselines`])."""
+    from transformers import AutoTokenizer
+
+    from hf_unlearn.evaluation.audit import with_baselines
+
+    auditor = make_auditor(AutoTokenizer.from_pretrained(unlearned_dir), sets, seed, relearn_repeats)
+    digest = auditor.settings["forget_set"]["sha256"][:12]
+    cached = cache / f"original_{digest}_seed{seed}_repeats{relearn_repeats}.json"
+    if cached.is_file():
+        original = json.loads(cached.read_text())
+    else:
+        original = auditor.audit(str(original_dir)).to_dict()
+        cache.mkdir(parents=True, exist_ok=True)
+        cached.write_text(json.dumps(original))
+    return with_baselines(auditor.audit(str(unlearned_dir)), {"original": original})
+
+
+def audit_summary(audit) -> dict:
+    """Per attack of [`AUDIT_ATTACKS`]: its headline score (ROUGE-L; probability for the logit lens), the original's
+    and the unlearned model's score before and after the attack, the share regained (median over the repeats) and
+    its range; for the logit lens, the unlearned model's best layer."""
+    summary = {}
+    for name in AUDIT_ATTACKS:
+        entry = audit.attacks.get(name)
+        if entry is None or entry["status"] != "ok":
+            summary[name] = {"status": "skipped" if entry else "absent", "reason": entry and entry["reason"]}
+            continue
+        score = entry["headline"]["score"]
+        spread = (entry.get("spread") or {}).get("regained", {}).get(score)
+        summary[name] = {
+            "score": score,
+            **{
+                f"{role}_{stage}": entry["models"][role][stage][score]
+                for role in ("original", "unlearned")
+                for stage in ("before", "after")
+            },
+            "regained": entry["headline"]["regained"],
+            "regained_range": [spread["min"], spread["max"]] if spread else None,
+        }
+        if name == "logit_lens":
+            summary[name]["best_layer"] = entry["models"]["unlearned"].get("best_layer")
+    return summary
 
 
 # ---- The method table ----
@@ -423,6 +511,7 @@ def run_key(record: dict) -> tuple:
         tuple(record["targets"]),
         record["steps"],
         record["batch_size"],
+        json.dumps(record.get("options") or {}, sort_keys=True),
     )
 
 
@@ -482,6 +571,7 @@ def method_name(record: dict) -> str:
 def table(runs: list[dict], sweep_target: str) -> str:
     """Markdown: the sweep (every run on `sweep_target`, seed 0) and, per method at its selected learning rate, the
     median over every target and seed run of the ratios to the original model, with the run count."""
+    runs = [r for r in runs if not r.get("options")]  # the method table compares the presets; see robust_table
     columns = ["forget_question", "forget_paraphrase", "forget_fill_in", "neighbours", "retain", "general"]
     header = "| forget (plain) | forget (paraphrase) | forget (fill-in) | neighbours | retain | general |"
     lines = [
@@ -540,6 +630,59 @@ def table(runs: list[dict], sweep_target: str) -> str:
                 f"| {record['method']} | {record['learning_rate']:g} | {record['steps']} x {record['batch_size']} | "
                 f"{cells} | {relative['forget_probability']:.3f} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def parse_options(items: list[str]) -> dict:
+    """`KEY=VALUE` strings as UnlearningConfig fields: each value read as a Python literal (number, bool, None, list)
+    where it is one, else kept as a string."""
+    import ast
+
+    options = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set takes KEY=VALUE (an UnlearningConfig field), got {item!r}")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return options
+
+
+def robust_table(runs: list[dict]) -> str:
+    """Markdown: per label (method and options) over its audited runs, the median of the accuracy ratios, of each
+    attack's share regained (relearn-forget also per run) and of the logit lens's best-layer probability."""
+    audited = [r for r in runs if "audit" in r]
+    labels = sorted({r["label"] for r in audited}, key=lambda label: [r["label"] for r in audited].index(label))
+    columns = ["forget_question", "forget_paraphrase", "neighbours", "general"]
+    lines = [
+        "| run | lr | runs | forget (plain) | forget (paraphrase) | neighbours | general | relearn-forget regained "
+        "(per run) | relearn-unrelated regained | quantize-4bit regained | logit-lens best-layer prob. | s/step |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
+    def regained(record: dict, attack: str) -> float | None:
+        return record["audit"].get(attack, {}).get("regained")
+
+    def cell(values: list) -> str:
+        defined = [value for value in values if value is not None]
+        return f"{_median(defined):.2f}" if defined else "-"
+
+    for label in labels:
+        same = [r for r in audited if r["label"] == label]
+        accuracy = " | ".join(f"{_median([r['relative'][c] for r in same]):.2f}" for c in columns)
+        per_run = ", ".join(
+            "-" if regained(r, "relearn_forget") is None else f"{regained(r, 'relearn_forget'):.2f}" for r in same
+        )
+        lens = [r["audit"].get("logit_lens", {}).get("unlearned_after") for r in same]
+        lines.append(
+            f"| {label} | {same[0]['learning_rate']:g} | {len(same)} | {accuracy} | "
+            f"{cell([regained(r, 'relearn_forget') for r in same])} ({per_run}) | "
+            f"{cell([regained(r, 'relearn_unrelated') for r in same])} | "
+            f"{cell([regained(r, 'quantize_4bit') for r in same])} | "
+            f"{cell(lens)} | {_median([r['step_seconds'] for r in same]):.2f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -610,13 +753,34 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--epochs", type=float, default=5.0, help="passes over the forget set")
     run.add_argument("--batch_size", type=int, default=4, help="forget rows per step")
     run.add_argument("--output", default="outputs/real_knowledge.jsonl")
+    run.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="one more UnlearningConfig field over the method's, e.g. sam_rho=0.1 (repeatable)",
+    )
+    run.add_argument("--label", help="the run's name in the robustness table (default: the method and its --set)")
+    run.add_argument(
+        "--audit",
+        action="store_true",
+        help="audit the unlearned model against the original (relearning, 4-bit, logit lens); the original's audit is "
+        "cached beside --output and reused",
+    )
+    run.add_argument("--relearn_repeats", type=int, default=3, help="runs of each relearning attack (default: 3)")
     summary = commands.add_parser("table", help="the method table (markdown) of the runs in --runs")
     summary.add_argument("--runs", nargs="+", required=True, help="JSONL files written by run")
     summary.add_argument("--sweep_target", default="William Shakespeare", help="the target of the learning-rate sweep")
+    robust = commands.add_parser("robust_table", help="the table of audited runs (run --audit) in --runs")
+    robust.add_argument("--runs", nargs="+", required=True, help="JSONL files written by run --audit")
     args = parser.parse_args(argv)
     if args.command == "table":
         print(table(read_runs(args.runs), args.sweep_target), end="")
         return
+    if args.command == "robust_table":
+        print(robust_table(read_runs(args.runs)), end="")
+        return
+    options = parse_options(getattr(args, "set", []))
 
     import torch
 
@@ -644,24 +808,38 @@ def main(argv: list[str] | None = None) -> None:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     original = original_scores(output, targets)
-    record = unlearn(
-        model_dir_of(args),
-        chosen,
-        args.method,
-        args.learning_rate,
-        seed=args.seed,
-        use_peft=args.use_peft,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        save_model=args.save_model,
-        original=original,
-    )
-    record = {"targets": targets, **record, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    label = args.label or "+".join([args.method, *(f"{key}={value}" for key, value in options.items())])
+    audit_dir = output.with_name(f"{output.stem}_audits")
+    with tempfile.TemporaryDirectory() as scratch:
+        save_model = args.save_model or (Path(scratch) / "unlearned" if args.audit else None)
+        record = unlearn(
+            model_dir_of(args),
+            chosen,
+            args.method,
+            args.learning_rate,
+            seed=args.seed,
+            use_peft=args.use_peft,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            save_model=save_model,
+            original=original,
+            options=options,
+        )
+        record = {"targets": targets, "label": label, **record}
+        if args.audit:
+            start = time.perf_counter()
+            audit = audit_unlearned(
+                save_model, model_dir_of(args), chosen, args.seed, audit_dir, relearn_repeats=args.relearn_repeats
+            )
+            audit.save(audit_dir / f"{label}_{'_'.join(targets)}_seed{args.seed}".replace(" ", "_"), plot=False)
+            record["audit"] = audit_summary(audit)
+            record["audit_seconds"] = round(time.perf_counter() - start, 1)
+    record["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with output.open("a") as handle:
         handle.write(json.dumps(record) + "\n")
     u, o = record["unlearned"], record["original"]
     print(
-        f"{args.method}{' LoRA' if args.use_peft else ''} lr {args.learning_rate:g} seed {args.seed} on "
+        f"{label}{' LoRA' if args.use_peft else ''} lr {args.learning_rate:g} seed {args.seed} on "
         f"{' + '.join(targets)}: forget {o['forget_question']:.2f} -> {u['forget_question']:.2f}, neighbours "
         f"{o['neighbours']:.2f} -> {u['neighbours']:.2f}, general {o['general']:.2f} -> {u['general']:.2f}; "
         f"{record['steps']} steps of {record['step_seconds']:.2f} s"

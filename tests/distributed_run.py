@@ -1,7 +1,9 @@
 """A short NPO run with a frozen reference copy, written for `accelerate launch` (used by test_distributed.py).
 
-python tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH
-accelerate launch --multi_gpu --num_processes 2 tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH
+python tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH [CONFIG_JSON]
+accelerate launch --multi_gpu --num_processes 2 tests/distributed_run.py OUTPUT_DIR PER_DEVICE_BATCH [CONFIG_JSON]
+
+CONFIG_JSON: more UnlearningConfig fields, e.g. '{"sam_rho": 0.1}'.
 """
 
 import json
@@ -16,7 +18,7 @@ from hf_unlearn import NPOTrainer  # noqa: E402
 from tests.conftest import FORGET_ROWS, RETAIN_ROWS, all_texts, make_config, tiny_llama, train_tokenizer  # noqa: E402
 
 
-def main(output_dir: str, per_device_batch: int) -> None:
+def main(output_dir: str, per_device_batch: int, fields: dict) -> None:
     tokenizer = train_tokenizer(all_texts())
     # USE_CPU=0 reproduces a user who forgets `use_cpu` on a machine without GPUs.
     args = make_config(
@@ -25,6 +27,7 @@ def main(output_dir: str, per_device_batch: int) -> None:
         per_device_eval_batch_size=per_device_batch,
         max_steps=4,
         use_cpu=os.environ.get("USE_CPU", "1") == "1",
+        **fields,
     )
     trainer = NPOTrainer(
         tiny_llama(len(tokenizer), seed=3),
@@ -42,9 +45,10 @@ def main(output_dir: str, per_device_batch: int) -> None:
             "logs": trainer.state.log_history,
             "eval": metrics,
             "reference": type(trainer.reference.model).__name__,
+            "weights": [p.detach().double().sum().item() for p in trainer.model.parameters()],
         }
         (Path(output_dir) / "result.json").write_text(json.dumps(result))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], int(sys.argv[2]))
+    main(sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]) if len(sys.argv) > 3 else {})

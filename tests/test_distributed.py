@@ -22,9 +22,9 @@ def run(command: list[str], tmp_path: Path, **env) -> subprocess.CompletedProces
     return subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
 
 
-def launch(tmp_path: Path, name: str, per_device_batch: int, launcher: list[str]) -> dict:
+def launch(tmp_path: Path, name: str, per_device_batch: int, launcher: list[str], fields: dict | None = None) -> dict:
     output = tmp_path / name
-    result = run([*launcher, str(SCRIPT), str(output), str(per_device_batch)], tmp_path)
+    result = run([*launcher, str(SCRIPT), str(output), str(per_device_batch), json.dumps(fields or {})], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads((output / "result.json").read_text())
 
@@ -47,6 +47,26 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path):
     assert {"eval_retain_nll/retain", "eval_forget_log_ratio/forget"} <= set(scores)
     for key in scores:
         assert double["eval"][key] == pytest.approx(single["eval"][key], rel=1e-5, abs=1e-5), key
+
+
+def test_smoothed_steps_on_two_processes_match_one_with_the_same_global_batch(tmp_path):
+    """SAM and randomized smoothing under data parallelism: the perturbation comes from the forget gradient averaged
+    over the processes (the global batch's), and the noise is the same on every process (seeded by seed, step,
+    micro-batch and draw), so two processes of 2 rows take the steps one process of 4 rows takes."""
+    fields = {"sam_rho": 0.1, "randomized_smoothing_std": 1e-3, "randomized_smoothing_samples": 2}
+    single = launch(tmp_path, "single", 4, [sys.executable], fields)
+    double = launch(tmp_path, "double", 2, [*ACCELERATE_LAUNCH, "--multi_gpu", "--num_processes", "2"], fields)
+    assert (single["processes"], double["processes"]) == (1, 2)
+    train_logs = [(a, b) for a, b in zip(single["logs"], double["logs"]) if "loss" in a]
+    assert len(train_logs) == 4
+    for a, b in train_logs:  # the loss of steps 2-4 is taken at the weights the earlier smoothed steps made
+        for key in SCORE_KEYS:
+            assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-5), key
+    # the weights after 4 smoothed steps (sums of each parameter; weights of order 0.02, sums of order 1)
+    assert double["weights"] == pytest.approx(single["weights"], rel=1e-4, abs=1e-4)
+    # and the options do change the steps: the match above is not that of two plain runs
+    plain = launch(tmp_path, "plain", 4, [sys.executable])
+    assert plain["weights"] != pytest.approx(single["weights"], rel=1e-4, abs=1e-4)
 
 
 def test_a_launch_that_accelerate_would_run_as_separate_processes_is_refused(tmp_path):

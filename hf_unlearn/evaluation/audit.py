@@ -29,6 +29,8 @@ against the spread of the attack itself (see [`repeat_spread`]).
 
 from __future__ import annotations
 
+import copy
+import json
 import math
 import os
 import re
@@ -883,6 +885,58 @@ class UnlearningAuditor:
                 add_recoveries(entry, self.recovery_min_gap)
         bar.close()
         return AuditResult(attacks=attacks, settings=self.settings, models=list(models), per_row=per_row)
+
+
+def with_baselines(result: AuditResult, baselines: dict[str, AuditResult | dict]) -> AuditResult:
+    """The audit of an unlearned model alone, completed with baseline models audited alone, as if all were audited
+    together: audit the original (and retain) model once, and reuse it for every unlearned model of it.
+
+    The merged scores are those a joint audit gives, because the auditor seeds each attack's split, adapter
+    initialisation and data order from its settings, not from the models it is given; so the audits must share
+    those settings (seed, probes, relearn repeats, scoring settings, forget and retain sets), which is checked.
+
+    Args:
+        result ([`AuditResult`]):
+            The unlearned model's audit (`models == ["unlearned"]`).
+        baselines (`dict[str, AuditResult | dict]`):
+            `"original"` and / or `"retain"` -> that model's audit alone (an [`AuditResult`] or the content of its
+            `audit.json`).
+
+    Returns:
+        [`AuditResult`]: the attacks with every model's scores and the recoveries of the joint audit.
+    """
+    if result.models != ["unlearned"]:
+        raise ValueError(f"result must be the audit of the unlearned model alone; it audited {result.models}")
+    unknown = sorted(set(baselines) - {"original", "retain"})
+    if unknown:
+        raise ValueError(f"baselines takes the roles 'original' and 'retain'; got {unknown}")
+    given = {role: audit.to_dict() if isinstance(audit, AuditResult) else audit for role, audit in baselines.items()}
+    settings = json.loads(json.dumps(result.settings))  # as saved: tuples read back as lists
+    for role, audit in given.items():
+        differ = sorted(
+            key for key in {*audit["settings"], *settings} if audit["settings"].get(key) != settings.get(key)
+        )
+        if differ:
+            raise ValueError(f"the {role} audit was run with other settings ({', '.join(differ)}); rerun it")
+    attacks = {}
+    for name, entry in result.attacks.items():
+        entry = copy.deepcopy(entry)
+        if entry["status"] == "ok":
+            theirs = {role: audit["attacks"][name] for role, audit in given.items()}
+            # A repeated attack is merged repeat by repeat: each repeat has its own seed and split, the same on
+            # every model.
+            for position, run in enumerate(entry.get("repeats") or [entry]):
+                runs = {role: (other.get("repeats") or [other])[position] for role, other in theirs.items()}
+                if any(other.get("seed") != run.get("seed") for other in runs.values()):
+                    raise ValueError(f"{name}: the baseline audits ran other repeats; rerun them")
+                run["models"] = {
+                    **{role: other["models"]["unlearned"] for role, other in runs.items()},
+                    **run["models"],
+                }
+            add_recoveries(entry, result.settings["recovery_min_gap"])
+        attacks[name] = entry
+    roles = [role for role in ("original", "retain") if role in given]
+    return AuditResult(attacks=attacks, settings=result.settings, models=["unlearned", *roles])
 
 
 def add_recoveries(entry: dict, min_gap: float = 0.05) -> None:

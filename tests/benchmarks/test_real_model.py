@@ -204,6 +204,56 @@ def test_runner_takes_the_demo_methods_without_their_rates():
         rk.method_fields("task_vector")
 
 
+def test_run_options_are_config_fields_read_as_literals():
+    assert rk.parse_options(["sam_rho=0.1", "weight_averaging_interval=5", "forget_loss_kwargs={'beta': 0.2}"]) == {
+        "sam_rho": 0.1,
+        "weight_averaging_interval": 5,
+        "forget_loss_kwargs": {"beta": 0.2},
+    }
+    assert rk.parse_options(["lr_scheduler_type=cosine"]) == {"lr_scheduler_type": "cosine"}
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        rk.parse_options(["sam_rho"])
+
+
+def robust_record(label: str, seed: int, relearn: float | None, options: dict) -> dict:
+    relative = {name: 0.5 for name in ("forget_question", "forget_paraphrase", "forget_fill_in", "retain")}
+    return {
+        "targets": ["A"],
+        "label": label,
+        "method": "npo",
+        "options": options,
+        "use_peft": False,
+        "learning_rate": 3e-5,
+        "seed": seed,
+        "steps": 19,
+        "batch_size": 4,
+        "relative": {**relative, "neighbours": 0.9, "general": 0.8 + seed / 100, "forget_probability": 0.1},
+        "step_seconds": 2.0 + seed,
+        "peak_rss_mib": 1.0,
+        "audit": {
+            "relearn_forget": {"regained": relearn},
+            "relearn_unrelated": {"regained": 0.5},
+            "quantize_4bit": {"status": "skipped", "reason": "no bitsandbytes"},
+            "logit_lens": {"regained": 0.0, "unlearned_after": 0.25},
+        },
+    }
+
+
+def test_robust_table_gives_medians_over_seeds_and_each_runs_relearn_share():
+    runs = [robust_record("npo", seed, 1.0 + seed / 10, {}) for seed in (0, 1, 2)]
+    runs += [
+        robust_record("npo+sam_rho=0.1", seed, None if seed == 2 else 0.2, {"sam_rho": 0.1}) for seed in (0, 1, 2)
+    ]
+    rows = rk.robust_table(runs).splitlines()[2:]
+    assert (
+        rows[0] == "| npo | 3e-05 | 3 | 0.50 | 0.50 | 0.90 | 0.81 | 1.10 (1.00, 1.10, 1.20) | 0.50 | - | 0.25 | 3.00 |"
+    )
+    # an undefined share regained is shown as such and left out of the median
+    assert rows[1].split(" | ")[7] == "0.20 (0.20, 0.20, -)"
+    # the method table compares the presets only: runs with options are not candidates
+    assert "sam_rho" not in rk.table(runs, "A") and "| npo | 3e-05 | 3 (1 x 3)" in rk.table(runs, "A")
+
+
 def test_original_scores_are_reused_per_target(tmp_path):
     output = tmp_path / "runs.jsonl"
     assert rk.original_scores(output, ["A"]) is None

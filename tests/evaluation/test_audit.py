@@ -24,6 +24,7 @@ from hf_unlearn.evaluation.audit import (
     recovery,
     repeat_spread,
     robustness_summary,
+    with_baselines,
 )
 from hf_unlearn.evaluation.probes import (
     PROMPT_TRANSFORMS,
@@ -223,6 +224,41 @@ def test_one_relearn_repeat_is_the_single_run_of_before(tokenizer, audited):
     for key in ("recovery", "recovery_notes", "regained", "regained_notes", "headline", "original_damage"):
         assert single[key] == first[key]
     assert "[" not in once.table() and "repeats" not in once.table() and "spread" not in once.robustness_summary()
+
+
+def test_baselines_audited_alone_merge_into_the_joint_audit(tokenizer, audited):
+    """`with_baselines`: O and R audited once each, alone, and merged into U's own audit, give every score,
+    recovery, share regained and spread of the joint audit of the three (what lets a benchmark audit O once per
+    seed); audits run with other settings are refused."""
+    joint, _, _ = audited
+    auditor = UnlearningAuditor(
+        tokenizer,
+        FORGET,
+        RETAIN_ROWS,
+        max_length=64,
+        max_new_tokens=4,
+        batch_size=8,
+        probes=[RelearnProbe(steps=2, learning_rate=1e-2), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
+    )
+    models = [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
+    alone = {role: auditor.audit(model) for role, model in zip(("unlearned", "original", "retain"), models)}
+    merged = with_baselines(alone["unlearned"], {"original": alone["original"], "retain": alone["retain"].to_dict()})
+    assert merged.models == joint.models and merged.settings == joint.settings
+
+    def without_timing(attacks: dict) -> str:
+        return json.dumps({name: {**entry, "seconds": None} for name, entry in attacks.items()}, sort_keys=True)
+
+    assert without_timing(merged.attacks) == without_timing(joint.attacks)
+
+    other = UnlearningAuditor(
+        tokenizer, FORGET, RETAIN_ROWS, max_length=64, max_new_tokens=4, seed=1, probes=["logit_lens"]
+    )
+    with pytest.raises(ValueError, match=r"original audit was run with other settings \(probes, seed\)"):
+        with_baselines(other.audit(models[0]), {"original": alone["original"]})
+    with pytest.raises(ValueError, match="audit of the unlearned model alone"):
+        with_baselines(joint, {"original": alone["original"]})
+    with pytest.raises(ValueError, match="'original' and 'retain'"):
+        with_baselines(alone["unlearned"], {"reference": alone["original"]})
 
 
 def test_the_spread_of_a_measure_over_repeats():
