@@ -67,10 +67,8 @@ def row_strings(rows) -> list[str]:
     return strings
 
 
-@pytest.fixture(scope="module")
-def audited(tokenizer, tmp_path_factory):
-    """Every probe but quantize (tested on wider models) on three tiny models, and the saved files."""
-    auditor = UnlearningAuditor(
+def every_probe_but_quantize(tokenizer) -> UnlearningAuditor:
+    return UnlearningAuditor(
         tokenizer,
         FORGET,
         RETAIN_ROWS,
@@ -79,7 +77,17 @@ def audited(tokenizer, tmp_path_factory):
         batch_size=8,
         probes=[RelearnProbe(steps=2, learning_rate=1e-2), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
     )
-    models = [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
+
+
+def three_models(tokenizer) -> list:
+    """The unlearned, original and retain models of the audits here: three tiny llamas of their own seeds."""
+    return [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
+
+
+@pytest.fixture(scope="module")
+def audited(tokenizer, tmp_path_factory):
+    """Every probe but quantize (tested on wider models) on three tiny models, and the saved files."""
+    auditor, models = every_probe_but_quantize(tokenizer), three_models(tokenizer)
     result = auditor.audit(models[0], original=models[1], retain_model=models[2])
     output_dir = tmp_path_factory.mktemp("audit")
     return result, result.save(output_dir), output_dir
@@ -215,7 +223,7 @@ def test_one_relearn_repeat_is_the_single_run_of_before(tokenizer, audited):
         batch_size=8,
         probes=[RelearnProbe(steps=2, learning_rate=1e-2, modes=("forget",), repeats=1)],
     )
-    models = [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
+    models = three_models(tokenizer)
     once = auditor.audit(models[0], original=models[1], retain_model=models[2])
     single = once.attacks["relearn_forget"]
     first = result.attacks["relearn_forget"]["repeats"][0]
@@ -231,16 +239,7 @@ def test_baselines_audited_alone_merge_into_the_joint_audit(tokenizer, audited):
     recovery, share regained and spread of the joint audit of the three (what lets a benchmark audit O once per
     seed); audits run with other settings are refused."""
     joint, _, _ = audited
-    auditor = UnlearningAuditor(
-        tokenizer,
-        FORGET,
-        RETAIN_ROWS,
-        max_length=64,
-        max_new_tokens=4,
-        batch_size=8,
-        probes=[RelearnProbe(steps=2, learning_rate=1e-2), "paraphrase", "few_shot", "prompt_attacks", "logit_lens"],
-    )
-    models = [tiny_llama(len(tokenizer), seed=seed) for seed in (0, 1, 2)]
+    auditor, models = every_probe_but_quantize(tokenizer), three_models(tokenizer)
     alone = {role: auditor.audit(model) for role, model in zip(("unlearned", "original", "retain"), models)}
     merged = with_baselines(alone["unlearned"], {"original": alone["original"], "retain": alone["retain"].to_dict()})
     assert merged.models == joint.models and merged.settings == joint.settings
