@@ -51,8 +51,28 @@ MORE_METHODS = {
     "SatImp": ("satimp", "nll", False, False),
     "RMU": ("rmu", "rmu", False, False),
 }
+# The smoothing options against relearning (`--smoothing`), on the protocol's GD and precomputed-reference NPO.
+SMOOTHING_METHODS = {
+    "GD + SAM": ("ga", "nll", False, False),
+    "NPO (precomputed) + SAM": ("npo", "nll", False, True),
+    "NPO (precomputed) + randomized smoothing, 3 draws": ("npo", "nll", False, True),
+    "NPO (precomputed) + weight averaging, every step": ("npo", "nll", False, True),
+}
 # The protocol's model has 4 layers: RMU steers layer 2 and trains the MLPs of layers 0-2 (its default set).
-METHOD_FIELDS = {"RMU": {"rmu_layer": 2}}
+METHOD_FIELDS = {
+    "RMU": {"rmu_layer": 2},
+    "GD + SAM": {"sam_rho": 0.1},
+    "NPO (precomputed) + SAM": {"sam_rho": 0.1},
+    "NPO (precomputed) + randomized smoothing, 3 draws": {
+        "randomized_smoothing_std": 1e-3,
+        "randomized_smoothing_samples": 3,
+    },
+    # from the first step, a snapshot at every step: the most this option can cost
+    "NPO (precomputed) + weight averaging, every step": {
+        "weight_averaging_start": 0.0,
+        "weight_averaging_interval": 1,
+    },
+}
 WARMUP_STEPS, MEASURED_STEPS = 10, 50
 
 
@@ -112,7 +132,7 @@ def worker(
             return UnlearningTrainer
 
     baseline = peak_rss_mib()
-    forget_loss, retain_loss, lora, precompute = spec or {**METHODS, **MORE_METHODS}[method]
+    forget_loss, retain_loss, lora, precompute = spec or {**METHODS, **MORE_METHODS, **SMOOTHING_METHODS}[method]
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     forget = datasets.load_dataset(data, "forget01", split="train")
     retain = datasets.load_dataset(data, "retain99", split="train")
@@ -244,6 +264,12 @@ def main() -> None:
         help="run GD and every other objective (MORE_METHODS) instead of the protocol's table: step time and peak "
         "memory relative to GD",
     )
+    parser.add_argument(
+        "--smoothing",
+        action="store_true",
+        help="run GD, NPO (precomputed) and each with the smoothing options against relearning (SMOOTHING_METHODS): "
+        "step time and peak memory relative to GD",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--tokenizer", help=argparse.SUPPRESS)
     parser.add_argument("--steps", default=f"{WARMUP_STEPS},{MEASURED_STEPS}", help=argparse.SUPPRESS)
@@ -258,7 +284,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tokenizer_dir:
         build_tokenizer(args.data, tokenizer_dir)
         runs = []
-        methods = ["GD", *MORE_METHODS] if args.more else list(METHODS)
+        if args.smoothing:
+            methods = ["GD", "NPO (precomputed)", *SMOOTHING_METHODS]
+        else:
+            methods = ["GD", *MORE_METHODS] if args.more else list(METHODS)
         for repetition in range(repetitions):
             for method in methods:
                 command = [
@@ -282,7 +311,7 @@ def main() -> None:
                     f"{runs[-1]['peak_rss_mib']:.0f} MiB",
                     flush=True,
                 )
-    if args.more:
+    if args.more or args.smoothing:
         summary = relative_to_gd(runs)
         print("| method | step time, ms, median [min-max] | x GD | peak memory, MiB | x GD |\n|---|---|---|---|---|")
         for method, row in summary.items():

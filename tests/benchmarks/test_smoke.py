@@ -29,6 +29,15 @@ def test_step_cost_smoke(tmp_path, synthetic_tofu_dir):
     assert all(m["step_ms_median"] > 0 and m["peak_rss_mib_median"] > 0 for m in summary["methods"].values())
 
 
+def test_step_cost_smoothing_smoke(tmp_path, synthetic_tofu_dir):
+    output = tmp_path / "step_cost_smoothing.json"
+    result = run("benchmarks/step_cost.py", "--data", synthetic_tofu_dir, "--smoke", "--smoothing", "--output", output)
+    assert result.returncode == 0, result.stderr[-2000:]
+    summary = json.loads(output.read_text())["relative_to_gd"]
+    assert list(summary) == ["GD", "NPO (precomputed)", *load_benchmark("step_cost").SMOOTHING_METHODS]
+    assert all(row["step_seconds"] > 0 and row["step_ratio"] > 0 for row in summary.values())
+
+
 def test_tofu_tiny_smoke(tmp_path, synthetic_tofu_dir):
     result = run(
         "benchmarks/tofu_tiny.py",
