@@ -335,23 +335,49 @@ def markdown(report: dict) -> str:
                 f"{method['audit_seconds']:.0f} |"
             )
     if len(report["seeds"]) > 1:
-        lines += [
-            "",
-            "Medians over seeds:",
-            "",
-            "| method | seeds | forget quality | model utility (x O) | relearn-forget rec. | quantize-4bit rec. | "
-            "stretch target |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for method, summary in report["summary"].items():
-            recoveries = [summary["recovery_median"][name] for name in STRETCH["attacks"]]
-            lines.append(
-                f"| {title(method)} | {', '.join(map(str, summary['seeds']))} | "
-                f"{summary['forget_quality_median']:.3g} | {summary['utility_ratio_median']:.2f} | "
-                + " | ".join("n/a" if value is None else f"{value:.2f}" for value in recoveries)
-                + f" | {'met' if summary['stretch_target_met'] else 'not met'} |"
-            )
+        lines += ["", "Medians over seeds (relearn-forget recovery also per seed):", "", *median_table(report)]
     return "\n".join(lines) + "\n"
+
+
+def median_table(report: dict) -> list[str]:
+    """Markdown lines: per method, the medians over its seeds of forget quality, forget ROUGE-L, model utility as a
+    fraction of O's, the relearn-forget (each seed's too), relearn-unrelated and quantize-4bit recoveries, the
+    unlearned model's answer probability at its best logit-lens layer and the unlearning seconds, and whether the
+    medians meet the stretch target. The table of docs/benchmarks.md, from `--combine` of the runs' outputs."""
+    original_utility = report["baselines"]["original"]["model_utility"]
+    runs: dict[str, list[dict]] = {}
+    for seed in report["seeds"]:
+        for method in seed["methods"]:
+            runs.setdefault(method["method"], []).append(method)
+
+    def recovery_of(method: dict, attack: str) -> float | None:
+        entry = method["audit"]["attacks"][attack]
+        return entry["headline"]["recovery"] if entry["status"] == "ok" else None
+
+    def cell(value: float | None, digits: str = ".2f") -> str:
+        return "n/a" if value is None else f"{value:{digits}}"
+
+    lines = [
+        "| method | seeds | forget quality | forget ROUGE-L | model utility (x O) | relearn-forget rec. (per seed) | "
+        "relearn-unrelated rec. | quantize-4bit rec. | logit-lens best-layer prob. | unlearning s | stretch target |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, summary in report["summary"].items():
+        methods = runs[name]
+        per_seed = ", ".join(cell(recovery_of(method, "relearn_forget")) for method in methods)
+        lens = [m["audit"]["attacks"]["logit_lens"]["models"]["unlearned"]["after"]["probability"] for m in methods]
+        lines.append(
+            f"| {title(name)} | {','.join(map(str, summary['seeds']))} "
+            f"| {cell(summary['forget_quality_median'], '.3g')} "
+            f"| {cell(median([m['scores']['forget_rougeL_recall'] for m in methods]))} "
+            f"| {cell(median([m['scores']['model_utility'] / original_utility for m in methods]))} "
+            f"| {cell(summary['recovery_median']['relearn_forget'])} ({per_seed}) "
+            f"| {cell(summary['recovery_median']['relearn_unrelated'])} "
+            f"| {cell(summary['recovery_median']['quantize_4bit'])} | {cell(median(lens))} "
+            f"| {cell(median([m['unlearning_seconds'] for m in methods]), '.0f')} "
+            f"| {'met' if summary['stretch_target_met'] else 'not met'} |"
+        )
+    return lines
 
 
 def main() -> None:
@@ -499,8 +525,12 @@ def combine(reports: list[dict]) -> dict:
     refused."""
     first = reports[0]
     seeds: dict[int, dict] = {}
+
+    def models_of(report: dict) -> dict:  # the training record, without whether this run found the models cached
+        return {role: {k: v for k, v in entry.items() if k != "cached"} for role, entry in report["training"].items()}
+
     for report in reports:
-        if report["training"] != first["training"]:
+        if models_of(report) != models_of(first):
             raise ValueError("The reports were made on different O / R models; combine runs of one model cache only.")
         for seed in report["seeds"]:
             merged = seeds.setdefault(seed["seed"], {**seed, "methods": []})
