@@ -57,7 +57,7 @@ from hf_unlearn.utils import write_json_atomic, write_text_atomic  # noqa: E402
 
 PROTOCOL = "tofu-tiny-01"
 DEFAULT_METHODS = "ga,gd,npo,simnpo,npo_lora"
-TITLES = {"ga": "GA", "gd": "GD", "npo": "NPO", "npo_kl": "NPO + KL", "simnpo": "SimNPO"}
+TITLES = {"ga": "GA", "gd": "GD", "npo": "NPO", "npo_kl": "NPO + KL", "simnpo": "SimNPO", "wga": "WGA"}
 STRETCH = {
     "recovery": 0.25,
     "forget_quality": 0.05,

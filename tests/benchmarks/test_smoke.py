@@ -29,13 +29,24 @@ def test_step_cost_smoke(tmp_path, synthetic_tofu_dir):
     assert all(m["step_ms_median"] > 0 and m["peak_rss_mib_median"] > 0 for m in summary["methods"].values())
 
 
-def test_step_cost_smoothing_smoke(tmp_path, synthetic_tofu_dir):
-    output = tmp_path / "step_cost_smoothing.json"
-    result = run("benchmarks/step_cost.py", "--data", synthetic_tofu_dir, "--smoke", "--smoothing", "--output", output)
-    assert result.returncode == 0, result.stderr[-2000:]
-    summary = json.loads(output.read_text())["relative_to_gd"]
-    assert list(summary) == ["GD", "NPO (precomputed)", *load_benchmark("step_cost").SMOOTHING_METHODS]
-    assert all(row["step_seconds"] > 0 and row["step_ratio"] > 0 for row in summary.values())
+def test_step_cost_smoothing_rows_are_valid_configs(tmp_path):
+    """`step_cost.py --smoothing` runs the protocol's worker (smoke-tested above) with these rows' settings: each is
+    a configuration the trainer accepts, with the option it names on."""
+    from hf_unlearn import UnlearningConfig
+
+    step_cost = load_benchmark("step_cost")
+    for name, (forget_loss, retain_loss, _, precompute) in step_cost.SMOOTHING_METHODS.items():
+        fields = step_cost.METHOD_FIELDS[name]
+        config = UnlearningConfig(
+            output_dir=str(tmp_path),
+            forget_loss=forget_loss,
+            retain_loss=retain_loss,
+            precompute_ref_log_probs=precompute,
+            report_to="none",
+            **fields,
+        )
+        assert all(getattr(config, key) == value for key, value in fields.items()), name
+        assert any(key.startswith(("sam_", "randomized_", "weight_averaging_")) for key in fields), name
 
 
 def test_tofu_tiny_smoke(tmp_path, synthetic_tofu_dir):
@@ -152,3 +163,28 @@ def test_side_by_side_smoke_runs_our_side_alone(tmp_path, synthetic_tofu_dir):
     rows = [row for row in (tmp_path / "side.md").read_text().splitlines() if row.startswith("|")]
     assert [row.split("|")[1].strip() for row in rows[2:]] == ["GD", "GD-KL"]
     assert all(row.split("|")[3].strip() == "-" for row in rows[2:])  # no open-unlearning column without its checkout
+
+
+def table_in_docs(marker: str) -> list[str]:
+    """The lines of docs/benchmarks.md between `<!-- marker -->` and `<!-- /marker -->`."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    return text.split(f"<!-- {marker} -->\n", 1)[1].split(f"<!-- /{marker} -->", 1)[0].strip().splitlines()
+
+
+ROBUST_TINY_RUNS = ["npo_seed0", "npo_seeds12", "others", "wga", "more"]
+
+
+def test_the_docs_resistance_table_is_that_of_the_committed_audit_tiny_runs():
+    """docs/benchmarks.md's audit-tiny resistance table is `audit_tiny.py --combine` of the committed outputs."""
+    audit_tiny = load_benchmark("audit_tiny")
+    reports = [
+        json.loads((ROOT / "docs" / "benchmarks" / f"robust_tiny_{name}.json").read_text())
+        for name in ROBUST_TINY_RUNS
+    ]
+    assert table_in_docs("robust-tiny table") == audit_tiny.median_table(audit_tiny.combine(reports))
+
+
+def test_the_docs_real_model_resistance_table_is_that_of_the_committed_runs():
+    real_knowledge = load_benchmark("real_knowledge")
+    runs = real_knowledge.read_runs([ROOT / "docs" / "benchmarks" / "real_knowledge_robust.jsonl"])
+    assert table_in_docs("real-knowledge robust table") == real_knowledge.robust_table(runs).strip().splitlines()
