@@ -647,6 +647,18 @@ def parse_options(items: list[str]) -> dict:
             options[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):
             options[key.strip()] = value.strip()
+    if options:
+        from dataclasses import fields
+
+        from hf_unlearn import UnlearningConfig
+
+        accepted = {field.name for field in fields(UnlearningConfig)}
+        unknown = sorted(set(options) - accepted)
+        if unknown:
+            raise ValueError(
+                f"--set {', '.join(unknown)}: not an UnlearningConfig field (e.g. sam_rho, randomized_smoothing_std, "
+                "weight_averaging_start, beta; see `hf-unlearn unlearn --help`)"
+            )
     return options
 
 

@@ -213,6 +213,8 @@ def test_run_options_are_config_fields_read_as_literals():
     assert rk.parse_options(["lr_scheduler_type=cosine"]) == {"lr_scheduler_type": "cosine"}
     with pytest.raises(ValueError, match="KEY=VALUE"):
         rk.parse_options(["sam_rho"])
+    with pytest.raises(ValueError, match="sam_roh: not an UnlearningConfig field"):
+        rk.parse_options(["sam_roh=0.1"])
 
 
 def robust_record(label: str, seed: int, relearn: float | None, options: dict) -> dict:
