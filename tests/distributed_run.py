@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+import torch
+
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, for `tests.conftest`
 
@@ -48,6 +50,11 @@ def main(output_dir: str, per_device_batch: int, fields: dict) -> None:
             "weights": [p.detach().double().sum().item() for p in trainer.model.parameters()],
         }
         (Path(output_dir) / "result.json").write_text(json.dumps(result))
+    # A clean end: every rank waits for the others, then the process group is destroyed; a rank that exits with its
+    # gloo group alive can abort ("terminate called without an active exception") and fail the launch.
+    trainer.accelerator.wait_for_everyone()
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 
 
 if __name__ == "__main__":
