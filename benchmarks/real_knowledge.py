@@ -453,6 +453,7 @@ def audit_unlearned(
     from transformers import AutoTokenizer
 
     from hf_unlearn.evaluation.audit import with_baselines
+    from hf_unlearn.utils import write_json_atomic
 
     auditor = make_auditor(AutoTokenizer.from_pretrained(unlearned_dir), sets, seed, relearn_repeats)
     digest = auditor.settings["forget_set"]["sha256"][:12]
@@ -461,8 +462,7 @@ def audit_unlearned(
         original = json.loads(cached.read_text())
     else:
         original = auditor.audit(str(original_dir)).to_dict()
-        cache.mkdir(parents=True, exist_ok=True)
-        cached.write_text(json.dumps(original))
+        write_json_atomic(cached, original)  # a stopped run leaves no half-written cache for the next to read
     return with_baselines(auditor.audit(str(unlearned_dir)), {"original": original})
 
 
@@ -666,7 +666,7 @@ def robust_table(runs: list[dict]) -> str:
     """Markdown: per label (method and options) over its audited runs, the median of the accuracy ratios, of each
     attack's share regained (relearn-forget also per run) and of the logit lens's best-layer probability."""
     audited = [r for r in runs if "audit" in r]
-    labels = sorted({r["label"] for r in audited}, key=lambda label: [r["label"] for r in audited].index(label))
+    labels = list(dict.fromkeys(r["label"] for r in audited))  # in the order of their first run
     columns = ["forget_question", "forget_paraphrase", "neighbours", "general"]
     lines = [
         "| run | lr | runs | forget (plain) | forget (paraphrase) | neighbours | general | relearn-forget regained "
@@ -684,9 +684,7 @@ def robust_table(runs: list[dict]) -> str:
     for label in labels:
         same = [r for r in audited if r["label"] == label]
         accuracy = " | ".join(f"{_median([r['relative'][c] for r in same]):.2f}" for c in columns)
-        per_run = ", ".join(
-            "-" if regained(r, "relearn_forget") is None else f"{regained(r, 'relearn_forget'):.2f}" for r in same
-        )
+        per_run = ", ".join(cell([regained(r, "relearn_forget")]) for r in same)
         lens = [r["audit"].get("logit_lens", {}).get("unlearned_after") for r in same]
         lines.append(
             f"| {label} | {same[0]['learning_rate']:g} | {len(same)} | {accuracy} | "
@@ -822,10 +820,11 @@ def main(argv: list[str] | None = None) -> None:
     original = original_scores(output, targets)
     label = args.label or "+".join([args.method, *(f"{key}={value}" for key, value in options.items())])
     audit_dir = output.with_name(f"{output.stem}_audits")
+    model_dir = model_dir_of(args)
     with tempfile.TemporaryDirectory() as scratch:
         save_model = args.save_model or (Path(scratch) / "unlearned" if args.audit else None)
         record = unlearn(
-            model_dir_of(args),
+            model_dir,
             chosen,
             args.method,
             args.learning_rate,
@@ -841,7 +840,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.audit:
             start = time.perf_counter()
             audit = audit_unlearned(
-                save_model, model_dir_of(args), chosen, args.seed, audit_dir, relearn_repeats=args.relearn_repeats
+                save_model, model_dir, chosen, args.seed, audit_dir, relearn_repeats=args.relearn_repeats
             )
             audit.save(audit_dir / f"{label}_{'_'.join(targets)}_seed{args.seed}".replace(" ", "_"), plot=False)
             record["audit"] = audit_summary(audit)
